@@ -1,0 +1,1 @@
+"""rasteret_ingest."""

@@ -1,0 +1,1 @@
+"""Workspace-only test helpers for rasteret (loopback servers, GDAL-written fixtures)."""
