@@ -1,0 +1,1 @@
+"""COG fixture builders (GDAL via rasterio, written at test time)."""
