@@ -1,0 +1,349 @@
+"""HTTP semantics of the loopback object server: Range parsing, S3 error bodies, the handler.
+
+The handler serves ``GET``/``HEAD /{key}`` from files under a root directory. S3 path-style
+requests (``/{bucket}/{key}``) need nothing special: the bucket is the first directory under the
+root. Faults, latency and the shared bandwidth cap come from :class:`ServerState`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import mimetypes
+import os
+import random
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from aiohttp import web
+
+from rasteret_testkit.objserver_model import (
+    AliasTable,
+    Fault,
+    FaultDraw,
+    RequestLog,
+    RequestRecord,
+    ServerConfig,
+    TokenBucket,
+)
+
+__all__ = ["CHUNK", "CLIENT_CLOSED", "MAX_RANGES", "ServerState", "build_app", "parse_range"]
+
+#: Body write size; each chunk passes through the shared token bucket.
+CHUNK = 64 * 1024
+#: Status recorded when the request ended before headers were sent (nginx's convention).
+CLIENT_CLOSED = 499
+#: More ranges than this in one header are ignored (200 with the full body), like nginx.
+MAX_RANGES = 64
+
+
+def parse_range(header: str | None, size: int) -> list[tuple[int, int]] | None:
+    """Parse a ``Range`` header against a representation of ``size`` bytes.
+
+    Args:
+        header: The raw header value (``bytes=a-b``, ``bytes=a-``, ``bytes=-n``, comma lists).
+        size: Object size in bytes.
+
+    Returns:
+        ``None`` when the header is absent or invalid and must be ignored (serve 200), an empty
+        list when no range is satisfiable (serve 416), else inclusive ``(first, last)`` pairs.
+    """
+    if header is None:
+        return None
+    unit, sep, spec = header.strip().partition("=")
+    if not sep or unit.strip().lower() != "bytes":
+        return None
+    specs = [s.strip() for s in spec.split(",")]
+    if not specs or len(specs) > MAX_RANGES:
+        return None
+    out: list[tuple[int, int]] = []
+    for item in specs:
+        first_s, dash, last_s = item.partition("-")
+        if not dash:
+            return None
+        first_s, last_s = first_s.strip(), last_s.strip()
+        try:
+            if not first_s:  # suffix: last n bytes
+                n = int(last_s)
+                if n < 0:
+                    return None
+                if n > 0 and size > 0:
+                    out.append((max(0, size - n), size - 1))
+                continue
+            first = int(first_s)
+            last = int(last_s) if last_s else size - 1
+        except ValueError:
+            return None
+        if first < 0 or last < first:
+            return None
+        if first < size:
+            out.append((first, min(last, size - 1)))
+    return out
+
+
+def s3_error_xml(code: str, message: str, resource: str) -> bytes:
+    """Return an S3-style ``<Error>`` document."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message>"
+        f"<Resource>{escape(resource)}</Resource>"
+        f"<RequestId>{secrets.token_hex(8).upper()}</RequestId></Error>"
+    ).encode()
+
+
+def etag_for(st: os.stat_result) -> str:
+    """Stable strong ETag from size and modification time."""
+    digest = hashlib.blake2s(f"{st.st_size}:{st.st_mtime_ns}".encode(), digest_size=8)
+    return f'"{digest.hexdigest()}"'
+
+
+@dataclass(slots=True)
+class ServerState:
+    """Mutable server state shared between the controlling thread and the event loop.
+
+    ``config`` is swapped atomically under ``lock``; the random streams are used under it too.
+    """
+
+    root: Path
+    config: ServerConfig
+    aliases: AliasTable = field(default_factory=AliasTable)
+    log: RequestLog = field(default_factory=RequestLog)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    bucket: TokenBucket = field(default_factory=TokenBucket)
+    on_record: Callable[[RequestRecord], None] | None = None
+    closing: asyncio.Event | None = None
+    fault_rng: random.Random = field(init=False)
+    latency_rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root).resolve()
+        self.reseed()
+
+    def reseed(self) -> None:
+        """Restart both random streams from ``config.fault_seed``."""
+        seed = self.config.fault_seed
+        self.fault_rng = random.Random(seed)
+        self.latency_rng = random.Random(None if seed is None else seed + 1)
+
+    def draw(self, key: str, method: str) -> tuple[ServerConfig, FaultDraw]:
+        """Snapshot the config and draw this request's fault and delay."""
+        with self.lock:
+            cfg = self.config
+            return cfg, FaultDraw.draw(cfg, key, method, self.fault_rng, self.latency_rng)
+
+    def locate(self, physical_key: str) -> Path | None:
+        """Return the file for ``physical_key`` if it is a regular file inside the root."""
+        if not physical_key:
+            return None
+        path = (self.root / physical_key).resolve()
+        if not path.is_relative_to(self.root) or not path.is_file():
+            return None
+        return path
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep, returning early when the server is shutting down."""
+        if seconds <= 0:
+            return
+        if self.closing is None:
+            await asyncio.sleep(seconds)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.closing.wait(), timeout=seconds)
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """What the handler learned, turned into a :class:`RequestRecord` at the end."""
+
+    status: int = 500
+    bytes_sent: int = 0
+    first_byte: float | None = None
+    fault: Fault | None = None
+    physical: str | None = None
+
+
+def _segments(
+    path: Path, ranges: list[tuple[int, int]], size: int, ctype: str, boundary: str
+) -> tuple[list[bytes | tuple[int, int]], int]:
+    """Plan a multipart/byteranges body as literal bytes and (offset, length) file pieces."""
+    parts: list[bytes | tuple[int, int]] = []
+    total = 0
+    for first, last in ranges:
+        head = (
+            f"\r\n--{boundary}\r\nContent-Type: {ctype}\r\n"
+            f"Content-Range: bytes {first}-{last}/{size}\r\n\r\n"
+        ).encode()
+        parts += [head, (first, last - first + 1)]
+        total += len(head) + last - first + 1
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    parts.append(tail)
+    return parts, total + len(tail)
+
+
+def _chunks(fd: int, parts: list[bytes | tuple[int, int]]) -> Iterator[bytes]:
+    """Yield the body in pieces of at most :data:`CHUNK` bytes."""
+    for part in parts:
+        if isinstance(part, bytes):
+            yield part
+            continue
+        offset, length = part
+        while length > 0:
+            data = os.pread(fd, min(CHUNK, length), offset)
+            if not data:
+                return
+            offset += len(data)
+            length -= len(data)
+            yield data
+
+
+async def _stream(
+    request: web.Request,
+    state: ServerState,
+    out: _Outcome,
+    status: int,
+    headers: dict[str, str],
+    body: bytes | tuple[Path, list[bytes | tuple[int, int]]] | None,
+    length: int,
+    truncate: bool,
+) -> web.StreamResponse:
+    """Send headers announcing ``length`` body bytes, then the body through the token bucket."""
+    resp = web.StreamResponse(status=status, headers=headers)
+    resp.content_length = length
+    out.status = status
+    await resp.prepare(request)
+    out.first_byte = time.monotonic()
+    if request.method == "HEAD" or body is None or length == 0:
+        await resp.write_eof()
+        return resp
+    limit = length // 2 if truncate else length
+    if isinstance(body, bytes):
+        pieces: Iterator[bytes] = iter([body])
+        fd = None
+    else:
+        fd = os.open(body[0], os.O_RDONLY)
+        pieces = _chunks(fd, body[1])
+    try:
+        for piece in pieces:
+            for i in range(0, len(piece), CHUNK):
+                chunk = piece[i : i + CHUNK][: limit - out.bytes_sent]
+                if not chunk:
+                    break
+                await state.bucket.take(len(chunk), state.config.bandwidth_bps)
+                await resp.write(chunk)
+                out.bytes_sent += len(chunk)
+            if out.bytes_sent >= limit:
+                break
+    finally:
+        if fd is not None:
+            os.close(fd)
+    if truncate:
+        # Headers promised ``length`` bytes; hang up so the client sees a short body.
+        resp.force_close()
+        transport = request.transport
+        if transport is not None:
+            transport.close()
+        raise _Truncated
+    await resp.write_eof()
+    return resp
+
+
+class _Truncated(Exception):
+    """Raised after a deliberately truncated body so aiohttp does not finish the response."""
+
+
+def _error(code: str, message: str, key: str) -> bytes:
+    return s3_error_xml(code, message, "/" + key)
+
+
+async def _serve(request: web.Request, state: ServerState, out: _Outcome) -> web.StreamResponse:
+    method = request.method
+    key = request.path.lstrip("/")
+    xml = {"Content-Type": "application/xml"}
+    if method not in ("GET", "HEAD"):
+        body = _error("MethodNotAllowed", f"{method} is not supported", key)
+        return await _stream(request, state, out, 405, xml, body, len(body), False)
+    cfg, draw = state.draw(key, method)
+    out.fault = draw.fault
+    await state.sleep(draw.delay_s)
+    if draw.fault is Fault.FAIL:
+        body = _error("SlowDown", "Please reduce your request rate.", key)
+        return await _stream(request, state, out, 503, xml, body, len(body), False)
+    physical = state.aliases.resolve(key)
+    path = None if draw.fault is Fault.MISSING else state.locate(physical)
+    if path is None:
+        body = _error("NoSuchKey", "The specified key does not exist.", key)
+        return await _stream(request, state, out, 404, xml, body, len(body), False)
+    out.physical = physical
+    st = path.stat()
+    size = st.st_size
+    ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    headers = {
+        "Accept-Ranges": "bytes",
+        "ETag": etag_for(st),
+        "Last-Modified": formatdate(st.st_mtime, usegmt=True),
+        "Content-Type": ctype,
+    }
+    truncate = draw.fault is Fault.TRUNCATE
+    ranges = parse_range(request.headers.get("Range"), size)
+    if ranges is None:
+        return await _stream(request, state, out, 200, headers, (path, [(0, size)]), size, truncate)
+    if not ranges:
+        body = _error("InvalidRange", "The requested range is not satisfiable", key)
+        h416 = {**xml, "Content-Range": f"bytes */{size}", "Accept-Ranges": "bytes"}
+        return await _stream(request, state, out, 416, h416, body, len(body), False)
+    if len(ranges) == 1:
+        first, last = ranges[0]
+        headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+        n = last - first + 1
+        return await _stream(request, state, out, 206, headers, (path, [(first, n)]), n, truncate)
+    boundary = secrets.token_hex(12)
+    parts, total = _segments(path, ranges, size, ctype, boundary)
+    headers["Content-Type"] = f"multipart/byteranges; boundary={boundary}"
+    return await _stream(request, state, out, 206, headers, (path, parts), total, truncate)
+
+
+def build_app(state: ServerState) -> web.Application:
+    """Return the aiohttp application serving ``state.root``."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        out = _Outcome()
+        start = time.monotonic()
+        state.log.begin()
+        record_path = request.path_qs if request.query_string else request.path
+        try:
+            return await _serve(request, state, out)
+        except _Truncated:
+            # Returning nothing usable: aiohttp sees a closed transport and drops the request.
+            raise asyncio.CancelledError from None
+        except asyncio.CancelledError:
+            # Client went away (e.g. timed out during a stall) or the server is stopping.
+            if out.first_byte is None:
+                out.status = CLIENT_CLOSED
+            raise
+        finally:
+            record = RequestRecord(
+                method=request.method,
+                path=record_path,
+                range=request.headers.get("Range"),
+                status=out.status,
+                bytes_sent=out.bytes_sent,
+                start=start,
+                first_byte=out.first_byte,
+                end=time.monotonic(),
+                fault=out.fault,
+                physical=out.physical,
+            )
+            state.log.finish(record)
+            if state.on_record is not None:
+                state.on_record(record)
+
+    app = web.Application()
+    app.router.add_route("*", "/{key:.*}", handler)
+    return app

@@ -1,0 +1,302 @@
+"""Value types and small policies behind :mod:`rasteret_testkit.objserver`.
+
+Everything here is independent of aiohttp: the configuration bag, request records and the log,
+the first-byte latency distribution, the fault draw and the shared bandwidth token bucket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import re
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields, replace
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "AliasTable",
+    "Fault",
+    "FaultDraw",
+    "RequestLog",
+    "RequestRecord",
+    "ServerConfig",
+    "TokenBucket",
+    "sample_latency_s",
+]
+
+#: Standard normal quantile of 0.99, used to turn (median, p99) into a lognormal sigma.
+_Z99 = 2.3263478740408408
+
+
+class Fault(StrEnum):
+    """Fault applied to one request (``None`` in a record means no fault)."""
+
+    MISSING = "missing"  # key listed in ``missing_keys``: 404 NoSuchKey
+    FAIL = "fail"  # 503 SlowDown, no Retry-After header
+    STALL = "stall"  # first byte delayed by ``stall_s``
+    TRUNCATE = "truncate"  # full Content-Length announced, connection closed after half
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Behaviour knobs of an :class:`~rasteret_testkit.objserver.ObjectServer`.
+
+    Attributes:
+        latency_ms: Median first-byte delay in milliseconds (0 disables).
+        latency_p99_ms: 99th percentile of the first-byte delay. When larger than the median the
+            delay is lognormal with that median and p99; otherwise it is constant.
+        bandwidth_bps: Aggregate body rate in bytes/second shared by all concurrent responses
+            (``None`` = unlimited).
+        fail_rate: Probability of answering 503 SlowDown.
+        stall_rate: Probability of delaying the first byte by ``stall_s`` instead of the latency.
+        stall_s: Stall length in seconds (make it longer than the client's timeout).
+        truncate_rate: Probability (GET with a body only) of announcing the full length and then
+            closing the connection after half of the body.
+        missing_keys: URL keys (path without the leading ``/``; for S3 ``bucket/key``) that answer
+            404 even if the file exists.
+        fault_seed: Seed of the fault and latency random streams (``None`` = nondeterministic).
+    """
+
+    latency_ms: float = 0.0
+    latency_p99_ms: float | None = None
+    bandwidth_bps: float | None = None
+    fail_rate: float = 0.0
+    stall_rate: float = 0.0
+    stall_s: float = 30.0
+    truncate_rate: float = 0.0
+    missing_keys: frozenset[str] = frozenset()
+    fault_seed: int | None = 0
+
+    def __post_init__(self) -> None:
+        for name in ("fail_rate", "stall_rate", "truncate_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be within [0, 1], got {value!r}")
+        if self.fail_rate + self.stall_rate + self.truncate_rate > 1.0 + 1e-9:
+            raise ValueError("fail_rate + stall_rate + truncate_rate must not exceed 1")
+        if self.latency_ms < 0 or self.stall_s < 0:
+            raise ValueError("latency_ms and stall_s must be >= 0")
+        if self.bandwidth_bps is not None and self.bandwidth_bps <= 0:
+            raise ValueError("bandwidth_bps must be > 0 or None")
+        object.__setattr__(self, "missing_keys", frozenset(k.lstrip("/") for k in self.missing_keys))
+
+    def updated(self, **changes: Any) -> ServerConfig:
+        """Return a copy with ``changes`` applied; unknown names raise ``TypeError``."""
+        known = {f.name for f in fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise TypeError(f"unknown object server option(s): {sorted(unknown)}")
+        if "missing_keys" in changes:
+            changes["missing_keys"] = frozenset(changes["missing_keys"] or ())
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One served request, appended to the log when the response is finished.
+
+    Attributes:
+        method: HTTP method.
+        path: Request path as received (percent-decoded), with the query string if any.
+        range: Raw ``Range`` header or ``None``.
+        status: Status code sent (or that would have been sent if the client left first).
+        bytes_sent: Body bytes actually written.
+        start: ``time.monotonic()`` when the handler started.
+        first_byte: ``time.monotonic()`` when headers were sent (``None`` if never).
+        end: ``time.monotonic()`` when the handler finished.
+        fault: Fault applied, or ``None``.
+        physical: Physical file key (after aliasing) or ``None`` when none was resolved.
+    """
+
+    method: str
+    path: str
+    range: str | None
+    status: int
+    bytes_sent: int
+    start: float
+    first_byte: float | None
+    end: float
+    fault: Fault | None = None
+    physical: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dict (used by the CLI's JSONL log)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["fault"] = None if self.fault is None else str(self.fault)
+        return out
+
+
+@dataclass(slots=True)
+class RequestLog:
+    """Thread-safe request log with an in-flight counter."""
+
+    _records: list[RequestRecord] = field(default_factory=list)
+    _in_flight: int = 0
+    _cond: threading.Condition = field(default_factory=threading.Condition)
+
+    def begin(self) -> None:
+        """Mark one request as in flight."""
+        with self._cond:
+            self._in_flight += 1
+
+    def finish(self, record: RequestRecord) -> None:
+        """Append ``record`` and mark its request as done."""
+        with self._cond:
+            self._records.append(record)
+            self._in_flight -= 1
+            self._cond.notify_all()
+
+    @property
+    def in_flight(self) -> int:
+        """Requests currently being handled."""
+        with self._cond:
+            return self._in_flight
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no request is in flight; return ``False`` on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._in_flight == 0, timeout=timeout)
+
+    def snapshot(self) -> list[RequestRecord]:
+        """Return a copy of the records."""
+        with self._cond:
+            return list(self._records)
+
+    def clear(self) -> None:
+        """Drop all records (in-flight requests still get recorded when they finish)."""
+        with self._cond:
+            self._records.clear()
+
+
+def sample_latency_s(config: ServerConfig, rng: random.Random) -> float:
+    """Draw one first-byte delay in seconds from ``config``'s distribution."""
+    median = config.latency_ms
+    if median <= 0:
+        return 0.0
+    p99 = config.latency_p99_ms
+    if p99 is None or p99 <= median:
+        return median / 1000.0
+    sigma = (math.log(p99) - math.log(median)) / _Z99
+    return rng.lognormvariate(math.log(median), sigma) / 1000.0
+
+
+@dataclass(frozen=True, slots=True)
+class FaultDraw:
+    """Outcome of the per-request fault draw."""
+
+    fault: Fault | None
+    delay_s: float
+
+    @classmethod
+    def draw(
+        cls,
+        config: ServerConfig,
+        key: str,
+        method: str,
+        fault_rng: random.Random,
+        latency_rng: random.Random,
+    ) -> FaultDraw:
+        """Decide the fault and first-byte delay for one request.
+
+        One uniform number per request selects among fail / stall / truncate by cumulative
+        probability, so a seeded server is reproducible for a given request order.
+        """
+        delay = sample_latency_s(config, latency_rng)
+        if key in config.missing_keys:
+            return cls(Fault.MISSING, delay)
+        u = fault_rng.random()
+        edge = config.fail_rate
+        if u < edge:
+            return cls(Fault.FAIL, delay)
+        edge += config.stall_rate
+        if u < edge:
+            return cls(Fault.STALL, max(delay, config.stall_s))
+        edge += config.truncate_rate
+        if u < edge and method == "GET":
+            return cls(Fault.TRUNCATE, delay)
+        return cls(None, delay)
+
+
+class TokenBucket:
+    """Aggregate rate limiter shared by every response of one server (event-loop local).
+
+    A virtual-clock pacer: each chunk reserves ``n / rate`` seconds of the shared pipe after the
+    previous reservation, with up to ``burst`` bytes of credit accumulated while idle. The rate is
+    read on every call, so runtime reconfiguration applies to chunks not yet reserved.
+    """
+
+    def __init__(self, burst: int = 64 * 1024) -> None:
+        self._burst = burst
+        self._next_free = 0.0
+
+    async def take(self, n: int, rate: float | None) -> None:
+        """Wait until ``n`` bytes may be sent at ``rate`` bytes/s (no wait if ``rate`` is None)."""
+        if not rate or n <= 0:
+            return
+        now = time.monotonic()
+        start = max(self._next_free, now - self._burst / rate)
+        self._next_free = start + n / rate
+        wait = self._next_free - now
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+class AliasTable:
+    """Maps URL keys to physical keys: exact aliases first, then patterns in insertion order.
+
+    A pattern such as ``"scenes/{i}/{band}.tif"`` matches one path segment per placeholder; the
+    physical key may reuse the placeholders (``"pool/{band}.tif"``).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._exact: dict[str, str] = {}
+        self._patterns: list[tuple[re.Pattern[str], str]] = []
+
+    def add(self, url_key: str, physical_key: str) -> None:
+        """Serve ``physical_key`` for the exact ``url_key``."""
+        with self._lock:
+            self._exact[url_key.lstrip("/")] = physical_key.lstrip("/")
+
+    def add_pattern(self, pattern: str, physical_key: str) -> None:
+        """Serve ``physical_key`` (formatted with the captures) for keys matching ``pattern``."""
+        parts: list[str] = []
+        pos = 0
+        for m in _PLACEHOLDER.finditer(pattern):
+            parts.append(re.escape(pattern[pos : m.start()]))
+            parts.append(f"(?P<{m.group(1)}>[^/]+)")
+            pos = m.end()
+        parts.append(re.escape(pattern[pos:]))
+        regex = re.compile("".join(parts).lstrip("/"))
+        with self._lock:
+            self._patterns.append((regex, physical_key.lstrip("/")))
+
+    def resolve(self, url_key: str) -> str:
+        """Return the physical key for ``url_key`` (itself when no alias applies)."""
+        with self._lock:
+            hit = self._exact.get(url_key)
+            if hit is not None:
+                return hit
+            for regex, target in self._patterns:
+                m = regex.fullmatch(url_key)
+                if m is not None:
+                    return target.format(**m.groupdict())
+        return url_key
+
+    def clear(self) -> None:
+        """Remove every alias and pattern."""
+        with self._lock:
+            self._exact.clear()
+            self._patterns.clear()
+
+    def update(self, mapping: Iterable[tuple[str, str]]) -> None:
+        """Add several exact aliases."""
+        for url_key, physical_key in mapping:
+            self.add(url_key, physical_key)
