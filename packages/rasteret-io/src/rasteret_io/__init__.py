@@ -1,1 +1,108 @@
-"""rasteret_io."""
+"""rasteret_io: bytes in for rasteret.
+
+obstore-backed stores and URL routing, range coalescing, bounded concurrency, retries,
+per-read error policies and a sync facade. Exports are lazy: importing this package
+imports neither obstore nor numpy nor pyarrow.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__all__ = [
+    "ConfigError",
+    "DEFAULT_MAX_GAP",
+    "DEFAULT_MAX_SIZE",
+    "FetchError",
+    "Fetcher",
+    "GLOBAL_METRICS",
+    "IOMetrics",
+    "MetricsSnapshot",
+    "ObjectNotFoundError",
+    "ObstoreBackend",
+    "PermissionDeniedError",
+    "RangeGroup",
+    "RangeReader",
+    "RangeRequest",
+    "RangeResult",
+    "RasteretIOError",
+    "RetryPolicy",
+    "RoutingBackend",
+    "ShortReadError",
+    "as_range_reader",
+    "coalesce_ranges",
+    "create_backend",
+    "fetch_ranges",
+    "get_default_backend",
+    "read_ranges",
+    "redact_url",
+    "run_sync",
+]
+
+_WHERE = {
+    "ConfigError": "errors",
+    "FetchError": "errors",
+    "ObjectNotFoundError": "errors",
+    "PermissionDeniedError": "errors",
+    "RasteretIOError": "errors",
+    "ShortReadError": "errors",
+    "DEFAULT_MAX_GAP": "coalesce",
+    "DEFAULT_MAX_SIZE": "coalesce",
+    "RangeGroup": "coalesce",
+    "coalesce_ranges": "coalesce",
+    "Fetcher": "fetch",
+    "RangeRequest": "fetch",
+    "RangeResult": "fetch",
+    "fetch_ranges": "fetch",
+    "read_ranges": "fetch",
+    "GLOBAL_METRICS": "metrics",
+    "IOMetrics": "metrics",
+    "MetricsSnapshot": "metrics",
+    "ObstoreBackend": "backend",
+    "RoutingBackend": "backend",
+    "as_range_reader": "backend",
+    "create_backend": "backend",
+    "get_default_backend": "backend",
+    "RangeReader": "protocols",
+    "RetryPolicy": "retry",
+    "redact_url": "urls",
+    "run_sync": "runtime",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rasteret_io.backend import (
+        ObstoreBackend,
+        RoutingBackend,
+        as_range_reader,
+        create_backend,
+        get_default_backend,
+    )
+    from rasteret_io.coalesce import DEFAULT_MAX_GAP, DEFAULT_MAX_SIZE, RangeGroup, coalesce_ranges
+    from rasteret_io.errors import (
+        ConfigError,
+        FetchError,
+        ObjectNotFoundError,
+        PermissionDeniedError,
+        RasteretIOError,
+        ShortReadError,
+    )
+    from rasteret_io.fetch import Fetcher, RangeRequest, RangeResult, fetch_ranges, read_ranges
+    from rasteret_io.metrics import GLOBAL_METRICS, IOMetrics, MetricsSnapshot
+    from rasteret_io.protocols import RangeReader
+    from rasteret_io.retry import RetryPolicy
+    from rasteret_io.runtime import run_sync
+    from rasteret_io.urls import redact_url
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rasteret_io' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"rasteret_io.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

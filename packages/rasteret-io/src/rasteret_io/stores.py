@@ -1,0 +1,277 @@
+"""obstore store construction per scheme / bucket / origin.
+
+:class:`StoreSettings` is the picklable recipe (credential provider, S3 config layers,
+client and retry options); :func:`build_store` turns a :class:`~rasteret_io.urls.Location`
+into an obstore store. :class:`StoreCache` keeps one store per bucket / container /
+origin for the lifetime of a backend in one process.
+
+S3 configuration is layered: the anonymous base ``{"skip_signature": True}``, then
+``default_s3_config``, then the per-bucket override, then the region implied by a
+virtual-hosted URL (if no layer set one). A truthy ``request_payer`` or a credential
+provider removes ``skip_signature`` (requester-pays needs signed requests); without a
+provider obstore then uses its own credential chain (environment, profile, web
+identity, instance metadata).
+
+Retries: stores built here get ``max_retries=0``; the fetch layer
+(:mod:`rasteret_io.retry`) is the single retry policy. ``allow_http`` is turned on for
+``http://`` origins and for ``http://`` S3/GCS/Azure endpoints so dev servers (MinIO,
+moto, loopback) work.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, TypedDict
+
+from rasteret_io.errors import ConfigError
+from rasteret_io.urls import Location
+
+__all__ = [
+    "DEFAULT_CLIENT_OPTIONS",
+    "ClientOptions",
+    "StoreCache",
+    "StoreSettings",
+    "build_store",
+    "no_retry_config",
+]
+
+
+class ClientOptions(TypedDict, total=False):
+    """Subset of obstore ``ClientConfig`` keys commonly set (any obstore key is accepted)."""
+
+    allow_http: bool
+    connect_timeout: str | timedelta
+    timeout: str | timedelta
+    pool_idle_timeout: str | timedelta
+    pool_max_idle_per_host: str
+    http2_keep_alive_interval: str
+    http2_keep_alive_while_idle: str
+    user_agent: str
+
+
+DEFAULT_CLIENT_OPTIONS: ClientOptions = {
+    "connect_timeout": "5s",
+    "timeout": "30s",
+    "pool_idle_timeout": "90s",
+    "pool_max_idle_per_host": "64",
+}
+"""HTTP client defaults: fail fast on connect, bound each response, keep a warm pool."""
+
+_BOOL_KEYS = frozenset(
+    {"skip_signature", "request_payer", "virtual_hosted_style_request", "unsigned_payload",
+     "s3_express", "disable_tagging", "use_emulator", "use_fabric_endpoint", "aws_skip_signature",
+     "aws_request_payer"}
+)
+
+
+def no_retry_config() -> dict[str, Any]:
+    """obstore ``RetryConfig`` that disables obstore's own retries."""
+    return {
+        "max_retries": 0,
+        "retry_timeout": timedelta(seconds=30),
+        "backoff": {
+            "init_backoff": timedelta(milliseconds=100),
+            "max_backoff": timedelta(seconds=1),
+            "base": 2,
+        },
+    }
+
+
+def _norm(config: Mapping[str, Any] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in (config or {}).items():
+        key = str(k).lower()
+        if key.startswith("aws_"):
+            key = key[4:]
+        if key in _BOOL_KEYS and isinstance(v, str):
+            v = v.strip().lower() in ("1", "true", "yes", "on")
+        if key == "endpoint_url":
+            key = "endpoint"
+        out[key] = v
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    """Everything needed to build stores; picklable when the provider is.
+
+    Attributes:
+        credential_provider: obstore credential provider (callable or object) for
+            S3/GCS/Azure, or None for anonymous access (S3 requester-pays buckets
+            use obstore's credential chain).
+        default_s3_config: obstore ``S3Config`` applied to every bucket.
+        s3_overrides: Per-bucket ``S3Config`` applied after the default.
+        gcs_config: obstore ``GCSConfig`` for every GCS bucket.
+        azure_config: obstore ``AzureConfig`` for every container.
+        client_options: obstore ``ClientConfig`` merged over the defaults.
+        retry_config: obstore ``RetryConfig``; default disables obstore retries.
+    """
+
+    credential_provider: Any = None
+    default_s3_config: Mapping[str, Any] = field(default_factory=dict)
+    s3_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    gcs_config: Mapping[str, Any] = field(default_factory=dict)
+    azure_config: Mapping[str, Any] = field(default_factory=dict)
+    client_options: Mapping[str, Any] = field(default_factory=dict)
+    retry_config: Mapping[str, Any] | None = None
+
+    def s3_config(self, bucket: str, region: str | None = None) -> dict[str, Any]:
+        """The layered S3 config for ``bucket`` (see module docs)."""
+        cfg: dict[str, Any] = {"skip_signature": True}
+        cfg.update(_norm(self.default_s3_config))
+        cfg.update(_norm(self.s3_overrides.get(bucket)))
+        if region and "region" not in cfg:
+            cfg["region"] = region
+        if cfg.get("request_payer") or self.credential_provider is not None:
+            cfg.pop("skip_signature", None)
+        if cfg.get("skip_signature") is False:
+            cfg.pop("skip_signature")
+        return cfg
+
+    def client_for(self, endpoint: str | None = None, origin: str | None = None) -> dict[str, Any]:
+        """Client options for a store whose endpoint/origin is given."""
+        opts: dict[str, Any] = dict(DEFAULT_CLIENT_OPTIONS)
+        opts.update(self.client_options)
+        for url in (endpoint, origin):
+            if url and url.lower().startswith("http://"):
+                opts.setdefault("allow_http", True)
+        return opts
+
+    def retries(self) -> dict[str, Any]:
+        """obstore retry config to use."""
+        return dict(self.retry_config) if self.retry_config is not None else no_retry_config()
+
+
+def build_store(loc: Location, settings: StoreSettings) -> Any:
+    """Build the obstore store serving ``loc``.
+
+    Args:
+        loc: Classified location.
+        settings: Store recipe.
+
+    Returns:
+        An obstore store (``LocalStore``, ``S3Store``, ``GCSStore``, ``AzureStore`` or
+        ``HTTPStore``).
+
+    Raises:
+        ConfigError: When obstore rejects the configuration.
+    """
+    from obstore.store import AzureStore, GCSStore, HTTPStore, LocalStore, S3Store
+
+    retry = settings.retries()
+    provider = settings.credential_provider
+    try:
+        if loc.kind == "local":
+            return LocalStore()
+        if loc.kind == "http":
+            base = loc.signed_url or f"{loc.origin}/"
+            return HTTPStore.from_url(
+                base, client_options=settings.client_for(origin=base), retry_config=retry
+            )
+        if loc.kind == "s3":
+            assert loc.bucket is not None
+            cfg = settings.s3_config(loc.bucket, loc.region)
+            client = settings.client_for(endpoint=cfg.get("endpoint"))
+            return _with_provider(
+                S3Store, loc.bucket, cfg, client, retry, provider, anonymous={"skip_signature": True}
+            )
+        if loc.kind == "gcs":
+            assert loc.bucket is not None
+            cfg = _norm(settings.gcs_config)
+            if provider is None and not _has_credentials(cfg):
+                cfg.setdefault("skip_signature", True)
+            client = settings.client_for(endpoint=cfg.get("base_url"))
+            return _with_provider(
+                GCSStore, loc.bucket, cfg, client, retry, provider, anonymous={"skip_signature": True}
+            )
+        if loc.kind == "azure":
+            assert loc.bucket is not None
+            cfg = _norm(settings.azure_config)
+            if loc.account and "account_name" not in cfg:
+                cfg["account_name"] = loc.account
+            if provider is None and not _has_credentials(cfg):
+                cfg.setdefault("skip_signature", True)
+            client = settings.client_for(endpoint=cfg.get("endpoint"))
+            return _with_provider(
+                AzureStore, loc.bucket, cfg, client, retry, provider, anonymous={"skip_signature": True}
+            )
+    except ConfigError:
+        raise
+    except Exception as exc:  # obstore configuration errors
+        from rasteret_io.urls import redact_text
+
+        raise ConfigError(
+            f"cannot build {loc.kind} store for {loc.bucket or loc.origin or 'local files'}: "
+            f"{type(exc).__name__}: {redact_text(str(exc).splitlines()[0] if str(exc) else '')}"
+        ) from None
+    raise ConfigError(f"unsupported store kind {loc.kind!r}")
+
+
+_CREDENTIAL_KEYS = ("access_key", "secret", "token", "service_account", "application_credentials",
+                    "sas", "bearer", "client_secret", "account_key", "use_emulator", "skip_signature")
+
+
+def _has_credentials(cfg: Mapping[str, Any]) -> bool:
+    return any(any(m in k for m in _CREDENTIAL_KEYS) for k in cfg)
+
+
+def _with_provider(
+    cls: Any,
+    name: str,
+    cfg: dict[str, Any],
+    client: dict[str, Any],
+    retry: dict[str, Any],
+    provider: Any,
+    *,
+    anonymous: dict[str, Any],
+) -> Any:
+    if provider is None:
+        return cls(name, config=cfg, client_options=client, retry_config=retry)
+    try:
+        return cls(
+            name, config=cfg, client_options=client, retry_config=retry, credential_provider=provider
+        )
+    except TypeError:
+        # The provider does not fit this store type (e.g. an S3 provider for an Azure
+        # URL): fall back to anonymous access, as the original library does.
+        fallback = {**cfg, **anonymous}
+        return cls(name, config=fallback, client_options=client, retry_config=retry)
+    except Exception as exc:
+        if type(exc).__name__ != "UnknownConfigurationKeyError":
+            raise
+        fallback = {**cfg, **anonymous}
+        return cls(name, config=fallback, client_options=client, retry_config=retry)
+
+
+class StoreCache:
+    """One store per ``Location.store_key``, created on first use (thread-safe)."""
+
+    __slots__ = ("_lock", "_settings", "_stores")
+
+    def __init__(self, settings: StoreSettings) -> None:
+        self._settings = settings
+        self._stores: dict[tuple[str, ...], Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, loc: Location) -> Any:
+        """Return the cached store for ``loc``, building it if needed."""
+        store = self._stores.get(loc.store_key)
+        if store is not None:
+            return store
+        with self._lock:
+            store = self._stores.get(loc.store_key)
+            if store is None:
+                store = build_store(loc, self._settings)
+                self._stores[loc.store_key] = store
+            return store
+
+    def __len__(self) -> int:
+        return len(self._stores)
+
+    def clear(self) -> None:
+        """Drop every cached store."""
+        with self._lock:
+            self._stores.clear()
