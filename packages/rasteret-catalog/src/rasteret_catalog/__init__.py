@@ -1,1 +1,73 @@
-"""rasteret_catalog."""
+"""rasteret_catalog: dataset descriptors, the dataset registry and the collection schema contract.
+
+Standard library only. ``rasteret_catalog.arrow`` (extra ``[arrow]``) renders the contract as
+pyarrow types and validates tables; it is the only module that imports pyarrow.
+"""
+
+from rasteret_catalog import schema
+from rasteret_catalog.bands import (
+    BandRegistry,
+    DataSources,
+    asset_key_candidates,
+    resolve_band_asset,
+)
+from rasteret_catalog.cloud import (
+    CloudConfig,
+    backend_config_from_cloud_config,
+    rewrite_url,
+    s3_overrides_from_config,
+)
+from rasteret_catalog.descriptor import DatasetDescriptor, validate_dataset_id
+from rasteret_catalog.errors import (
+    CatalogError,
+    DescriptorError,
+    DuplicateDatasetError,
+    LocalRegistryError,
+    SchemaError,
+    UnknownDatasetError,
+)
+from rasteret_catalog.local import (
+    default_registry_path,
+    export_local_descriptor,
+    load_local_descriptors,
+    remove_local_descriptor,
+    save_local_descriptor,
+)
+from rasteret_catalog.registry import (
+    DatasetRegistry,
+    builtin_descriptors,
+    unregister_local_descriptor,
+)
+from rasteret_catalog.schema import SCHEMA_VERSION
+
+__version__ = "0.5.0"
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "BandRegistry",
+    "CatalogError",
+    "CloudConfig",
+    "DataSources",
+    "DatasetDescriptor",
+    "DatasetRegistry",
+    "DescriptorError",
+    "DuplicateDatasetError",
+    "LocalRegistryError",
+    "SchemaError",
+    "UnknownDatasetError",
+    "__version__",
+    "asset_key_candidates",
+    "backend_config_from_cloud_config",
+    "builtin_descriptors",
+    "default_registry_path",
+    "export_local_descriptor",
+    "load_local_descriptors",
+    "remove_local_descriptor",
+    "resolve_band_asset",
+    "rewrite_url",
+    "s3_overrides_from_config",
+    "save_local_descriptor",
+    "schema",
+    "unregister_local_descriptor",
+    "validate_dataset_id",
+]
