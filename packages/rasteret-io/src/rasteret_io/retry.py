@@ -44,6 +44,9 @@ _NOT_RETRYABLE_NAMES = frozenset(
 )
 
 
+_MAX_REASON = 300
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """How transient failures are retried.
@@ -197,7 +200,9 @@ def to_fetch_error(
         )
         return err
     cls = classify_error(exc)
-    first = str(exc).split("\n\nDebug source", 1)[0].strip() or type(exc).__name__
+    first = " ".join(str(exc).split("\n\nDebug source", 1)[0].split()) or type(exc).__name__
+    if len(first) > _MAX_REASON:
+        first = first[: _MAX_REASON - 3] + "..."
     reason = f"{type(exc).__name__}: {redact_text(first)}"
     err_type: type[FetchError] = FetchError
     if cls.kind == "not_found":
