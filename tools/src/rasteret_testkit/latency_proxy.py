@@ -145,7 +145,7 @@ class LatencyProxy:
         """Start the proxy thread; return ``self``."""
         if self._thread is not None:
             raise RuntimeError("latency proxy already started")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((HOST, self._requested_port))
         sock.listen(1024)

@@ -88,7 +88,7 @@ class ObjectServer:
         """Bind 127.0.0.1 and start serving in a daemon thread; return ``self``."""
         if self._thread is not None:
             raise RuntimeError("object server already started")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((HOST, self._requested_port))
         sock.listen(1024)

@@ -315,7 +315,7 @@ def build_app(state: ServerState) -> web.Application:
     async def handler(request: web.Request) -> web.StreamResponse:
         out = _Outcome()
         start = time.monotonic()
-        state.log.begin()
+        generation = state.log.begin()
         record_path = request.path_qs if request.query_string else request.path
         try:
             return await _serve(request, state, out)
@@ -340,8 +340,8 @@ def build_app(state: ServerState) -> web.Application:
                 fault=out.fault,
                 physical=out.physical,
             )
-            state.log.finish(record)
-            if state.on_record is not None:
+            kept = state.log.finish(record, generation)
+            if kept and state.on_record is not None:
                 state.on_record(record)
 
     app = web.Application()

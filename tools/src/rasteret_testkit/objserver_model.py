@@ -82,7 +82,9 @@ class ServerConfig:
             raise ValueError("latency_ms and stall_s must be >= 0")
         if self.bandwidth_bps is not None and self.bandwidth_bps <= 0:
             raise ValueError("bandwidth_bps must be > 0 or None")
-        object.__setattr__(self, "missing_keys", frozenset(k.lstrip("/") for k in self.missing_keys))
+        object.__setattr__(
+            self, "missing_keys", frozenset(k.lstrip("/") for k in self.missing_keys)
+        )
 
     def updated(self, **changes: Any) -> ServerConfig:
         """Return a copy with ``changes`` applied; unknown names raise ``TypeError``."""
@@ -132,23 +134,32 @@ class RequestRecord:
 
 @dataclass(slots=True)
 class RequestLog:
-    """Thread-safe request log with an in-flight counter."""
+    """Thread-safe request log with an in-flight counter.
+
+    :meth:`clear` starts a new generation: requests that began before it are not recorded when
+    they finish, so a reset between tests never leaks late records of the previous test.
+    """
 
     _records: list[RequestRecord] = field(default_factory=list)
     _in_flight: int = 0
+    _generation: int = 0
     _cond: threading.Condition = field(default_factory=threading.Condition)
 
-    def begin(self) -> None:
-        """Mark one request as in flight."""
+    def begin(self) -> int:
+        """Mark one request as in flight; return the generation to pass to :meth:`finish`."""
         with self._cond:
             self._in_flight += 1
+            return self._generation
 
-    def finish(self, record: RequestRecord) -> None:
-        """Append ``record`` and mark its request as done."""
+    def finish(self, record: RequestRecord, generation: int) -> bool:
+        """Append ``record`` unless the log was cleared since :meth:`begin`; return whether it was."""
         with self._cond:
-            self._records.append(record)
             self._in_flight -= 1
+            kept = generation == self._generation
+            if kept:
+                self._records.append(record)
             self._cond.notify_all()
+            return kept
 
     @property
     def in_flight(self) -> int:
@@ -167,9 +178,10 @@ class RequestLog:
             return list(self._records)
 
     def clear(self) -> None:
-        """Drop all records (in-flight requests still get recorded when they finish)."""
+        """Drop all records and ignore requests still in flight."""
         with self._cond:
             self._records.clear()
+            self._generation += 1
 
 
 def sample_latency_s(config: ServerConfig, rng: random.Random) -> float:
