@@ -132,11 +132,10 @@ class ServerState:
         self.fault_rng = random.Random(seed)
         self.latency_rng = random.Random(None if seed is None else seed + 1)
 
-    def draw(self, key: str, method: str) -> tuple[ServerConfig, FaultDraw]:
-        """Snapshot the config and draw this request's fault and delay."""
+    def draw(self, key: str, method: str) -> FaultDraw:
+        """Draw this request's fault and first-byte delay from the current config."""
         with self.lock:
-            cfg = self.config
-            return cfg, FaultDraw.draw(cfg, key, method, self.fault_rng, self.latency_rng)
+            return FaultDraw.draw(self.config, key, method, self.fault_rng, self.latency_rng)
 
     def locate(self, physical_key: str) -> Path | None:
         """Return the file for ``physical_key`` if it is a regular file inside the root."""
@@ -269,7 +268,7 @@ async def _serve(request: web.Request, state: ServerState, out: _Outcome) -> web
     if method not in ("GET", "HEAD"):
         body = _error("MethodNotAllowed", f"{method} is not supported", key)
         return await _stream(request, state, out, 405, xml, body, len(body), False)
-    cfg, draw = state.draw(key, method)
+    draw = state.draw(key, method)
     out.fault = draw.fault
     await state.sleep(draw.delay_s)
     if draw.fault is Fault.FAIL:
