@@ -1,0 +1,66 @@
+"""Exceptions raised by :mod:`rasteret_cog`.
+
+Every error derives from :class:`CogError`. Errors about bad or unsupported input also derive
+from :class:`ValueError` (or :class:`NotImplementedError` for valid-but-unsupported features), so
+callers that already catch the builtins keep working.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CogError",
+    "IncompleteHeaderError",
+    "NotGeoreferencedError",
+    "RotatedTransformError",
+    "TiffFormatError",
+    "TileDecodeError",
+    "TruncatedError",
+    "UnsupportedCompressionError",
+    "UnsupportedTiffError",
+]
+
+
+class CogError(Exception):
+    """Base class of every error raised by rasteret_cog."""
+
+
+class TiffFormatError(CogError, ValueError):
+    """The bytes are not a valid TIFF, or a tag holds an impossible value."""
+
+
+class TruncatedError(TiffFormatError):
+    """A structure points past the end of the file (or past the bytes available)."""
+
+
+class IncompleteHeaderError(CogError, ValueError):
+    """The header parser needs bytes it was not given.
+
+    Attributes:
+        start: First byte offset needed.
+        length: Number of bytes needed from ``start``.
+    """
+
+    def __init__(self, start: int, length: int) -> None:
+        super().__init__(f"header parsing needs bytes [{start}, {start + length}) that were not provided")
+        self.start = start
+        self.length = length
+
+
+class UnsupportedTiffError(CogError, NotImplementedError, ValueError):
+    """A valid TIFF feature that rasteret_cog does not implement (e.g. a sample format)."""
+
+
+class UnsupportedCompressionError(UnsupportedTiffError):
+    """The tile compression (TIFF tag 259) has no decoder here."""
+
+
+class TileDecodeError(CogError, ValueError):
+    """A tile's bytes could not be decoded into the expected array."""
+
+
+class NotGeoreferencedError(CogError, ValueError):
+    """The operation needs a geotransform but the file has none."""
+
+
+class RotatedTransformError(CogError, NotImplementedError, ValueError):
+    """The geotransform has rotation/shear terms; readers only handle north-up/south-up grids."""

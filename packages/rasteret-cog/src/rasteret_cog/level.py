@@ -1,0 +1,295 @@
+"""Level: one parsed image IFD (full resolution, overview or mask) (stdlib only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from rasteret_cog._bytes import ByteStore
+from rasteret_cog.errors import TiffFormatError, TruncatedError
+from rasteret_cog.geo import Transform
+from rasteret_cog.geokeys import CrsInfo
+from rasteret_cog.ifd import IfdEntry, ParseLimits, TiffLayout, read_value
+from rasteret_cog.spec import TileSpec, dtype_from_tiff
+from rasteret_cog.tags import Compression, Photometric, Tag
+
+__all__ = ["Level", "build_level"]
+
+_MAX_DIM = 2**31 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    """One image of the file (an IFD): full resolution, an overview or a mask.
+
+    Attributes:
+        ifd_index: Position of the IFD in the file's IFD chain.
+        subfile_type: NewSubfileType bits (1 reduced-resolution, 4 mask).
+        width: Image width.
+        height: Image height.
+        tile_width: Tile width (image width when stripped).
+        tile_height: Tile height (rows per strip when stripped).
+        is_tiled: False for stripped images (strips are exposed as full-width tiles).
+        samples_per_pixel: Samples per pixel.
+        bits_per_sample: Stored bits per sample (first value; may be e.g. 1 or 12).
+        sample_format: TIFF SampleFormat of the first sample.
+        dtype: Numpy dtype name of decoded samples, or None when unsupported.
+        planar_configuration: 1 chunky, 2 planar.
+        compression: TIFF compression code.
+        predictor: TIFF predictor code.
+        photometric: TIFF photometric interpretation.
+        extra_samples: ExtraSamples values.
+        jpeg_tables: JPEGTables bytes, if present.
+        lerc_parameters: LercParameters values, if present.
+        ycbcr_subsampling: YCbCrSubsampling, if present.
+        byte_order: ``"<"`` or ``">"``.
+        tile_offsets: Tile (or strip) offsets, plane-major when planar.
+        tile_byte_counts: Tile (or strip) byte counts; 0 marks a sparse (empty) tile.
+        nodata: GDAL nodata value (inherited from the full-resolution image by overviews).
+        scales: Per-sample scale from GDAL_METADATA, or None.
+        offsets: Per-sample offset from GDAL_METADATA, or None.
+        transform: GDAL geotransform ``(a, b, c, d, e, f)``, PixelIsArea; None if absent.
+        crs: Declared CRS, or None.
+        gdal_metadata: Raw GDAL_METADATA XML, if present.
+    """
+
+    ifd_index: int
+    subfile_type: int
+    width: int
+    height: int
+    tile_width: int
+    tile_height: int
+    is_tiled: bool
+    samples_per_pixel: int
+    bits_per_sample: int
+    sample_format: int
+    dtype: str | None
+    planar_configuration: int
+    compression: int
+    predictor: int
+    photometric: int
+    extra_samples: tuple[int, ...]
+    jpeg_tables: bytes | None
+    lerc_parameters: tuple[int, ...] | None
+    ycbcr_subsampling: tuple[int, ...] | None
+    byte_order: str
+    tile_offsets: tuple[int, ...]
+    tile_byte_counts: tuple[int, ...]
+    nodata: int | float | None = None
+    scales: tuple[float, ...] | None = None
+    offsets: tuple[float, ...] | None = None
+    transform: Transform | None = None
+    crs: CrsInfo | None = None
+    gdal_metadata: str | None = None
+
+    @property
+    def is_mask(self) -> bool:
+        """True for a transparency mask (GDAL internal mask)."""
+        return bool(self.subfile_type & 4) or self.photometric == Photometric.MASK
+
+    @property
+    def is_overview(self) -> bool:
+        """True for a reduced-resolution image (overview or overview mask)."""
+        return bool(self.subfile_type & 1)
+
+    @property
+    def tiles_across(self) -> int:
+        """Number of tile columns."""
+        return -(-self.width // self.tile_width)
+
+    @property
+    def tiles_down(self) -> int:
+        """Number of tile rows."""
+        return -(-self.height // self.tile_height)
+
+    @property
+    def tiles_per_plane(self) -> int:
+        """Tiles covering the image once (per plane when planar)."""
+        return self.tiles_across * self.tiles_down
+
+    @property
+    def scale(self) -> float | None:
+        """Scale of the first sample, if any."""
+        return self.scales[0] if self.scales else None
+
+    @property
+    def offset(self) -> float | None:
+        """Offset of the first sample, if any."""
+        return self.offsets[0] if self.offsets else None
+
+    @property
+    def compression_name(self) -> str:
+        """Readable compression name (``"DEFLATE"``, ``"JPEG"``... or the number)."""
+        try:
+            return Compression(self.compression).name
+        except ValueError:
+            return str(self.compression)
+
+    @property
+    def tile_spec(self) -> TileSpec:
+        """The :class:`TileSpec` decoding this level's tiles.
+
+        Raises:
+            UnsupportedTiffError: the sample format has no numpy dtype here.
+        """
+        from rasteret_cog.errors import UnsupportedTiffError
+
+        if self.dtype is None:
+            raise UnsupportedTiffError(
+                f"unsupported sample format {self.sample_format} with {self.bits_per_sample} bits"
+            )
+        return TileSpec(
+            width=self.width,
+            height=self.height,
+            tile_width=self.tile_width,
+            tile_height=self.tile_height,
+            dtype=self.dtype,
+            compression=self.compression,
+            predictor=self.predictor,
+            photometric=self.photometric,
+            samples_per_pixel=self.samples_per_pixel,
+            planar_configuration=self.planar_configuration,
+            bits_per_sample=self.bits_per_sample,
+            byte_order=self.byte_order,
+            jpeg_tables=self.jpeg_tables,
+            lerc_parameters=self.lerc_parameters,
+            nodata=self.nodata,
+            is_tiled=self.is_tiled,
+        )
+
+    def with_(self, **changes: Any) -> Level:
+        """A copy with some fields replaced."""
+        return replace(self, **changes)
+
+
+def _one(store: ByteStore, layout: TiffLayout, e: dict[int, IfdEntry], tag: int, default: int, limits: ParseLimits) -> int:
+    entry = e.get(tag)
+    if entry is None:
+        return default
+    vals = read_value(store, layout, entry, limits, max_count=65535)
+    if not isinstance(vals, tuple) or not vals:
+        raise TiffFormatError(f"tag {tag} has no numeric value")
+    v = vals[0]
+    if not isinstance(v, int):
+        if isinstance(v, float) and v.is_integer():
+            return int(v)
+        raise TiffFormatError(f"tag {tag} must be an integer, got {v!r}")
+    return v
+
+
+def build_level(
+    store: ByteStore,
+    layout: TiffLayout,
+    ifd_index: int,
+    e: dict[int, IfdEntry],
+    limits: ParseLimits,
+) -> Level:
+    """Decode and validate the image tags of one IFD (georeferencing is added by the header)."""
+    width = _one(store, layout, e, Tag.IMAGE_WIDTH, 0, limits)
+    height = _one(store, layout, e, Tag.IMAGE_LENGTH, 0, limits)
+    if not (0 < width <= _MAX_DIM and 0 < height <= _MAX_DIM):
+        raise TiffFormatError(f"IFD {ifd_index}: invalid image size {width}x{height}")
+    spp = _one(store, layout, e, Tag.SAMPLES_PER_PIXEL, 1, limits)
+    if not 0 < spp <= 65535:
+        raise TiffFormatError(f"IFD {ifd_index}: invalid SamplesPerPixel {spp}")
+    planar = _one(store, layout, e, Tag.PLANAR_CONFIGURATION, 1, limits)
+    if planar not in (1, 2):
+        raise TiffFormatError(f"IFD {ifd_index}: invalid PlanarConfiguration {planar}")
+    if spp == 1:
+        planar = 1
+    bps_entry = e.get(Tag.BITS_PER_SAMPLE)
+    bps = 1
+    if bps_entry is not None:
+        bps_vals = read_value(store, layout, bps_entry, limits, max_count=spp)
+        bps = int(bps_vals[0]) if bps_vals else 1
+    if not 0 < bps <= 128:
+        raise TiffFormatError(f"IFD {ifd_index}: invalid BitsPerSample {bps}")
+    sf_entry = e.get(Tag.SAMPLE_FORMAT)
+    sample_format = 1
+    if sf_entry is not None:
+        sf_vals = read_value(store, layout, sf_entry, limits, max_count=spp)
+        sample_format = int(sf_vals[0]) if sf_vals else 1
+    compression = _one(store, layout, e, Tag.COMPRESSION, 1, limits)
+    predictor = _one(store, layout, e, Tag.PREDICTOR, 1, limits)
+    photometric = _one(store, layout, e, Tag.PHOTOMETRIC, 1, limits)
+    subfile = _one(store, layout, e, Tag.NEW_SUBFILE_TYPE, 0, limits)
+
+    tiled = Tag.TILE_OFFSETS in e or Tag.TILE_WIDTH in e
+    if tiled:
+        tw = _one(store, layout, e, Tag.TILE_WIDTH, 0, limits)
+        th = _one(store, layout, e, Tag.TILE_LENGTH, 0, limits)
+        off_tag, cnt_tag = Tag.TILE_OFFSETS, Tag.TILE_BYTE_COUNTS
+    else:
+        tw = width
+        th = _one(store, layout, e, Tag.ROWS_PER_STRIP, height, limits)
+        th = min(th, height) if th > 0 else 0
+        off_tag, cnt_tag = Tag.STRIP_OFFSETS, Tag.STRIP_BYTE_COUNTS
+    if not (0 < tw <= _MAX_DIM and 0 < th <= _MAX_DIM):
+        raise TiffFormatError(f"IFD {ifd_index}: invalid tile size {tw}x{th}")
+    planes = spp if planar == 2 else 1
+    expected = (-(-width // tw)) * (-(-height // th)) * planes
+    off_entry = e.get(off_tag)
+    cnt_entry = e.get(cnt_tag)
+    if off_entry is None or cnt_entry is None:
+        raise TiffFormatError(
+            f"IFD {ifd_index}: missing {'Tile' if tiled else 'Strip'}Offsets/ByteCounts"
+        )
+    for ent in (off_entry, cnt_entry):
+        if ent.count != expected:
+            raise TiffFormatError(
+                f"IFD {ifd_index}: tag {ent.tag} has {ent.count} values, expected {expected} "
+                f"({'tiles' if tiled else 'strips'} across x down x planes)"
+            )
+    offsets = tuple(int(v) for v in read_value(store, layout, off_entry, limits))
+    counts = tuple(int(v) for v in read_value(store, layout, cnt_entry, limits))
+    if store.file_size is not None:
+        size = store.file_size
+        for i, (o, c) in enumerate(zip(offsets, counts)):
+            if c and (o < 0 or o + c > size):
+                raise TruncatedError(
+                    f"IFD {ifd_index}: tile {i} [{o}, {o + c}) lies past the end of the file ({size} bytes)"
+                )
+
+    extra: tuple[int, ...] = ()
+    if Tag.EXTRA_SAMPLES in e:
+        extra = tuple(int(v) for v in read_value(store, layout, e[Tag.EXTRA_SAMPLES], limits, max_count=spp))
+    jpeg_tables = None
+    if Tag.JPEG_TABLES in e:
+        jt = read_value(store, layout, e[Tag.JPEG_TABLES], limits, max_count=1 << 20)
+        jpeg_tables = jt if isinstance(jt, bytes) else bytes(int(v) & 0xFF for v in jt)
+    lerc = None
+    if Tag.LERC_PARAMETERS in e:
+        lerc = tuple(int(v) for v in read_value(store, layout, e[Tag.LERC_PARAMETERS], limits, max_count=64))
+    ycbcr = None
+    if Tag.YCBCR_SUBSAMPLING in e:
+        ycbcr = tuple(int(v) for v in read_value(store, layout, e[Tag.YCBCR_SUBSAMPLING], limits, max_count=2))
+    gdal_md = None
+    if Tag.GDAL_METADATA in e:
+        v = read_value(store, layout, e[Tag.GDAL_METADATA], limits, max_count=4 << 20)
+        gdal_md = v if isinstance(v, str) else None
+
+    return Level(
+        ifd_index=ifd_index,
+        subfile_type=subfile,
+        width=width,
+        height=height,
+        tile_width=tw,
+        tile_height=th,
+        is_tiled=tiled,
+        samples_per_pixel=spp,
+        bits_per_sample=bps,
+        sample_format=sample_format,
+        dtype=dtype_from_tiff(sample_format, bps),
+        planar_configuration=planar,
+        compression=compression,
+        predictor=predictor,
+        photometric=photometric,
+        extra_samples=extra,
+        jpeg_tables=jpeg_tables,
+        lerc_parameters=lerc,
+        ycbcr_subsampling=ycbcr,
+        byte_order=layout.byte_order,
+        tile_offsets=offsets,
+        tile_byte_counts=counts,
+        gdal_metadata=gdal_md,
+    )
