@@ -16,6 +16,7 @@ __all__ = [
     "DEFAULT_MAX_SIZE",
     "FetchError",
     "Fetcher",
+    "ForkSafetyError",
     "GLOBAL_METRICS",
     "IOMetrics",
     "MetricsSnapshot",
@@ -43,6 +44,7 @@ __all__ = [
 _WHERE = {
     "ConfigError": "errors",
     "FetchError": "errors",
+    "ForkSafetyError": "errors",
     "ObjectNotFoundError": "errors",
     "PermissionDeniedError": "errors",
     "RasteretIOError": "errors",
@@ -82,6 +84,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from rasteret_io.errors import (
         ConfigError,
         FetchError,
+        ForkSafetyError,
         ObjectNotFoundError,
         PermissionDeniedError,
         RasteretIOError,

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rasteret_io.errors import ConfigError
+from rasteret_io.errors import ConfigError, ForkSafetyError
 from rasteret_io.protocols import Buffer
 from rasteret_io.stores import StoreCache, StoreSettings
 from rasteret_io.urls import Location, classify, rewrite_url
@@ -36,9 +36,27 @@ __all__ = [
 ]
 
 
+_obstore_pid: int | None = None
+
+
+def _check_fork() -> None:
+    """Refuse (instead of hanging forever) to use obstore in a child forked after use."""
+    global _obstore_pid
+    pid = os.getpid()
+    if _obstore_pid is None:
+        _obstore_pid = pid
+    elif _obstore_pid != pid:
+        raise ForkSafetyError(
+            "obstore was already used in the parent of this forked process and its runtime "
+            "does not survive fork(); start workers with multiprocessing's 'spawn' or "
+            "'forkserver' method (rasteret backends pickle), or fork before the first read"
+        )
+
+
 async def _obstore_ranges(store: Any, path: str, starts: Sequence[int], ends: Sequence[int]) -> list[Buffer]:
     import obstore
 
+    _check_fork()
     if len(starts) == 1:
         return [await obstore.get_range_async(store, path, start=starts[0], end=ends[0])]
     return list(

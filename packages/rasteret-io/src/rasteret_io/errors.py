@@ -13,6 +13,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "FetchError",
+    "ForkSafetyError",
     "ObjectNotFoundError",
     "PermissionDeniedError",
     "RasteretIOError",
@@ -26,6 +27,15 @@ class RasteretIOError(Exception):
 
 class ConfigError(RasteretIOError, ValueError):
     """Invalid backend, store, URL or policy configuration."""
+
+
+class ForkSafetyError(RasteretIOError, RuntimeError):
+    """obstore was used in a parent process that then forked; it cannot run in the child.
+
+    obstore's tokio runtime does not survive ``fork`` (its worker threads are not
+    copied). Use the ``"spawn"`` or ``"forkserver"`` multiprocessing start method, or
+    fork before the first read; backends pickle and rebuild their stores in the child.
+    """
 
 
 class FetchError(RasteretIOError, OSError):

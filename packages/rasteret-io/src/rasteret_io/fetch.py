@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from rasteret_io.coalesce import DEFAULT_MAX_GAP, DEFAULT_MAX_SIZE, RangeGroup, coalesce_ranges
-from rasteret_io.errors import ConfigError, FetchError, ShortReadError
+from rasteret_io.errors import ConfigError, FetchError, ForkSafetyError, ShortReadError
 from rasteret_io.metrics import GLOBAL_METRICS, IOMetrics
 from rasteret_io.protocols import Buffer, RangeReader
 from rasteret_io.retry import RetryPolicy, classify_error, to_fetch_error
@@ -191,7 +191,8 @@ class Fetcher:
                     req = requests[m]
                     results[m] = RangeResult(req, view[g.slice_for(req.start, req.end)])
                 continue
-            assert isinstance(exc, FetchError)
+            if not isinstance(exc, FetchError):  # a programming/environment error
+                raise exc
             for m in members:
                 req = requests[m]
                 err = exc.with_context(record_id=req.record_id, band=req.band)
@@ -249,7 +250,7 @@ class Fetcher:
                         )
                     self._count(nbytes=size)
                     return buf
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, ForkSafetyError):
                 raise
             except Exception as exc:  # noqa: BLE001 - classified below
                 attempt += 1

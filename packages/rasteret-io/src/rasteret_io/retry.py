@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from rasteret_io.errors import (
     ConfigError,
     FetchError,
+    ForkSafetyError,
     ObjectNotFoundError,
     PermissionDeniedError,
     ShortReadError,
@@ -125,6 +126,8 @@ def classify_error(exc: BaseException) -> ErrorClass:
     Returns:
         The classification.
     """
+    if isinstance(exc, ForkSafetyError):
+        return ErrorClass(False, "other")
     if isinstance(exc, ShortReadError):
         return ErrorClass(True, "short")
     if isinstance(exc, ObjectNotFoundError | FileNotFoundError):

@@ -1,0 +1,258 @@
+"""Band sources: what the read engine needs per (record, band), rebuilt from collection rows.
+
+A :class:`BandSource` is derived from the ``assets`` entry and the ``{band}_metadata`` struct
+of one row (schema contract of ``rasteret_catalog``), so reads never touch a COG header.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from rasteret_catalog.bands import asset_key_candidates
+from rasteret_catalog.schema import AssetField, BandField, Col, LevelField, band_metadata_column
+from rasteret_cog import TileSpec
+
+from rasteret_io.grid import Grid, Transform, transform_from_metadata
+from rasteret_io.read_errors import BandResolutionError, ReadError
+
+__all__ = ["BandSource", "LevelRef", "RecordSources", "crs_of_row", "record_sources"]
+
+
+@dataclass(frozen=True, slots=True)
+class LevelRef:
+    """One pyramid level of a band: its size, tiling, transform and tile table."""
+
+    width: int
+    height: int
+    tile_width: int
+    tile_height: int
+    transform: Transform
+    tile_offsets: Sequence[int]
+    tile_byte_counts: Sequence[int]
+
+
+@dataclass(frozen=True, slots=True)
+class BandSource:
+    """Everything needed to read one band of one record.
+
+    Attributes:
+        record_id: Record id (named in errors).
+        band: Band code as requested.
+        url: COG URL.
+        spec: Decode spec of the full-resolution level (single plane when planar tables were
+            sliced per band at index time).
+        sample: Sample to take from decoded tiles (chunky multi-sample) or plane to read
+            (planar tables not sliced), else 0.
+        crs: Raster CRS (EPSG int, or a WKT / PROJJSON string), or None.
+        nodata: Nodata value, or None.
+        levels: Level 0 is full resolution, then overviews from finest to coarsest.
+        mask: Internal mask of the full-resolution level, if indexed.
+    """
+
+    record_id: str
+    band: str
+    url: str
+    spec: TileSpec
+    sample: int
+    crs: Any
+    nodata: float | int | None
+    levels: tuple[LevelRef, ...]
+    mask: LevelRef | None = None
+
+    @property
+    def transform(self) -> Transform:
+        """Full-resolution geotransform."""
+        return self.levels[0].transform
+
+    def grid(self, level: int = 0) -> Grid:
+        """The pixel grid of ``level``."""
+        lv = self.levels[level]
+        return Grid(self.crs, lv.transform, lv.width, lv.height)
+
+    def level_spec(self, level: int) -> TileSpec:
+        """Decode spec of ``level``."""
+        if level == 0:
+            return self.spec
+        lv = self.levels[level]
+        return replace(
+            self.spec,
+            width=lv.width,
+            height=lv.height,
+            tile_width=lv.tile_width,
+            tile_height=lv.tile_height,
+        )
+
+    @property
+    def samples(self) -> tuple[int, ...]:
+        """Samples argument for ``rasteret_cog.plan_window``."""
+        return (self.sample,)
+
+    def best_level(self, res: float | None) -> int:
+        """Coarsest level whose pixel size is still at most ``res`` (GDAL's overview choice)."""
+        if res is None or len(self.levels) == 1:
+            return 0
+        best = 0
+        for i, lv in enumerate(self.levels):
+            if abs(lv.transform[0]) <= res * (1 + 1e-9):
+                best = i
+        return best
+
+
+@dataclass(frozen=True, slots=True)
+class RecordSources:
+    """The resolvable bands of one record."""
+
+    index: int
+    record_id: str
+    datetime: Any
+    crs: Any
+    bands: Mapping[str, BandSource | ReadError]
+
+
+def crs_of_row(row: Mapping[str, Any]) -> Any:
+    """Raster CRS of a row: ``proj:epsg`` when set, else the ``crs`` column, else None."""
+    epsg = row.get(Col.PROJ_EPSG)
+    if epsg is not None:
+        return int(epsg)
+    crs = row.get(Col.CRS)
+    if crs:
+        if isinstance(crs, str) and crs.upper().startswith("EPSG:") and crs[5:].isdigit():
+            return int(crs[5:])
+        return crs
+    return None
+
+
+def _level(meta: Mapping[str, Any], transform: Transform, what: str) -> LevelRef:
+    offsets = meta.get(LevelField.TILE_OFFSETS)
+    counts = meta.get(LevelField.TILE_BYTE_COUNTS)
+    if offsets is None or counts is None or len(offsets) != len(counts):
+        raise ReadError(f"{what}: tile_offsets / tile_byte_counts missing or of different lengths")
+    return LevelRef(
+        width=int(meta[LevelField.IMAGE_WIDTH]),
+        height=int(meta[LevelField.IMAGE_HEIGHT]),
+        tile_width=int(meta[LevelField.TILE_WIDTH]),
+        tile_height=int(meta[LevelField.TILE_HEIGHT]),
+        transform=transform,
+        tile_offsets=offsets,
+        tile_byte_counts=counts,
+    )
+
+
+def band_source(
+    record_id: str,
+    band: str,
+    asset: Mapping[str, Any],
+    meta: Mapping[str, Any],
+    crs: Any,
+) -> BandSource:
+    """Build a :class:`BandSource` from an asset entry and a ``{band}_metadata`` struct.
+
+    Raises:
+        ReadError: inconsistent metadata (names the URL, band and record).
+    """
+    url = asset.get(AssetField.HREF)
+    if not url:
+        raise BandResolutionError(f"record {record_id!r}: band {band!r} has no href")
+    what = f"record {record_id!r} band {band!r} ({url})"
+    band_index = asset.get(AssetField.BAND_INDEX)
+    width = meta.get(BandField.IMAGE_WIDTH, meta.get("width"))
+    height = meta.get(BandField.IMAGE_HEIGHT, meta.get("height"))
+    if width is None or height is None:
+        raise ReadError(f"{what}: metadata lacks image_width / image_height")
+    transform = transform_from_metadata(meta[BandField.TRANSFORM], what=what)
+    spp = int(meta.get(BandField.SAMPLES_PER_PIXEL) or 1)
+    planar = int(meta.get(BandField.PLANAR_CONFIGURATION) or 1)
+    tw, th = int(meta[BandField.TILE_WIDTH]), int(meta[BandField.TILE_HEIGHT])
+    per_plane = math.ceil(int(width) / tw) * math.ceil(int(height) / th)
+    offsets = meta[BandField.TILE_OFFSETS]
+    sample = int(band_index) if band_index is not None else 0
+    if planar == 2 and spp > 1 and len(offsets) == per_plane:
+        spp_spec, planar_spec, sample = 1, 1, 0  # tables already sliced to this band's plane
+    else:
+        spp_spec, planar_spec = spp, planar
+        if spp > 1 and band_index is None:
+            raise BandResolutionError(
+                f"{what}: the COG has {spp} samples per pixel; the asset needs a band_index"
+            )
+        if not 0 <= sample < spp:
+            raise BandResolutionError(f"{what}: band_index {sample} out of range for {spp} samples")
+    nodata = meta.get(BandField.NODATA)
+    order = meta.get(BandField.BYTE_ORDER)
+    lerc = meta.get(BandField.LERC_PARAMETERS)
+    try:
+        spec = TileSpec(
+            width=int(width),
+            height=int(height),
+            tile_width=tw,
+            tile_height=th,
+            dtype=str(meta[BandField.DTYPE]),
+            compression=int(meta.get(BandField.COMPRESSION) or 1),
+            predictor=int(meta.get(BandField.PREDICTOR) or 1),
+            photometric=int(meta.get(BandField.PHOTOMETRIC) or 1),
+            samples_per_pixel=spp_spec,
+            planar_configuration=planar_spec,
+            bits_per_sample=meta.get(BandField.BITS_PER_SAMPLE),
+            byte_order=">" if order in (">", "big") else "<",
+            jpeg_tables=meta.get(BandField.JPEG_TABLES),
+            lerc_parameters=tuple(lerc) if lerc is not None else None,
+            nodata=nodata,
+        )
+    except (ValueError, TypeError) as exc:
+        raise ReadError(f"{what}: unusable band metadata: {exc}") from exc
+    levels = [_level(meta, transform, what)]
+    for ov in meta.get(BandField.OVERVIEWS) or ():
+        ov_t = ov.get(LevelField.TRANSFORM)
+        if ov_t:
+            t = transform_from_metadata(ov_t, what=what)
+        else:
+            sx = int(width) / int(ov[LevelField.IMAGE_WIDTH])
+            sy = int(height) / int(ov[LevelField.IMAGE_HEIGHT])
+            a, b, c, d, e, f = transform
+            t = (a * sx, b, c, d, e * sy, f)
+        levels.append(_level(ov, t, what))
+    mask_meta = meta.get(BandField.MASK)
+    mask = _level(mask_meta, transform, what) if mask_meta else None
+    return BandSource(record_id, band, str(url), spec, sample, crs, nodata, tuple(levels), mask)
+
+
+def record_sources(
+    row: Mapping[str, Any],
+    index: int,
+    bands: Sequence[str],
+    band_map: Mapping[str, str] | None = None,
+) -> RecordSources:
+    """Resolve ``bands`` of one collection row (a dict as ``pa.Table.to_pylist`` gives).
+
+    Unresolvable bands map to a :class:`BandResolutionError` instead of raising, so callers
+    apply their error policy per band.
+    """
+    record_id = str(row.get(Col.ID))
+    assets = row.get(Col.ASSETS) or {}
+    if isinstance(assets, list):  # Arrow map -> list of (key, value)
+        assets = dict(assets)
+    crs = crs_of_row(row)
+    out: dict[str, BandSource | ReadError] = {}
+    for band in bands:
+        keys = [k for k in asset_key_candidates(band, band_map) if assets.get(k)]
+        if not keys:
+            out[band] = BandResolutionError(
+                f"record {record_id!r}: band {band!r} not found; tried asset keys "
+                f"{asset_key_candidates(band, band_map)}, available: {sorted(k for k, v in assets.items() if v)}"
+            )
+            continue
+        key = keys[0]
+        meta = row.get(band_metadata_column(band)) or row.get(band_metadata_column(key))
+        if meta is None:
+            out[band] = BandResolutionError(
+                f"record {record_id!r}: band {band!r} has no indexed header "
+                f"({band_metadata_column(band)} is null or missing)"
+            )
+            continue
+        try:
+            out[band] = band_source(record_id, band, assets[key], meta, crs)
+        except ReadError as exc:
+            out[band] = exc
+    return RecordSources(index, record_id, row.get(Col.DATETIME), crs, out)
