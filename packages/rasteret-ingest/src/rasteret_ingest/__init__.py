@@ -1,1 +1,128 @@
-"""rasteret_ingest."""
+"""rasteret_ingest: STAC APIs, static catalogs and record tables -> header-enriched collections.
+
+Exports are lazy (module ``__getattr__``): ``import rasteret_ingest`` imports neither pyarrow nor
+pystac nor obstore until a name that needs them is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.5.0"
+
+__all__ = [
+    "DEFAULT_WORKSPACE",
+    "BandMapError",
+    "BuildResult",
+    "CollectionExistsError",
+    "CrsResolutionError",
+    "EnrichFailure",
+    "EnrichReport",
+    "EnrichmentError",
+    "IngestError",
+    "IngestWarning",
+    "NoItemsError",
+    "RecordTableError",
+    "StacSearchError",
+    "TableNormalizationError",
+    "WriteError",
+    "__version__",
+    "build_record_table",
+    "build_stac_collection",
+    "build_stac_table",
+    "build_table_collection",
+    "collection_metadata",
+    "create_name",
+    "enrich_table",
+    "geoparquet_metadata",
+    "normalize_table",
+    "parse_name",
+    "read_collection",
+    "read_record_table",
+    "records_collection_dir",
+    "search_items",
+    "stac_collection_dir",
+    "tag_geoarrow_wkb",
+    "update_collection",
+    "write_collection",
+]
+
+_WHERE = {
+    "DEFAULT_WORKSPACE": "naming",
+    "create_name": "naming",
+    "parse_name": "naming",
+    "records_collection_dir": "naming",
+    "stac_collection_dir": "naming",
+    "BandMapError": "errors",
+    "CollectionExistsError": "errors",
+    "CrsResolutionError": "errors",
+    "EnrichmentError": "errors",
+    "IngestError": "errors",
+    "IngestWarning": "errors",
+    "NoItemsError": "errors",
+    "RecordTableError": "errors",
+    "StacSearchError": "errors",
+    "TableNormalizationError": "errors",
+    "WriteError": "errors",
+    "collection_metadata": "metadata",
+    "geoparquet_metadata": "metadata",
+    "tag_geoarrow_wkb": "metadata",
+    "normalize_table": "normalize",
+    "read_collection": "writer",
+    "write_collection": "writer",
+    "EnrichFailure": "enrich",
+    "EnrichReport": "enrich",
+    "enrich_table": "enrich",
+    "build_stac_table": "stac",
+    "search_items": "stac",
+    "build_record_table": "table",
+    "read_record_table": "table",
+    "BuildResult": "builders",
+    "build_stac_collection": "builders",
+    "build_table_collection": "builders",
+    "update_collection": "update",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rasteret_ingest.builders import BuildResult, build_stac_collection, build_table_collection
+    from rasteret_ingest.enrich import EnrichFailure, EnrichReport, enrich_table
+    from rasteret_ingest.errors import (
+        BandMapError,
+        CollectionExistsError,
+        CrsResolutionError,
+        EnrichmentError,
+        IngestError,
+        IngestWarning,
+        NoItemsError,
+        RecordTableError,
+        StacSearchError,
+        TableNormalizationError,
+        WriteError,
+    )
+    from rasteret_ingest.metadata import collection_metadata, geoparquet_metadata, tag_geoarrow_wkb
+    from rasteret_ingest.naming import (
+        DEFAULT_WORKSPACE,
+        create_name,
+        parse_name,
+        records_collection_dir,
+        stac_collection_dir,
+    )
+    from rasteret_ingest.normalize import normalize_table
+    from rasteret_ingest.stac import build_stac_table, search_items
+    from rasteret_ingest.table import build_record_table, read_record_table
+    from rasteret_ingest.update import update_collection
+    from rasteret_ingest.writer import read_collection, write_collection
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rasteret_ingest' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"rasteret_ingest.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
