@@ -150,7 +150,9 @@ def write_cog(
         raise ValueError(f"driver must be 'COG' or 'GTiff', got {driver!r}")
     if endianness.upper() != "LITTLE":
         raise ValueError("GDAL's COG driver writes little-endian only; use driver='GTiff'")
-    co = {"COMPRESS": comp, "BLOCKSIZE": blocksize, "INTERLEAVE": interleave}
+    co = {"COMPRESS": comp, "BLOCKSIZE": blocksize}
+    if interleave.upper() != "PIXEL":
+        co["INTERLEAVE"] = interleave  # GDAL >= 3.11
     if pred is not None:
         co["PREDICTOR"] = pred
     if bigtiff:

@@ -1,0 +1,60 @@
+"""Shared helpers for rasteret-cog tests (GDAL via rasterio is the oracle)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rasteret_cog import CogHeader, open_header
+from rasteret_cog.local import read_window
+
+
+def _rasterio_levels(path: Path) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    import rasterio
+
+    out = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with rasterio.open(path) as src:
+            n_ov = len(src.overviews(1))
+            names = [{f.name for f in flags} for flags in src.mask_flag_enums]
+            has_mask = any("per_dataset" in n and "alpha" not in n for n in names)
+            out.append((src.read(), src.dataset_mask() if has_mask else None))
+        for i in range(n_ov):
+            with rasterio.open(path, overview_level=i) as src:
+                out.append((src.read(), src.dataset_mask() if has_mask else None))
+    return out
+
+
+def compare_all_levels(path: Path, *, atol: float = 0, exact_float: bool = True) -> CogHeader:
+    """Decode every level (and mask) of ``path`` and compare with rasterio's reads."""
+    header = open_header(path)
+    ref_levels = _rasterio_levels(path)
+    assert len(header.levels) == len(ref_levels), "overview count differs from GDAL"
+    for i, (ref, ref_mask) in enumerate(ref_levels):
+        ours = read_window(path, header, level=i)
+        assert ours.shape == ref.shape, f"level {i}: shape {ours.shape} != {ref.shape}"
+        if atol == 0:
+            if ours.dtype != ref.dtype:
+                # GDAL < 3.11 exposes float16 (NBITS=16) as float32.
+                assert ours.dtype == np.float16 and ref.dtype == np.float32
+                ours = ours.astype(np.float32)
+            np.testing.assert_array_equal(ours, ref, err_msg=f"level {i}")
+        else:
+            diff = np.abs(ours.astype(np.float64) - ref.astype(np.float64))
+            assert diff.max() <= atol, f"level {i}: max abs diff {diff.max()} > {atol}"
+        if ref_mask is not None:
+            assert header.masks[i] is not None, f"level {i}: internal mask not found"
+            m = read_window(path, header, level=i, mask=True)
+            np.testing.assert_array_equal(m[0], ref_mask, err_msg=f"mask of level {i}")
+    return header
+
+
+@pytest.fixture
+def check_levels() -> Callable[..., CogHeader]:
+    """``check_levels(path, atol=0)``: decode all levels and compare with rasterio."""
+    return compare_all_levels
