@@ -17,7 +17,13 @@ from rasteret_io.read_errors import UnsupportedGeometryError
 
 __all__ = ["AoiInput", "normalize_aois", "resolve_crs", "to_crs"]
 
-_GEOARROW = ("geoarrow.wkb", "geoarrow.wkt", "geoarrow.polygon", "geoarrow.multipolygon", "geoarrow.point")
+_GEOARROW = (
+    "geoarrow.wkb",
+    "geoarrow.wkt",
+    "geoarrow.polygon",
+    "geoarrow.multipolygon",
+    "geoarrow.point",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +166,9 @@ def normalize_aois(
                 or getattr(f.type, "extension_name", "") in _GEOARROW
             ]
             if len(geo_cols) > 1:
-                raise ValueError(f"several GeoArrow geometry columns {geo_cols}; pass geometry_column=")
+                raise ValueError(
+                    f"several GeoArrow geometry columns {geo_cols}; pass geometry_column="
+                )
             if not geo_cols:
                 raise TypeError(
                     f"no GeoArrow geometry column among {table.column_names}; pass geometry_column="

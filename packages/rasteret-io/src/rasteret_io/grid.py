@@ -111,9 +111,7 @@ class Window:
         return Window(c0, r0, c1 - c0, r1 - r0)
 
 
-def geometry_window(
-    bounds_xy: tuple[float, float, float, float], transform: Transform
-) -> Window:
+def geometry_window(bounds_xy: tuple[float, float, float, float], transform: Transform) -> Window:
     """Window covering a map-space bbox, exactly as rasterio's ``geometry_window`` sizes it.
 
     Args:

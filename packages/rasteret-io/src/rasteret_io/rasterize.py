@@ -13,6 +13,7 @@ Coordinates are converted to pixel space with GDAL's inverse geotransform.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -49,7 +50,9 @@ def polygon_rings(geom: Any) -> list[list[tuple[float, float]]]:
     return rings
 
 
-def _to_pixel(rings: Iterable[list[tuple[float, float]]], t: Transform) -> list[list[tuple[float, float]]]:
+def _to_pixel(
+    rings: Iterable[list[tuple[float, float]]], t: Transform
+) -> list[list[tuple[float, float]]]:
     inv = inverse_gdal(t)
     return [
         [(inv[0] * x + inv[1] * y + inv[2], inv[3] * x + inv[4] * y + inv[5]) for x, y in ring]
@@ -111,7 +114,7 @@ def _on_border(v: float) -> bool:
 def _burn_line_all_touched(out: np.ndarray, ring: list[tuple[float, float]]) -> None:
     """Burn every pixel a ring's edges pass through (GDAL's all-touched line walk)."""
     height, width = out.shape
-    for (x, y), (xe, ye) in zip(ring[:-1], ring[1:]):
+    for (x, y), (xe, ye) in itertools.pairwise(ring):
         if math.floor(x) == math.floor(xe) or abs(x - xe) < 0.01:  # vertical-ish
             if _on_border(x) and _on_border(xe):
                 continue  # runs along a pixel border: touches, does not intersect
@@ -119,7 +122,9 @@ def _burn_line_all_touched(out: np.ndarray, ring: list[tuple[float, float]]) -> 
                 y, ye = ye, y
             ix = math.floor(xe)
             if 0 <= ix < width:
-                for iy in range(max(math.floor(y), 0), min(math.floor(ye - _EPS_BORDER), height - 1) + 1):
+                for iy in range(
+                    max(math.floor(y), 0), min(math.floor(ye - _EPS_BORDER), height - 1) + 1
+                ):
                     out[iy, ix] = True
             continue
         if math.floor(y) == math.floor(ye) or abs(y - ye) < 0.01:  # horizontal-ish
@@ -129,7 +134,9 @@ def _burn_line_all_touched(out: np.ndarray, ring: list[tuple[float, float]]) -> 
                 x, xe = xe, x
             iy = math.floor(y)
             if 0 <= iy < height:
-                for ix in range(max(math.floor(x), 0), min(math.floor(xe - _EPS_BORDER), width - 1) + 1):
+                for ix in range(
+                    max(math.floor(x), 0), min(math.floor(xe - _EPS_BORDER), width - 1) + 1
+                ):
                     out[iy, ix] = True
             continue
         if xe < x:

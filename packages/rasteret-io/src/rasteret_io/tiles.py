@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from rasteret_cog import TileSpec, assemble, decode_tile, plan_window
 from rasteret_cog.errors import CogError
-
 from rasteret_io.fetch import Fetcher, RangeRequest
 from rasteret_io.grid import Window
 from rasteret_io.read_errors import ReadError
@@ -140,7 +139,9 @@ async def read_windows(
             )
         except (CogError, ReadError, IndexError, ValueError) as exc:
             if fetcher.error_policy == "raise":
-                raise ReadError(f"record {src.record_id!r} band {src.band!r} ({src.url}): {exc}") from exc
+                raise ReadError(
+                    f"record {src.record_id!r} band {src.band!r} ({src.url}): {exc}"
+                ) from exc
             plans.append(exc)
             continue
         plans.append(plan)
@@ -166,9 +167,7 @@ async def read_windows(
             try:
                 decoded[key] = await fut
             except CogError as exc:
-                err = ReadError(
-                    f"cannot decode tile at byte {key[1]} of {key[0]}: {exc}"
-                )
+                err = ReadError(f"cannot decode tile at byte {key[1]} of {key[0]}: {exc}")
                 if fetcher.error_policy == "raise":
                     raise err from exc
                 decoded[key] = err

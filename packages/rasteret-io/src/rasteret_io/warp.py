@@ -107,7 +107,12 @@ def reproject_array(
     acc = np.zeros(dst.shape, dtype=np.float64)
     wsum = np.zeros(dst.shape, dtype=np.float64)
     srcf = src.astype(np.float64)
-    for dr, dc, wgt in ((0, 0, (1 - wx) * (1 - wy)), (0, 1, wx * (1 - wy)), (1, 0, (1 - wx) * wy), (1, 1, wx * wy)):
+    for dr, dc, wgt in (
+        (0, 0, (1 - wx) * (1 - wy)),
+        (0, 1, wx * (1 - wy)),
+        (1, 0, (1 - wx) * wy),
+        (1, 1, wx * wy),
+    ):
         rr, cc = r0 + dr, c0 + dc
         inside = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w) & np.isfinite(wgt)
         rr_c, cc_c = np.clip(rr, 0, max(h - 1, 0)), np.clip(cc, 0, max(w - 1, 0))
