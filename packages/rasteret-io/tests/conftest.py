@@ -20,7 +20,7 @@ def fast_retry() -> RetryPolicy:
 
 
 @pytest.fixture
-def layout():  # noqa: ANN201
+def layout():
     """The :func:`tile_layout` helper."""
     return tile_layout
 
@@ -47,7 +47,7 @@ def tile_layout(size: int, n: int, seed: int) -> tuple[list[int], list[int]]:
 
 
 @pytest.fixture
-def payload(object_server, request: pytest.FixtureRequest) -> tuple[str, bytes, Path]:  # noqa: ANN001
+def payload(object_server, request: pytest.FixtureRequest) -> tuple[str, bytes, Path]:
     """A 3 MB random object under the S3-style bucket ``iobkt``; returns (key, data, path)."""
     key = f"iobkt/{request.node.name.replace('[', '_').replace(']', '_')}.bin"
     data = random_bytes(3_000_000, seed=len(key))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -44,9 +46,7 @@ def test_invalid(s: list[int], e: list[int]) -> None:
         coalesce_ranges(s, e)
 
 
-ranges = st.lists(
-    st.tuples(st.integers(0, 10_000), st.integers(0, 3_000)), min_size=0, max_size=60
-)
+ranges = st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 3_000)), min_size=0, max_size=60)
 
 
 @settings(max_examples=200, deadline=None)
@@ -64,5 +64,5 @@ def test_properties(rs: list[tuple[int, int]], max_gap: int, max_size: int) -> N
         assert g.end == max(ends[m] for m in g.members)
         if len(g.members) > 1:
             assert g.size <= max(max_size, max(ends[m] - starts[m] for m in g.members))
-    for a, b in zip(groups, groups[1:]):
+    for a, b in itertools.pairwise(groups):
         assert a.start <= b.start

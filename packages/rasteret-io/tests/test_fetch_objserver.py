@@ -21,7 +21,7 @@ from rasteret_io import (
 from rasteret_io.retry import RetryPolicy
 
 
-def _urls(server, key: str, path) -> dict[str, str]:  # noqa: ANN001
+def _urls(server, key: str, path) -> dict[str, str]:
     bucket, _, rest = key.partition("/")
     return {
         "http": server.url(key),
@@ -31,12 +31,12 @@ def _urls(server, key: str, path) -> dict[str, str]:  # noqa: ANN001
     }
 
 
-def _backend(server):  # noqa: ANN001, ANN202
+def _backend(server):
     return create_backend(default_s3_config={"endpoint": server.base_url, "region": "us-east-1"})
 
 
 @pytest.mark.parametrize("kind", ["http", "s3", "local", "file"])
-def test_identical_bytes_every_store(object_server, payload, layout, fast_retry, kind: str) -> None:  # noqa: ANN001
+def test_identical_bytes_every_store(object_server, payload, layout, fast_retry, kind: str) -> None:
     key, data, path = payload
     url = _urls(object_server, key, path)[kind]
     starts, ends = layout(len(data), 80, seed=1)
@@ -48,7 +48,7 @@ def test_identical_bytes_every_store(object_server, payload, layout, fast_retry,
         assert bytes(r.data) == data[r.request.start : r.request.end]
 
 
-def test_one_request_per_coalesced_group(object_server, payload) -> None:  # noqa: ANN001
+def test_one_request_per_coalesced_group(object_server, payload) -> None:
     key, data, _ = payload
     url = object_server.url(key)
     # Three clusters far apart; ranges inside a cluster are 1 KiB apart.
@@ -70,7 +70,7 @@ def test_one_request_per_coalesced_group(object_server, payload) -> None:  # noq
     assert object_server.count("GET", key) == 9  # 5 ranges of 10 KB: 2 + 2 + 1 per cluster
 
 
-def test_stores_are_reused(object_server, payload) -> None:  # noqa: ANN001
+def test_stores_are_reused(object_server, payload) -> None:
     key, _, path = payload
     backend = _backend(object_server)
     urls = _urls(object_server, key, path)
@@ -81,7 +81,7 @@ def test_stores_are_reused(object_server, payload) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("kind", ["http", "s3"])
-def test_faults_give_identical_bytes(object_server, payload, layout, kind: str) -> None:  # noqa: ANN001
+def test_faults_give_identical_bytes(object_server, payload, layout, kind: str) -> None:
     key, data, path = payload
     url = _urls(object_server, key, path)[kind]
     starts, ends = layout(len(data), 100, seed=2)
@@ -103,7 +103,7 @@ def test_faults_give_identical_bytes(object_server, payload, layout, kind: str) 
     assert metrics.snapshot().failures == 0
 
 
-def test_missing_object_policies(object_server, payload, fast_retry) -> None:  # noqa: ANN001
+def test_missing_object_policies(object_server, payload, fast_retry) -> None:
     key, data, _ = payload
     object_server.configure(missing_keys=[key])
     url = object_server.url(key)
@@ -125,7 +125,9 @@ def test_missing_object_policies(object_server, payload, fast_retry) -> None:  #
     for policy in ("skip", "nodata"):
         res = run_sync(
             fetch_ranges(
-                backend, [*reqs, RangeRequest(other, 10, 20, record_id="rec-2")], error_policy=policy
+                backend,
+                [*reqs, RangeRequest(other, 10, 20, record_id="rec-2")],
+                error_policy=policy,
             )
         )
         assert [r.ok for r in res] == [False, False, True]
@@ -134,18 +136,22 @@ def test_missing_object_policies(object_server, payload, fast_retry) -> None:  #
         assert res[0].error.record_id == "rec-1" and res[0].data is None
 
 
-def test_permanent_5xx_gives_up(object_server, payload) -> None:  # noqa: ANN001
+def test_permanent_5xx_gives_up(object_server, payload) -> None:
     key, _, _ = payload
     object_server.configure(fail_rate=1.0)
     retry = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.01, timeout=2.0)
     with pytest.raises(FetchError) as info:
-        run_sync(fetch_ranges(_backend(object_server), [RangeRequest(object_server.url(key), 0, 9)], retry=retry))
+        run_sync(
+            fetch_ranges(
+                _backend(object_server), [RangeRequest(object_server.url(key), 0, 9)], retry=retry
+            )
+        )
     assert info.value.attempts == 3 and info.value.retryable
     assert "503" in str(info.value)
     assert object_server.count("GET", key) == 3
 
 
-def test_concurrency_bound(object_server, payload) -> None:  # noqa: ANN001
+def test_concurrency_bound(object_server, payload) -> None:
     key, _, _ = payload
     object_server.configure(latency_ms=30)
     url = object_server.url(key)
@@ -161,7 +167,7 @@ def test_concurrency_bound(object_server, payload) -> None:  # noqa: ANN001
     assert 1 < peak <= 4
 
 
-def test_failure_cancels_siblings_cleanly(object_server, payload, tmp_path) -> None:  # noqa: ANN001
+def test_failure_cancels_siblings_cleanly(object_server, payload, tmp_path) -> None:
     """A failing read inside asyncio.run leaves no obstore future behind the closed loop."""
     key, _, _ = payload
     object_server.configure(latency_ms=300, missing_keys=[key + ".missing"])
@@ -191,14 +197,18 @@ def test_failure_cancels_siblings_cleanly(object_server, payload, tmp_path) -> N
     assert "Traceback" not in proc.stderr
 
 
-def test_caller_cancellation_awaits_children(object_server, payload) -> None:  # noqa: ANN001
+def test_caller_cancellation_awaits_children(object_server, payload) -> None:
     key, _, _ = payload
     object_server.configure(latency_ms=500)
     url = object_server.url(key)
 
     async def main() -> None:
         task = asyncio.ensure_future(
-            fetch_ranges(_backend(object_server), [RangeRequest(url, i * 10_000, i * 10_000 + 9) for i in range(8)], max_gap=-1)
+            fetch_ranges(
+                _backend(object_server),
+                [RangeRequest(url, i * 10_000, i * 10_000 + 9) for i in range(8)],
+                max_gap=-1,
+            )
         )
         await asyncio.sleep(0.1)
         task.cancel()

@@ -17,7 +17,7 @@ from rasteret_io import (
 
 
 @pytest.fixture(scope="module")
-def s3_object(moto_s3, tmp_path_factory):  # noqa: ANN001, ANN201
+def s3_object(moto_s3, tmp_path_factory):
     data = random.Random(5).randbytes(2_500_000)
     path = tmp_path_factory.mktemp("moto") / "obj.bin"
     path.write_bytes(data)
@@ -25,7 +25,7 @@ def s3_object(moto_s3, tmp_path_factory):  # noqa: ANN001, ANN201
     return url, data
 
 
-def _read_all(backend, url: str, data: bytes, **kw) -> None:  # noqa: ANN001, ANN003
+def _read_all(backend, url: str, data: bytes, **kw) -> None:
     rng = random.Random(3)
     starts = sorted(rng.sample(range(len(data) - 70_000), 40))
     reqs = [RangeRequest(url, s, s + rng.randint(1, 65_000)) for s in starts]
@@ -34,14 +34,16 @@ def _read_all(backend, url: str, data: bytes, **kw) -> None:  # noqa: ANN001, AN
         assert bytes(r.data) == data[r.request.start : r.request.end]
 
 
-def test_anonymous_public_bucket(moto_s3, s3_object) -> None:  # noqa: ANN001
+def test_anonymous_public_bucket(moto_s3, s3_object) -> None:
     url, data = s3_object
-    backend = create_backend(region=moto_s3.region, default_s3_config={"endpoint": moto_s3.endpoint})
+    backend = create_backend(
+        region=moto_s3.region, default_s3_config={"endpoint": moto_s3.endpoint}
+    )
     _read_all(backend, url, data)
     assert backend.settings.s3_config(moto_s3.bucket)["skip_signature"] is True
 
 
-def test_signed_per_bucket_override(moto_s3, s3_object) -> None:  # noqa: ANN001
+def test_signed_per_bucket_override(moto_s3, s3_object) -> None:
     url, data = s3_object
     cfg = moto_s3.store_config()
     backend = create_backend(
@@ -58,7 +60,7 @@ def test_signed_per_bucket_override(moto_s3, s3_object) -> None:  # noqa: ANN001
     _read_all(backend, url, data, max_gap=1 << 20)
 
 
-def test_credential_provider_and_requester_pays(moto_s3, s3_object) -> None:  # noqa: ANN001
+def test_credential_provider_and_requester_pays(moto_s3, s3_object) -> None:
     url, data = s3_object
     cfg = moto_s3.store_config()
     calls = []
@@ -83,7 +85,7 @@ def test_credential_provider_and_requester_pays(moto_s3, s3_object) -> None:  # 
     assert calls
 
 
-def test_explicit_store_backend(moto_s3, s3_object) -> None:  # noqa: ANN001
+def test_explicit_store_backend(moto_s3, s3_object) -> None:
     from obstore.store import S3Store
 
     url, data = s3_object
@@ -94,7 +96,7 @@ def test_explicit_store_backend(moto_s3, s3_object) -> None:  # noqa: ANN001
     assert bytes(run_sync(backend.get_range(url, 5, 10))) == data[5:15]
 
 
-def test_missing_object_error_has_no_secrets(moto_s3) -> None:  # noqa: ANN001
+def test_missing_object_error_has_no_secrets(moto_s3) -> None:
     cfg = moto_s3.store_config()
     backend = create_backend(
         default_s3_config={

@@ -36,7 +36,9 @@ def test_run_sync_inside_running_loop() -> None:
 
 def test_run_sync_from_threads() -> None:
     out: list[int] = []
-    threads = [threading.Thread(target=lambda i=i: out.append(run_sync(_add(i, 1)))) for i in range(8)]
+    threads = [
+        threading.Thread(target=lambda i=i: out.append(run_sync(_add(i, 1)))) for i in range(8)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -63,7 +65,7 @@ def test_run_sync_timeout_and_exception() -> None:
         run_sync(boom())
 
 
-def test_backend_pickles_config_only(object_server, payload) -> None:  # noqa: ANN001
+def test_backend_pickles_config_only(object_server, payload) -> None:
     key, data, _ = payload
     backend = create_backend(
         region="eu-west-1",
@@ -80,15 +82,15 @@ def test_backend_pickles_config_only(object_server, payload) -> None:  # noqa: A
     assert bytes(res[0].data) == data[10:20]
 
 
-def _child_read(backend, url: str, q) -> None:  # noqa: ANN001
+def _child_read(backend, url: str, q) -> None:
     try:
         res = run_sync(fetch_ranges(backend, [RangeRequest(url, 100, 200)]), timeout=20)
         q.put(("ok", bytes(res[0].data), backend.store_count))
-    except Exception as exc:  # noqa: BLE001 - reported to the parent
+    except Exception as exc:
         q.put(("error", type(exc).__name__, str(exc)))
 
 
-def _run_child(backend, url: str):  # noqa: ANN001, ANN202
+def _run_child(backend, url: str):
     ctx = mp.get_context("fork")
     q = ctx.Queue()
     proc = ctx.Process(target=_child_read, args=(backend, url, q))
@@ -102,7 +104,7 @@ def _run_child(backend, url: str):  # noqa: ANN001, ANN202
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
-def test_fork_after_use_fails_fast_not_hangs(object_server, payload) -> None:  # noqa: ANN001
+def test_fork_after_use_fails_fast_not_hangs(object_server, payload) -> None:
     key, _, _ = payload
     url = object_server.url(key)
     backend = create_backend()
@@ -115,7 +117,7 @@ def test_fork_after_use_fails_fast_not_hangs(object_server, payload) -> None:  #
     assert run_sync(fetch_ranges(backend, [RangeRequest(url, 0, 5)]))[0].ok
 
 
-def test_spawned_worker_rebuilds_backend(object_server, payload, tmp_path) -> None:  # noqa: ANN001
+def test_spawned_worker_rebuilds_backend(object_server, payload, tmp_path) -> None:
     """Pickled backend + 'spawn' workers (the supported multi-process path)."""
     key, data, _ = payload
     url = object_server.url(key)
@@ -141,7 +143,7 @@ def test_spawned_worker_rebuilds_backend(object_server, payload, tmp_path) -> No
     )
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    out = eval(proc.stdout)  # noqa: S307 - our own repr
+    out = eval(proc.stdout)
     assert out == [(data[100:200], 1), (data[100:200], 1)]
 
 

@@ -11,13 +11,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 __all__ = [
-    "ConfigError",
     "DEFAULT_MAX_GAP",
     "DEFAULT_MAX_SIZE",
+    "GLOBAL_METRICS",
+    "ConfigError",
     "FetchError",
     "Fetcher",
     "ForkSafetyError",
-    "GLOBAL_METRICS",
     "IOMetrics",
     "MetricsSnapshot",
     "ObjectNotFoundError",

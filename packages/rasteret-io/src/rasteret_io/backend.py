@@ -53,14 +53,18 @@ def _check_fork() -> None:
         )
 
 
-async def _obstore_ranges(store: Any, path: str, starts: Sequence[int], ends: Sequence[int]) -> list[Buffer]:
+async def _obstore_ranges(
+    store: Any, path: str, starts: Sequence[int], ends: Sequence[int]
+) -> list[Buffer]:
     import obstore
 
     _check_fork()
     if len(starts) == 1:
         return [await obstore.get_range_async(store, path, start=starts[0], end=ends[0])]
     return list(
-        await obstore.get_ranges_async(store, path, starts=list(starts), ends=list(ends), coalesce=0)
+        await obstore.get_ranges_async(
+            store, path, starts=list(starts), ends=list(ends), coalesce=0
+        )
     )
 
 
@@ -78,7 +82,9 @@ class ObstoreBackend:
 
     __slots__ = ("client_options", "store", "url_prefix")
 
-    def __init__(self, store: Any, url_prefix: str = "", client_options: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, store: Any, url_prefix: str = "", client_options: Mapping[str, Any] | None = None
+    ) -> None:
         self.store = store
         self.url_prefix = url_prefix
         self.client_options = dict(client_options or {})
@@ -88,7 +94,9 @@ class ObstoreBackend:
             return url[len(self.url_prefix) :]
         return url
 
-    async def get_ranges(self, url: str, starts: Sequence[int], ends: Sequence[int]) -> list[Buffer]:
+    async def get_ranges(
+        self, url: str, starts: Sequence[int], ends: Sequence[int]
+    ) -> list[Buffer]:
         """Fetch ``[starts[i], ends[i])`` of ``url`` (see :class:`RangeReader`)."""
         return await _obstore_ranges(self.store, self._path(url), starts, ends)
 
@@ -108,7 +116,9 @@ class RoutingBackend:
         url_patterns: URL prefix rewrites applied before routing (first match, once).
     """
 
-    def __init__(self, settings: StoreSettings | None = None, url_patterns: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, settings: StoreSettings | None = None, url_patterns: Mapping[str, str] | None = None
+    ) -> None:
         self.settings = settings or StoreSettings()
         self.url_patterns: dict[str, str] = dict(url_patterns or {})
         self._init_runtime()
@@ -145,7 +155,9 @@ class RoutingBackend:
         """Number of stores built in this process so far."""
         return len(self._stores())
 
-    async def get_ranges(self, url: str, starts: Sequence[int], ends: Sequence[int]) -> list[Buffer]:
+    async def get_ranges(
+        self, url: str, starts: Sequence[int], ends: Sequence[int]
+    ) -> list[Buffer]:
         """Fetch ``[starts[i], ends[i])`` of ``url`` (see :class:`RangeReader`)."""
         store, path = self.store_for(url)
         return await _obstore_ranges(store, path, starts, ends)
@@ -166,10 +178,18 @@ class _LegacyAdapter:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
 
-    async def get_ranges(self, url: str, starts: Sequence[int], ends: Sequence[int]) -> list[Buffer]:
+    async def get_ranges(
+        self, url: str, starts: Sequence[int], ends: Sequence[int]
+    ) -> list[Buffer]:
         if len(starts) > 1 and hasattr(self.inner, "get_ranges"):
-            return list(await self.inner.get_ranges(url, [(s, e - s) for s, e in zip(starts, ends, strict=True)]))
-        return [await self.inner.get_range(url, s, e - s) for s, e in zip(starts, ends, strict=True)]
+            return list(
+                await self.inner.get_ranges(
+                    url, [(s, e - s) for s, e in zip(starts, ends, strict=True)]
+                )
+            )
+        return [
+            await self.inner.get_range(url, s, e - s) for s, e in zip(starts, ends, strict=True)
+        ]
 
 
 def as_range_reader(backend: Any) -> Any:

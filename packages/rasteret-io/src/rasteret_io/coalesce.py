@@ -21,8 +21,8 @@ __all__ = ["DEFAULT_MAX_GAP", "DEFAULT_MAX_SIZE", "RangeGroup", "coalesce_ranges
 DEFAULT_MAX_GAP = 64 * 1024
 """Merge ranges separated by at most 64 KiB."""
 
-DEFAULT_MAX_SIZE = 8 * 1024 * 1024
-"""Never grow a merged request beyond 8 MiB (a single larger range stays whole)."""
+DEFAULT_MAX_SIZE = 4 * 1024 * 1024
+"""Never grow a merged request beyond 4 MiB (a single larger range stays whole)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,7 +88,7 @@ class FetchError(RasteretIOError, OSError):
     def __str__(self) -> str:
         return self._format()
 
-    def __reduce__(self):  # noqa: ANN204 - pickling support across processes
+    def __reduce__(self):
         return (
             _rebuild_fetch_error,
             (
@@ -104,9 +104,7 @@ class FetchError(RasteretIOError, OSError):
             ),
         )
 
-    def with_context(
-        self, *, record_id: str | None = None, band: str | None = None
-    ) -> FetchError:
+    def with_context(self, *, record_id: str | None = None, band: str | None = None) -> FetchError:
         """Return a copy of this error naming ``record_id`` and ``band``.
 
         Args:

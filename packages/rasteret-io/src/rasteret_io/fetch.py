@@ -153,7 +153,9 @@ class Fetcher:
         by_url: dict[str, list[int]] = defaultdict(list)
         for i, req in enumerate(requests):
             if req.start < 0 or req.end < req.start:
-                raise ConfigError(f"invalid byte range [{req.start}, {req.end}) for {redact_url(req.url)}")
+                raise ConfigError(
+                    f"invalid byte range [{req.start}, {req.end}) for {redact_url(req.url)}"
+                )
             if req.end == req.start:
                 results[i] = RangeResult(req, memoryview(b""))
             else:
@@ -169,8 +171,7 @@ class Fetcher:
             return [r for r in results if r is not None]
         sem = self._semaphore()
         tasks = [
-            asyncio.ensure_future(self._fetch_group(url, g.start, g.end, sem))
-            for url, g, _ in jobs
+            asyncio.ensure_future(self._fetch_group(url, g.start, g.end, sem)) for url, g, _ in jobs
         ]
         try:
             if self.error_policy == "raise":
@@ -209,15 +210,13 @@ class Fetcher:
         """Wait for all tasks, or cancel (and await) the rest at the first failure."""
         pending: set[asyncio.Future[Buffer]] = set(tasks)
         while pending:
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+            _done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
             failed = next((t for t in tasks if t.done() and t.exception() is not None), None)
             if failed is not None:
                 await _cancel_and_wait(list(pending))
                 return
 
-    async def _fetch_group(
-        self, url: str, start: int, end: int, sem: asyncio.Semaphore
-    ) -> Buffer:
+    async def _fetch_group(self, url: str, start: int, end: int, sem: asyncio.Semaphore) -> Buffer:
         policy = self.retry
         size = end - start
         attempt = 0
@@ -252,7 +251,7 @@ class Fetcher:
                     return buf
             except (asyncio.CancelledError, ForkSafetyError):
                 raise
-            except Exception as exc:  # noqa: BLE001 - classified below
+            except Exception as exc:
                 attempt += 1
                 retryable = classify_error(exc).retryable
                 if not retryable or attempt >= policy.max_attempts:
@@ -260,7 +259,9 @@ class Fetcher:
                     raise to_fetch_error(
                         exc, url=redact_url(url), start=start, end=end, attempts=attempt
                     ) from None
-                _log.debug("retrying %s [%d, %d) after %s", redact_url(url), start, end, type(exc).__name__)
+                _log.debug(
+                    "retrying %s [%d, %d) after %s", redact_url(url), start, end, type(exc).__name__
+                )
             await asyncio.sleep(policy.backoff(attempt - 1, self._rng))
 
 

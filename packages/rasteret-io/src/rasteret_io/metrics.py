@@ -41,7 +41,13 @@ class IOMetrics:
         self._requests = self._bytes = self._retries = self._failures = self._ranges = 0
 
     def add(
-        self, *, requests: int = 0, nbytes: int = 0, retries: int = 0, failures: int = 0, ranges: int = 0
+        self,
+        *,
+        requests: int = 0,
+        nbytes: int = 0,
+        retries: int = 0,
+        failures: int = 0,
+        ranges: int = 0,
     ) -> None:
         """Increment counters."""
         with self._lock:
@@ -63,7 +69,7 @@ class IOMetrics:
         with self._lock:
             self._requests = self._bytes = self._retries = self._failures = self._ranges = 0
 
-    def __reduce__(self):  # noqa: ANN204 - counters are per process
+    def __reduce__(self):
         return (IOMetrics, ())
 
     def __repr__(self) -> str:

@@ -25,7 +25,9 @@ from rasteret_io.urls import redact_text
 
 __all__ = ["ErrorClass", "RetryPolicy", "classify_error", "to_fetch_error"]
 
-_STATUS = re.compile(r"status code:?\s*(\d{3})|\bHTTP(?:/\d\.\d)?\s+(\d{3})\b|\b(\d{3}) (?:[A-Z][a-z]+ ?)+")
+_STATUS = re.compile(
+    r"status code:?\s*(\d{3})|\bHTTP(?:/\d\.\d)?\s+(\d{3})\b|\b(\d{3}) (?:[A-Z][a-z]+ ?)+"
+)
 _TRANSIENT_WORDS = re.compile(
     r"timed? ?out|timeout|error sending request|connection|reset|broken pipe|"
     r"body error|interrupted|incomplete|unexpected eof|closed|temporarily|try again|"

@@ -61,9 +61,18 @@ DEFAULT_CLIENT_OPTIONS: ClientOptions = {
 """HTTP client defaults: fail fast on connect, bound each response, keep a warm pool."""
 
 _BOOL_KEYS = frozenset(
-    {"skip_signature", "request_payer", "virtual_hosted_style_request", "unsigned_payload",
-     "s3_express", "disable_tagging", "use_emulator", "use_fabric_endpoint", "aws_skip_signature",
-     "aws_request_payer"}
+    {
+        "skip_signature",
+        "request_payer",
+        "virtual_hosted_style_request",
+        "unsigned_payload",
+        "s3_express",
+        "disable_tagging",
+        "use_emulator",
+        "use_fabric_endpoint",
+        "aws_skip_signature",
+        "aws_request_payer",
+    }
 )
 
 
@@ -176,7 +185,13 @@ def build_store(loc: Location, settings: StoreSettings) -> Any:
             cfg = settings.s3_config(loc.bucket, loc.region)
             client = settings.client_for(endpoint=cfg.get("endpoint"))
             return _with_provider(
-                S3Store, loc.bucket, cfg, client, retry, provider, anonymous={"skip_signature": True}
+                S3Store,
+                loc.bucket,
+                cfg,
+                client,
+                retry,
+                provider,
+                anonymous={"skip_signature": True},
             )
         if loc.kind == "gcs":
             assert loc.bucket is not None
@@ -185,7 +200,13 @@ def build_store(loc: Location, settings: StoreSettings) -> Any:
                 cfg.setdefault("skip_signature", True)
             client = settings.client_for(endpoint=cfg.get("base_url"))
             return _with_provider(
-                GCSStore, loc.bucket, cfg, client, retry, provider, anonymous={"skip_signature": True}
+                GCSStore,
+                loc.bucket,
+                cfg,
+                client,
+                retry,
+                provider,
+                anonymous={"skip_signature": True},
             )
         if loc.kind == "azure":
             assert loc.bucket is not None
@@ -196,7 +217,13 @@ def build_store(loc: Location, settings: StoreSettings) -> Any:
                 cfg.setdefault("skip_signature", True)
             client = settings.client_for(endpoint=cfg.get("endpoint"))
             return _with_provider(
-                AzureStore, loc.bucket, cfg, client, retry, provider, anonymous={"skip_signature": True}
+                AzureStore,
+                loc.bucket,
+                cfg,
+                client,
+                retry,
+                provider,
+                anonymous={"skip_signature": True},
             )
     except ConfigError:
         raise
@@ -210,8 +237,19 @@ def build_store(loc: Location, settings: StoreSettings) -> Any:
     raise ConfigError(f"unsupported store kind {loc.kind!r}")
 
 
-_CREDENTIAL_KEYS = ("access_key", "secret", "token", "service_account", "application_credentials",
-                    "sas", "bearer", "client_secret", "account_key", "use_emulator", "skip_signature")
+_CREDENTIAL_KEYS = (
+    "access_key",
+    "secret",
+    "token",
+    "service_account",
+    "application_credentials",
+    "sas",
+    "bearer",
+    "client_secret",
+    "account_key",
+    "use_emulator",
+    "skip_signature",
+)
 
 
 def _has_credentials(cfg: Mapping[str, Any]) -> bool:
@@ -232,7 +270,11 @@ def _with_provider(
         return cls(name, config=cfg, client_options=client, retry_config=retry)
     try:
         return cls(
-            name, config=cfg, client_options=client, retry_config=retry, credential_provider=provider
+            name,
+            config=cfg,
+            client_options=client,
+            retry_config=retry,
+            credential_provider=provider,
         )
     except TypeError:
         # The provider does not fit this store type (e.g. an S3 provider for an Azure

@@ -113,9 +113,8 @@ def classify(url: str) -> Location:
     if not isinstance(url, str) or not url:
         raise ConfigError(f"expected a non-empty URL string, got {url!r}")
     # Windows drive letters ("C:\\x") and plain paths have no usable scheme.
-    if "://" not in url:
-        if re.match(r"^[a-zA-Z]:[\\/]", url) or ":" not in url.split("/", 1)[0]:
-            return _local(url)
+    if "://" not in url and (re.match(r"^[a-zA-Z]:[\\/]", url) or ":" not in url.split("/", 1)[0]):
+        return _local(url)
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme == "file":
@@ -162,7 +161,7 @@ def _key(path: str) -> str:
     return unquote(path.lstrip("/"))
 
 
-def _classify_http(url: str, parts) -> Location:  # noqa: ANN001 - SplitResult
+def _classify_http(url: str, parts) -> Location:
     host = (parts.hostname or "").lower()
     if not host:
         raise ConfigError(f"http URL without host: {redact_url(url)}")
@@ -185,7 +184,9 @@ def _classify_http(url: str, parts) -> Location:  # noqa: ANN001 - SplitResult
         if m := _S3_PATH.match(host):
             bucket, _, key = parts.path.lstrip("/").partition("/")
             if bucket:
-                return Location("s3", ("s3", bucket), unquote(key), bucket=bucket, region=_region(m))
+                return Location(
+                    "s3", ("s3", bucket), unquote(key), bucket=bucket, region=_region(m)
+                )
         if m := _AZ_BLOB.match(host):
             container, _, key = parts.path.lstrip("/").partition("/")
             if container:
