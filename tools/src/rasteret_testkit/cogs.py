@@ -33,8 +33,10 @@ def sample_array(dtype: Any, bands: int, height: int, width: int, seed: int = 0)
     for b in range(bands):
         fx, fy = rng.uniform(0.5, 3.0, 2) * 2 * np.pi
         phase = rng.uniform(0, 2 * np.pi, 2)
-        field = 0.5 + 0.25 * np.sin(fx * xx / max(width, 1) + phase[0]) + 0.25 * np.cos(
-            fy * yy / max(height, 1) + phase[1]
+        field = (
+            0.5
+            + 0.25 * np.sin(fx * xx / max(width, 1) + phase[0])
+            + 0.25 * np.cos(fy * yy / max(height, 1) + phase[1])
         )
         field = field + rng.normal(0.0, 0.02, size=(height, width))
         field = np.clip(field, 0.0, 1.0)
@@ -166,7 +168,12 @@ def write_cog(
     co.update(opts)
     with tempfile.TemporaryDirectory(prefix="rasteret-cog-") as tmp:
         src = Path(tmp) / "src.tif"
-        src_co = {"TILED": "YES", "BLOCKXSIZE": blocksize, "BLOCKYSIZE": blocksize, "INTERLEAVE": interleave}
+        src_co = {
+            "TILED": "YES",
+            "BLOCKXSIZE": blocksize,
+            "BLOCKYSIZE": blocksize,
+            "INTERLEAVE": interleave,
+        }
         if "NBITS" in co:
             src_co["NBITS"] = co["NBITS"]
         if "PHOTOMETRIC" in co:

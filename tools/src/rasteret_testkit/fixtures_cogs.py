@@ -50,7 +50,16 @@ def make_cog_factory(root: Path) -> CogFactory:
         **options: Any,
     ) -> Path:
         key_src = repr(
-            (dtype, bands, height, width, seed, mask, blank_tiles, sorted(options.items(), key=repr))
+            (
+                dtype,
+                bands,
+                height,
+                width,
+                seed,
+                mask,
+                blank_tiles,
+                sorted(options.items(), key=repr),
+            )
         )
         key = hashlib.sha1(key_src.encode()).hexdigest()[:16]
         if key in cache and cache[key].exists():

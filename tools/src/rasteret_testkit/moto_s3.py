@@ -3,6 +3,12 @@
 moto keeps its state in process-global backends; a ``moto.mock_aws`` block elsewhere in the same
 process resets them on exit. :meth:`MotoS3.upload` therefore re-creates the bucket (and its
 policy) when it has disappeared.
+
+moto quirk: the bucket policy lets anonymous clients GET and list, but an anonymous HEAD is only
+allowed on objects with a ``public-read`` ACL. :meth:`MotoS3.upload` and :meth:`MotoS3.put_bytes`
+set that ACL; objects written by other clients (e.g. a signed obstore ``put``) answer an anonymous
+HEAD with 403. Also, with the policy in place moto does not reject anonymous PUTs (real S3
+would), so do not rely on moto to test write denial.
 """
 
 from __future__ import annotations
@@ -123,14 +129,14 @@ class MotoS3:
         """Upload a local file to ``key`` in :attr:`bucket`; return its ``s3://`` URL."""
         self.ensure_bucket()
         key = key.lstrip("/")
-        self.client.upload_file(str(local_path), self.bucket, key)
+        self.client.upload_file(str(local_path), self.bucket, key, ExtraArgs={"ACL": "public-read"})
         return self.s3_url(key)
 
     def put_bytes(self, key: str, data: bytes) -> str:
         """Store ``data`` at ``key``; return its ``s3://`` URL."""
         self.ensure_bucket()
         key = key.lstrip("/")
-        self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ACL="public-read")
         return self.s3_url(key)
 
     def s3_url(self, key: str) -> str:
