@@ -1,1 +1,96 @@
-"""rasteret."""
+"""rasteret: index-first reads of cloud-hosted GeoTIFFs / COGs.
+
+Build a Parquet index of COG headers once (:func:`build`, :func:`build_from_stac`,
+:func:`build_from_table`), filter it like any Arrow table (:class:`Collection`), then read
+exactly the pixels you need.
+
+Importing this package is cheap: every public name is loaded on first access.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+logging.getLogger("rasteret").addHandler(logging.NullHandler())
+
+__all__ = [
+    "BandRegistry",
+    "CloudConfig",
+    "Collection",
+    "DatasetDescriptor",
+    "DatasetRegistry",
+    "__version__",
+    "as_collection",
+    "build",
+    "build_from_stac",
+    "build_from_table",
+    "create_backend",
+    "get_options",
+    "load",
+    "options",
+    "register",
+    "register_local",
+    "set_options",
+    "version",
+]
+
+_WHERE: dict[str, tuple[str, str]] = {
+    "BandRegistry": ("rasteret_catalog.bands", "BandRegistry"),
+    "CloudConfig": ("rasteret_catalog.cloud", "CloudConfig"),
+    "DatasetDescriptor": ("rasteret_catalog.descriptor", "DatasetDescriptor"),
+    "DatasetRegistry": ("rasteret_catalog.registry", "DatasetRegistry"),
+    "Collection": ("rasteret.collection", "Collection"),
+    "as_collection": ("rasteret.api", "as_collection"),
+    "build": ("rasteret.api", "build"),
+    "build_from_stac": ("rasteret.api", "build_from_stac"),
+    "build_from_table": ("rasteret.api", "build_from_table"),
+    "load": ("rasteret.api", "load"),
+    "register": ("rasteret.api", "register"),
+    "register_local": ("rasteret.api", "register_local"),
+    "create_backend": ("rasteret.api", "create_backend"),
+    "get_options": ("rasteret._options", "get_options"),
+    "set_options": ("rasteret._options", "set_options"),
+    "options": ("rasteret._options", "options"),
+    "version": ("rasteret._version", "version"),
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rasteret._options import get_options, options, set_options
+    from rasteret._version import version
+    from rasteret.api import (
+        as_collection,
+        build,
+        build_from_stac,
+        build_from_table,
+        create_backend,
+        load,
+        register,
+        register_local,
+    )
+    from rasteret.collection import Collection
+    from rasteret_catalog.bands import BandRegistry
+    from rasteret_catalog.cloud import CloudConfig
+    from rasteret_catalog.descriptor import DatasetDescriptor
+    from rasteret_catalog.registry import DatasetRegistry
+
+    __version__: str
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from rasteret._version import version as _v
+
+        value: Any = _v()
+    else:
+        where = _WHERE.get(name)
+        if where is None:
+            raise AttributeError(f"module 'rasteret' has no attribute {name!r}")
+        value = getattr(importlib.import_module(where[0]), where[1])
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,75 @@
+"""``Collection.export``: write a view as a partitioned Parquet collection."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rasteret.errors import InvalidInputError
+from rasteret_catalog.schema import PARTITION_COLUMNS, Col, MetaKey
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rasteret.collection import Collection
+
+__all__ = ["export_collection"]
+
+_OWN_KEYS = {k.value.encode() for k in MetaKey}
+
+
+def _date_range(collection: Collection, table: pa.Table) -> tuple[str, str] | None:
+    if collection.start_date is not None and collection.end_date is not None:
+        return collection.start_date.isoformat(), collection.end_date.isoformat()
+    if Col.DATETIME in table.column_names and table.num_rows:
+        col = table.column(Col.DATETIME)
+        if pa.types.is_timestamp(col.type) and col.null_count < len(col):
+            lo, hi = pc.min(col).as_py(), pc.max(col).as_py()
+            return lo.isoformat(), hi.isoformat()
+    return None
+
+
+def export_collection(
+    collection: Collection, path: str | os.PathLike[str], partition_by: Sequence[str]
+) -> str:
+    """Write ``collection``'s filtered records to ``path`` (replacing what is there).
+
+    Metadata keys rasteret owns (name, description, data_source, date_range, created,
+    versions, geo) are rewritten from the collection's current values; other keys carried by
+    the source are kept.
+
+    Returns:
+        The path written.
+    """
+    from rasteret_ingest.metadata import collection_metadata
+    from rasteret_ingest.normalize import add_bbox, add_partitions
+    from rasteret_ingest.writer import write_collection
+
+    if isinstance(partition_by, str):
+        partition_by = (partition_by,)
+    table = collection.to_table()
+    kept = {k: v for k, v in (table.schema.metadata or {}).items() if k not in _OWN_KEYS}
+    table = table.replace_schema_metadata(kept or None)
+    if Col.BBOX not in table.column_names or not pa.types.is_struct(
+        table.schema.field(Col.BBOX).type
+    ):
+        table = add_bbox(table)
+    wants_partitions = any(p in PARTITION_COLUMNS for p in partition_by)
+    if wants_partitions and Col.DATETIME in table.column_names:
+        table = add_partitions(table)
+    missing = [p for p in partition_by if p not in table.column_names]
+    if missing:
+        raise InvalidInputError(
+            f"cannot partition by {missing}: not columns of collection {collection.name!r}"
+        )
+    metadata = collection_metadata(
+        name=collection.name,
+        description=collection.description,
+        data_source=collection.data_source,
+        date_range=_date_range(collection, table),
+    )
+    return write_collection(
+        table, os.fspath(path), partition_by=tuple(partition_by), metadata=metadata, force=True
+    )

@@ -1,0 +1,71 @@
+"""Process-global options (``get_options`` / ``set_options`` / ``options``)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+
+__all__ = ["RasteretOptions", "get_options", "options", "resolve_progress", "set_options"]
+
+
+@dataclass(frozen=True, slots=True)
+class RasteretOptions:
+    """Global rasteret options.
+
+    Attributes:
+        progress: Show tqdm progress bars in builds and reads whose ``progress`` argument is
+            ``None`` (the default of every such argument).
+    """
+
+    progress: bool = False
+
+
+_lock = threading.Lock()
+_current = RasteretOptions()
+
+
+def get_options() -> RasteretOptions:
+    """Return the current (immutable) global options."""
+    return _current
+
+
+def set_options(*, progress: bool | None = None) -> None:
+    """Change the global options; arguments left as ``None`` keep their value.
+
+    Args:
+        progress: Show progress bars by default.
+
+    Raises:
+        TypeError: ``progress`` is not a bool.
+    """
+    global _current
+    if progress is not None and not isinstance(progress, bool):
+        raise TypeError(f"progress must be a bool or None, got {type(progress).__name__}")
+    with _lock:
+        if progress is not None:
+            _current = replace(_current, progress=progress)
+
+
+@contextmanager
+def options(*, progress: bool | None = None) -> Iterator[RasteretOptions]:
+    """Set options for the duration of a ``with`` block, then restore the previous ones.
+
+    Example:
+        >>> with rasteret.options(progress=True):
+        ...     collection.get_xarray(...)
+    """
+    global _current
+    previous = _current
+    set_options(progress=progress)
+    try:
+        yield _current
+    finally:
+        with _lock:
+            _current = previous
+
+
+def resolve_progress(progress: bool | None) -> bool:
+    """An explicit ``progress`` argument, else the global option."""
+    return _current.progress if progress is None else bool(progress)

@@ -1,0 +1,545 @@
+"""``Collection``: an immutable, filterable view over a table of indexed raster records."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from rasteret._filters import build_subset_expression, combine
+from rasteret._footprints import FootprintsMixin
+from rasteret._reads import ReadsMixin
+from rasteret._repr import DescribeResult, collection_repr, summary_rows
+from rasteret.errors import EmptyCollectionError, InvalidCollectionError, InvalidFilterError
+from rasteret_catalog.schema import BboxField, Col, MetaKey, band_of_metadata_column
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow.fs
+
+__all__ = ["Collection"]
+
+
+def _no_dataset() -> InvalidCollectionError:
+    return InvalidCollectionError("this Collection has no dataset (it was created empty)")
+
+
+class Collection(ReadsMixin, FootprintsMixin):
+    """An immutable view over Arrow record metadata, one row per raster record.
+
+    Every filtering method returns a new view; the underlying ``pyarrow.dataset.Dataset`` is
+    shared and never modified. Views keep ``name``, ``description``, ``data_source``,
+    ``start_date`` and ``end_date``.
+
+    Args:
+        dataset: The records, as a ``pyarrow.dataset.Dataset``.
+        name: Collection name.
+        description: Free text.
+        data_source: Data source / dataset id (drives band maps and cloud settings).
+        start_date: First acquisition date covered, if known.
+        end_date: Last acquisition date covered, if known.
+
+    Raises:
+        TypeError: ``dataset`` is not a ``pyarrow.dataset.Dataset``.
+    """
+
+    def __init__(
+        self,
+        dataset: ds.Dataset | None = None,
+        name: str = "",
+        description: str = "",
+        data_source: str = "",
+        start_date: _dt.datetime | None = None,
+        end_date: _dt.datetime | None = None,
+    ) -> None:
+        if dataset is not None and not isinstance(dataset, ds.Dataset):
+            raise TypeError(
+                f"dataset must be a pyarrow.dataset.Dataset, got {type(dataset).__name__}; "
+                "use rasteret.as_collection() for tables and other Arrow objects"
+            )
+        self._dataset = dataset
+        self._filter: ds.Expression | None = None
+        self.name = name or ""
+        self.description = description or ""
+        self.data_source = data_source or ""
+        self.start_date = start_date
+        self.end_date = end_date
+        self._engine_state: Any = None
+
+    # -- construction ------------------------------------------------------------------------
+
+    def _view(self, extra: ds.Expression | None) -> Collection:
+        out = object.__new__(type(self))
+        out.__dict__.update(self.__dict__)
+        out._filter = combine(self._filter, extra)
+        out._engine_state = None
+        return out
+
+    def _replace(self, **attrs: Any) -> Collection:
+        out = self._view(None)
+        for k, v in attrs.items():
+            setattr(out, k, v)
+        return out
+
+    @classmethod
+    def from_parquet(
+        cls,
+        path: str | os.PathLike[str],
+        name: str = "",
+        *,
+        data_source: str = "",
+        defer_dataset_open: bool = False,
+        record_index_path: str | None = None,
+        record_index_field_roles: dict[str, str] | None = None,
+        record_index_column_map: dict[str, str] | None = None,
+        record_index_href_column: str | None = None,
+        record_index_band_index_map: dict[str, int] | None = None,
+        record_index_url_rewrite_patterns: dict[str, str] | None = None,
+        record_index_filesystem: Any = None,
+        surface_fields: dict[str, list[str]] | None = None,
+        filter_capabilities: dict[str, list[str]] | None = None,
+    ) -> Collection:
+        """Open a Parquet file or Hive-partitioned directory written by rasteret (or 0.4.1).
+
+        ``name`` falls back to the ``name`` schema metadata, then the path stem;
+        ``data_source``, ``description`` and the date range come from schema metadata.
+        The ``record_index_*``, ``surface_fields`` and ``filter_capabilities`` arguments of
+        0.4.1's dual-surface mode are accepted; a ``record_index_path`` is not supported yet.
+
+        Raises:
+            FileNotFoundError: A local path does not exist.
+            ValueError: Required columns are missing, the bbox struct is missing, or
+                ``datetime`` is not a UTC / naive Arrow timestamp.
+            NotImplementedError: ``record_index_path`` was given.
+        """
+        if record_index_path is not None:
+            raise NotImplementedError(
+                "record-index (dual-surface) collections are not supported yet; "
+                "open the wide collection path directly"
+            )
+        return cls._open(path, name=name, data_source=data_source)
+
+    @classmethod
+    def _open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        name: str = "",
+        data_source: str = "",
+        filesystem: pyarrow.fs.FileSystem | None = None,
+        validate: bool = True,
+    ) -> Collection:
+        from rasteret._source import (
+            check_contract,
+            open_parquet_dataset,
+            parse_date_range_metadata,
+            schema_metadata,
+        )
+
+        dataset, where = open_parquet_dataset(path, filesystem=filesystem)
+        if validate:
+            check_contract(dataset.schema, where=where, require_band_metadata=False)
+        meta = schema_metadata(dataset.schema)
+        start, end = parse_date_range_metadata(meta)
+        stem = os.path.basename(os.fspath(path).rstrip("/"))
+        for suffix in (".parquet", "_stac", "_records"):
+            if stem.endswith(suffix) and len(stem) > len(suffix):
+                stem = stem[: -len(suffix)]
+        source_meta = meta.get(MetaKey.DATA_SOURCE, "")
+        return cls(
+            dataset,
+            name=name or meta.get(MetaKey.NAME, "") or stem,
+            description=meta.get(MetaKey.DESCRIPTION, ""),
+            data_source=data_source or (source_meta if source_meta != "unknown" else ""),
+            start_date=start,
+            end_date=end,
+        )
+
+    @classmethod
+    def _load_cached(cls, path: str | os.PathLike[str]) -> Collection:
+        """Open a cached workspace collection (name from metadata, else the dir stem)."""
+        return cls._open(path)
+
+    @classmethod
+    def from_arrow(cls, data: Any, **kwargs: Any) -> Collection:
+        """Same as :func:`rasteret.as_collection`."""
+        from rasteret.api import as_collection
+
+        return as_collection(data, **kwargs)
+
+    @classmethod
+    def create_name(cls, custom_name: str, date_range: tuple[str, str], data_source: str) -> str:
+        """Cache name ``{custom}_{YYYYMM-MM}_{source}`` used for STAC workspace directories."""
+        from rasteret_ingest.naming import create_name
+
+        return create_name(custom_name, date_range, data_source)
+
+    @classmethod
+    def parse_name(cls, name: str) -> dict[str, str | None]:
+        """Split a cache name into ``name``, ``custom_name`` and ``data_source`` (never raises)."""
+        from rasteret_ingest.naming import parse_name
+
+        return parse_name(name)
+
+    @classmethod
+    def list_collections(
+        cls, workspace_dir: str | os.PathLike[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Cached collections (``*_stac`` / ``*_records`` dirs) of a workspace.
+
+        Each dict has ``name``, ``kind``, ``data_source``, ``date_range``, ``size`` and
+        ``created``. Unreadable directories are skipped.
+        """
+        from rasteret._workspace import list_collections
+
+        return list_collections(workspace_dir)
+
+    # -- state ---------------------------------------------------------------------------------
+
+    @property
+    def dataset(self) -> ds.Dataset | None:
+        """The records as a dataset, with this view's filters applied (``None`` if empty)."""
+        if self._dataset is None or self._filter is None:
+            return self._dataset
+        return self._dataset.filter(self._filter)
+
+    @property
+    def schema(self) -> pa.Schema:
+        """Arrow schema of the records."""
+        return self._require().schema
+
+    def _require(self) -> ds.Dataset:
+        if self._dataset is None:
+            raise _no_dataset()
+        return self._dataset
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_engine_state"] = None  # live I/O state is rebuilt lazily in each process
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def __dir__(self) -> list[str]:
+        return sorted(n for n in set(dir(type(self))) | set(self.__dict__) if not n.startswith("_"))
+
+    # -- tables --------------------------------------------------------------------------------
+
+    def to_table(self, columns: Sequence[str] | None = None) -> pa.Table:
+        """The filtered records as a ``pyarrow.Table``."""
+        return self._require().to_table(
+            columns=list(columns) if columns is not None else None, filter=self._filter
+        )
+
+    def to_batches(self, columns: Sequence[str] | None = None) -> Iterator[pa.RecordBatch]:
+        """Iterate the filtered records as ``pyarrow.RecordBatch`` es."""
+        return iter(
+            self._require().to_batches(
+                columns=list(columns) if columns is not None else None, filter=self._filter
+            )
+        )
+
+    def to_reader(
+        self, columns: Sequence[str] | None = None, requested_schema: Any = None
+    ) -> pa.RecordBatchReader:
+        """A ``RecordBatchReader`` of the filtered records, geometry tagged GeoArrow CRS84.
+
+        Raises:
+            NotImplementedError: ``requested_schema`` cannot be produced from this schema.
+        """
+        from rasteret._arrow_export import cast_reader, import_requested_schema, tagged_reader
+
+        scanner = self._require().scanner(
+            columns=list(columns) if columns is not None else None, filter=self._filter
+        )
+        reader = tagged_reader(scanner.to_reader())
+        target = import_requested_schema(requested_schema)
+        return reader if target is None else cast_reader(reader, target)
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        return self.to_batches()
+
+    def __len__(self) -> int:
+        return self._require().count_rows(filter=self._filter)
+
+    def head(self, n: int = 5, columns: Sequence[str] | None = None) -> pa.Table:
+        """The first ``n`` filtered records.
+
+        Raises:
+            ValueError: ``n`` is negative.
+        """
+        if not isinstance(n, int) or n < 0:
+            raise InvalidFilterError(f"head(n) needs a non-negative integer, got {n!r}")
+        cols = list(columns) if columns is not None else None
+        if n == 0:
+            return self.to_table(cols).slice(0, 0)
+        return self._require().head(n, columns=cols, filter=self._filter)
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        """Arrow PyCapsule stream of the filtered records (geometry as GeoArrow CRS84)."""
+        return self.to_reader(requested_schema=requested_schema).__arrow_c_stream__()
+
+    def __arrow_c_array__(self, requested_schema: Any = None) -> Any:
+        """The filtered records as one Arrow record batch (schema + array capsules)."""
+        from rasteret._arrow_export import tag_geometry
+
+        table = self.to_table()
+        schema = tag_geometry(table.schema)
+        batches = table.combine_chunks().to_batches()
+        if batches:
+            batch = pa.RecordBatch.from_arrays(batches[0].columns, schema=schema)
+        else:
+            batch = pa.RecordBatch.from_pylist([], schema=schema)
+        if requested_schema is not None:
+            from rasteret._arrow_export import cast_reader, import_requested_schema
+
+            target = import_requested_schema(requested_schema)
+            reader = cast_reader(pa.RecordBatchReader.from_batches(schema, [batch]), target)
+            batch = (
+                reader.read_next_batch()
+                if batches
+                else pa.RecordBatch.from_pylist([], schema=target)
+            )
+        return batch.__arrow_c_array__()
+
+    def __arrow_c_schema__(self) -> Any:
+        """Arrow PyCapsule of the schema (geometry tagged GeoArrow CRS84)."""
+        from rasteret._arrow_export import tag_geometry
+
+        return tag_geometry(self._require().schema).__arrow_c_schema__()
+
+    # -- filtering -----------------------------------------------------------------------------
+
+    def subset(
+        self,
+        *,
+        cloud_cover_lt: float | None = None,
+        date_range: tuple[Any, Any] | None = None,
+        bbox: tuple[float, float, float, float] | None = None,
+        geometries: Any = None,
+        split: str | Sequence[str] | None = None,
+        split_column: str = "split",
+    ) -> Collection:
+        """A view keeping records that match every given criterion.
+
+        Args:
+            cloud_cover_lt: Keep ``eo:cloud_cover < value`` (0-100).
+            date_range: ``(start, end)``, both inclusive; a date-only end includes that
+                whole day (``"2024-01"`` / ``"2024"`` include the whole month / year).
+            bbox: ``(minx, miny, maxx, maxy)`` in lon/lat; records whose bbox overlaps it.
+            geometries: Geometries (lon/lat); records overlapping any geometry's bbox.
+            split: A split name, or a list of names, matched on ``split_column``.
+            split_column: Column holding split names.
+
+        Raises:
+            ValueError: No criterion, an invalid value, or a needed column is missing.
+        """
+        expr = build_subset_expression(
+            self.schema,
+            cloud_cover_lt=cloud_cover_lt,
+            date_range=date_range,
+            bbox=bbox,
+            geometries=geometries,
+            split=split,
+            split_column=split_column,
+        )
+        return self._view(expr)
+
+    def where(self, expr: ds.Expression) -> Collection:
+        """A view keeping records matching a raw ``pyarrow.dataset`` expression.
+
+        Raises:
+            TypeError: ``expr`` is not a ``pyarrow.dataset.Expression``.
+        """
+        if not isinstance(expr, ds.Expression):
+            raise TypeError(
+                f"where() needs a pyarrow.dataset.Expression such as "
+                f"pyarrow.dataset.field('eo:cloud_cover') < 10, got {type(expr).__name__}"
+            )
+        if self._dataset is None:
+            return self
+        return self._view(expr)
+
+    def select_split(
+        self, split: str | Sequence[str], *, split_column: str = "split"
+    ) -> Collection:
+        """Shorthand for ``subset(split=split, split_column=split_column)``."""
+        return self.subset(split=split, split_column=split_column)
+
+    # -- inspection ----------------------------------------------------------------------------
+
+    @property
+    def bands(self) -> list[str]:
+        """Band codes of the ``{band}_metadata`` columns, in schema order."""
+        if self._dataset is None:
+            return []
+        return [b for n in self._dataset.schema.names if (b := band_of_metadata_column(n))]
+
+    def _has(self, column: str) -> bool:
+        return self._dataset is not None and self._dataset.schema.get_field_index(column) >= 0
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float] | None:
+        """``(minx, miny, maxx, maxy)`` in lon/lat over the filtered records, or ``None``."""
+        if not self._has(Col.BBOX) or not pa.types.is_struct(self.schema.field(Col.BBOX).type):
+            return None
+        cols = {k.value: ds.field(Col.BBOX, k.value) for k in BboxField}
+        t = self._require().to_table(columns=cols, filter=self._filter)
+        if t.num_rows == 0:
+            return None
+        vals = (
+            pc.min(t[BboxField.XMIN]).as_py(),
+            pc.min(t[BboxField.YMIN]).as_py(),
+            pc.max(t[BboxField.XMAX]).as_py(),
+            pc.max(t[BboxField.YMAX]).as_py(),
+        )
+        if any(v is None for v in vals):
+            return None
+        return tuple(float(v) for v in vals)  # type: ignore[return-value]
+
+    @property
+    def epsg(self) -> list[int]:
+        """Sorted distinct raster EPSG codes (``proj:epsg``) of the filtered records."""
+        if not self._has(Col.PROJ_EPSG):
+            return []
+        col = self.to_table([Col.PROJ_EPSG]).column(0)
+        if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
+            return sorted({int(v) for v in col.to_pylist() if v not in (None, "")})
+        return sorted(int(v) for v in pc.unique(col.drop_null()).to_pylist())
+
+    @property
+    def crs(self) -> list[str]:
+        """Sorted distinct raster CRSs (``"EPSG:32632"``...) from ``crs``, else ``proj:epsg``."""
+        cols = [c for c in (Col.CRS, Col.PROJ_EPSG) if self._has(c)]
+        if not cols:
+            return []
+        t = self.to_table(cols)
+        out: set[str] = set()
+        crs_vals = t.column(Col.CRS).to_pylist() if Col.CRS in cols else [None] * t.num_rows
+        epsg_vals = (
+            t.column(Col.PROJ_EPSG).to_pylist() if Col.PROJ_EPSG in cols else [None] * t.num_rows
+        )
+        for c, e in zip(crs_vals, epsg_vals):
+            if isinstance(c, int) or (isinstance(c, str) and c.isdigit()):
+                out.add(f"EPSG:{int(c)}")
+            elif isinstance(c, str) and c:
+                out.add(c)
+            elif e is not None:
+                out.add(f"EPSG:{int(e)}")
+        return sorted(out)
+
+    def _date_text(self) -> str | None:
+        if self.start_date is None or self.end_date is None:
+            return None
+        return f"{self.start_date.date().isoformat()}..{self.end_date.date().isoformat()}"
+
+    def __repr__(self) -> str:
+        if self._dataset is None:
+            return f"Collection({self.name!r}, records=0)"
+        try:
+            records: int | None = len(self)
+            epsg = self.epsg
+        except (OSError, pa.ArrowException):
+            records, epsg = None, []
+        return collection_repr(
+            self.name, self.data_source, len(self.bands), records, epsg, self._date_text()
+        )
+
+    def _summary(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "name": self.name,
+            "records": len(self) if self._dataset is not None else 0,
+            "bands": self.bands,
+            "bounds": self.bounds if self._dataset is not None else None,
+            "crs": self.epsg if self._dataset is not None else [],
+        }
+        if self.start_date is not None and self.end_date is not None:
+            data["dates"] = (
+                self.start_date.date().isoformat(),
+                self.end_date.date().isoformat(),
+            )
+        if self.data_source:
+            data["source"] = self.data_source
+        return data
+
+    def describe(self) -> DescribeResult:
+        """A summary (name, records, bands, bounds, crs, dates, source) for display."""
+        data = self._summary()
+        return DescribeResult(f"Collection {self.name!r}", data, summary_rows(data))
+
+    def _repr_html_(self) -> str:
+        return self.describe()._repr_html_()
+
+    def compare_to_catalog(self) -> DescribeResult:
+        """Compare this collection with its catalog entry (found from ``data_source``).
+
+        Raises:
+            ValueError: No catalog descriptor matches ``data_source``.
+        """
+        from rasteret_catalog.registry import DatasetRegistry
+
+        d = DatasetRegistry.get(self.data_source) if self.data_source else None
+        if d is None and self.data_source:
+            d = next(
+                (x for x in DatasetRegistry.list() if x.stac_collection == self.data_source), None
+            )
+        if d is None:
+            raise InvalidCollectionError(
+                f"no catalog dataset matches data_source {self.data_source!r}; "
+                "see `rasteret datasets list`"
+            )
+        all_bands = list(d.band_map or d.band_index_map or {})
+        data = self._summary()
+        data["catalog"] = {
+            "name": d.name,
+            "all_bands": all_bands,
+            "temporal_range": d.temporal_range,
+            "spatial_coverage": d.spatial_coverage,
+            "requires_auth": d.requires_auth,
+            "license": d.license,
+        }
+        rows = summary_rows(data)
+        missing = [b for b in all_bands if b not in data["bands"]]
+        band_note = (
+            f"(missing: {', '.join(missing)})"
+            if missing
+            else f"({len(data['bands'])}/{len(all_bands)})"
+        )
+        rows = [(k, f"{v} {band_note}" if k == "bands" else v) for k, v in rows]
+        rows += [
+            ("catalog", f"{d.id} - {d.name}"),
+            ("temporal range", " .. ".join(d.temporal_range or ("-", "-"))),
+            ("coverage", d.spatial_coverage or "-"),
+            ("auth", "required" if d.requires_auth else "none"),
+            ("license", d.license or "-"),
+        ]
+        return DescribeResult(f"Collection {self.name!r} vs catalog {d.id!r}", data, rows)
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def export(
+        self, path: str | os.PathLike[str], partition_by: Sequence[str] = ("year", "month")
+    ) -> None:
+        """Write the filtered records as a Hive-partitioned Parquet collection.
+
+        Schema metadata always reflects this view's *current* ``name``, ``description``,
+        ``data_source`` and date range (metadata carried over from the source is replaced).
+        The write is atomic: ``path`` is replaced only once the new files are complete.
+
+        Raises:
+            ValueError: The collection has no dataset, or a partition column is missing.
+        """
+        from rasteret._export import export_collection
+
+        if self._dataset is None:
+            raise _no_dataset()
+        export_collection(self, path, partition_by)
+
+    def _require_rows(self) -> None:
+        if len(self) == 0:
+            raise EmptyCollectionError(f"collection {self.name!r} has no records")
