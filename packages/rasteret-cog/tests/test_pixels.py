@@ -19,41 +19,96 @@ CASES: dict[str, dict] = {
     "none-u16-bigtiff": dict(dtype="uint16", compress="NONE", bigtiff=True),
     "none-i16-be": dict(dtype="int16", compress="NONE", driver="GTiff", endianness="BIG"),
     "none-u32-2b": dict(dtype="uint32", bands=2, compress="NONE", blocksize=128),
-    "none-i32-be-planar": dict(dtype="int32", bands=2, compress="NONE", driver="GTiff", endianness="BIG", interleave="BAND"),
+    "none-i32-be-planar": dict(
+        dtype="int32", bands=2, compress="NONE", driver="GTiff", endianness="BIG", interleave="BAND"
+    ),
     "none-f32-nan": dict(dtype="float32", compress="NONE", nodata=float("nan")),
-    "none-f64-be": dict(dtype="float64", compress="NONE", driver="GTiff", endianness="BIG", blocksize=128),
+    "none-f64-be": dict(
+        dtype="float64", compress="NONE", driver="GTiff", endianness="BIG", blocksize=128
+    ),
     "none-i64": dict(dtype="int64", compress="NONE", driver="GTiff", blocksize=128),
-    "none-u64-be": dict(dtype="uint64", compress="NONE", driver="GTiff", endianness="BIG", blocksize=128),
+    "none-u64-be": dict(
+        dtype="uint64", compress="NONE", driver="GTiff", endianness="BIG", blocksize=128
+    ),
     # --- deflate
     "deflate-u8-pred2": dict(dtype="uint8", compress="DEFLATE", predictor=2, nodata=0),
     "deflate-u16": dict(dtype="uint16", compress="DEFLATE", blocksize=128),
-    "deflate-i16-pred2-3b": dict(dtype="int16", bands=3, compress="DEFLATE", predictor=2, blocksize=128),
-    "deflate-u32-pred2-be": dict(dtype="uint32", compress="DEFLATE", predictor=2, driver="GTiff", endianness="BIG"),
+    "deflate-i16-pred2-3b": dict(
+        dtype="int16", bands=3, compress="DEFLATE", predictor=2, blocksize=128
+    ),
+    "deflate-u32-pred2-be": dict(
+        dtype="uint32", compress="DEFLATE", predictor=2, driver="GTiff", endianness="BIG"
+    ),
     "deflate-i32-pred2-bigtiff": dict(dtype="int32", compress="DEFLATE", predictor=2, bigtiff=True),
     "deflate-f32-pred3": dict(dtype="float32", compress="DEFLATE", predictor=3, nodata=-9999.0),
-    "deflate-f32-pred3-be-2b": dict(dtype="float32", bands=2, compress="DEFLATE", predictor=3, driver="GTiff", endianness="BIG", blocksize=128),
+    "deflate-f32-pred3-be-2b": dict(
+        dtype="float32",
+        bands=2,
+        compress="DEFLATE",
+        predictor=3,
+        driver="GTiff",
+        endianness="BIG",
+        blocksize=128,
+    ),
     "deflate-f64-pred3": dict(dtype="float64", compress="DEFLATE", predictor=3, blocksize=128),
-    "deflate-f64-pred3-be-planar": dict(dtype="float64", bands=2, compress="DEFLATE", predictor=3, driver="GTiff", endianness="BIG", interleave="BAND"),
-    "deflate-u16-pred2-planar-3b": dict(dtype="uint16", bands=3, compress="DEFLATE", predictor=2, driver="GTiff", interleave="BAND", blocksize=128),
-    "deflate-u16-pred2-planar-be-bigtiff": dict(dtype="uint16", bands=3, compress="DEFLATE", predictor=2, driver="GTiff", interleave="BAND", endianness="BIG", bigtiff=True),
-    "deflate-i64-pred2": dict(dtype="int64", compress="DEFLATE", predictor=2, driver="GTiff", blocksize=128),
+    "deflate-f64-pred3-be-planar": dict(
+        dtype="float64",
+        bands=2,
+        compress="DEFLATE",
+        predictor=3,
+        driver="GTiff",
+        endianness="BIG",
+        interleave="BAND",
+    ),
+    "deflate-u16-pred2-planar-3b": dict(
+        dtype="uint16",
+        bands=3,
+        compress="DEFLATE",
+        predictor=2,
+        driver="GTiff",
+        interleave="BAND",
+        blocksize=128,
+    ),
+    "deflate-u16-pred2-planar-be-bigtiff": dict(
+        dtype="uint16",
+        bands=3,
+        compress="DEFLATE",
+        predictor=2,
+        driver="GTiff",
+        interleave="BAND",
+        endianness="BIG",
+        bigtiff=True,
+    ),
+    "deflate-i64-pred2": dict(
+        dtype="int64", compress="DEFLATE", predictor=2, driver="GTiff", blocksize=128
+    ),
     # --- LZW
     "lzw-u8": dict(dtype="uint8", compress="LZW", blocksize=128),
     "lzw-i8-pred2": dict(dtype="int8", compress="LZW", predictor=2),
-    "lzw-u16-pred2-be": dict(dtype="uint16", compress="LZW", predictor=2, driver="GTiff", endianness="BIG"),
+    "lzw-u16-pred2-be": dict(
+        dtype="uint16", compress="LZW", predictor=2, driver="GTiff", endianness="BIG"
+    ),
     "lzw-i16": dict(dtype="int16", compress="LZW", nodata=-32768),
     "lzw-f32-pred3-3b": dict(dtype="float32", bands=3, compress="LZW", predictor=3, blocksize=128),
     # --- ZSTD
-    "zstd-u16-pred2": dict(dtype="uint16", compress="ZSTD", predictor=2, bigtiff=True, blocksize=128),
-    "zstd-i16-pred2-be": dict(dtype="int16", compress="ZSTD", predictor=2, driver="GTiff", endianness="BIG", blocksize=128),
+    "zstd-u16-pred2": dict(
+        dtype="uint16", compress="ZSTD", predictor=2, bigtiff=True, blocksize=128
+    ),
+    "zstd-i16-pred2-be": dict(
+        dtype="int16", compress="ZSTD", predictor=2, driver="GTiff", endianness="BIG", blocksize=128
+    ),
     "zstd-u32": dict(dtype="uint32", compress="ZSTD"),
     "zstd-f64-pred3": dict(dtype="float64", compress="ZSTD", predictor=3),
-    "zstd-f32-be": dict(dtype="float32", compress="ZSTD", driver="GTiff", endianness="BIG", nodata=0.5),
+    "zstd-f32-be": dict(
+        dtype="float32", compress="ZSTD", driver="GTiff", endianness="BIG", nodata=0.5
+    ),
     # --- LZMA, PackBits
     "lzma-u16": dict(dtype="uint16", compress="LZMA", blocksize=128),
     "lzma-f32-pred3": dict(dtype="float32", compress="LZMA", predictor=3),
     "packbits-u8-3b": dict(dtype="uint8", bands=3, compress="PACKBITS"),
-    "packbits-i16-be": dict(dtype="int16", compress="PACKBITS", driver="GTiff", endianness="BIG", blocksize=128),
+    "packbits-i16-be": dict(
+        dtype="int16", compress="PACKBITS", driver="GTiff", endianness="BIG", blocksize=128
+    ),
     # --- LERC family
     "lerc-f32": dict(dtype="float32", compress="LERC", blocksize=128),
     "lerc-u16-2b": dict(dtype="uint16", bands=2, compress="LERC"),
@@ -61,36 +116,96 @@ CASES: dict[str, dict] = {
     "lerc_deflate-i32": dict(dtype="int32", compress="LERC_DEFLATE", blocksize=128),
     "lerc_zstd-f64": dict(dtype="float64", compress="LERC_ZSTD"),
     "lerc_zstd-i16-3b": dict(dtype="int16", bands=3, compress="LERC_ZSTD", blocksize=128),
-    "lerc-f32-nodata-sparse": dict(dtype="float32", compress="LERC", nodata=-9999.0, blank_tiles=True, blocksize=128),
+    "lerc-f32-nodata-sparse": dict(
+        dtype="float32", compress="LERC", nodata=-9999.0, blank_tiles=True, blocksize=128
+    ),
     # --- lossless WebP
-    "webp-lossless-3b": dict(dtype="uint8", bands=3, compress="WEBP", webp_lossless=True, driver="GTiff"),
+    "webp-lossless-3b": dict(
+        dtype="uint8", bands=3, compress="WEBP", webp_lossless=True, driver="GTiff"
+    ),
     "webp-lossless-4b": dict(dtype="uint8", bands=4, compress="WEBP", quality=100, blocksize=128),
     # --- odd bit depths
     "nbits12-u16": dict(dtype="uint16", compress="NONE", nbits=12),
-    "nbits12-u16-deflate-be": dict(dtype="uint16", compress="DEFLATE", nbits=12, driver="GTiff", endianness="BIG"),
+    "nbits12-u16-deflate-be": dict(
+        dtype="uint16", compress="DEFLATE", nbits=12, driver="GTiff", endianness="BIG"
+    ),
     "nbits15-u16-lzw-2b": dict(dtype="uint16", bands=2, compress="LZW", nbits=15, blocksize=128),
     "nbits4-u8": dict(dtype="uint8", compress="DEFLATE", nbits=4, blocksize=128),
     "nbits1-u8": dict(dtype="uint8", compress="NONE", nbits=1, driver="GTiff"),
-    "nbits20-u32-planar": dict(dtype="uint32", bands=2, compress="ZSTD", nbits=20, driver="GTiff", interleave="BAND"),
+    "nbits20-u32-planar": dict(
+        dtype="uint32", bands=2, compress="ZSTD", nbits=20, driver="GTiff", interleave="BAND"
+    ),
     # --- float16 (GDAL 3.10 writes it from float32 with NBITS=16)
-    "f16-deflate-pred2": dict(dtype="float32", compress="DEFLATE", nbits=16, predictor=2, driver="GTiff"),
-    "f16-zstd-pred3-be": dict(dtype="float32", compress="ZSTD", nbits=16, predictor=3, driver="GTiff", endianness="BIG", blocksize=128),
+    "f16-deflate-pred2": dict(
+        dtype="float32", compress="DEFLATE", nbits=16, predictor=2, driver="GTiff"
+    ),
+    "f16-zstd-pred3-be": dict(
+        dtype="float32",
+        compress="ZSTD",
+        nbits=16,
+        predictor=3,
+        driver="GTiff",
+        endianness="BIG",
+        blocksize=128,
+    ),
     "f16-none": dict(dtype="float32", compress="NONE", nbits=16),
     # --- masks, sparse tiles
     "mask-deflate-u8": dict(dtype="uint8", compress="DEFLATE", mask=True, blocksize=128),
-    "mask-gtiff-be-u16": dict(dtype="uint16", compress="LZW", mask=True, driver="GTiff", endianness="BIG", blocksize=128),
-    "mask-3b-jpeg-rgb-gtiff": dict(dtype="uint8", bands=3, compress="ZSTD", mask=True, driver="GTiff", interleave="BAND"),
-    "sparse-zstd-nodata": dict(dtype="uint16", compress="ZSTD", sparse_ok=True, blank_tiles=True, nodata=7, blocksize=128),
-    "sparse-deflate-zero": dict(dtype="int16", compress="DEFLATE", sparse_ok=True, blank_tiles=True, blocksize=128),
-    "sparse-planar-gtiff": dict(dtype="uint8", bands=2, compress="DEFLATE", sparse_ok=True, blank_tiles=True, nodata=3, driver="GTiff", interleave="BAND", blocksize=128),
+    "mask-gtiff-be-u16": dict(
+        dtype="uint16", compress="LZW", mask=True, driver="GTiff", endianness="BIG", blocksize=128
+    ),
+    "mask-3b-jpeg-rgb-gtiff": dict(
+        dtype="uint8", bands=3, compress="ZSTD", mask=True, driver="GTiff", interleave="BAND"
+    ),
+    "sparse-zstd-nodata": dict(
+        dtype="uint16", compress="ZSTD", sparse_ok=True, blank_tiles=True, nodata=7, blocksize=128
+    ),
+    "sparse-deflate-zero": dict(
+        dtype="int16", compress="DEFLATE", sparse_ok=True, blank_tiles=True, blocksize=128
+    ),
+    "sparse-planar-gtiff": dict(
+        dtype="uint8",
+        bands=2,
+        compress="DEFLATE",
+        sparse_ok=True,
+        blank_tiles=True,
+        nodata=3,
+        driver="GTiff",
+        interleave="BAND",
+        blocksize=128,
+    ),
     # --- no overviews, tile bigger than image, tiny images
     "no-overviews-512": dict(dtype="uint16", compress="DEFLATE", blocksize=512, overviews=False),
-    "tiny-17x5": dict(dtype="int16", compress="ZSTD", height=5, width=17, blocksize=16, overviews=False),
+    "tiny-17x5": dict(
+        dtype="int16", compress="ZSTD", height=5, width=17, blocksize=16, overviews=False
+    ),
     # --- stripped GTiff (strips read as full-width tiles)
-    "strips-none-i16-2b": dict(dtype="int16", bands=2, compress="NONE", driver="GTiff", tiled=False, overviews=False),
-    "strips-deflate-pred2-planar": dict(dtype="uint16", bands=2, compress="DEFLATE", predictor=2, driver="GTiff", tiled=False, interleave="BAND", overviews=False),
-    "strips-lzw-f32-be": dict(dtype="float32", compress="LZW", predictor=3, driver="GTiff", tiled=False, endianness="BIG", overviews=False, blockysize=7),
-    "strips-jpeg-gray": dict(dtype="uint8", compress="JPEG", driver="GTiff", tiled=False, overviews=False, blockysize=16),
+    "strips-none-i16-2b": dict(
+        dtype="int16", bands=2, compress="NONE", driver="GTiff", tiled=False, overviews=False
+    ),
+    "strips-deflate-pred2-planar": dict(
+        dtype="uint16",
+        bands=2,
+        compress="DEFLATE",
+        predictor=2,
+        driver="GTiff",
+        tiled=False,
+        interleave="BAND",
+        overviews=False,
+    ),
+    "strips-lzw-f32-be": dict(
+        dtype="float32",
+        compress="LZW",
+        predictor=3,
+        driver="GTiff",
+        tiled=False,
+        endianness="BIG",
+        overviews=False,
+        blockysize=7,
+    ),
+    "strips-jpeg-gray": dict(
+        dtype="uint8", compress="JPEG", driver="GTiff", tiled=False, overviews=False, blockysize=16
+    ),
 }
 
 
@@ -114,7 +229,17 @@ def test_lossless_matches_gdal(cog_factory, check_levels, case):
 LOSSY: dict[str, tuple[dict, float]] = {
     "jpeg-gray": (dict(dtype="uint8", compress="JPEG"), 2),
     "jpeg-gray-mask": (dict(dtype="uint8", compress="JPEG", mask=True, blocksize=128), 2),
-    "jpeg-rgb-photometric": (dict(dtype="uint8", bands=3, compress="JPEG", photometric="RGB", driver="GTiff", blocksize=128), 2),
+    "jpeg-rgb-photometric": (
+        dict(
+            dtype="uint8",
+            bands=3,
+            compress="JPEG",
+            photometric="RGB",
+            driver="GTiff",
+            blocksize=128,
+        ),
+        2,
+    ),
     "webp-3b": (dict(dtype="uint8", bands=3, compress="WEBP"), 2),
     "webp-4b": (dict(dtype="uint8", bands=4, compress="WEBP", quality=80, blocksize=128), 2),
     "lerc-lossy-f32": (dict(dtype="float32", compress="LERC", max_z_error=0.5), 0),
@@ -135,7 +260,15 @@ def test_lossy_close_to_gdal(cog_factory, check_levels, case):
 YCBCR: dict[str, dict] = {
     "jpeg-ycbcr": dict(dtype="uint8", bands=3, compress="JPEG"),
     "jpeg-ycbcr-mask": dict(dtype="uint8", bands=3, compress="JPEG", mask=True, blocksize=128),
-    "jpeg-ycbcr-be-bigtiff": dict(dtype="uint8", bands=3, compress="JPEG", photometric="YCBCR", driver="GTiff", endianness="BIG", bigtiff=True),
+    "jpeg-ycbcr-be-bigtiff": dict(
+        dtype="uint8",
+        bands=3,
+        compress="JPEG",
+        photometric="YCBCR",
+        driver="GTiff",
+        endianness="BIG",
+        bigtiff=True,
+    ),
 }
 
 

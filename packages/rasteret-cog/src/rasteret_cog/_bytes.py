@@ -9,7 +9,7 @@ from rasteret_cog.errors import TruncatedError
 __all__ = ["ByteStore", "NeedBytes"]
 
 
-class NeedBytes(Exception):  # noqa: N818 - internal control-flow signal, never escapes the package
+class NeedBytes(Exception):
     """Raised inside the parser when a range is missing; turned into a request by the driver."""
 
     def __init__(self, start: int, length: int) -> None:
@@ -40,7 +40,6 @@ class ByteStore:
         data = bytes(data)
         if not data:
             return
-        end = start + len(data)
         keep_s: list[int] = []
         keep_d: list[bytes] = []
         new_s, new_d = start, data
@@ -62,7 +61,6 @@ class ByteStore:
         order = sorted(range(len(keep_s)), key=keep_s.__getitem__)
         self._starts = [keep_s[i] for i in order]
         self._data = [keep_d[i] for i in order]
-        del end
 
     def get(self, start: int, length: int) -> memoryview:
         """Return ``length`` bytes at ``start`` or raise :class:`NeedBytes`/:class:`TruncatedError`."""

@@ -136,7 +136,11 @@ def _geogcs(k: dict[int, GeoKeyValue], name: str) -> str | None:
         name, datum_code = _GEOGCRS[gcs]
     elif isinstance(gcs, int) and gcs != USER_DEFINED:
         return None
-    datum_name, ell_code = _DATUMS.get(datum_code, ("unknown", None)) if isinstance(datum_code, int) else ("unknown", None)
+    datum_name, ell_code = (
+        _DATUMS.get(datum_code, ("unknown", None))
+        if isinstance(datum_code, int)
+        else ("unknown", None)
+    )
     ell = k.get(K.GEOG_ELLIPSOID)
     ell_name = "unknown"
     a: float | None = None
@@ -215,7 +219,9 @@ def crs_to_wkt(crs: CrsInfo) -> str | None:
                 v = _DEFAULTS.get(pname, 0.0)
             params.append((pname, float(v)))  # type: ignore[arg-type]
     unit = k.get(K.PROJ_LINEAR_UNITS, 9001)
-    uname, usize = _LINEAR_UNITS.get(unit, ("metre", 1.0)) if isinstance(unit, int) else ("metre", 1.0)
+    uname, usize = (
+        _LINEAR_UNITS.get(unit, ("metre", 1.0)) if isinstance(unit, int) else ("metre", 1.0)
+    )
     size = k.get(K.PROJ_LINEAR_UNIT_SIZE)
     if isinstance(size, float):
         uname, usize = "unknown", size

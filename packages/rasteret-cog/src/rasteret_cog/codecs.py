@@ -206,7 +206,9 @@ def _decode_lerc(raw: Any, spec: TileSpec, dtype: np.dtype) -> np.ndarray:
         mask = np.asarray(mask)
         if not mask.all():
             # GDAL fills pixels LERC marks invalid with nodata (NaN for floats without nodata).
-            fill: float | int = spec.nodata if spec.nodata is not None else (math.nan if dtype.kind == "f" else 0)
+            fill: float | int = (
+                spec.nodata if spec.nodata is not None else (math.nan if dtype.kind == "f" else 0)
+            )
             arr = arr.copy()
             if mask.ndim == arr.ndim:
                 arr[~mask.astype(bool)] = fill

@@ -41,7 +41,9 @@ class IncompleteHeaderError(CogError, ValueError):
     """
 
     def __init__(self, start: int, length: int) -> None:
-        super().__init__(f"header parsing needs bytes [{start}, {start + length}) that were not provided")
+        super().__init__(
+            f"header parsing needs bytes [{start}, {start + length}) that were not provided"
+        )
         self.start = start
         self.length = length
 

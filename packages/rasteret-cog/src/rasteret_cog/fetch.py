@@ -56,7 +56,9 @@ class _Plan:
         fs = self.parser.file_size
         if fs is not None:
             if start >= fs:
-                raise TruncatedError(f"header needs bytes at offset {start}, past the end of the file ({fs} bytes)")
+                raise TruncatedError(
+                    f"header needs bytes at offset {start}, past the end of the file ({fs} bytes)"
+                )
             length = min(length, fs - start)
         return start, length
 

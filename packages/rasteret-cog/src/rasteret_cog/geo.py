@@ -98,7 +98,9 @@ def check_axis_aligned(transform: Transform | None, what: str = "raster") -> Tra
         RotatedTransformError: rotation or shear terms are non-zero.
     """
     if transform is None:
-        raise NotGeoreferencedError(f"{what} has no geotransform (no ModelTiepoint/PixelScale or ModelTransformation)")
+        raise NotGeoreferencedError(
+            f"{what} has no geotransform (no ModelTiepoint/PixelScale or ModelTransformation)"
+        )
     if not is_axis_aligned(transform):
         raise RotatedTransformError(
             f"{what} has a rotated/sheared geotransform {transform}; only axis-aligned grids "

@@ -138,7 +138,11 @@ def crs_from_geokeys(keys: dict[int, GeoKeyValue]) -> CrsInfo:
         epsg = gcs
     elif model_type == 1:
         epsg = pcs
-        if epsg is None and GeoKey.PROJECTED_CS_TYPE not in keys and GeoKey.PROJ_COORD_TRANS not in keys:
+        if (
+            epsg is None
+            and GeoKey.PROJECTED_CS_TYPE not in keys
+            and GeoKey.PROJ_COORD_TRANS not in keys
+        ):
             epsg = None
     elif model_type is None:
         epsg = pcs if pcs is not None else gcs

@@ -10,7 +10,7 @@ from rasteret_cog.errors import IncompleteHeaderError, TiffFormatError
 from rasteret_cog.gdal_meta import parse_gdal_metadata, parse_nodata, parse_structural_metadata
 from rasteret_cog.geo import Transform, scale_transform, transform_from_tags
 from rasteret_cog.geokeys import CrsInfo, crs_from_geokeys, parse_geokeys
-from rasteret_cog.ifd import IfdEntry, ParseLimits, TiffLayout, read_ifd, read_layout, read_value
+from rasteret_cog.ifd import IfdEntry, ParseLimits, read_ifd, read_layout, read_value
 from rasteret_cog.level import Level, build_level
 from rasteret_cog.tags import GeoKey, Tag
 
@@ -123,7 +123,9 @@ class CogHeader:
             "structural_metadata": dict(self.structural_metadata),
             "levels": [lv(x) for x in self.levels],
             "masks": [lv(m) if m else None for m in self.masks],
-            "other_ifds": [lv(x) for x in self.ifds if x not in self.levels and x not in self.masks],
+            "other_ifds": [
+                lv(x) for x in self.ifds if x not in self.levels and x not in self.masks
+            ],
         }
 
 
@@ -149,7 +151,9 @@ def _parse(store: ByteStore, limits: ParseLimits) -> CogHeader:
 
     def val(tag: int, max_count: int) -> Any:
         entry = e0.get(tag)
-        return None if entry is None else read_value(store, layout, entry, limits, max_count=max_count)
+        return (
+            None if entry is None else read_value(store, layout, entry, limits, max_count=max_count)
+        )
 
     crs: CrsInfo | None = None
     pixel_is_point = False
@@ -157,9 +161,7 @@ def _parse(store: ByteStore, limits: ParseLimits) -> CogHeader:
     if gkd is not None:
         doubles = val(Tag.GEO_DOUBLE_PARAMS, 65536)
         ascii_params = val(Tag.GEO_ASCII_PARAMS, 65536)
-        keys = parse_geokeys(
-            gkd, doubles, ascii_params if isinstance(ascii_params, str) else None
-        )
+        keys = parse_geokeys(gkd, doubles, ascii_params if isinstance(ascii_params, str) else None)
         crs = crs_from_geokeys(keys)
         pixel_is_point = keys.get(GeoKey.GT_RASTER_TYPE) == 2
     transform = transform_from_tags(

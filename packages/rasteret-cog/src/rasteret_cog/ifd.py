@@ -15,7 +15,15 @@ from rasteret_cog._bytes import ByteStore
 from rasteret_cog.errors import TiffFormatError, TruncatedError
 from rasteret_cog.tags import FieldType
 
-__all__ = ["FIELD_SIZES", "IfdEntry", "ParseLimits", "TiffLayout", "read_ifd", "read_layout", "read_value"]
+__all__ = [
+    "FIELD_SIZES",
+    "IfdEntry",
+    "ParseLimits",
+    "TiffLayout",
+    "read_ifd",
+    "read_layout",
+    "read_value",
+]
 
 #: Byte size of one value of each TIFF field type.
 FIELD_SIZES: dict[int, int] = {
@@ -131,7 +139,9 @@ def read_ifd(
     if n == 0:
         raise TiffFormatError(f"IFD at offset {offset} has no entries")
     if n > limits.max_entries:
-        raise TiffFormatError(f"IFD at offset {offset} claims {n} entries (limit {limits.max_entries})")
+        raise TiffFormatError(
+            f"IFD at offset {offset} claims {n} entries (limit {limits.max_entries})"
+        )
     table = bytes(store.get(offset + count_size, n * entry_size + layout.offset_size))
     entries: dict[int, IfdEntry] = {}
     inline_cap = layout.offset_size
@@ -177,7 +187,9 @@ def read_value(
     if size is None:
         raise TiffFormatError(f"tag {entry.tag} has unknown field type {entry.type}")
     if max_count is not None and entry.count > max_count:
-        raise TiffFormatError(f"tag {entry.tag} has {entry.count} values (at most {max_count} expected)")
+        raise TiffFormatError(
+            f"tag {entry.tag} has {entry.count} values (at most {max_count} expected)"
+        )
     nbytes = size * entry.count
     if nbytes > limits.max_value_bytes:
         raise TiffFormatError(

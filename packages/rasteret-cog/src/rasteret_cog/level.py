@@ -162,7 +162,14 @@ class Level:
         return replace(self, **changes)
 
 
-def _one(store: ByteStore, layout: TiffLayout, e: dict[int, IfdEntry], tag: int, default: int, limits: ParseLimits) -> int:
+def _one(
+    store: ByteStore,
+    layout: TiffLayout,
+    e: dict[int, IfdEntry],
+    tag: int,
+    default: int,
+    limits: ParseLimits,
+) -> int:
     entry = e.get(tag)
     if entry is None:
         return default
@@ -252,17 +259,23 @@ def build_level(
 
     extra: tuple[int, ...] = ()
     if Tag.EXTRA_SAMPLES in e:
-        extra = tuple(int(v) for v in read_value(store, layout, e[Tag.EXTRA_SAMPLES], limits, max_count=spp))
+        extra = tuple(
+            int(v) for v in read_value(store, layout, e[Tag.EXTRA_SAMPLES], limits, max_count=spp)
+        )
     jpeg_tables = None
     if Tag.JPEG_TABLES in e:
         jt = read_value(store, layout, e[Tag.JPEG_TABLES], limits, max_count=1 << 20)
         jpeg_tables = jt if isinstance(jt, bytes) else bytes(int(v) & 0xFF for v in jt)
     lerc = None
     if Tag.LERC_PARAMETERS in e:
-        lerc = tuple(int(v) for v in read_value(store, layout, e[Tag.LERC_PARAMETERS], limits, max_count=64))
+        lerc = tuple(
+            int(v) for v in read_value(store, layout, e[Tag.LERC_PARAMETERS], limits, max_count=64)
+        )
     ycbcr = None
     if Tag.YCBCR_SUBSAMPLING in e:
-        ycbcr = tuple(int(v) for v in read_value(store, layout, e[Tag.YCBCR_SUBSAMPLING], limits, max_count=2))
+        ycbcr = tuple(
+            int(v) for v in read_value(store, layout, e[Tag.YCBCR_SUBSAMPLING], limits, max_count=2)
+        )
     gdal_md = None
     if Tag.GDAL_METADATA in e:
         v = read_value(store, layout, e[Tag.GDAL_METADATA], limits, max_count=4 << 20)

@@ -83,7 +83,9 @@ class TileSpec:
         if self.dtype not in SUPPORTED_DTYPES:
             raise TiffFormatError(f"TileSpec.dtype {self.dtype!r} is not supported")
         if self.planar_configuration not in (1, 2):
-            raise TiffFormatError(f"planar configuration {self.planar_configuration} (expected 1 or 2)")
+            raise TiffFormatError(
+                f"planar configuration {self.planar_configuration} (expected 1 or 2)"
+            )
         if self.byte_order not in ("<", ">"):
             raise TiffFormatError(f"byte_order must be '<' or '>', got {self.byte_order!r}")
         if self.lerc_parameters is not None and not isinstance(self.lerc_parameters, tuple):
