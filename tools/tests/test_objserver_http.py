@@ -175,3 +175,40 @@ def test_request_log_records(object_server: ObjectServer, blob: str) -> None:
     assert object_server.count("get", blob) == 1
     object_server.reset()
     assert object_server.requests == []
+
+
+def test_gdal_vsicurl_and_vsis3_read_through_server(object_server: ObjectServer) -> None:
+    """GDAL (the pixel oracle) can read COGs through the server, over HTTP and S3 path-style."""
+    np = pytest.importorskip("numpy")
+    rasterio = pytest.importorskip("rasterio")
+    from rasterio.windows import Window
+
+    arr = (np.arange(512 * 512, dtype=np.uint32) % 65521).astype(np.uint16).reshape(512, 512)
+    path = object_server.root / "gdalbkt" / "cog.tif"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    profile = {"driver": "COG", "width": 512, "height": 512, "count": 1, "dtype": "uint16"}
+    with rasterio.open(
+        path,
+        "w",
+        **profile,
+        compress="DEFLATE",
+        blocksize=256,
+        crs="EPSG:32633",
+        transform=rasterio.Affine(10.0, 0.0, 500000.0, 0.0, -10.0, 5600000.0),
+    ) as ds:
+        ds.write(arr, 1)
+    env = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif"}
+    with (
+        rasterio.Env(**env),
+        rasterio.open("/vsicurl/" + object_server.url("gdalbkt/cog.tif")) as ds,
+    ):
+        assert (ds.read(1, window=Window(100, 50, 300, 400)) == arr[50:450, 100:400]).all()
+    s3env = {
+        "AWS_S3_ENDPOINT": f"127.0.0.1:{object_server.port}",
+        "AWS_HTTPS": "NO",
+        "AWS_VIRTUAL_HOSTING": "FALSE",
+        "AWS_NO_SIGN_REQUEST": "YES",
+    }
+    with rasterio.Env(**env, **s3env), rasterio.open("/vsis3/gdalbkt/cog.tif") as ds:
+        assert (ds.read(1) == arr).all()
+    assert object_server.count("GET", "gdalbkt/", status=206) >= 2
