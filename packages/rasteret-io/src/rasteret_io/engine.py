@@ -129,7 +129,7 @@ def _plan_native(rec: RecordSources, src: BandSource, i: int, geom: Any) -> _Tas
     return _Task(rec, src, i, geom, None, 0, win)
 
 
-def _source_window(src: BandSource, level: int, grid: Grid) -> Window | None:
+def source_window(src: BandSource, level: int, grid: Grid) -> Window | None:
     """Window of ``src`` at ``level`` covering ``grid`` (1-pixel margin), clipped to the image."""
     lv = src.levels[level]
     minx, miny, maxx, maxy = grid.bounds
@@ -255,7 +255,7 @@ def plan_tasks(
                 tasks.append(_Task(rec, src, i, g, None, 0, win))
                 continue
             level = src.best_level(min(grid.res) if resolution is not None else None)
-            win = _source_window(src, level, grid)
+            win = source_window(src, level, grid)
             if win is None:
                 continue
             tasks.append(_Task(rec, src, i, to_crs([aoi], aois.crs, crs)[0], grid, level, win))

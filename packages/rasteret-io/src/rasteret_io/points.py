@@ -1,0 +1,203 @@
+"""Point sampling: values of records x bands at points, each tile fetched once.
+
+Pixel choice follows ``rasterio``'s ``sample()``: ``floor`` of the point's pixel coordinates;
+points outside a raster yield no sample. With ``max_distance_pixels = r > 0`` a nodata / NaN
+centre falls back to the nearest valid pixel within Chebyshev rings ``1..r`` (rings scanned
+top row, bottom row, left column, right column; the winner is the candidate whose pixel
+rectangle is closest to the point, ties keep scan order — PostGIS ``ST_NearestValue``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from rasteret_catalog.schema import BboxField, Col
+from rasteret_io.engine import ReadFailure
+from rasteret_io.fetch import Fetcher
+from rasteret_io.grid import Window, inverse_gdal
+from rasteret_io.read_errors import ReadError
+from rasteret_io.sources import BandSource, record_sources
+from rasteret_io.tiles import WindowRequest, read_windows
+from rasteret_io.warp import transformer
+
+__all__ = ["PointSample", "PointSamples", "ring_cells", "sample_points"]
+
+Neighbourhood = Literal["off", "always", "if_center_nodata"]
+
+
+@dataclass(frozen=True, slots=True)
+class PointSample:
+    """One sampled value."""
+
+    point_index: int
+    record_index: int
+    band: str
+    value: float
+    neighbourhood: tuple[float, ...] | None = None
+
+
+@dataclass(slots=True)
+class PointSamples:
+    """Samples plus tolerated failures."""
+
+    samples: list[PointSample] = field(default_factory=list)
+    failures: list[ReadFailure] = field(default_factory=list)
+
+
+def ring_cells(r: int) -> list[tuple[int, int]]:
+    """``(drow, dcol)`` offsets of Chebyshev ring ``r`` in scan order (top, bottom, left, right)."""
+    top = [(-r, dc) for dc in range(-r, r + 1)]
+    bottom = [(r, dc) for dc in range(-r, r + 1)]
+    left = [(dr, -r) for dr in range(-r + 1, r)]
+    right = [(dr, r) for dr in range(-r + 1, r)]
+    return top + bottom + left + right
+
+
+def _is_nodata(v: float, nodata: Any) -> bool:
+    if math.isnan(v):
+        return True
+    return nodata is not None and not math.isnan(nodata) and v == nodata
+
+
+def _in_bbox(row: Mapping[str, Any], lon: float, lat: float) -> bool:
+    bb = row.get(Col.BBOX)
+    if not bb:
+        return True
+    return (
+        bb[BboxField.XMIN] <= lon <= bb[BboxField.XMAX]
+        and bb[BboxField.YMIN] <= lat <= bb[BboxField.YMAX]
+    )
+
+
+async def sample_points(
+    rows: Sequence[Mapping[str, Any]],
+    bands: Sequence[str],
+    xs: Sequence[float],
+    ys: Sequence[float],
+    points_crs: Any,
+    fetcher: Fetcher,
+    *,
+    band_map: Mapping[str, str] | None = None,
+    match: Literal["all", "latest"] = "all",
+    max_distance_pixels: int = 0,
+    return_neighbourhood: Neighbourhood = "off",
+) -> PointSamples:
+    """Sample ``bands`` of ``rows`` at points.
+
+    Args:
+        rows: Collection rows; with ``match="latest"`` they must be sorted newest first.
+        bands: Band codes.
+        xs: Point x coordinates in ``points_crs``.
+        ys: Point y coordinates.
+        points_crs: CRS of the points.
+        fetcher: Fetch settings.
+        band_map: Band code -> asset key map.
+        match: ``"all"`` samples every record whose lon/lat bbox holds the point; ``"latest"``
+            only the first such record per (point, band).
+        max_distance_pixels: Nodata fallback radius in pixels (0: none).
+        return_neighbourhood: ``"off"``, ``"always"`` or ``"if_center_nodata"``.
+
+    Returns:
+        Samples ordered by record, band, point.
+    """
+    import numpy as np
+
+    r = int(max_distance_pixels)
+    if r < 0:
+        raise ValueError("max_distance_pixels must be >= 0")
+    if return_neighbourhood not in ("off", "always", "if_center_nodata"):
+        raise ValueError(f"invalid return_neighbourhood {return_neighbourhood!r}")
+    if return_neighbourhood != "off" and r <= 0:
+        raise ValueError("max_distance_pixels must be > 0 when return_neighbourhood is enabled")
+    xs_a = np.asarray(xs, dtype=np.float64)
+    ys_a = np.asarray(ys, dtype=np.float64)
+    lon, lat = transformer(points_crs, 4326).transform(xs_a, ys_a)
+    lon, lat = np.asarray(lon), np.asarray(lat)
+    out = PointSamples()
+    records = [record_sources(row, i, bands, band_map) for i, row in enumerate(rows)]
+    claimed: set[tuple[int, str]] = set()
+    reqs: list[WindowRequest] = []
+    info: list[tuple[int, int, BandSource, float, float]] = []  # point, record, src, col, row
+    for rec, row in zip(records, rows, strict=True):
+        cand = [i for i in range(len(xs_a)) if _in_bbox(row, float(lon[i]), float(lat[i]))]
+        if not cand:
+            continue
+        for band in bands:
+            src = rec.bands.get(band)
+            if not isinstance(src, BandSource):
+                if match == "all":
+                    out.failures.append(
+                        ReadFailure(rec.record_id, band, None, src or ReadError("missing"))
+                    )
+                continue
+            pts = [i for i in cand if (i, band) not in claimed] if match == "latest" else cand
+            if not pts:
+                continue
+            if src.crs is None:
+                out.failures.append(
+                    ReadFailure(rec.record_id, band, None, ReadError("record has no CRS"))
+                )
+                continue
+            px, py = transformer(points_crs, src.crs).transform(xs_a[pts], ys_a[pts])
+            inv = inverse_gdal(src.transform)
+            lv = src.levels[0]
+            for k, i in enumerate(pts):
+                if match == "latest":
+                    claimed.add((i, band))
+                col = inv[0] * px[k] + inv[1] * py[k] + inv[2]
+                rowf = inv[3] * px[k] + inv[4] * py[k] + inv[5]
+                c, rr = math.floor(col), math.floor(rowf)
+                if not (0 <= c < lv.width and 0 <= rr < lv.height):
+                    continue
+                win = Window(c - r, rr - r, 2 * r + 1, 2 * r + 1)
+                reqs.append(WindowRequest(src, win, 0, len(info)))
+                info.append((i, rec.index, src, col, rowf))
+    results = await read_windows(reqs, fetcher)
+    for (pi, ri, src, col, rowf), res in zip(info, results, strict=True):
+        if res.data is None:
+            out.failures.append(ReadFailure(src.record_id, src.band, None, res.error))
+            continue
+        win = res.data.astype(np.float64)
+        win[~res.valid] = np.nan
+        centre = float(win[r, r])
+        nodata = None if src.nodata is None else float(src.nodata)
+        centre_nd = _is_nodata(centre, nodata)
+        value = centre
+        if centre_nd and r > 0:
+            value = _nearest_valid(
+                win, r, col - math.floor(col), rowf - math.floor(rowf), src, nodata, centre
+            )
+        neigh = None
+        if return_neighbourhood == "always" or (
+            return_neighbourhood == "if_center_nodata" and centre_nd
+        ):
+            neigh = tuple(float(v) for v in win.ravel())
+        out.samples.append(PointSample(pi, ri, src.band, value, neigh))
+    order = {b: j for j, b in enumerate(bands)}
+    out.samples.sort(key=lambda s: (s.record_index, order[s.band], s.point_index))
+    return out
+
+
+def _nearest_valid(
+    win: Any, r: int, fx: float, fy: float, src: BandSource, nodata: float | None, centre: float
+) -> float:
+    """Nearest valid value around the centre within ``r`` rings (see module docs)."""
+    sx, sy = abs(src.transform[0]), abs(src.transform[4])
+    for ring in range(1, r + 1):
+        best: tuple[float, float] | None = None
+        for dr, dc in ring_cells(ring):
+            v = float(win[r + dr, r + dc])
+            if _is_nodata(v, nodata):
+                continue
+            # distance from the point (fx, fy inside the centre pixel) to the candidate rectangle
+            dx = max(dc - fx, 0.0, fx - (dc + 1)) * sx
+            dy = max(dr - fy, 0.0, fy - (dr + 1)) * sy
+            dist = math.hypot(dx, dy)
+            if best is None or dist < best[0]:
+                best = (dist, v)
+        if best is not None:
+            return best[1]
+    return centre

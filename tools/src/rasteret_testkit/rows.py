@@ -1,0 +1,70 @@
+"""Build collection rows (schema-contract dicts) straight from local COGs, for read tests.
+
+Uses the production mapping (``rasteret_io.header_meta``), so what tests read is exactly what
+the indexer writes. Imported lazily: only tests that need rows pull rasteret_io in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["row_for_cogs"]
+
+
+def row_for_cogs(
+    record_id: str,
+    bands: Mapping[str, tuple[str | Path, str] | tuple[str | Path, str, int]],
+    *,
+    datetime: dt.datetime | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A collection row for bands stored in local COG files.
+
+    Args:
+        record_id: Row id.
+        bands: ``band -> (local_path, href)`` or ``(local_path, href, band_index)``; the header
+            is parsed from ``local_path`` and ``href`` is what readers fetch.
+        datetime: Row datetime (default 2024-01-01).
+        bbox: CRS84 bbox (default: computed from the first band's footprint with pyproj).
+        extra: More columns.
+    """
+    from rasteret_catalog.schema import AssetField, BboxField, Col, band_metadata_column
+    from rasteret_cog import open_header
+    from rasteret_io.header_meta import band_metadata, crs_sidecars
+
+    row: dict[str, Any] = {
+        Col.ID.value: record_id,
+        Col.DATETIME.value: datetime or dt.datetime(2024, 1, 1),
+        Col.ASSETS.value: {},
+    }
+    first = None
+    for band, spec in bands.items():
+        path, href = spec[0], spec[1]
+        index = spec[2] if len(spec) > 2 else None
+        header = open_header(path)
+        first = first or header
+        row[Col.ASSETS.value][band] = {
+            AssetField.HREF.value: href,
+            AssetField.BAND_INDEX.value: index,
+        }
+        row[band_metadata_column(band)] = band_metadata(header, band_index=index)
+    assert first is not None
+    epsg, crs = crs_sidecars(first)
+    row[Col.PROJ_EPSG.value] = epsg
+    row[Col.CRS.value] = crs
+    if bbox is None and first.transform is not None and crs is not None:
+        from pyproj import Transformer
+
+        a, _b, c, _d, e, f = first.transform
+        w, h = first.full.width, first.full.height
+        tr = Transformer.from_crs(epsg or crs, 4326, always_xy=True)
+        xs, ys = tr.transform([c, c + a * w, c, c + a * w], [f, f, f + e * h, f + e * h])
+        bbox = (min(xs), min(ys), max(xs), max(ys))
+    if bbox is not None:
+        row[Col.BBOX.value] = dict(zip([f.value for f in BboxField], bbox, strict=True))
+    row.update(extra or {})
+    return row
