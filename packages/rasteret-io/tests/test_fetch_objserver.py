@@ -218,3 +218,29 @@ def test_caller_cancellation_awaits_children(object_server, payload) -> None:
         assert not others
 
     run_sync(main(), timeout=30)
+
+
+def test_stalls_are_timed_out_and_retried(object_server, payload) -> None:  # noqa: ANN001
+    key, data, _ = payload
+    object_server.configure(stall_rate=0.3, stall_s=10.0, fault_seed=3)
+    url = object_server.url(key)
+    reqs = [RangeRequest(url, i * 50_000, i * 50_000 + 20_000) for i in range(20)]
+    retry = RetryPolicy(max_attempts=12, base_delay=0.001, max_delay=0.01, timeout=0.3)
+    metrics = IOMetrics()
+    results = run_sync(
+        fetch_ranges(_backend(object_server), reqs, max_gap=-1, retry=retry, metrics=metrics),
+        timeout=60,
+    )
+    assert [bytes(r.data) for r in results] == [data[r.start : r.end] for r in reqs]
+    assert object_server.count(fault="stall") >= 1
+    assert metrics.snapshot().retries >= 1
+
+
+def test_read_ranges_helper(object_server, payload) -> None:  # noqa: ANN001
+    from rasteret_io import read_ranges
+
+    key, data, _ = payload
+    out = run_sync(
+        read_ranges(_backend(object_server), object_server.url(key), [5, 0, 9], [9, 0, 99])
+    )
+    assert [bytes(b) for b in out] == [data[5:9], b"", data[9:99]]
