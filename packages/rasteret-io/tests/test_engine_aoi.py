@@ -230,7 +230,7 @@ def test_stack_layout_scene_edge_stacks_and_matches_inside(tmp_path):
         ref, _ = rasterio.mask.mask(src, g, crop=True, filled=True)
     np.testing.assert_array_equal(b.data, ref[0])  # fully inside scene b: identical
     with rasterio.open(p1) as src:
-        ref_a, ref_t = rasterio.mask.mask(src, g, crop=True, filled=True)
+        ref_a, _ = rasterio.mask.mask(src, g, crop=True, filled=True)
     w = ref_a.shape[2]
     np.testing.assert_array_equal(a.data[:, :w], ref_a[0])  # inside part of scene a
     assert (a.data[:, w:] == 0).all() and not a.valid[:, w:].any()

@@ -130,10 +130,7 @@ async def read_grid(
             meta.append((rec.index, bi, src, resample, level))
     results = await read_windows(reqs, fetcher)
 
-    dtypes = []
-    for (_ri, bi, src, _rs, _lv), res in zip(meta, results, strict=True):
-        if res.data is not None:
-            dtypes.append(res.data.dtype)
+    dtypes = [res.data.dtype for res in results if res.data is not None]
     if not dtypes:
         err = ReadError("read_window: nothing readable for the requested records and bands")
         if failures:
