@@ -118,7 +118,7 @@ def test_sample_points_nodata_fallback_and_neighbourhood(scenes):
             default_fetcher(),
             max_distance_pixels=3,
             return_neighbourhood="if_center_nodata",
-        )  # fmt: skip
+        )
     )
     (s,) = res.samples
     with rasterio.open(rows[0]["assets"]["b"]["href"]) as src:
