@@ -221,3 +221,22 @@ def test_stop_cuts_stalls_short(tmp_path: Any) -> None:
     t0 = time.monotonic()
     srv.stop()
     assert time.monotonic() - t0 < 5.0 and not srv.running
+
+
+def test_s3_list_objects_v2(object_server: ObjectServer) -> None:
+    keys = ["a.bin", "x/1.tif", "x/2.tif", "y/z/3.tif", "b&<c>.bin"]
+    keys += [f"many/{i:04d}" for i in range(1100)]  # > 1000: forces a continuation page
+    for k in keys:
+        object_server.put(f"listbkt/{k}", b"abc")
+    store = S3Store(**object_server.s3_store_config("listbkt"), retry_config=NO_RETRY)
+    listed = [m["path"] for batch in obstore.list(store) for m in batch]
+    assert sorted(listed) == sorted(keys)
+    top = obstore.list_with_delimiter(store)
+    assert top["common_prefixes"] == ["many", "x", "y"]
+    assert sorted(o["path"] for o in top["objects"]) == ["a.bin", "b&<c>.bin"]
+    sub = obstore.list_with_delimiter(store, "x")
+    assert [(o["path"], o["size"]) for o in sub["objects"]] == [("x/1.tif", 3), ("x/2.tif", 3)]
+    assert object_server.count("GET", "listbkt") == 4
+    missing = S3Store(**object_server.s3_store_config("no-such-bucket"), retry_config=NO_RETRY)
+    with pytest.raises(obstore.exceptions.GenericError, match="404"):
+        obstore.list(missing).collect()

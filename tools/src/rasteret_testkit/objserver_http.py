@@ -2,7 +2,7 @@
 
 The handler serves ``GET``/``HEAD /{key}`` from files under a root directory. S3 path-style
 requests (``/{bucket}/{key}``) need nothing special: the bucket is the first directory under the
-root. Faults, latency and the shared bandwidth cap come from :class:`ServerState`.
+root; ``GET /{bucket}?list-type=2`` answers a minimal ListObjectsV2. Faults, latency and the shared bandwidth cap come from :class:`ServerState`.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from rasteret_testkit.objserver_model import (
     ServerConfig,
     TokenBucket,
 )
+from rasteret_testkit.objserver_s3list import list_objects_v2
 
 __all__ = ["CHUNK", "CLIENT_CLOSED", "MAX_RANGES", "ServerState", "build_app", "parse_range"]
 
@@ -274,6 +275,8 @@ async def _serve(request: web.Request, state: ServerState, out: _Outcome) -> web
     if draw.fault is Fault.FAIL:
         body = _error("SlowDown", "Please reduce your request rate.", key)
         return await _stream(request, state, out, 503, xml, body, len(body), False)
+    if method == "GET" and "list-type" in request.query and "/" not in key.rstrip("/"):
+        return await _list_bucket(request, state, out, key.rstrip("/"))
     physical = state.aliases.resolve(key)
     path = None if draw.fault is Fault.MISSING else state.locate(physical)
     if path is None:
@@ -306,6 +309,22 @@ async def _serve(request: web.Request, state: ServerState, out: _Outcome) -> web
     parts, total = _segments(path, ranges, size, ctype, boundary)
     headers["Content-Type"] = f"multipart/byteranges; boundary={boundary}"
     return await _stream(request, state, out, 206, headers, (path, parts), total, truncate)
+
+
+async def _list_bucket(
+    request: web.Request, state: ServerState, out: _Outcome, bucket: str
+) -> web.StreamResponse:
+    xml = {"Content-Type": "application/xml"}
+    bucket_dir = (state.root / bucket).resolve()
+    if not bucket or not bucket_dir.is_relative_to(state.root) or not bucket_dir.is_dir():
+        body = _error("NoSuchBucket", "The specified bucket does not exist", bucket)
+        return await _stream(request, state, out, 404, xml, body, len(body), False)
+    try:
+        body = list_objects_v2(bucket_dir, bucket, request.query, etag_for)
+    except ValueError:
+        body = _error("InvalidArgument", "Invalid list parameters", bucket)
+        return await _stream(request, state, out, 400, xml, body, len(body), False)
+    return await _stream(request, state, out, 200, xml, body, len(body), False)
 
 
 def build_app(state: ServerState) -> web.Application:
