@@ -1,0 +1,390 @@
+"""Header enrichment: read every (record, band) COG header once and add ``{band}_metadata``.
+
+- Unique URLs are read once each, concurrently (``max_concurrent``), one request for a typical
+  COG header (see :mod:`rasteret_ingest._source`), with ETag / size / Last-Modified stored in the
+  struct when the server sends them.
+- **Per-asset failure policy**: a header that cannot be fetched or parsed leaves that band's
+  struct null for that record; one :class:`IngestWarning` summarises the count and the first
+  failing URLs. Only when *no* header could be read does the call raise
+  :class:`~rasteret_ingest.errors.EnrichmentError` (0.4.1 aborted on the first bad asset).
+- The raster CRS of each record is taken from its headers where ``proj:epsg`` / ``crs`` are
+  null (existing values are kept); headers of one record that disagree raise
+  :class:`~rasteret_ingest.errors.CrsResolutionError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from rasteret_catalog.arrow import band_metadata_type
+from rasteret_catalog.bands import resolve_band_asset
+from rasteret_catalog.schema import AssetField, Col, band_metadata_column
+from rasteret_ingest._bandmeta import header_to_band_metadata
+from rasteret_ingest._crs import ParsedCrs, parse_crs
+from rasteret_ingest._source import HeaderRead, HeaderSource
+from rasteret_ingest.errors import CrsResolutionError, EnrichmentError, IngestWarning
+from rasteret_io import RetryPolicy, get_default_backend, redact_url, run_sync
+from rasteret_io.urls import redact_text
+
+__all__ = [
+    "DEFAULT_MAX_CONCURRENT",
+    "EnrichFailure",
+    "EnrichReport",
+    "asset_urls",
+    "enrich_table",
+    "enrich_table_async",
+    "progress_enabled",
+]
+
+DEFAULT_MAX_CONCURRENT = 50
+_SHOWN_FAILURES = 5
+_ALTERNATE_KEYS = ("s3", "aws", "https", "http", "cloudfront")
+
+
+@dataclass(frozen=True, slots=True)
+class EnrichFailure:
+    """One (record, band) whose header could not be indexed.
+
+    Attributes:
+        url: Asset URL, credentials redacted.
+        band: Band code.
+        record_id: Record id.
+        error: Error message (credentials redacted).
+    """
+
+    url: str
+    band: str
+    record_id: str | None
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class EnrichReport:
+    """What an enrichment did.
+
+    Attributes:
+        attempted: (record, band) pairs with an asset URL.
+        failed: Pairs whose metadata is null because their header could not be read.
+        failures: One entry per failed pair.
+        requests: Range requests made for headers (retries included).
+        elapsed: Wall time in seconds.
+        urls: Unique URLs read.
+    """
+
+    attempted: int = 0
+    failed: int = 0
+    failures: tuple[EnrichFailure, ...] = field(default=())
+    requests: int = 0
+    elapsed: float = 0.0
+    urls: int = 0
+
+    @property
+    def succeeded(self) -> int:
+        """Pairs indexed."""
+        return self.attempted - self.failed
+
+    @property
+    def requests_per_file(self) -> float:
+        """Mean requests per unique URL."""
+        return self.requests / self.urls if self.urls else 0.0
+
+    def summary(self, limit: int = _SHOWN_FAILURES) -> str:
+        """One line: counts and the first ``limit`` failing URLs with their errors."""
+        head = f"{self.failed} of {self.attempted} asset header(s) could not be read"
+        shown = "; ".join(
+            f"{f.url} (record {f.record_id}, band {f.band}): {f.error}"
+            for f in self.failures[:limit]
+        )
+        more = f" (+{len(self.failures) - limit} more)" if len(self.failures) > limit else ""
+        return f"{head}: {shown}{more}" if shown else head
+
+    def merge(self, other: EnrichReport) -> EnrichReport:
+        """Sum of two reports (for incremental builds)."""
+        return EnrichReport(
+            attempted=self.attempted + other.attempted,
+            failed=self.failed + other.failed,
+            failures=self.failures + other.failures,
+            requests=self.requests + other.requests,
+            elapsed=self.elapsed + other.elapsed,
+            urls=self.urls + other.urls,
+        )
+
+
+def progress_enabled(progress: bool | None) -> bool:
+    """``False`` disables; otherwise shown only when stderr is a terminal."""
+    if progress is False:
+        return False
+    try:
+        return bool(sys.stderr.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _asset_href(entry: Any) -> str | None:
+    if isinstance(entry, str):
+        return entry
+    if not isinstance(entry, Mapping):
+        return None
+    href = entry.get(AssetField.HREF)
+    if href:
+        return str(href)
+    alternate = entry.get("alternate")
+    if isinstance(alternate, Mapping):
+        for key in _ALTERNATE_KEYS:
+            alt = alternate.get(key)
+            if isinstance(alt, Mapping) and alt.get(AssetField.HREF):
+                return str(alt[AssetField.HREF])
+        for alt in alternate.values():
+            if isinstance(alt, Mapping) and alt.get(AssetField.HREF):
+                return str(alt[AssetField.HREF])
+    links = entry.get("links")
+    if isinstance(links, Sequence):
+        for link in links:
+            if isinstance(link, Mapping) and link.get(AssetField.HREF):
+                return str(link[AssetField.HREF])
+    return None
+
+
+def _row_assets(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        return {k: v for k, v in value.items() if v is not None}
+    if isinstance(value, list):  # Arrow map -> list of (key, value)
+        return {k: v for k, v in value if v is not None}
+    return {}
+
+
+def asset_urls(
+    table: pa.Table, bands: Sequence[str], band_map: Mapping[str, str] | None = None
+) -> list[dict[str, tuple[str, int]]]:
+    """Per row, ``{band: (url, band_index)}`` for the requested bands that have an asset."""
+    out: list[dict[str, tuple[str, int]]] = []
+    for value in table.column(Col.ASSETS).to_pylist():
+        assets = _row_assets(value)
+        row: dict[str, tuple[str, int]] = {}
+        for band in bands:
+            key = resolve_band_asset(band, assets.keys(), band_map)
+            if key is None:
+                continue
+            entry = assets[key]
+            href = _asset_href(entry)
+            if not href:
+                continue
+            idx = entry.get(AssetField.BAND_INDEX) if isinstance(entry, Mapping) else None
+            row[band] = (href, int(idx) if idx is not None else 0)
+        out.append(row)
+    return out
+
+
+async def _read_all(
+    urls: Sequence[str], source: HeaderSource, max_concurrent: int, progress: bool | None
+) -> dict[str, HeaderRead | BaseException]:
+    sem = asyncio.Semaphore(max(1, int(max_concurrent)))
+    results: dict[str, HeaderRead | BaseException] = {}
+    bar = None
+    if progress_enabled(progress) and urls:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(urls), desc="Indexing COG headers", unit="file", leave=False)
+
+    async def one(url: str) -> None:
+        async with sem:
+            try:
+                results[url] = await source.read(url)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                results[url] = exc
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        await asyncio.gather(*(one(u) for u in urls))
+    finally:
+        if bar is not None:
+            bar.close()
+    return results
+
+
+def _error_text(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return redact_text(f"{type(exc).__name__}: {text}")
+
+
+def _backfill_crs(table: pa.Table, row_crs: list[ParsedCrs | None], ids: list[Any]) -> pa.Table:
+    epsg_col = (
+        table.column(Col.PROJ_EPSG).to_pylist()
+        if Col.PROJ_EPSG in table.column_names
+        else [None] * table.num_rows
+    )
+    crs_col = (
+        table.column(Col.CRS).to_pylist()
+        if Col.CRS in table.column_names
+        else [None] * table.num_rows
+    )
+    changed = False
+    for i, parsed in enumerate(row_crs):
+        if parsed is None:
+            continue
+        if epsg_col[i] is None and parsed.epsg is not None:
+            epsg_col[i] = parsed.epsg
+            changed = True
+        if crs_col[i] is None:
+            crs_col[i] = parsed.code or (f"EPSG:{epsg_col[i]}" if epsg_col[i] else parsed.text)
+            changed = changed or crs_col[i] is not None
+    if not changed and Col.PROJ_EPSG in table.column_names and Col.CRS in table.column_names:
+        return table
+    for name, arr in (
+        (Col.PROJ_EPSG.value, pa.array(epsg_col, pa.int32())),
+        (Col.CRS.value, pa.array(crs_col, pa.string())),
+    ):
+        idx = table.schema.get_field_index(name)
+        f = pa.field(name, arr.type)
+        table = table.set_column(idx, f, arr) if idx >= 0 else table.append_column(f, arr)
+    return table
+
+
+def _header_crs(read: HeaderRead) -> ParsedCrs | None:
+    crs = read.header.crs
+    if crs is None:
+        return None
+    if crs.epsg is not None:
+        return parse_crs(int(crs.epsg))
+    wkt = crs.to_wkt()
+    if not wkt:
+        return None
+    parsed = parse_crs(wkt)
+    return parsed if (parsed.epsg or parsed.code or parsed.text) else ParsedCrs(text=wkt)
+
+
+def _same_crs(a: ParsedCrs, b: ParsedCrs) -> bool:
+    if a.epsg is not None or b.epsg is not None:
+        return a.epsg == b.epsg
+    return (a.code or a.text) == (b.code or b.text)
+
+
+async def enrich_table_async(
+    table: pa.Table,
+    bands: Sequence[str],
+    *,
+    backend: Any = None,
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+    progress: bool | None = None,
+    band_map: Mapping[str, str] | None = None,
+    retry: RetryPolicy | None = None,
+) -> tuple[pa.Table, EnrichReport]:
+    """Async twin of :func:`enrich_table`."""
+    t0 = time.perf_counter()
+    bands = list(dict.fromkeys(bands))
+    per_row = asset_urls(table, bands, band_map)
+    urls = list(dict.fromkeys(u for row in per_row for u, _ in row.values()))
+    attempted = sum(len(row) for row in per_row)
+    if attempted == 0:
+        warnings.warn(
+            IngestWarning(f"no asset URLs found for bands {bands}: nothing to enrich"),
+            stacklevel=3,
+        )
+        return table, EnrichReport(elapsed=time.perf_counter() - t0)
+    source = HeaderSource(backend if backend is not None else get_default_backend(), retry=retry)
+    reads = await _read_all(urls, source, max_concurrent, progress)
+
+    ids = (
+        table.column(Col.ID).to_pylist()
+        if Col.ID in table.column_names
+        else [None] * table.num_rows
+    )
+    columns: dict[str, list[dict[str, Any] | None]] = {b: [None] * table.num_rows for b in bands}
+    failures: list[EnrichFailure] = []
+    row_crs: list[ParsedCrs | None] = [None] * table.num_rows
+    for i, row in enumerate(per_row):
+        for band, (url, band_index) in row.items():
+            got = reads[url]
+            if isinstance(got, BaseException):
+                failures.append(EnrichFailure(redact_url(url), band, ids[i], _error_text(got)))
+                continue
+            try:
+                columns[band][i] = header_to_band_metadata(got.header, band_index, got.info)
+            except ValueError as exc:
+                failures.append(EnrichFailure(redact_url(url), band, ids[i], _error_text(exc)))
+                continue
+            hc = _header_crs(got)
+            if hc is None:
+                continue
+            if row_crs[i] is None:
+                row_crs[i] = hc
+            elif not _same_crs(row_crs[i], hc):  # type: ignore[arg-type]
+                raise CrsResolutionError(
+                    f"record {ids[i]!r}: band {band} ({redact_url(url)}) has CRS "
+                    f"{hc.code or hc.text!r}, other bands {row_crs[i].code or row_crs[i].text!r}"  # type: ignore[union-attr]
+                )
+    report = EnrichReport(
+        attempted=attempted,
+        failed=len(failures),
+        failures=tuple(failures),
+        requests=source.request_count,
+        elapsed=time.perf_counter() - t0,
+        urls=len(urls),
+    )
+    if report.failed == report.attempted:
+        raise EnrichmentError(f"no COG header could be indexed. {report.summary()}", report)
+    if failures:
+        warnings.warn(IngestWarning(report.summary()), stacklevel=3)
+    mtype = band_metadata_type()
+    for band in bands:
+        name = band_metadata_column(band)
+        arr = pa.array(columns[band], type=mtype)
+        idx = table.schema.get_field_index(name)
+        f = pa.field(name, mtype)
+        table = table.set_column(idx, f, arr) if idx >= 0 else table.append_column(f, arr)
+    table = _backfill_crs(table, row_crs, ids)
+    return table, report
+
+
+def enrich_table(
+    table: pa.Table,
+    bands: Sequence[str],
+    *,
+    backend: Any = None,
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+    progress: bool | None = None,
+    band_map: Mapping[str, str] | None = None,
+    retry: RetryPolicy | None = None,
+) -> tuple[pa.Table, EnrichReport]:
+    """Add (or overwrite) ``{band}_metadata`` columns by reading every asset's COG header.
+
+    Args:
+        table: Records with an ``assets`` column (``band -> {href, band_index}``).
+        bands: Band codes to index; an asset is found by code, or through ``band_map``.
+        backend: A ``rasteret_io`` backend (default: the process-wide anonymous one).
+        max_concurrent: Headers read at the same time.
+        progress: ``False`` hides the progress bar; otherwise it shows on a terminal.
+        band_map: ``{band code: asset key}`` used to find assets keyed by provider names.
+        retry: Retry policy for transient errors (default: 3 attempts).
+
+    Returns:
+        ``(table, report)``.
+
+    Raises:
+        EnrichmentError: no header at all could be read.
+        CrsResolutionError: one record's headers declare different CRSs.
+    """
+    return run_sync(
+        enrich_table_async(
+            table,
+            bands,
+            backend=backend,
+            max_concurrent=max_concurrent,
+            progress=progress,
+            band_map=band_map,
+            retry=retry,
+        )
+    )
