@@ -62,7 +62,7 @@ def band_meta(x0: float, y0: float, res: float = 10.0, size: int = 100) -> dict[
     }
 
 
-def make_records(
+def _make_records(
     n: int = 6,
     *,
     bands: Sequence[str] = ("B04", "B08"),
@@ -147,7 +147,7 @@ def legacy_metadata(table: pa.Table, **over: str) -> dict[str, str]:
     return md
 
 
-def write_legacy(table: pa.Table, path: Path, **meta: str) -> Path:
+def _write_legacy(table: pa.Table, path: Path, **meta: str) -> Path:
     """Write ``table`` the way 0.4.1 exports: Hive year/month, ``part-{i}.parquet``, metadata."""
     table = table.replace_schema_metadata(legacy_metadata(table, **meta))
     ds.write_dataset(
@@ -164,13 +164,25 @@ def write_legacy(table: pa.Table, path: Path, **meta: str) -> Path:
 
 
 @pytest.fixture
+def make_records() -> Any:
+    """``make_records(n=6, *, bands, start, step, epsg, extra, metadata) -> pa.Table``."""
+    return _make_records
+
+
+@pytest.fixture
+def write_legacy() -> Any:
+    """``write_legacy(table, path, **metadata) -> path`` in the 0.4.1 export layout."""
+    return _write_legacy
+
+
+@pytest.fixture
 def records() -> pa.Table:
-    return make_records()
+    return _make_records()
 
 
 @pytest.fixture
 def legacy_dir(tmp_path: Path, records: pa.Table) -> Path:
-    return write_legacy(records, tmp_path / "ws" / "legacy_records")
+    return _write_legacy(records, tmp_path / "ws" / "legacy_records")
 
 
 @pytest.fixture(autouse=True)

@@ -27,6 +27,7 @@ def combine(a: ds.Expression | None, b: ds.Expression | None) -> ds.Expression |
 
 
 def _require(schema: pa.Schema, column: str, why: str) -> pa.Field:
+    column = str(column)
     idx = schema.get_field_index(column)
     if idx < 0:
         raise InvalidFilterError(
@@ -40,7 +41,7 @@ def _bbox_struct(schema: pa.Schema, why: str) -> None:
     f = _require(schema, Col.BBOX, why)
     if not pa.types.is_struct(f.type) or not all(f.type.get_field_index(k) >= 0 for k in BboxField):
         raise InvalidFilterError(
-            f"{why} needs {Col.BBOX!r} to be a struct<xmin, ymin, xmax, ymax>, got {f.type}"
+            f"{why} needs 'bbox' to be a struct<xmin, ymin, xmax, ymax>, got {f.type}"
         )
 
 
@@ -81,9 +82,7 @@ def date_range_expression(schema: pa.Schema, date_range: Any) -> ds.Expression:
     """
     f = _require(schema, Col.DATETIME, "date_range")
     if not pa.types.is_timestamp(f.type):
-        raise InvalidFilterError(
-            f"date_range needs a timestamp {Col.DATETIME!r} column, got {f.type}"
-        )
+        raise InvalidFilterError(f"date_range needs a timestamp 'datetime' column, got {f.type}")
     start, end = validate_date_range(date_range)
     expr = ds.field(Col.DATETIME) >= _ts_scalar(start.start, f.type)
     if end.stop is None:
@@ -113,20 +112,23 @@ def geometries_expression(schema: pa.Schema, geometries: Any) -> ds.Expression:
 
 def split_expression(schema: pa.Schema, split: Any, split_column: str) -> ds.Expression:
     """Rows whose ``split_column`` equals ``split`` (a str) or is in ``split`` (strings)."""
+    expr: ds.Expression | None = None
+    if isinstance(split, str):
+        expr = ds.field(split_column) == split
+    elif isinstance(split, Iterable) and not isinstance(split, bytes | dict):
+        values = list(split)
+        if values and all(isinstance(v, str) for v in values):
+            expr = ds.field(split_column).isin(values)
+    if expr is None:
+        raise InvalidFilterError(
+            f"Invalid split filter {split!r}: pass a split name or a non-empty list of names"
+        )
     if schema.get_field_index(split_column) < 0:
         raise InvalidFilterError(
             f"collection has no split column {split_column!r}; pass split_column= "
             f"(columns: {', '.join(schema.names)})"
         )
-    if isinstance(split, str):
-        return ds.field(split_column) == split
-    if isinstance(split, Iterable) and not isinstance(split, bytes | dict):
-        values = list(split)
-        if values and all(isinstance(v, str) for v in values):
-            return ds.field(split_column).isin(values)
-    raise InvalidFilterError(
-        f"Invalid split filter {split!r}: pass a split name or a non-empty list of names"
-    )
+    return expr
 
 
 def build_subset_expression(

@@ -125,7 +125,8 @@ def validate_date_range(date_range: Any) -> tuple[DateBound, DateBound]:
         )
     start = parse_date_bound(date_range[0], what="date_range start")
     end = parse_date_bound(date_range[1], what="date_range end")
-    if start.start > end.start:
+    after_end = start.start > end.start if end.stop is None else start.start >= end.stop
+    if after_end:
         raise InvalidInputError(
             f"date_range start {start.text} is after its end {end.text}; pass (start, end)"
         )

@@ -220,10 +220,18 @@ class Collection(ReadsMixin, FootprintsMixin):
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_engine_state"] = None  # live I/O state is rebuilt lazily in each process
+        if isinstance(self._dataset, ds.InMemoryDataset):
+            # in-memory datasets do not pickle; their table does (file datasets pickle their
+            # file list, format, partitioning and filesystem, not their contents)
+            state["_dataset"] = None
+            state["_in_memory_table"] = self._dataset.to_table()
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        table = state.pop("_in_memory_table", None)
         self.__dict__.update(state)
+        if table is not None:
+            self._dataset = ds.dataset(table)
 
     def __dir__(self) -> list[str]:
         return sorted(n for n in set(dir(type(self))) | set(self.__dict__) if not n.startswith("_"))
