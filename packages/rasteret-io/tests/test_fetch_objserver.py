@@ -220,7 +220,7 @@ def test_caller_cancellation_awaits_children(object_server, payload) -> None:
     run_sync(main(), timeout=30)
 
 
-def test_stalls_are_timed_out_and_retried(object_server, payload) -> None:  # noqa: ANN001
+def test_stalls_are_timed_out_and_retried(object_server, payload) -> None:
     key, data, _ = payload
     object_server.configure(stall_rate=0.3, stall_s=10.0, fault_seed=3)
     url = object_server.url(key)
@@ -236,7 +236,7 @@ def test_stalls_are_timed_out_and_retried(object_server, payload) -> None:  # no
     assert metrics.snapshot().retries >= 1
 
 
-def test_read_ranges_helper(object_server, payload) -> None:  # noqa: ANN001
+def test_read_ranges_helper(object_server, payload) -> None:
     from rasteret_io import read_ranges
 
     key, data, _ = payload
