@@ -254,7 +254,7 @@ def test_naming_classmethods() -> None:
 
 
 def test_constructor_type_check(make_records) -> None:
-    with pytest.raises(TypeError, match="pyarrow.dataset.Dataset"):
+    with pytest.raises(TypeError, match=r"pyarrow\.dataset\.Dataset"):
         rasteret.Collection(make_records(1))  # type: ignore[arg-type]
     empty = rasteret.Collection()
     assert empty.bands == [] and "records=0" in repr(empty)
