@@ -16,10 +16,10 @@ from shapely.geometry import MultiPolygon, Point, Polygon, box
 
 from rasteret_io.aoi import normalize_aois
 from rasteret_io.engine import default_fetcher, read_aois
+from rasteret_io.errors import UnsupportedGeometryError
 from rasteret_io.fetch import Fetcher
 from rasteret_io.grid import Grid
 from rasteret_io.rasterize import geometry_mask
-from rasteret_io.read_errors import UnsupportedGeometryError
 from rasteret_testkit.cogs import sample_array, write_cog
 from rasteret_testkit.rows import row_for_cogs
 

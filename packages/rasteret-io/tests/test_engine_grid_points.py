@@ -12,10 +12,10 @@ import rasterio.merge
 from rasterio.windows import Window as RWindow
 
 from rasteret_io.engine import default_fetcher
+from rasteret_io.errors import ReadError
 from rasteret_io.grid import Grid
 from rasteret_io.grid_read import read_grid
 from rasteret_io.points import ring_cells, sample_points
-from rasteret_io.read_errors import ReadError
 from rasteret_testkit.cogs import sample_array, write_cog
 from rasteret_testkit.rows import row_for_cogs
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rasteret_io.read_errors import UnsupportedGeometryError
+from rasteret_io.errors import UnsupportedGeometryError
 
 __all__ = ["AoiInput", "normalize_aois", "resolve_crs", "to_crs"]
 

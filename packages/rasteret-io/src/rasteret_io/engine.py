@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from rasteret_io.aoi import AoiInput, to_crs
+from rasteret_io.errors import ReadError, UnsupportedGeometryError
 from rasteret_io.fetch import Fetcher
 from rasteret_io.grid import Grid, Transform, Window, geometry_window, window_transform
 from rasteret_io.rasterize import geometry_mask
-from rasteret_io.read_errors import ReadError, UnsupportedGeometryError
 from rasteret_io.sources import BandSource, RecordSources, record_sources
 from rasteret_io.tiles import WindowRequest, read_windows
 from rasteret_io.warp import reproject_array, same_crs, transformer

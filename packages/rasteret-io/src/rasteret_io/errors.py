@@ -11,13 +11,17 @@ kept in the message instead.
 from __future__ import annotations
 
 __all__ = [
+    "BandResolutionError",
     "ConfigError",
     "FetchError",
     "ForkSafetyError",
+    "NoDataError",
     "ObjectNotFoundError",
     "PermissionDeniedError",
     "RasteretIOError",
+    "ReadError",
     "ShortReadError",
+    "UnsupportedGeometryError",
 ]
 
 
@@ -159,3 +163,19 @@ class PermissionDeniedError(FetchError, PermissionError):
 
 class ShortReadError(FetchError):
     """The backend returned fewer bytes than the requested range (truncated body)."""
+
+
+class ReadError(RasteretIOError, ValueError):
+    """A read cannot be planned or its data cannot be used (bad metadata, rotation, ...)."""
+
+
+class BandResolutionError(ReadError):
+    """A requested band cannot be resolved for a record (no asset / metadata for it)."""
+
+
+class NoDataError(ReadError):
+    """Nothing could be read: no record intersects the AOIs, or every read failed."""
+
+
+class UnsupportedGeometryError(RasteretIOError, TypeError):
+    """A geometry of an unsupported type was given (e.g. points for a masked AOI read)."""

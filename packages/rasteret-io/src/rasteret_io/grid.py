@@ -16,7 +16,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rasteret_io.read_errors import ReadError
+from rasteret_io.errors import ReadError
 
 __all__ = [
     "Grid",

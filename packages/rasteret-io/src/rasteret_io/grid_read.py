@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from rasteret_io.engine import ReadFailure, source_window
+from rasteret_io.errors import ReadError
 from rasteret_io.fetch import Fetcher
 from rasteret_io.grid import Grid, Window, window_transform
-from rasteret_io.read_errors import ReadError
 from rasteret_io.sources import BandSource, record_sources
 from rasteret_io.tiles import WindowRequest, read_windows
 from rasteret_io.warp import reproject_array, same_crs

@@ -13,7 +13,7 @@ from typing import Any
 
 from rasteret_catalog.schema import BandField, LevelField
 from rasteret_cog import CogHeader, Level
-from rasteret_io.read_errors import ReadError
+from rasteret_io.errors import ReadError
 
 __all__ = ["band_metadata", "crs_sidecars", "legacy_transform"]
 

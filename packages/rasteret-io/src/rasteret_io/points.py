@@ -16,9 +16,9 @@ from typing import Any, Literal
 
 from rasteret_catalog.schema import BboxField, Col
 from rasteret_io.engine import ReadFailure
+from rasteret_io.errors import ReadError
 from rasteret_io.fetch import Fetcher
 from rasteret_io.grid import Window, inverse_gdal
-from rasteret_io.read_errors import ReadError
 from rasteret_io.sources import BandSource, record_sources
 from rasteret_io.tiles import WindowRequest, read_windows
 from rasteret_io.warp import transformer

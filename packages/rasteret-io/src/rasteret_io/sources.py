@@ -14,8 +14,8 @@ from typing import Any
 from rasteret_catalog.bands import asset_key_candidates
 from rasteret_catalog.schema import AssetField, BandField, Col, LevelField, band_metadata_column
 from rasteret_cog import TileSpec
+from rasteret_io.errors import BandResolutionError, ReadError
 from rasteret_io.grid import Grid, Transform, transform_from_metadata
-from rasteret_io.read_errors import BandResolutionError, ReadError
 
 __all__ = ["BandSource", "LevelRef", "RecordSources", "crs_of_row", "record_sources"]
 

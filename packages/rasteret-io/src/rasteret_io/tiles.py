@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from rasteret_cog import TileSpec, assemble, decode_tile, plan_window
 from rasteret_cog.errors import CogError
+from rasteret_io.errors import ReadError
 from rasteret_io.fetch import Fetcher, RangeRequest
 from rasteret_io.grid import Window
-from rasteret_io.read_errors import ReadError
 from rasteret_io.sources import BandSource
 
 if TYPE_CHECKING:
