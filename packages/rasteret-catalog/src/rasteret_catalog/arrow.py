@@ -309,8 +309,8 @@ def _check_values(table: pa.Table, meta_cols: Iterable[str], bad: set[str]) -> l
         col = table.column(name).combine_chunks()
         if col.null_count == len(col):
             continue
-        offsets = col.field(S.BandField.TILE_OFFSETS)
-        counts = col.field(S.BandField.TILE_BYTE_COUNTS)
+        offsets = pc.struct_field(col, S.BandField.TILE_OFFSETS)
+        counts = pc.struct_field(col, S.BandField.TILE_BYTE_COUNTS)
         n_off = pc.list_value_length(offsets)
         n_cnt = pc.list_value_length(counts)
         mismatch = pc.sum(pc.cast(pc.not_equal(n_off, n_cnt), pa.int64())).as_py() or 0
@@ -322,7 +322,7 @@ def _check_values(table: pa.Table, meta_cols: Iterable[str], bad: set[str]) -> l
                     f"{mismatch} row(s) have tile_offsets and tile_byte_counts of different lengths",
                 )
             )
-        tlen = pc.list_value_length(col.field(S.BandField.TRANSFORM))
+        tlen = pc.list_value_length(pc.struct_field(col, S.BandField.TRANSFORM))
         bad_t = pc.sum(
             pc.cast(pc.and_(pc.not_equal(tlen, 4), pc.not_equal(tlen, 6)), pa.int64())
         ).as_py()
@@ -335,7 +335,9 @@ def _check_values(table: pa.Table, meta_cols: Iterable[str], bad: set[str]) -> l
                 )
             )
         for fld in (S.BandField.TILE_WIDTH, S.BandField.TILE_HEIGHT):
-            nonpos = pc.sum(pc.cast(pc.less_equal(col.field(fld), 0), pa.int64())).as_py()
+            nonpos = pc.sum(
+                pc.cast(pc.less_equal(pc.struct_field(col, fld), 0), pa.int64())
+            ).as_py()
             if nonpos:
                 problems.append(
                     SchemaProblem(
@@ -346,8 +348,8 @@ def _check_values(table: pa.Table, meta_cols: Iterable[str], bad: set[str]) -> l
         bb = table.column(S.Col.BBOX).combine_chunks()
         if pa.types.is_struct(bb.type):
             inverted = pc.or_(
-                pc.greater(bb.field("xmin"), bb.field("xmax")),
-                pc.greater(bb.field("ymin"), bb.field("ymax")),
+                pc.greater(pc.struct_field(bb, "xmin"), pc.struct_field(bb, "xmax")),
+                pc.greater(pc.struct_field(bb, "ymin"), pc.struct_field(bb, "ymax")),
             )
             n_inv = pc.sum(pc.cast(inverted, pa.int64())).as_py()
             if n_inv:
