@@ -134,3 +134,19 @@ def make_items() -> Callable[..., list[dict[str, Any]]]:
         ]
 
     return make
+
+
+class Helpers:
+    """Non-fixture helpers, reachable from tests through the ``h`` fixture (importlib mode)."""
+
+    FAST_RETRY = FAST_RETRY
+    UTM33_BBOX = UTM33_BBOX
+    item_dict = staticmethod(item_dict)
+    collection_dict = staticmethod(collection_dict)
+    s3_backend = staticmethod(s3_backend)
+
+
+@pytest.fixture
+def h() -> type[Helpers]:
+    """The :class:`Helpers` namespace."""
+    return Helpers
