@@ -240,3 +240,13 @@ def test_s3_list_objects_v2(object_server: ObjectServer) -> None:
     missing = S3Store(**object_server.s3_store_config("no-such-bucket"), retry_config=NO_RETRY)
     with pytest.raises(obstore.exceptions.GenericError, match="404"):
         obstore.list(missing).collect()
+
+
+def test_connection_bandwidth_cap(object_server: ObjectServer, key: str, payload: bytes) -> None:
+    rate = 2_000_000.0
+    object_server.configure(connection_bandwidth_bps=rate)
+    store = http_store(object_server)
+    t0 = time.monotonic()
+    assert bytes(obstore.get_range(store, key, start=0, end=SIZE)) == payload
+    elapsed = time.monotonic() - t0
+    assert elapsed >= 0.8 * (SIZE - 64 * 1024) / rate  # one 64 KiB burst of credit

@@ -9,7 +9,9 @@ layout (bucket = first directory under ``root``). Behaviour knobs live in
 CLI (benchmarks run it in its own process)::
 
     python -m rasteret_testkit.objserver --root DIR [--port N] [--latency-ms 30]
-        [--latency-p99-ms 120] [--bandwidth-mbps 100] [--lifetime-s 600] [--log-jsonl FILE]
+        [--latency-p99-ms 120] [--bandwidth-mbps 100] [--connection-mbps 20] [--fail-rate R]
+        [--stall-rate R] [--stall-s S] [--truncate-rate R] [--seed N] [--lifetime-s 600]
+        [--log-jsonl FILE]
 
 prints ``PORT n`` on stdout, then serves until the lifetime ends or SIGTERM/SIGINT arrives.
 """
@@ -47,8 +49,9 @@ class ObjectServer:
         max_lifetime_s: The server stops by itself after this many seconds.
         log_path: Optional JSONL file receiving one line per finished request.
         **options: Initial :class:`ServerConfig` fields (``latency_ms``, ``latency_p99_ms``,
-            ``bandwidth_bps``, ``fail_rate``, ``stall_rate``, ``stall_s``, ``truncate_rate``,
-            ``missing_keys``, ``fault_seed``). :meth:`reset` restores these.
+            ``bandwidth_bps``, ``connection_bandwidth_bps``, ``fail_rate``, ``stall_rate``,
+            ``stall_s``, ``truncate_rate``, ``missing_keys``, ``fault_seed``). :meth:`reset`
+            restores these.
 
     Example:
         >>> with ObjectServer(tmp_path, latency_ms=20) as srv:  # doctest: +SKIP
@@ -313,6 +316,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-ms", type=float, default=0.0, help="median first-byte delay")
     p.add_argument("--latency-p99-ms", type=float, default=None, help="p99 first-byte delay")
     p.add_argument("--bandwidth-mbps", type=float, default=None, help="aggregate cap, MB/s (1e6)")
+    p.add_argument("--connection-mbps", type=float, default=None, help="per-connection cap, MB/s")
     p.add_argument("--fail-rate", type=float, default=0.0)
     p.add_argument("--stall-rate", type=float, default=0.0)
     p.add_argument("--stall-s", type=float, default=30.0)
@@ -334,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         latency_ms=a.latency_ms,
         latency_p99_ms=a.latency_p99_ms,
         bandwidth_bps=None if a.bandwidth_mbps is None else a.bandwidth_mbps * 1e6,
+        connection_bandwidth_bps=None if a.connection_mbps is None else a.connection_mbps * 1e6,
         fail_rate=a.fail_rate,
         stall_rate=a.stall_rate,
         stall_s=a.stall_s,

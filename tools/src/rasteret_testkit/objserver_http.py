@@ -223,6 +223,7 @@ async def _stream(
         await resp.write_eof()
         return resp
     limit = length // 2 if truncate else length
+    own_bucket = TokenBucket()  # per-response (= per-connection) cap
     if isinstance(body, bytes):
         pieces: Iterator[bytes] = iter([body])
         fd = None
@@ -235,7 +236,9 @@ async def _stream(
                 chunk = piece[i : i + CHUNK][: limit - out.bytes_sent]
                 if not chunk:
                     break
-                await state.bucket.take(len(chunk), state.config.bandwidth_bps)
+                cfg = state.config
+                await own_bucket.take(len(chunk), cfg.connection_bandwidth_bps)
+                await state.bucket.take(len(chunk), cfg.bandwidth_bps)
                 await resp.write(chunk)
                 out.bytes_sent += len(chunk)
             if out.bytes_sent >= limit:

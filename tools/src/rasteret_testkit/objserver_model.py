@@ -51,6 +51,8 @@ class ServerConfig:
             delay is lognormal with that median and p99; otherwise it is constant.
         bandwidth_bps: Aggregate body rate in bytes/second shared by all concurrent responses
             (``None`` = unlimited).
+        connection_bandwidth_bps: Additional cap per response (HTTP/1.1 has one response in
+            flight per connection, so this is a per-connection cap; ``None`` = unlimited).
         fail_rate: Probability of answering 503 SlowDown.
         stall_rate: Probability of delaying the first byte by ``stall_s`` instead of the latency.
         stall_s: Stall length in seconds (make it longer than the client's timeout).
@@ -64,6 +66,7 @@ class ServerConfig:
     latency_ms: float = 0.0
     latency_p99_ms: float | None = None
     bandwidth_bps: float | None = None
+    connection_bandwidth_bps: float | None = None
     fail_rate: float = 0.0
     stall_rate: float = 0.0
     stall_s: float = 30.0
@@ -80,8 +83,10 @@ class ServerConfig:
             raise ValueError("fail_rate + stall_rate + truncate_rate must not exceed 1")
         if self.latency_ms < 0 or self.stall_s < 0:
             raise ValueError("latency_ms and stall_s must be >= 0")
-        if self.bandwidth_bps is not None and self.bandwidth_bps <= 0:
-            raise ValueError("bandwidth_bps must be > 0 or None")
+        for name in ("bandwidth_bps", "connection_bandwidth_bps"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be > 0 or None, got {value!r}")
         object.__setattr__(
             self, "missing_keys", frozenset(k.lstrip("/") for k in self.missing_keys)
         )
