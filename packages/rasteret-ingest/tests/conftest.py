@@ -146,7 +146,7 @@ class Helpers:
     s3_backend = staticmethod(s3_backend)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def h() -> type[Helpers]:
     """The :class:`Helpers` namespace."""
     return Helpers

@@ -147,7 +147,14 @@ def _static_items(
             if max_items and len(out) >= max_items:
                 break
         return out
-    except (OSError, ValueError, pystac.STACError) as exc:
+    except (
+        OSError,
+        ValueError,
+        TypeError,
+        KeyError,
+        pystac.STACError,
+        pystac.STACTypeError,
+    ) as exc:
         raise StacSearchError(
             f"static STAC catalog {redact_url(stac_api)} could not be read: "
             f"{type(exc).__name__}: {str(exc)[:300]}"

@@ -1,0 +1,187 @@
+"""STAC indexing against rustac serve (API), static catalogs on disk and over HTTP, faults."""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.server
+import json
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pystac
+import pytest
+
+from rasteret_catalog.arrow import ensure_valid
+from rasteret_catalog.schema import band_metadata_column
+from rasteret_ingest.errors import BandMapError, NoItemsError, StacSearchError
+from rasteret_ingest.stac import build_stac_table, build_stac_table_with_report, search_items
+
+START = dt.datetime(2024, 1, 1, 10, 0)
+
+
+def _items(srv: Any, h: Any, n: int = 6) -> list[dict[str, Any]]:
+    out = []
+    for i in range(n):
+        props: dict[str, Any] = {"eo:cloud_cover": float(10 * i), "platform": "sentinel-2a"}
+        if i % 2 == 0:
+            props["proj:code"] = "EPSG:32633"  # odd items: CRS from the header
+        hrefs = {
+            "red": srv.url("pool/u16.tif"),
+            "nir": srv.url("pool/u16b.tif"),
+            "thumbnail": srv.url("pool/thumb.png"),
+        }
+        if i == 5:  # one item without nir, elsewhere
+            hrefs.pop("nir")
+        bbox = (10.0, 40.0, 10.1, 40.1) if i == 5 else h.UTM33_BBOX
+        out.append(
+            h.item_dict(
+                f"item-{i}", START + dt.timedelta(days=5 * i), hrefs, bbox=bbox, properties=props
+            )
+        )
+    return out
+
+
+@pytest.fixture(scope="module")
+def stac_env(
+    stac_api_factory: Any, object_server_session: Any, cog_pool: Any, h: Any
+) -> dict[str, Any]:
+    items = _items(object_server_session, h)
+    url = stac_api_factory(h.collection_dict(), items)
+    return {"url": url, "items": items}
+
+
+@pytest.fixture
+def server_500() -> Iterator[str]:
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b'{"code": "InternalServerError", "description": "boom"}'
+            self.send_response(500)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_POST = do_GET
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}"
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_search_bbox_datetime_paging(stac_env: dict[str, Any], h: Any) -> None:
+    url = stac_env["url"]
+    got = search_items(url, "test-s2", bbox=h.UTM33_BBOX, date_range=("2024-01-01", "2024-01-11"))
+    assert sorted(i["id"] for i in got) == ["item-0", "item-1", "item-2"]  # end day included
+    paged = search_items(url, "test-s2", limit=2)
+    assert len(paged) == 6
+    capped = search_items(url, "test-s2", limit=2, query={"max_items": 3})
+    assert len(capped) == 3
+    with pytest.raises(NoItemsError, match="No STAC scenes matched"):
+        search_items(url, "test-s2", date_range=("2030-01-01", "2030-02-01"))
+
+
+def test_build_from_api_infers_band_map_and_crs(
+    stac_env: dict[str, Any], object_server: Any, backend: Any
+) -> None:
+    table, report = build_stac_table_with_report(
+        stac_api=stac_env["url"], collection="test-s2", backend=backend, progress=False
+    )
+    ensure_valid(table)
+    assert report.failed == 0 and report.urls == 2
+    assert object_server.count("GET") == 2  # one request per distinct COG
+    cols = table.column_names
+    assert cols.index(band_metadata_column("B04")) < cols.index(band_metadata_column("B08"))
+    assert "B01_metadata" not in cols  # only bands some item has
+    rows = {r["id"]: r for r in table.to_pylist()}
+    assert rows["item-1"]["proj:epsg"] == 32633  # from the header
+    assert rows["item-0"]["crs"] == "EPSG:32633"  # from proj:code
+    assert rows["item-5"]["B08_metadata"] is None and rows["item-5"]["B04_metadata"] is not None
+    assert rows["item-3"]["eo:cloud_cover"] == 30.0 and rows["item-3"]["collection"] == "test-s2"
+    assert rows["item-2"]["datetime"] == dt.datetime(2024, 1, 11, 10, 0)
+    assert rows["item-5"]["bbox"]["xmin"] == pytest.approx(10.0)
+    assert rows["item-0"]["assets"]["B04"]["href"].endswith("pool/u16.tif")
+
+
+def test_explicit_band_map_fails_before_header_reads(
+    stac_env: dict[str, Any], object_server: Any, backend: Any
+) -> None:
+    with pytest.raises(BandMapError, match="Missing asset keys: B11->swir16"):
+        build_stac_table(
+            stac_api=stac_env["url"],
+            collection="test-s2",
+            band_map={"B04": "red", "B11": "swir16"},
+            backend=backend,
+            progress=False,
+        )
+    assert object_server.count() == 0
+
+
+def test_explicit_band_map_and_unknown_assets(stac_env: dict[str, Any], backend: Any) -> None:
+    table = build_stac_table(
+        stac_api=stac_env["url"],
+        collection="test-s2",
+        band_map={"NIR": "nir"},
+        backend=backend,
+        progress=False,
+    )
+    assert [c for c in table.column_names if c.endswith("_metadata")] == ["NIR_metadata"]
+
+
+def test_stac_server_500(server_500: str) -> None:
+    with pytest.raises(StacSearchError, match="500") as err:
+        search_items(server_500, "x")
+    assert isinstance(err.value, OSError)
+
+
+def _write_static(tmp_path: Path, items: list[dict[str, Any]], h: Any) -> Path:
+    cat = pystac.Catalog("root", "static test catalog")
+    coll = pystac.Collection.from_dict(h.collection_dict())
+    cat.add_child(coll)
+    for d in items:
+        coll.add_item(pystac.Item.from_dict(d))
+    cat.normalize_hrefs(str(tmp_path / "static"))
+    cat.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
+    return tmp_path / "static" / "catalog.json"
+
+
+def test_static_catalog_disk_and_http(
+    tmp_path: Path, stac_env: dict[str, Any], object_server: Any, backend: Any, h: Any
+) -> None:
+    path = _write_static(tmp_path, stac_env["items"], h)
+    local = search_items(
+        str(path), "test-s2", static_catalog=True, date_range=("2024-01-06", "2024-01-16")
+    )
+    assert sorted(i["id"] for i in local) == ["item-1", "item-2", "item-3"]
+    boxed = search_items(str(path), "test-s2", static_catalog=True, bbox=(9.9, 39.9, 10.2, 40.2))
+    assert [i["id"] for i in boxed] == ["item-5"]
+
+    shutil.copytree(path.parent, Path(object_server.root) / "static-cat", dirs_exist_ok=True)
+    cat_url = object_server.url("static-cat/catalog.json")
+    table = build_stac_table(
+        stac_api=cat_url, collection="test-s2", static_catalog=True, backend=backend, progress=False
+    )
+    ensure_valid(table)
+    assert table.num_rows == 6
+    assert object_server.count("GET", "/static-cat/") >= 8  # catalog, collection, 6 items
+
+
+def test_static_catalog_missing(tmp_path: Path) -> None:
+    with pytest.raises(StacSearchError):
+        search_items(str(tmp_path / "nope.json"), "x", static_catalog=True)
+
+
+def test_bad_json_catalog(object_server: Any) -> None:
+    url = object_server.put("bad/catalog.json", json.dumps({"type": "Catalog"}).encode())
+    with pytest.raises(StacSearchError):
+        search_items(url, "x", static_catalog=True)
