@@ -177,7 +177,7 @@ def test_transient_503_retried(object_server: Any, backend: Any, h: Any) -> None
     ]
     t = _table([{"B": {"href": u, "band_index": 0}} for u in urls])
     retry = h.FAST_RETRY.__class__(max_attempts=10, base_delay=0.001, max_delay=0.01, timeout=5.0)
-    out, report = enrich_table(t, ["B"], backend=backend, progress=False, retry=retry)
+    _out, report = enrich_table(t, ["B"], backend=backend, progress=False, retry=retry)
     assert report.failed == 0
     assert report.requests == object_server.count("GET") > 3
 
