@@ -10,7 +10,7 @@ import asyncio
 import os
 import random
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import obstore
@@ -250,3 +250,20 @@ def test_connection_bandwidth_cap(object_server: ObjectServer, key: str, payload
     assert bytes(obstore.get_range(store, key, start=0, end=SIZE)) == payload
     elapsed = time.monotonic() - t0
     assert elapsed >= 0.8 * (SIZE - 64 * 1024) / rate  # one 64 KiB burst of credit
+
+
+def test_conditional_requests(object_server: ObjectServer, key: str, payload: bytes) -> None:
+    """If-Match / If-None-Match / If-(Un)Modified-Since map to obstore's typed errors."""
+    store = http_store(object_server)
+    etag = obstore.head(store, key)["e_tag"]
+    got = obstore.get(store, key, options={"if_match": etag, "range": (0, 10)})
+    assert bytes(got.bytes()) == payload[:10]
+    with pytest.raises(obstore.exceptions.PreconditionError):
+        obstore.get(store, key, options={"if_match": '"other"'})
+    with pytest.raises(obstore.exceptions.NotModifiedError):
+        obstore.get(store, key, options={"if_none_match": etag})
+    old = datetime(2000, 1, 1, tzinfo=UTC)
+    with pytest.raises(obstore.exceptions.PreconditionError):
+        obstore.get(store, key, options={"if_unmodified_since": old})
+    assert bytes(obstore.get(store, key, options={"if_modified_since": old}).bytes()) == payload
+    assert [r.status for r in object_server.requests] == [200, 206, 412, 304, 412, 200]

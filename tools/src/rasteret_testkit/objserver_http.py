@@ -16,9 +16,9 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from email.utils import formatdate
+from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -35,7 +35,15 @@ from rasteret_testkit.objserver_model import (
 )
 from rasteret_testkit.objserver_s3list import list_objects_v2
 
-__all__ = ["CHUNK", "CLIENT_CLOSED", "MAX_RANGES", "ServerState", "build_app", "parse_range"]
+__all__ = [
+    "CHUNK",
+    "CLIENT_CLOSED",
+    "MAX_RANGES",
+    "ServerState",
+    "build_app",
+    "check_preconditions",
+    "parse_range",
+]
 
 #: Body write size; each chunk passes through the shared token bucket.
 CHUNK = 64 * 1024
@@ -87,6 +95,49 @@ def parse_range(header: str | None, size: int) -> list[tuple[int, int]] | None:
         if first < size:
             out.append((first, min(last, size - 1)))
     return out
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    """Whether an ``If-Match``/``If-None-Match`` list matches ``etag`` (weak comparison)."""
+    bare = etag.removeprefix("W/")
+    for item in header.split(","):
+        item = item.strip()
+        if item == "*" or item.removeprefix("W/") == bare:
+            return True
+    return False
+
+
+def _http_date(value: str) -> float | None:
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def check_preconditions(headers: Mapping[str, str], etag: str, mtime: float) -> int | None:
+    """Evaluate conditional request headers (RFC 9110 §13.2.2 order).
+
+    Returns:
+        412 or 304 when a precondition stops the request, else ``None``.
+    """
+    mtime = float(int(mtime))  # HTTP dates have one-second resolution
+    if_match = headers.get("If-Match")
+    if if_match is not None:
+        if not _etag_matches(if_match, etag):
+            return 412
+    elif (ius := headers.get("If-Unmodified-Since")) is not None:
+        when = _http_date(ius)
+        if when is not None and mtime > when:
+            return 412
+    if_none_match = headers.get("If-None-Match")
+    if if_none_match is not None:
+        if _etag_matches(if_none_match, etag):
+            return 304
+    elif (ims := headers.get("If-Modified-Since")) is not None:
+        when = _http_date(ims)
+        if when is not None and mtime <= when:
+            return 304
+    return None
 
 
 def s3_error_xml(code: str, message: str, resource: str) -> bytes:
@@ -217,6 +268,8 @@ async def _stream(
     resp = web.StreamResponse(status=status, headers=headers)
     resp.content_length = length
     out.status = status
+    if out.fault is Fault.TRUNCATE and not (truncate and request.method == "GET" and length):
+        out.fault = None  # drawn, but this response has no body to cut
     await resp.prepare(request)
     out.first_byte = time.monotonic()
     if request.method == "HEAD" or body is None or length == 0:
@@ -295,6 +348,13 @@ async def _serve(request: web.Request, state: ServerState, out: _Outcome) -> web
         "Last-Modified": formatdate(st.st_mtime, usegmt=True),
         "Content-Type": ctype,
     }
+    precondition = check_preconditions(request.headers, headers["ETag"], st.st_mtime)
+    if precondition is not None:
+        failed = {"ETag": headers["ETag"], "Last-Modified": headers["Last-Modified"]}
+        if precondition == 304:
+            return await _stream(request, state, out, 304, failed, None, 0, False)
+        body = _error("PreconditionFailed", "At least one precondition failed", key)
+        return await _stream(request, state, out, 412, {**xml, **failed}, body, len(body), False)
     truncate = draw.fault is Fault.TRUNCATE
     ranges = parse_range(request.headers.get("Range"), size)
     if ranges is None:
