@@ -295,3 +295,16 @@ def test_geometry_validation():
         normalize_aois((2.0, 1.0, 0.0, 3.0))
     with pytest.raises(TypeError):
         normalize_aois([box(0, 0, 1, 1)], geometry_column="g")
+
+
+def test_internal_mask_applied_like_gdal_masked_read(cog_factory):
+    path = cog_factory(dtype="uint16", height=300, width=400, mask=True, nodata=None, blocksize=128)
+    row = row_for_cogs("r", {"b": (path, str(path))})
+    assert row["b_metadata"]["mask"] is not None
+    g = [box(500_000 + 5, 5_000_000 - 2900, 500_000 + 3900, 5_000_000 - 7)]
+    out = _read([row], ["b"], g, 32633)
+    with rasterio.open(path) as src:
+        ref, _ = rasterio.mask.mask(src, g, crop=True, filled=True)
+        gdal_mask = src.read_masks(1)
+    np.testing.assert_array_equal(out.chips[0].data, ref[0])
+    assert not out.chips[0].valid[gdal_mask[: ref.shape[1], : ref.shape[2]] == 0].any()

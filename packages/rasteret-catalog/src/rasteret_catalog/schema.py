@@ -183,6 +183,7 @@ class LevelField(StrEnum):
     TRANSFORM = "transform"
     TILE_OFFSETS = "tile_offsets"
     TILE_BYTE_COUNTS = "tile_byte_counts"
+    COMPRESSION = "compression"
 
 
 class AssetField(StrEnum):
@@ -258,6 +259,12 @@ LEVEL = StructOf(
             _I64_LIST,
             required=True,
             doc="Byte counts matching tile_offsets.",
+        ),
+        Field(
+            LevelField.COMPRESSION,
+            INT32,
+            doc="TIFF compression of this level (masks may differ from the image).",
+            since="1.1",
         ),
     )
 )

@@ -53,6 +53,7 @@ def _level_struct(lv: Level, band_index: int | None, base: Level) -> dict[str, A
         LevelField.TRANSFORM.value: legacy_transform(t) if t else None,
         LevelField.TILE_OFFSETS.value: offsets,
         LevelField.TILE_BYTE_COUNTS.value: counts,
+        LevelField.COMPRESSION.value: lv.compression,
     }
 
 

@@ -31,6 +31,7 @@ class LevelRef:
     transform: Transform
     tile_offsets: Sequence[int]
     tile_byte_counts: Sequence[int]
+    compression: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,38 @@ class BandSource:
         """Samples argument for ``rasteret_cog.plan_window``."""
         return (self.sample,)
 
+    def mask_source(self) -> BandSource | None:
+        """A source reading this band's internal (GDAL) mask at full resolution, if indexed.
+
+        Mask tiles decode to 0 (invalid) / 255 (valid) uint8, as GDAL's mask band does.
+        """
+        m = self.mask
+        if m is None:
+            return None
+        spec = TileSpec(
+            width=m.width,
+            height=m.height,
+            tile_width=m.tile_width,
+            tile_height=m.tile_height,
+            dtype="uint8",
+            compression=int(m.compression if m.compression is not None else self.spec.compression),
+            photometric=4,
+            bits_per_sample=1,
+            byte_order=self.spec.byte_order,
+        )
+        lv = LevelRef(
+            m.width,
+            m.height,
+            m.tile_width,
+            m.tile_height,
+            self.transform,
+            m.tile_offsets,
+            m.tile_byte_counts,
+        )
+        return BandSource(
+            self.record_id, f"{self.band}:mask", self.url, spec, 0, self.crs, None, (lv,)
+        )
+
     def best_level(self, res: float | None) -> int:
         """Coarsest level whose pixel size is still at most ``res`` (GDAL's overview choice)."""
         if res is None or len(self.levels) == 1:
@@ -137,6 +170,7 @@ def _level(meta: Mapping[str, Any], transform: Transform, what: str) -> LevelRef
         transform=transform,
         tile_offsets=offsets,
         tile_byte_counts=counts,
+        compression=meta.get(LevelField.COMPRESSION),
     )
 
 

@@ -101,6 +101,7 @@ async def read_windows(
     fetcher: Fetcher,
     *,
     executor: ThreadPoolExecutor | None = None,
+    apply_masks: bool = True,
 ) -> list[WindowResult]:
     """Read ``requests`` in one concurrent wave.
 
@@ -111,6 +112,8 @@ async def read_windows(
             windows whose tiles failed are returned with ``error`` set (``"skip"``: no data;
             ``"nodata"``: filled, those pixels invalid).
         executor: Decode pool (default: :func:`decode_executor`).
+        apply_masks: Honour indexed internal (GDAL) masks of full-resolution reads: masked
+            pixels become ``fill`` and invalid, as in a GDAL masked read.
 
     Returns:
         One result per request, in order.
@@ -121,7 +124,15 @@ async def read_windows(
     pool = executor or decode_executor()
     plans: list[Any] = []
     tiles_by_url: dict[str, dict[_TileKey, RangeRequest]] = defaultdict(dict)
-    for req in requests:
+    mask_of: dict[int, int] = {}
+    expanded = list(requests)
+    if apply_masks:
+        for i, req in enumerate(requests):
+            ms = req.source.mask_source() if req.level == 0 else None
+            if ms is not None:
+                mask_of[i] = len(expanded)
+                expanded.append(WindowRequest(ms, req.window, 0, None))
+    for req in expanded:
         src = req.source
         try:
             spec = src.level_spec(req.level)
@@ -182,7 +193,7 @@ async def read_windows(
         raise
 
     out: list[WindowResult] = []
-    for req, plan in zip(requests, plans, strict=True):
+    for req, plan in zip(expanded, plans, strict=True):
         src = req.source
         if isinstance(plan, Exception):
             out.append(WindowResult(req, None, None, 0, plan))
@@ -207,4 +218,18 @@ async def read_windows(
             out.append(WindowResult(req, None, None, fill, error))
         else:
             out.append(WindowResult(req, data[0], valid, fill, error))
-    return out
+    for i, j in mask_of.items():
+        res, mres = out[i], out[j]
+        if res.data is None:
+            continue
+        if mres.data is None:
+            if fetcher.error_policy == "raise":
+                raise ReadError(
+                    f"cannot read the internal mask of {res.request.source.url}"
+                ) from mres.error
+            continue
+        masked = mres.data == 0
+        if masked.any():
+            res.data[masked] = res.fill
+            res.valid[masked] = False
+    return out[: len(requests)]
