@@ -10,10 +10,12 @@ import rasteret_catalog
 assert len(rasteret_catalog.DatasetRegistry.ids()) == 12
 assert rasteret_catalog.schema.REQUIRED_COLUMNS
 loaded = {m.split(".")[0] for m in sys.modules}
-third_party = sorted(m for m in loaded - set(sys.stdlib_module_names) if m not in ("rasteret_catalog", "__main__"))
+third_party = sorted(
+    m for m in loaded - set(sys.stdlib_module_names) if m not in ("rasteret_catalog", "__main__")
+)
 assert not third_party, f"third-party modules loaded: {third_party}"
 try:
-    import rasteret_catalog.arrow  # noqa: F401
+    import rasteret_catalog.arrow
 except ImportError as exc:
     assert "rasteret-catalog[arrow]" in str(exc), exc
 else:
