@@ -431,9 +431,15 @@ def build_from_table(
     if isinstance(path, str | os.PathLike) and filesystem is None:
         text = os.fspath(path)
         if "://" not in text and not Path(text).expanduser().exists():
-            from rasteret.errors import CollectionNotFoundError
+            from rasteret_ingest.naming import records_collection_dir
 
-            raise CollectionNotFoundError(f"record table not found: {text} does not exist")
+            cached = None
+            if name or workspace_dir is not None:
+                cached = records_collection_dir(workspace_dir, name)
+            if force or cached is None or not Path(str(cached)).exists():
+                from rasteret.errors import CollectionNotFoundError
+
+                raise CollectionNotFoundError(f"record table not found: {text} does not exist")
     result = build_table_collection(
         path,
         name=name,
