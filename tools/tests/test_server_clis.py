@@ -66,6 +66,7 @@ def test_objserver_cli_serves_until_sigterm(root: Path) -> None:
         proc.terminate()
         proc.wait(10)
     assert proc.returncode == 0
+    assert proc.stderr is not None and "STOPPED requests=1 cpu_s=" in proc.stderr.read()
     lines = log.read_text().splitlines()
     assert len(lines) == 1 and '"status": 206' in lines[0]
 

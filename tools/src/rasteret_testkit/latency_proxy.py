@@ -239,12 +239,12 @@ class LatencyProxy:
             cw.close()
             return
         try:
+            # Errors (resets) end that direction only; closing both writers ends the other.
             await asyncio.gather(
                 _pump(cr, uw, self.up_delay_s, None),
                 _pump(ur, cw, self.down_delay_s, self.bandwidth_bps),
+                return_exceptions=True,
             )
-        except (ConnectionError, OSError):
-            pass
         finally:
             for w in (uw, cw):
                 with contextlib.suppress(Exception):

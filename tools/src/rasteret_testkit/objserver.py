@@ -13,7 +13,8 @@ CLI (benchmarks run it in its own process)::
         [--stall-rate R] [--stall-s S] [--truncate-rate R] [--seed N] [--lifetime-s 600]
         [--log-jsonl FILE]
 
-prints ``PORT n`` on stdout, then serves until the lifetime ends or SIGTERM/SIGINT arrives.
+prints ``PORT n`` on stdout, then serves until the lifetime ends or SIGTERM/SIGINT arrives; on
+exit it prints ``STOPPED requests=N cpu_s=X`` (the server process's CPU time) on stderr.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import resource
 import signal
 import socket
 import sys
@@ -358,7 +360,12 @@ def main(argv: list[str] | None = None) -> int:
     while not stop.is_set() and srv.running and time.monotonic() < deadline:
         stop.wait(0.2)
     srv.stop()
-    print(f"STOPPED requests={len(srv._state.log.snapshot())}", file=sys.stderr, flush=True)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(
+        f"STOPPED requests={len(srv.requests)} cpu_s={usage.ru_utime + usage.ru_stime:.3f}",
+        file=sys.stderr,
+        flush=True,
+    )
     return 0
 
 
