@@ -33,8 +33,8 @@ def s3_backend(object_server: Any) -> Any:
 
 
 @pytest.fixture
-def backend(object_server: Any) -> Any:
-    """Backend for HTTP and S3 URLs of the object server."""
+def backend(object_server: Any, cog_pool: dict[str, Path]) -> Any:
+    """Backend for HTTP and S3 URLs of the object server (the COG pool exists)."""
     return s3_backend(object_server)
 
 

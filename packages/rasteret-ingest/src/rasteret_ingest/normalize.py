@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from rasteret_catalog.arrow import asset_type, bbox_type
 from rasteret_catalog.cloud import CloudConfig, rewrite_url
-from rasteret_catalog.schema import BboxField, Col
+from rasteret_catalog.schema import COLUMNS, BboxField, Col
 from rasteret_ingest._crs import crs_sidecars
 from rasteret_ingest.errors import TableNormalizationError
 
@@ -321,6 +321,16 @@ def add_partitions(table: pa.Table) -> pa.Table:
     return table
 
 
+def _decode_dictionaries(table: pa.Table) -> pa.Table:
+    """Dictionary-encoded contract columns (stac-geoparquet's ``collection``...) become plain."""
+    for c in COLUMNS:
+        if c.name in table.column_names:
+            t = table.schema.field(c.name).type
+            if pa.types.is_dictionary(t):
+                table = _replace(table, c.name, pc.cast(table.column(c.name), t.value_type))
+    return table
+
+
 def normalize_table(
     table: pa.Table,
     *,
@@ -362,6 +372,7 @@ def normalize_table(
         if Col.ASSETS in missing and href_column and not band_index_map:
             hint = " (href_column needs band_index_map to build assets)"
         raise TableNormalizationError(f"Table is missing required columns: {missing}{hint}")
+    table = _decode_dictionaries(table)
     if Col.ID in table.column_names:
         ids = table.column(Col.ID)
         if not pa.types.is_string(ids.type):
