@@ -172,11 +172,42 @@ def test_geopandas_reads_collection_directly(coll: rasteret.Collection) -> None:
     assert gdf.geometry.iloc[0].bounds == (0.0, 0.0, 1.0, 1.0)
 
 
-def test_duckdb_and_polars_read_collection_directly(coll: rasteret.Collection) -> None:
+def test_duckdb_reads_collection_directly(coll: rasteret.Collection) -> None:
     duckdb = pytest.importorskip("duckdb")
     con = duckdb.connect()
-    con.register("c", coll)
-    assert con.execute("select count(*) from c").fetchone()[0] == 6
+    con.register("c", coll.subset(cloud_cover_lt=25))
+    assert con.execute("select count(*) from c").fetchall() == [(3,)]
+    rel = con.sql("select id, crs from c order by id")
+    assert rel.fetchall()[0] == ("rec-0", "EPSG:32632")
+    # and a DuckDB relation goes straight back into as_collection
+    back = rasteret.as_collection(con.sql("select * from c"), name="from-duckdb")
+    assert len(back) == 3 and back.bands == ["B04", "B08"]
+
+
+def test_polars_reads_collection_directly(coll: rasteret.Collection) -> None:
+    pl = pytest.importorskip("polars")
+    df = pl.from_arrow(pa.table(coll))
+    assert df.height == 6 and "geometry" in df.columns
+    back = rasteret.as_collection(df.filter(pl.col("eo:cloud_cover") < 25))
+    assert len(back) == 3
+
+
+def test_geometries_from_tables(coll: rasteret.Collection) -> None:
+    import shapely
+
+    gpd = pytest.importorskip("geopandas")
+    aoi = gpd.GeoDataFrame(
+        {"k": [1, 2]}, geometry=[shapely.box(0.1, 0.1, 0.2, 0.2), shapely.Point(4.5, 0.5)], crs=4326
+    )
+    assert _ids(coll.subset(geometries=aoi)) == ["rec-0", "rec-4"]
+    table = aoi.to_arrow(geometry_encoding="WKB")
+    assert _ids(coll.subset(geometries=pa.table(table))) == ["rec-0", "rec-4"]
+    wkb = pa.array([shapely.to_wkb(shapely.box(2.2, 0.1, 2.3, 0.2))])
+    assert _ids(coll.subset(geometries=wkb)) == ["rec-2"]
+    with pytest.raises(TypeError, match="ST_AsWKB"):
+        coll.subset(geometries=pa.array([b"nope"]))
+    with pytest.raises(TypeError, match="tuple"):
+        coll.subset(geometries=[[0, 0, 1, 1]])
 
 
 def test_footprints_use_the_raster_grid(coll: rasteret.Collection) -> None:

@@ -112,23 +112,33 @@ def geometries_expression(schema: pa.Schema, geometries: Any) -> ds.Expression:
 
 def split_expression(schema: pa.Schema, split: Any, split_column: str) -> ds.Expression:
     """Rows whose ``split_column`` equals ``split`` (a str) or is in ``split`` (strings)."""
-    expr: ds.Expression | None = None
+    values: list[str] | None = None
     if isinstance(split, str):
-        expr = ds.field(split_column) == split
+        values = [split]
     elif isinstance(split, Iterable) and not isinstance(split, bytes | dict):
         values = list(split)
-        if values and all(isinstance(v, str) for v in values):
-            expr = ds.field(split_column).isin(values)
-    if expr is None:
+        if not values or not all(isinstance(v, str) for v in values):
+            values = None
+    if values is None:
         raise InvalidFilterError(
             f"Invalid split filter {split!r}: pass a split name or a non-empty list of names"
         )
-    if schema.get_field_index(split_column) < 0:
+    idx = schema.get_field_index(split_column)
+    if idx < 0:
         raise InvalidFilterError(
             f"collection has no split column {split_column!r}; pass split_column= "
             f"(columns: {', '.join(schema.names)})"
         )
-    return expr
+    typ = schema.field(idx).type
+    if pa.types.is_dictionary(typ):
+        typ = typ.value_type
+    try:
+        typed = pa.array(values, type=typ)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        typed = pa.array(values)
+    if len(values) == 1:
+        return ds.field(split_column) == typed[0]
+    return ds.field(split_column).isin(typed)
 
 
 def build_subset_expression(

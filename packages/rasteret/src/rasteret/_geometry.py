@@ -125,7 +125,7 @@ def geometry_bounds(geometries: Any) -> list[Box]:
         return _wkb_bounds([bytes(g)])
     if isinstance(g, Mapping):
         return _geojson_bounds(g)
-    if hasattr(g, "geom_type") and hasattr(g, "bounds"):  # shapely geometry
+    if type(g).__module__.startswith("shapely") and hasattr(g, "bounds"):  # shapely geometry
         return [] if g.is_empty else [tuple(float(x) for x in g.bounds)]  # type: ignore[list-item]
     if hasattr(g, "geometry") and hasattr(g, "crs") and hasattr(g.geometry, "bounds"):
         g = g.geometry  # GeoDataFrame -> GeoSeries

@@ -107,12 +107,13 @@ class ReadsMixin:
         if self._has(Col.COLLECTION):
             import pyarrow.dataset as ds
 
-            flt = ds.field(Col.COLLECTION).is_valid() & (ds.field(Col.COLLECTION) != "")
+            flt = ds.field(Col.COLLECTION).is_valid()
             if self._filter is not None:
                 flt = self._filter & flt
-            head = self._dataset.head(1, columns=[Col.COLLECTION], filter=flt)
-            if head.num_rows:
-                return str(head.column(0)[0].as_py())
+            for batch in self._dataset.to_batches(columns=[Col.COLLECTION], filter=flt):
+                for value in batch.column(0).to_pylist():
+                    if value:
+                        return str(value)
         return ""
 
     def _filtered(self: Collection, filters: dict[str, Any]) -> Collection:  # type: ignore[misc]

@@ -516,7 +516,36 @@ def _to_arrow(table: Any) -> Any:
                 f"exporting Arrow (PyCapsule), got {type(table).__name__}"
             )
     _warn_if_large(table)
-    return ds.dataset(table)
+    return ds.dataset(_without_view_types(table))
+
+
+def _plain_type(t: Any) -> Any:
+    """``t`` with string/binary/list *view* types replaced by their classic layouts."""
+    import pyarrow as pa
+
+    if pa.types.is_string_view(t):
+        return pa.string()
+    if pa.types.is_binary_view(t):
+        return pa.binary()
+    if pa.types.is_list_view(t) or pa.types.is_large_list_view(t):
+        return pa.list_(_plain_type(t.value_type))
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        inner = _plain_type(t.value_type)
+        return pa.list_(inner) if pa.types.is_list(t) else pa.large_list(inner)
+    if pa.types.is_struct(t):
+        return pa.struct([f.with_type(_plain_type(f.type)) for f in t])
+    if pa.types.is_map(t):
+        return pa.map_(_plain_type(t.key_type), _plain_type(t.item_type))
+    return t
+
+
+def _without_view_types(table: pa.Table) -> pa.Table:
+    """Cast view-typed columns (Polars exports ``string_view``) to types pyarrow filters on."""
+    import pyarrow as pa
+
+    fields = [f.with_type(_plain_type(f.type)) for f in table.schema]
+    target = pa.schema(fields, metadata=table.schema.metadata)
+    return table if target.equals(table.schema) else table.cast(target)
 
 
 def _warn_if_large(table: pa.Table) -> None:
