@@ -1,0 +1,1 @@
+"""Reader adapters: each has ``setup(task, cfg) -> state`` and ``run(state) -> dict``."""
