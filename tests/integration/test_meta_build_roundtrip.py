@@ -80,9 +80,9 @@ def test_build_from_table_enriches_local_cogs(cogs: dict[str, Path], tmp_path: P
     assert listing == {"local-cogs", "march"}
 
 
-def test_build_from_stac_and_cache_reuse(
-    cogs: dict[str, Path], object_server: Any, stac_api_factory: Any, tmp_path: Path
-) -> None:
+@pytest.fixture
+def stac_api(cogs: dict[str, Path], object_server: Any, stac_api_factory: Any) -> tuple[str, tuple]:
+    """A loopback STAC API with two items whose red/nir assets are served over HTTP."""
     urls = {b: object_server.put(f"meta-stac/{b}.tif", p.read_bytes()) for b, p in cogs.items()}
     box = _lonlat_box(cogs["B04"])
     poly = shapely.geometry.mapping(shapely.box(*box))
@@ -118,7 +118,11 @@ def test_build_from_stac_and_cache_reuse(
         },
         "links": [],
     }
-    api = stac_api_factory(collection, items)
+    return stac_api_factory(collection, items), box
+
+
+def test_build_from_stac_and_cache_reuse(stac_api: tuple[str, tuple], tmp_path: Path) -> None:
+    api, box = stac_api
     kwargs: dict[str, Any] = {
         "name": "My S2",
         "collection": "test-s2",
@@ -135,3 +139,63 @@ def test_build_from_stac_and_cache_reuse(
     again = rasteret.build_from_stac(stac_api="http://127.0.0.1:9/unreachable", **kwargs)
     assert len(again) == 2 and again.name == c.name
     assert len(again.subset(cloud_cover_lt=5)) == 1
+
+
+def test_catalog_build_and_cli_route_to_stac(stac_api: tuple[str, tuple], tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from rasteret_catalog import save_local_descriptor
+
+    api, box = stac_api
+    d = rasteret.DatasetDescriptor(
+        id="loopback/s2",
+        name="Loopback S2",
+        stac_api=api,
+        stac_collection="test-s2",
+        band_map={"B04": "red", "B08": "nir"},
+    )
+    rasteret.register(d)
+    try:
+        c = rasteret.build(
+            "loopback/s2",
+            name="cat",
+            bbox=box,
+            date_range=("2024-04-01", "2024-04-01"),
+            workspace_dir=tmp_path / "ws",
+        )
+        assert len(c) == 1 and c.data_source == "loopback/s2" and c.bands == ["B04", "B08"]
+    finally:
+        rasteret.DatasetRegistry.unregister("loopback/s2")
+    registry = tmp_path / "datasets.local.json"
+    save_local_descriptor(d, registry)
+    env = dict(os.environ, RASTERET_LOCAL_DATASETS_PATH=str(registry), HOME=str(tmp_path))
+    bbox_arg = ",".join(str(v) for v in box)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rasteret.cli",
+            "datasets",
+            "build",
+            "loopback/s2",
+            "cli",
+            "--bbox",
+            bbox_arg,
+            "--date-range",
+            "2024-04-01,2024-04-02",
+            "--workspace-dir",
+            str(tmp_path / "ws"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert info["scene_count"] == 2
+    assert info["path"] == str(tmp_path / "ws" / "cli_202404-04_loopback-s2_stac")

@@ -172,3 +172,21 @@ def test_build_local_dataset_via_cli(home: Path, legacy_dir: Path) -> None:
 def test_demo_stub(home: Path) -> None:
     out = run("demo", env_home=home)
     assert out.returncode == 0 and "earthsearch/sentinel-2-l2a" in out.stdout
+
+
+def test_collections_import(home: Path, tmp_path: Path, records) -> None:
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "table.parquet"
+    pq.write_table(records, src)
+    ws = tmp_path / "ws"
+    out = run("collections", "import", "tiles", "--record-table", str(src), "--workspace-dir",
+              str(ws), "--data-source", "sentinel-2-l2a", "--json", env_home=home)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)
+    assert info["scene_count"] == 6 and info["path"] == str(ws / "tiles_records")
+    listed = run("collections", "list", "--workspace-dir", str(ws), "--json", env_home=home)
+    assert [c["name"] for c in json.loads(listed.stdout)] == ["tiles"]
+    missing = run("collections", "import", "x", "--record-table", str(tmp_path / "nope.parquet"),
+                  "--workspace-dir", str(ws), env_home=home)  # fmt: skip
+    assert missing.returncode == 1 and "nope.parquet" in one_line_error(missing)

@@ -291,3 +291,29 @@ def test_constructor_type_check(make_records) -> None:
     assert empty.bands == [] and "records=0" in repr(empty)
     with pytest.raises(ValueError, match="no dataset"):
         len(empty)
+
+
+def test_footprints_without_geopandas_names_the_extra(
+    coll: rasteret.Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "geopandas", None)
+    with pytest.raises(ImportError, match=r"rasteret\[geopandas\]"):
+        coll.footprints()
+    assert coll.native_res() == (10.0, 10.0)  # needs no optional dependency
+
+
+def test_exported_layout_stays_readable_by_0_4_1(legacy_dir: Path, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "again_records"
+    rasteret.load(legacy_dir).export(out)
+    schema = pq.read_schema(sorted(out.rglob("*.parquet"))[0])
+    legacy = rasteret.load(legacy_dir).schema.field("B04_metadata").type
+    assert schema.field("B04_metadata").type.equals(legacy)  # the 17 fields, same order
+    md = {k.decode(): v.decode() for k, v in schema.metadata.items()}
+    assert md["rasteret_collection_version"] == "1"
+    assert md["date_range"] == "2024-01-01T00:00:00,2024-02-29T00:00:00"
+    for col in ("id", "datetime", "geometry", "assets", "bbox", "proj:epsg", "crs"):
+        assert col in schema.names
