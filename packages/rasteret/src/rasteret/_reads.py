@@ -57,7 +57,9 @@ class ReadsMixin:
         ``view`` is this collection after ``subset(**filters)``. ``params`` always hold
         normalised values: ``bands`` as a list of str, ``progress`` as a bool (the global
         option applied), ``data_source`` resolved (argument, else the collection's, else
-        inferred), and every other argument exactly as the user passed it.
+        inferred), and every other argument exactly as the user passed it. The engine may
+        keep live state in ``view._engine_state`` (a dict shared by a collection and all its
+        views, empty again after unpickling).
         """
         return getattr(self._read_engine(), method)(view, **params)
 

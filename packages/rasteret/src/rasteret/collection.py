@@ -68,7 +68,9 @@ class Collection(ReadsMixin, FootprintsMixin):
         self.data_source = data_source or ""
         self.start_date = start_date
         self.end_date = end_date
-        self._engine_state: Any = None
+        # live read-engine state (reader pools...), shared by every view of this collection,
+        # never pickled: see ReadsMixin._dispatch
+        self._engine_state: dict[str, Any] = {}
 
     # -- construction ------------------------------------------------------------------------
 
@@ -76,7 +78,6 @@ class Collection(ReadsMixin, FootprintsMixin):
         out = object.__new__(type(self))
         out.__dict__.update(self.__dict__)
         out._filter = combine(self._filter, extra)
-        out._engine_state = None
         return out
 
     def _replace(self, **attrs: Any) -> Collection:
@@ -219,7 +220,7 @@ class Collection(ReadsMixin, FootprintsMixin):
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_engine_state"] = None  # live I/O state is rebuilt lazily in each process
+        state["_engine_state"] = {}  # live I/O state is rebuilt lazily in each process
         if isinstance(self._dataset, ds.InMemoryDataset):
             # in-memory datasets do not pickle; their table does (file datasets pickle their
             # file list, format, partitioning and filesystem, not their contents)
