@@ -28,6 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--readers", type=_csv, default=list(READERS))
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per run")
     p.add_argument("--out", default=None, help="results directory (default bench/results/<spec>)")
+    p.add_argument(
+        "--local-rasterio",
+        action="store_true",
+        help="run the rasterio readers in this interpreter, not the 3.12 venv",
+    )
     p.add_argument("--no-report", action="store_true", help="do not write docs/benchmarks*")
     p.add_argument("--report-only", action="store_true", help="rewrite docs from saved results")
     a = p.parse_args(argv)
@@ -38,7 +43,9 @@ def main(argv: list[str] | None = None) -> int:
 
         report.write_from(out / "results.json")
         return 0
-    latencies = [float(x) for x in (a.latencies or (["0"] if a.quick else ["0", "10", "40", "100"]))]
+    latencies = [
+        float(x) for x in (a.latencies or (["0"] if a.quick else ["0", "10", "40", "100"]))
+    ]
     runs = a.runs or (1 if a.quick else 5)
     bad = [w for w in a.workloads if w not in workloads.ALL]
     if bad:
@@ -53,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         runs=runs,
         out_dir=out,
         timeout=a.timeout,
+        local_rasterio=a.local_rasterio,
     )
     print(f"suite done in {time.monotonic() - t:.0f} s -> {out / 'results.json'}")
     failed = [r for r in doc["records"] if not r.get("ok")]

@@ -105,7 +105,10 @@ def plan(task: dict[str, Any]) -> dict[str, Any]:
             for b in task["bands"]:
                 p = s["physical"][b]
                 tile = _header(p).levels[0].tile_width
-                add(p, [(x, y) for x, y, _, _ in tiles_for_window(task["window"], tile, task["size"])])
+                add(
+                    p,
+                    [(x, y) for x, y, _, _ in tiles_for_window(task["window"], tile, task["size"])],
+                )
     elif kind == "chips":
         for c in task["chips"]:
             s = task["scenes"][c["scene"]]
@@ -128,7 +131,9 @@ def plan(task: dict[str, Any]) -> dict[str, Any]:
     return {"bytes": nbytes, "tiles": tiles, "depth": 1}
 
 
-def floor_s(p: dict[str, Any], rates: Rates, latency_ms: float, big: bool = False) -> dict[str, float]:
+def floor_s(
+    p: dict[str, Any], rates: Rates, latency_ms: float, big: bool = False
+) -> dict[str, float]:
     t_tile = rates.t_tile_big_s if big else rates.t_tile_s
     t_lat = p["depth"] * latency_ms / 1000
     t_xfer = p["bytes"] / rates.bandwidth_Bps

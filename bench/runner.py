@@ -12,7 +12,7 @@ import platform
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -72,13 +72,18 @@ def run_worker(
     cfg_path = tmp / f"cfg-{reader.name}.json"
     cfg_path.write_text(json.dumps({**cfg, "variant": reader.variant}))
     env = {**os.environ, "PYTHONPATH": str(ROOT_DIR), "PYTHONHASHSEED": "0"}
-    for k in ("VIRTUAL_ENV", "UV_PYTHON"):
+    # byte-code caching on, as users have it (this machine's shell sets it off)
+    for k in ("VIRTUAL_ENV", "UV_PYTHON", "PYTHONDONTWRITEBYTECODE"):
         env.pop(k, None)
     t = time.monotonic()
     try:
         p = subprocess.run(
             [python, "-m", "bench.worker", reader.family, str(task_path), str(cfg_path)],
-            capture_output=True, text=True, timeout=timeout, env=env, cwd=str(ROOT_DIR),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            cwd=str(ROOT_DIR),
         )
     except subprocess.TimeoutExpired:
         return {"ok": False, "error": f"timeout after {timeout:.0f} s"}
@@ -97,8 +102,13 @@ def machine_info() -> dict[str, Any]:
             if line.startswith("MemTotal"):
                 mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
         cpu = next(
-            (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-             if ln.startswith("model name")), "")
+            (
+                ln.split(":", 1)[1].strip()
+                for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")
+            ),
+            "",
+        )
     except OSError:
         cpu = ""
     return {
@@ -121,6 +131,7 @@ def run_suite(
     runs: int,
     out_dir: Path,
     timeout: float = 300.0,
+    local_rasterio: bool = False,
     log: Any = print,
 ) -> dict[str, Any]:
     """Run everything; return the results document (also written to ``out_dir/results.json``)."""
@@ -131,26 +142,36 @@ def run_suite(
     notes: list[str] = []
     pythons: dict[str, str] = {}
     for name in reader_names:
-        py = _python_for(READERS[name], notes, log)
+        reader = READERS[name]
+        if local_rasterio and reader.family == "rasterio":
+            reader = READERS[name] = replace(reader, venv=None)
+        py = _python_for(reader, notes, log)
         if py is not None:
             pythons[name] = py
     cells = [
-        (w, r) for w in workload_names for r in reader_names
+        (w, r)
+        for w in workload_names
+        for r in reader_names
         if r in pythons and w in READERS[r].workloads
     ]
     corpus.warm_page_cache(spec)
     # rates for the floor, with a 0-latency server
     with server.start(root, out_dir / "server-rates.jsonl", lifetime_s=300) as srv:
-        pool = [f"{corpus.BUCKET}/pool/{p.name}" for p in corpus.physical_files(spec)
-                if p.name.startswith("ts_")]
+        pool = [
+            f"{corpus.BUCKET}/pool/{p.name}"
+            for p in corpus.physical_files(spec)
+            if p.name.startswith("ts_")
+        ]
         rates = floor.measure(
             srv.base_url,
             str(corpus.ts_physical(spec, 0, spec.bands[0])),
             str(root / corpus.BUCKET / "pool" / "big.tif"),
             pool,
         )
-    log(f"rates: tile decode {rates.t_tile_s * 1e3:.2f} ms (512²), "
-        f"{rates.t_tile_big_s * 1e3:.2f} ms (256²), loopback {rates.bandwidth_Bps / 1e6:.0f} MB/s")
+    log(
+        f"rates: tile decode {rates.t_tile_s * 1e3:.2f} ms (512²), "
+        f"{rates.t_tile_big_s * 1e3:.2f} ms (256²), loopback {rates.bandwidth_Bps / 1e6:.0f} MB/s"
+    )
     plans = {w: floor.plan(tasks[w]) for w in workload_names}
     records: list[dict[str, Any]] = []
     runs_path = out_dir / "runs.jsonl"
@@ -159,8 +180,9 @@ def run_suite(
     cfg_base = {"cache_dir": str(root.parent)}
     for lat in latencies:
         budget = max(600.0, len(cells) * runs * timeout)
-        with server.start(root, out_dir / f"server-{lat:g}ms.jsonl", latency_ms=lat,
-                          lifetime_s=budget) as srv:
+        with server.start(
+            root, out_dir / f"server-{lat:g}ms.jsonl", latency_ms=lat, lifetime_s=budget
+        ) as srv:
             cfg = {**cfg_base, "base_url": srv.base_url, "latency_ms": lat}
             for rep in range(runs):
                 order = cells if rep % 2 == 0 else list(reversed(cells))
@@ -173,20 +195,31 @@ def run_suite(
                     if "versions" in res:
                         versions[rname] = res.pop("versions")
                     res.pop("traceback", None) if res.get("ok") else None
-                    rec = {"workload": w, "reader": rname, "latency_ms": lat, "rep": rep,
-                           **res, **{f"srv_{k}": v for k, v in counts.items()},
-                           "srv_cpu_s": cpu1 - cpu0, "loadavg": os.getloadavg()[0]}
+                    rec = {
+                        "workload": w,
+                        "reader": rname,
+                        "latency_ms": lat,
+                        "rep": rep,
+                        **res,
+                        **{f"srv_{k}": v for k, v in counts.items()},
+                        "srv_cpu_s": cpu1 - cpu0,
+                        "loadavg": os.getloadavg()[0],
+                    }
                     records.append(rec)
                     with runs_path.open("a") as fh:
                         fh.write(json.dumps(rec) + "\n")
-                    status = (f"{res['wall_s']:.3f} s  req={counts.get('requests')}  "
-                              f"{res.get('checksum')}" if res.get("ok")
-                              else f"FAILED {res.get('error', '')[:300]}")
+                    status = (
+                        f"{res['wall_s']:.3f} s  req={counts.get('requests')}  "
+                        f"{res.get('checksum')}"
+                        if res.get("ok")
+                        else f"FAILED {res.get('error', '')[:300]}"
+                    )
                     log(f"  {lat:>5g} ms  rep {rep}  {w}  {rname:<16} {status}")
     for name, py in pythons.items():
         if READERS[name].venv and READERS[name].venv not in versions:
             versions[READERS[name].venv] = {
-                k: v for k, v in venvs.freeze(Path(py)).items()
+                k: v
+                for k, v in venvs.freeze(Path(py)).items()
                 if k in ("rasterio", "async-tiff", "obstore", "rasteret", "numpy", "imagecodecs")
             }
     doc = {

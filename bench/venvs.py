@@ -45,12 +45,19 @@ def ensure(name: str, log=print) -> tuple[Path | None, str]:
         log(f"creating venv {name} (Python 3.12): {' '.join(SPECS[name])}")
         subprocess.run(
             [*_uv(), "venv", "-q", "-p", "3.12", str(VENV_DIR / name)],
-            check=True, env=env, capture_output=True, text=True, timeout=120,
+            check=True,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         subprocess.run(
             [*_uv(), "pip", "install", "-q", *SPECS[name]],
-            check=True, env={**env, "VIRTUAL_ENV": str(VENV_DIR / name)},
-            capture_output=True, text=True, timeout=600,
+            check=True,
+            env={**env, "VIRTUAL_ENV": str(VENV_DIR / name)},
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
         err = getattr(exc, "stderr", "") or str(exc)
@@ -64,7 +71,10 @@ def freeze(py: Path) -> dict[str, str]:
     try:
         out = subprocess.run(
             [*_uv(), "pip", "list", "--format", "freeze", "--python", str(py)],
-            capture_output=True, text=True, timeout=60, env={**os.environ, **UV_ENV},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, **UV_ENV},
         ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return {}

@@ -52,9 +52,7 @@ def _lonlat_bbox(size: int) -> list[float]:
 
 
 def _scene(spec: CorpusSpec, i: int, big: bool, bbox: list[float]) -> dict[str, Any]:
-    keys = {
-        b: (corpus.big_key(i, b) if big else corpus.ts_key(i, b)) for b in spec.bands
-    }
+    keys = {b: (corpus.big_key(i, b) if big else corpus.ts_key(i, b)) for b in spec.bands}
     phys = {
         b: str(spec.root / corpus.BUCKET / "pool" / "big.tif")
         if big
@@ -91,7 +89,10 @@ def make_tasks(spec: CorpusSpec, quick: bool) -> dict[str, dict[str, Any]]:
     x0, y1 = ORIGIN
     # points at pixel centres plus a sub-pixel offset (never on a pixel edge)
     pts = [
-        (rng.randrange(spec.size) + rng.uniform(0.1, 0.9), rng.randrange(spec.size) + rng.uniform(0.1, 0.9))
+        (
+            rng.randrange(spec.size) + rng.uniform(0.1, 0.9),
+            rng.randrange(spec.size) + rng.uniform(0.1, 0.9),
+        )
         for _ in range(n_pts)
     ]
     xs = [x0 + c * RES for c, _ in pts]
@@ -100,17 +101,50 @@ def make_tasks(spec: CorpusSpec, quick: bool) -> dict[str, dict[str, Any]]:
     n_w5 = min(spec.scenes, 4 if quick else 24)
     full = [0, 0, spec.size, spec.size]
     return {
-        "W1": {**common, "workload": "W1", "kind": "window", "scenes": ts, "bands": bands,
-               "window": w1_win, "bounds": _bounds(w1_win)},
-        "W2": {**common, "workload": "W2", "kind": "chips", "scenes": ts, "bands": bands,
-               "chips": chips, "batch": 32},
-        "W3": {**common, "workload": "W3", "kind": "points", "scenes": ts[:n_w3],
-               "bands": bands[:1], "xs": xs, "ys": ys},
-        "W4": {**common, "workload": "W4", "kind": "headers", "size": spec.big_size,
-               "scenes": [_scene(spec, i, True, big_bbox) for i in range(spec.big_scenes)],
-               "bands": bands},
-        "W5": {**common, "workload": "W5", "kind": "window", "scenes": ts[:n_w5], "bands": bands,
-               "window": full, "bounds": _bounds(full)},
+        "W1": {
+            **common,
+            "workload": "W1",
+            "kind": "window",
+            "scenes": ts,
+            "bands": bands,
+            "window": w1_win,
+            "bounds": _bounds(w1_win),
+        },
+        "W2": {
+            **common,
+            "workload": "W2",
+            "kind": "chips",
+            "scenes": ts,
+            "bands": bands,
+            "chips": chips,
+            "batch": 32,
+        },
+        "W3": {
+            **common,
+            "workload": "W3",
+            "kind": "points",
+            "scenes": ts[:n_w3],
+            "bands": bands[:1],
+            "xs": xs,
+            "ys": ys,
+        },
+        "W4": {
+            **common,
+            "workload": "W4",
+            "kind": "headers",
+            "size": spec.big_size,
+            "scenes": [_scene(spec, i, True, big_bbox) for i in range(spec.big_scenes)],
+            "bands": bands,
+        },
+        "W5": {
+            **common,
+            "workload": "W5",
+            "kind": "window",
+            "scenes": ts[:n_w5],
+            "bands": bands,
+            "window": full,
+            "bounds": _bounds(full),
+        },
     }
 
 

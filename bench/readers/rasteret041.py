@@ -41,7 +41,9 @@ def _record_table(task: dict[str, Any]) -> Any:
                 [dt.datetime.fromisoformat(s["datetime"]) for s in scenes], pa.timestamp("us")
             ),
             "geometry": pa.array([_wkb_box(s["bbox"]) for s in scenes], pa.binary()),
-            "assets": [{b: {"href": f"s3://{s['keys'][b]}"} for b in task["bands"]} for s in scenes],
+            "assets": [
+                {b: {"href": f"s3://{s['keys'][b]}"} for b in task["bands"]} for s in scenes
+            ],
         }
     )
 
@@ -49,6 +51,7 @@ def _record_table(task: dict[str, Any]) -> Any:
 def setup(task: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
     import numpy  # noqa: F401
     import pyarrow  # noqa: F401
+
     import rasteret
 
     backend = rasteret.create_backend(
@@ -78,6 +81,7 @@ def run(state: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
+
     import rasteret
 
     task, backend = state["task"], state["backend"]
