@@ -104,3 +104,38 @@ def test_cli_info_url(cog_factory, range_server, capsys):
     assert main(["info", f"{base}/x.tif"]) == 0
     out = capsys.readouterr().out
     assert "JPEG" in out and "header read in 1 request(s)" in out
+
+
+def test_clean_venv_without_numpy_parses_headers(cog_factory, tmp_path):
+    """``rasteret-cog`` installed alone, without its (decode-only) dependencies, parses headers."""
+    import os
+    import shutil
+
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.skip("uv not on PATH")
+    pkg = Path(__file__).resolve().parents[1]
+    venv = tmp_path / "venv"
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+    py = f"{sys.version_info.major}.{sys.version_info.minor}"
+    r = subprocess.run(
+        [uv, "venv", "-q", str(venv), "--python", py], env=env, capture_output=True, text=True
+    )
+    if r.returncode:
+        pytest.skip(f"cannot create a venv here: {r.stderr.strip()}")
+    python = venv / "bin" / "python"
+    r = subprocess.run(
+        [uv, "pip", "install", "-q", "--python", str(python), "--no-deps", str(pkg)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if r.returncode:
+        pytest.skip(f"cannot install into the venv (offline build backend?): {r.stderr.strip()}")
+    path = cog_factory(dtype="uint16", mask=True, blocksize=128)
+    probe = _PROBE + "\nimport importlib.util\nassert importlib.util.find_spec('numpy') is None\n"
+    out = subprocess.run(
+        [str(python), "-c", probe, str(path)], capture_output=True, text=True, check=True
+    )
+    heavy, third = json.loads(out.stdout.splitlines()[0])
+    assert heavy == [] and third == []

@@ -38,13 +38,17 @@ def sample_array(dtype: Any, bands: int, height: int, width: int, seed: int = 0)
             + 0.25 * np.sin(fx * xx / max(width, 1) + phase[0])
             + 0.25 * np.cos(fy * yy / max(height, 1) + phase[1])
         )
-        field = field + rng.normal(0.0, 0.02, size=(height, width))
-        field = np.clip(field, 0.0, 1.0)
         if dt.kind in "ui":
             info = np.iinfo(dt)
             lo = max(info.min, -(2**40))
             hi = min(info.max, 2**40)
             span = (hi - lo) * (0.9 if dt.kind == "u" else 0.8)
+            # Sensor-like noise: ~0.2 % of the range, at least ~2 levels.
+            sigma = max(0.002, 2.0 / span)
+        else:
+            sigma = 0.002
+        field = np.clip(field + rng.normal(0.0, sigma, size=(height, width)), 0.0, 1.0)
+        if dt.kind in "ui":
             vals = lo + (hi - lo) * 0.05 + field * span
             out[b] = np.clip(np.round(vals), info.min, info.max).astype(dt)
         elif dt.kind == "f":

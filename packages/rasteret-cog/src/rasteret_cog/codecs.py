@@ -30,6 +30,9 @@ _BYTE_CODECS = {
 }
 _IMAGE_CODECS = {Compression.JPEG, Compression.WEBP, Compression.LERC}
 
+#: Largest decoded tile accepted (bytes): guards against hostile headers/streams.
+MAX_TILE_BYTES = 1 << 30
+
 # libjpeg colour-space codes (J_COLOR_SPACE).
 _JCS_GRAYSCALE, _JCS_RGB, _JCS_YCBCR = 1, 2, 3
 
@@ -79,6 +82,11 @@ def decode_tile(raw: bytes | bytearray | memoryview, spec: TileSpec) -> np.ndarr
 
     shape = spec.tile_shape
     dtype = np.dtype(spec.dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > MAX_TILE_BYTES:
+        raise TileDecodeError(
+            f"tile of {shape} {dtype} ({nbytes} bytes) exceeds {MAX_TILE_BYTES} bytes"
+        )
     if len(raw) == 0:
         return np.full(shape, fill_value(spec), dtype=dtype)
     comp = spec.compression
@@ -138,12 +146,14 @@ def _decode_bytes(raw: Any, spec: TileSpec, dtype: np.dtype) -> np.ndarray:
 
     from rasteret_cog.predictors import undo_predictor, unpack_bits
 
-    name = _BYTE_CODECS[Compression(spec.compression)]
-    buf = raw if name is None else getattr(imagecodecs, name)(raw)
     spt = spec.samples_per_tile
     tw, th = spec.tile_width, spec.tile_height
     row_samples = tw * spt
     bits = spec.bits_per_sample or dtype.itemsize * 8
+    expected = th * ((row_samples * bits + 7) // 8)
+    name = _BYTE_CODECS[Compression(spec.compression)]
+    # ``out=expected`` caps the output (no decompression bombs) and avoids a resize copy.
+    buf = raw if name is None else getattr(imagecodecs, name)(raw, out=expected)
     if bits != dtype.itemsize * 8:
         if spec.predictor != 1:
             raise UnsupportedTiffError(f"predictor {spec.predictor} with {bits}-bit samples")
@@ -171,6 +181,7 @@ def _decode_jpeg(raw: Any, spec: TileSpec) -> np.ndarray:
 
     if spec.dtype != "uint8":
         raise UnsupportedTiffError(f"JPEG with {spec.dtype} samples (only 8-bit is supported)")
+    _check_declared("jpeg", raw, spec)
     if spec.photometric == Photometric.YCBCR:
         cs, out = _JCS_YCBCR, _JCS_RGB
     elif spec.photometric == Photometric.RGB:
@@ -180,11 +191,25 @@ def _decode_jpeg(raw: Any, spec: TileSpec) -> np.ndarray:
     return imagecodecs.jpeg8_decode(raw, tables=spec.jpeg_tables, colorspace=cs, outcolorspace=out)
 
 
+def _check_declared(kind: str, raw: Any, spec: TileSpec) -> None:
+    from rasteret_cog._guard import declared_size
+
+    size = declared_size(kind, raw)
+    if size is None:
+        raise TileDecodeError(f"not a valid {kind.upper()} stream")
+    h, w = size
+    if w != spec.tile_width or not 0 < h <= spec.tile_height:
+        raise TileDecodeError(
+            f"{kind.upper()} stream is {w}x{h}, tile is {spec.tile_width}x{spec.tile_height}"
+        )
+
+
 def _decode_webp(raw: Any, spec: TileSpec) -> np.ndarray:
     import imagecodecs
 
     if spec.dtype != "uint8":
         raise UnsupportedTiffError(f"WebP with {spec.dtype} samples (only 8-bit is supported)")
+    _check_declared("webp", raw, spec)
     return imagecodecs.webp_decode(raw)
 
 
@@ -194,12 +219,15 @@ def _decode_lerc(raw: Any, spec: TileSpec, dtype: np.dtype) -> np.ndarray:
 
     params = spec.lerc_parameters or (4, 0)
     extra = params[1] if len(params) > 1 else 0
+    # A LERC blob is at most ~the raw size plus small headers/masks.
+    cap = 2 * math.prod(spec.tile_shape) * dtype.itemsize + 65536
     if extra == 1:
-        raw = imagecodecs.zlib_decode(raw)
+        raw = imagecodecs.zlib_decode(raw, out=cap)
     elif extra == 2:
-        raw = imagecodecs.zstd_decode(raw)
+        raw = imagecodecs.zstd_decode(raw, out=cap)
     elif extra != 0:
         raise UnsupportedCompressionError(f"LERC additional compression {extra}")
+    _check_declared("lerc", raw, spec)
     arr, mask = imagecodecs.lerc_decode(raw, masks=True)
     arr = np.asarray(arr)
     if mask is not None:

@@ -10,7 +10,15 @@ from rasteret_cog.errors import IncompleteHeaderError, TiffFormatError
 from rasteret_cog.gdal_meta import parse_gdal_metadata, parse_nodata, parse_structural_metadata
 from rasteret_cog.geo import Transform, scale_transform, transform_from_tags
 from rasteret_cog.geokeys import CrsInfo, crs_from_geokeys, parse_geokeys
-from rasteret_cog.ifd import IfdEntry, ParseLimits, read_ifd, read_layout, read_value
+from rasteret_cog.ifd import (
+    IfdEntry,
+    ParseLimits,
+    read_ifd,
+    read_ints,
+    read_layout,
+    read_numbers,
+    read_value,
+)
 from rasteret_cog.level import Level, build_level
 from rasteret_cog.tags import GeoKey, Tag
 
@@ -155,19 +163,30 @@ def _parse(store: ByteStore, limits: ParseLimits) -> CogHeader:
             None if entry is None else read_value(store, layout, entry, limits, max_count=max_count)
         )
 
+    def nums(tag: int, max_count: int) -> Any:
+        entry = e0.get(tag)
+        if entry is None:
+            return None
+        return read_numbers(store, layout, entry, limits, max_count=max_count)
+
     crs: CrsInfo | None = None
     pixel_is_point = False
-    gkd = val(Tag.GEO_KEY_DIRECTORY, 4 * 513)
+    gkd_entry = e0.get(Tag.GEO_KEY_DIRECTORY)
+    gkd = (
+        None
+        if gkd_entry is None
+        else read_ints(store, layout, gkd_entry, limits, max_count=4 * 513)
+    )
     if gkd is not None:
-        doubles = val(Tag.GEO_DOUBLE_PARAMS, 65536)
+        doubles = nums(Tag.GEO_DOUBLE_PARAMS, 65536)
         ascii_params = val(Tag.GEO_ASCII_PARAMS, 65536)
         keys = parse_geokeys(gkd, doubles, ascii_params if isinstance(ascii_params, str) else None)
         crs = crs_from_geokeys(keys)
         pixel_is_point = keys.get(GeoKey.GT_RASTER_TYPE) == 2
     transform = transform_from_tags(
-        val(Tag.MODEL_PIXEL_SCALE, 64),
-        val(Tag.MODEL_TIEPOINT, 6 * 65536),
-        val(Tag.MODEL_TRANSFORMATION, 64),
+        nums(Tag.MODEL_PIXEL_SCALE, 64),
+        nums(Tag.MODEL_TIEPOINT, 6 * 65536),
+        nums(Tag.MODEL_TRANSFORMATION, 64),
         pixel_is_point=pixel_is_point,
     )
 

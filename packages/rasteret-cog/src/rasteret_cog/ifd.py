@@ -217,3 +217,33 @@ def read_value(
             (vals[i] / vals[i + 1]) if vals[i + 1] else float("nan") for i in range(0, n, 2)
         )
     return vals
+
+
+def read_numbers(
+    store: ByteStore,
+    layout: TiffLayout,
+    entry: IfdEntry,
+    limits: ParseLimits,
+    *,
+    max_count: int | None = None,
+) -> tuple[float | int, ...]:
+    """Like :func:`read_value` but insists on a numeric field type."""
+    vals = read_value(store, layout, entry, limits, max_count=max_count)
+    if not isinstance(vals, tuple):
+        raise TiffFormatError(f"tag {entry.tag} has non-numeric field type {entry.type}")
+    return vals
+
+
+def read_ints(
+    store: ByteStore,
+    layout: TiffLayout,
+    entry: IfdEntry,
+    limits: ParseLimits,
+    *,
+    max_count: int | None = None,
+) -> tuple[int, ...]:
+    """Like :func:`read_value` but insists on integer values."""
+    vals = read_numbers(store, layout, entry, limits, max_count=max_count)
+    if not all(isinstance(v, int) for v in vals):
+        raise TiffFormatError(f"tag {entry.tag} must hold integers (field type {entry.type})")
+    return vals  # type: ignore[return-value]

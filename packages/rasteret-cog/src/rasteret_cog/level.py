@@ -9,7 +9,7 @@ from rasteret_cog._bytes import ByteStore
 from rasteret_cog.errors import TiffFormatError, TruncatedError
 from rasteret_cog.geo import Transform
 from rasteret_cog.geokeys import CrsInfo
-from rasteret_cog.ifd import IfdEntry, ParseLimits, TiffLayout, read_value
+from rasteret_cog.ifd import IfdEntry, ParseLimits, TiffLayout, read_ints, read_value
 from rasteret_cog.spec import TileSpec, dtype_from_tiff
 from rasteret_cog.tags import Compression, Photometric, Tag
 
@@ -207,14 +207,14 @@ def build_level(
     bps_entry = e.get(Tag.BITS_PER_SAMPLE)
     bps = 1
     if bps_entry is not None:
-        bps_vals = read_value(store, layout, bps_entry, limits, max_count=spp)
+        bps_vals = read_ints(store, layout, bps_entry, limits, max_count=spp)
         bps = int(bps_vals[0]) if bps_vals else 1
     if not 0 < bps <= 128:
         raise TiffFormatError(f"IFD {ifd_index}: invalid BitsPerSample {bps}")
     sf_entry = e.get(Tag.SAMPLE_FORMAT)
     sample_format = 1
     if sf_entry is not None:
-        sf_vals = read_value(store, layout, sf_entry, limits, max_count=spp)
+        sf_vals = read_ints(store, layout, sf_entry, limits, max_count=spp)
         sample_format = int(sf_vals[0]) if sf_vals else 1
     compression = _one(store, layout, e, Tag.COMPRESSION, 1, limits)
     predictor = _one(store, layout, e, Tag.PREDICTOR, 1, limits)
@@ -247,8 +247,8 @@ def build_level(
                 f"IFD {ifd_index}: tag {ent.tag} has {ent.count} values, expected {expected} "
                 f"({'tiles' if tiled else 'strips'} across x down x planes)"
             )
-    offsets = tuple(int(v) for v in read_value(store, layout, off_entry, limits))
-    counts = tuple(int(v) for v in read_value(store, layout, cnt_entry, limits))
+    offsets = read_ints(store, layout, off_entry, limits)
+    counts = read_ints(store, layout, cnt_entry, limits)
     if store.file_size is not None:
         size = store.file_size
         for i, (o, c) in enumerate(zip(offsets, counts)):
@@ -259,23 +259,24 @@ def build_level(
 
     extra: tuple[int, ...] = ()
     if Tag.EXTRA_SAMPLES in e:
-        extra = tuple(
-            int(v) for v in read_value(store, layout, e[Tag.EXTRA_SAMPLES], limits, max_count=spp)
-        )
+        extra = read_ints(store, layout, e[Tag.EXTRA_SAMPLES], limits, max_count=spp)
     jpeg_tables = None
     if Tag.JPEG_TABLES in e:
         jt = read_value(store, layout, e[Tag.JPEG_TABLES], limits, max_count=1 << 20)
-        jpeg_tables = jt if isinstance(jt, bytes) else bytes(int(v) & 0xFF for v in jt)
+        if isinstance(jt, bytes):
+            jpeg_tables = jt
+        elif isinstance(jt, tuple) and all(isinstance(v, int) for v in jt):
+            jpeg_tables = bytes(v & 0xFF for v in jt)
+        else:
+            raise TiffFormatError(
+                f"IFD {ifd_index}: JPEGTables has field type {e[Tag.JPEG_TABLES].type}"
+            )
     lerc = None
     if Tag.LERC_PARAMETERS in e:
-        lerc = tuple(
-            int(v) for v in read_value(store, layout, e[Tag.LERC_PARAMETERS], limits, max_count=64)
-        )
+        lerc = read_ints(store, layout, e[Tag.LERC_PARAMETERS], limits, max_count=64)
     ycbcr = None
     if Tag.YCBCR_SUBSAMPLING in e:
-        ycbcr = tuple(
-            int(v) for v in read_value(store, layout, e[Tag.YCBCR_SUBSAMPLING], limits, max_count=2)
-        )
+        ycbcr = read_ints(store, layout, e[Tag.YCBCR_SUBSAMPLING], limits, max_count=2)
     gdal_md = None
     if Tag.GDAL_METADATA in e:
         v = read_value(store, layout, e[Tag.GDAL_METADATA], limits, max_count=4 << 20)

@@ -1,0 +1,192 @@
+"""Header parse time and requests per file: local, and over HTTP with 40 ms latency per request.
+
+The HTTP server is a tiny aiohttp Range server on 127.0.0.1 that sleeps 40 ms before answering
+each request (a same-region object store is ~10-40 ms per request). For comparison, a
+"one request per structure" reader in the style of the original library (header, IFD count,
+IFD entries, then one request per out-of-line tag value of the first IFD, in sequence) is timed
+against the same server.
+
+Run: ``uv run python bench/cog_header.py``
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import struct
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from rasteret_cog import open_header, read_header_async
+from rasteret_testkit.fixtures_cogs import make_cog_factory
+
+LATENCY_S = 0.040
+
+FILES = [
+    ("1024² u16 deflate, 512 tiles", dict(dtype="uint16", height=1024, width=1024, blocksize=512)),
+    (
+        "4096² u16 zstd, 256 tiles + mask",
+        dict(dtype="uint16", height=4096, width=4096, blocksize=256, compress="ZSTD", mask=True),
+    ),
+    (
+        "4096² 3xu8 JPEG, 256 tiles",
+        dict(dtype="uint8", bands=3, height=4096, width=4096, blocksize=256, compress="JPEG"),
+    ),
+    (
+        "4096² u16 BigTIFF planar BE (GTiff)",
+        dict(
+            dtype="uint16",
+            bands=3,
+            height=4096,
+            width=4096,
+            blocksize=256,
+            driver="GTiff",
+            interleave="BAND",
+            endianness="BIG",
+            bigtiff=True,
+        ),
+    ),
+    (
+        "8192² u8, 128 tiles (large header)",
+        dict(dtype="uint8", height=8192, width=8192, blocksize=128, compress="ZSTD"),
+    ),
+]
+
+
+async def serve(root: Path) -> tuple[web.AppRunner, str]:
+    files = {p.name: p.read_bytes() for p in root.glob("*.tif")}
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(LATENCY_S)
+        data = files[request.match_info["name"]]
+        rng = request.headers.get("Range")
+        if not rng:
+            return web.Response(body=data)
+        s, e = rng.removeprefix("bytes=").split("-")
+        start, end = int(s), min(int(e), len(data) - 1)
+        if start >= len(data):
+            return web.Response(status=416)
+        return web.Response(
+            status=206,
+            body=data[start : end + 1],
+            headers={"Content-Range": f"bytes {start}-{end}/{len(data)}"},
+        )
+
+    app = web.Application()
+    app.router.add_get("/{name}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}"
+
+
+def make_get_range(session: aiohttp.ClientSession, url: str):
+    async def get_range(start: int, length: int) -> bytes:
+        async with session.get(url, headers={"Range": f"bytes={start}-{start + length - 1}"}) as r:
+            if r.status == 416:
+                return b""
+            return await r.read()
+
+    return get_range
+
+
+async def naive_header(get_range) -> int:
+    """Request pattern of the original parser: returns the number of requests."""
+    n = 0
+
+    async def rd(s, ln):
+        nonlocal n
+        n += 1
+        return await get_range(s, ln)
+
+    head = await rd(0, 16)
+    bo = "<" if head[:2] == b"II" else ">"
+    big = struct.unpack(bo + "H", head[2:4])[0] == 43
+    off = struct.unpack(bo + "Q", head[8:16])[0] if big else struct.unpack(bo + "I", head[4:8])[0]
+    cnt_size, esize = (8, 20) if big else (2, 12)
+    count = struct.unpack(bo + ("Q" if big else "H"), await rd(off, cnt_size))[0]
+    entries = await rd(off + cnt_size, count * esize)
+    sizes = {
+        1: 1,
+        2: 1,
+        3: 2,
+        4: 4,
+        5: 8,
+        6: 1,
+        7: 1,
+        8: 2,
+        9: 4,
+        10: 8,
+        11: 4,
+        12: 8,
+        16: 8,
+        17: 8,
+        18: 8,
+    }
+    for i in range(count):
+        e = entries[i * esize : (i + 1) * esize]
+        _tag, typ = struct.unpack(bo + "HH", e[:4])
+        c = struct.unpack(bo + ("Q" if big else "I"), e[4:12] if big else e[4:8])[0]
+        nbytes = sizes.get(typ, 1) * c
+        if nbytes > (8 if big else 4):
+            voff = struct.unpack(bo + ("Q" if big else "I"), e[12:20] if big else e[8:12])[0]
+            await rd(voff, nbytes)
+    return n
+
+
+async def remote(root: Path, names: list[str]) -> list[tuple[int, float, int, float]]:
+    runner, base = await serve(root)
+    out = []
+    try:
+        async with aiohttp.ClientSession() as session:
+            for name in names:
+                gr = make_get_range(session, f"{base}/{name}")
+                await gr(0, 1)  # warm the connection
+                times, ntimes = [], []
+                for _ in range(5):
+                    t0 = time.perf_counter()
+                    _, n = await read_header_async(gr)
+                    times.append(time.perf_counter() - t0)
+                    t0 = time.perf_counter()
+                    nn = await naive_header(gr)
+                    ntimes.append(time.perf_counter() - t0)
+                out.append((n, statistics.median(times), nn, statistics.median(ntimes)))
+    finally:
+        await runner.cleanup()
+    return out
+
+
+def main() -> None:
+    root = Path(tempfile.mkdtemp(prefix="cog-hdr-"))
+    make = make_cog_factory(root)
+    paths = [make(**opts) for _, opts in FILES]
+    print(f"latency per request: {LATENCY_S * 1000:.0f} ms; medians")
+    rows = asyncio.run(remote(root, [p.name for p in paths]))
+    print(
+        "| file | header bytes | local parse | requests | over HTTP | original-style requests | original-style over HTTP |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for (label, _), p, (n, t, nn, nt) in zip(FILES, paths, rows):
+        h = open_header(p)
+        first_data = min(
+            o for lv in h.ifds for o, c in zip(lv.tile_offsets, lv.tile_byte_counts) if c
+        )
+        loc = []
+        for _ in range(20):
+            t0 = time.perf_counter()
+            open_header(p)
+            loc.append(time.perf_counter() - t0)
+        print(
+            f"| {label} | {first_data / 1024:.0f} KiB | {statistics.median(loc) * 1e3:.2f} ms | {n} | "
+            f"{t * 1e3:.0f} ms | {nn} | {nt * 1e3:.0f} ms |"
+        )
+
+
+if __name__ == "__main__":
+    main()
