@@ -189,3 +189,26 @@ def test_no_urls_warns_and_returns_table(backend: Any) -> None:
         out, report = enrich_table(t, ["B"], backend=backend, progress=False)
     assert report.attempted == 0 and out.equals(t)
     assert any(issubclass(w.category, IngestWarning) for w in rec)
+
+
+def test_stale_assets_detects_changed_cog(
+    object_server: Any, backend: Any, cog_pool: dict[str, Path]
+) -> None:
+    from rasteret_ingest.verify import stale_assets
+
+    object_server.put("pool/mut_a.tif", cog_pool["u16"].read_bytes())
+    object_server.put("pool/mut_b.tif", cog_pool["u16b"].read_bytes())
+    t = _table(
+        [
+            {"B": {"href": object_server.url("pool/mut_a.tif"), "band_index": 0}},
+            {"B": {"href": object_server.url("pool/mut_b.tif"), "band_index": 0}},
+        ]
+    )
+    out, _ = enrich_table(t, ["B"], backend=backend, progress=False)
+    assert stale_assets(out, backend=backend) == []
+    object_server.put("pool/mut_a.tif", cog_pool["rgb"].read_bytes())  # replaced under the index
+    (Path(object_server.root) / "pool/mut_b.tif").unlink()
+    stale = {s.record_id: s for s in stale_assets(out, backend=backend)}
+    assert stale["r0"].reason in ("etag", "size") and stale["r0"].band == "B"
+    assert stale["r1"].reason.startswith("missing")
+    assert object_server.count("HEAD") >= 4

@@ -62,6 +62,8 @@ def test_workspace_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("HOME", str(tmp_path))
     d = naming.stac_collection_dir(None, "S2", ("2024-01-01", "2024-01-31"), "sentinel-2-l2a")
     assert d == tmp_path / "rasteret_workspace" / "s2_202401-01_sentinel_stac"
+    static = naming.stac_collection_dir(tmp_path, "My Cat", None, "local/static")
+    assert static == tmp_path / "my-cat_local-static_stac"
     assert naming.records_collection_dir(tmp_path, "aef") == tmp_path / "aef_records"
     assert naming.records_collection_dir(tmp_path / "x_records", "aef") == tmp_path / "x_records"
     assert naming.records_collection_dir("s3://b/ws", "aef") == "s3://b/ws/aef_records"

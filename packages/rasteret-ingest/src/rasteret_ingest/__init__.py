@@ -25,6 +25,7 @@ __all__ = [
     "NoItemsError",
     "RecordTableError",
     "StacSearchError",
+    "StaleAsset",
     "TableNormalizationError",
     "WriteError",
     "__version__",
@@ -43,6 +44,7 @@ __all__ = [
     "records_collection_dir",
     "search_items",
     "stac_collection_dir",
+    "stale_assets",
     "tag_geoarrow_wkb",
     "update_collection",
     "write_collection",
@@ -82,6 +84,8 @@ _WHERE = {
     "build_stac_collection": "builders",
     "build_table_collection": "builders",
     "update_collection": "update",
+    "StaleAsset": "verify",
+    "stale_assets": "verify",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -112,6 +116,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from rasteret_ingest.stac import build_stac_table, search_items
     from rasteret_ingest.table import build_record_table, read_record_table
     from rasteret_ingest.update import update_collection
+    from rasteret_ingest.verify import StaleAsset, stale_assets
     from rasteret_ingest.writer import read_collection, write_collection
 
 

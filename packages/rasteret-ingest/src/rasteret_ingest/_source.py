@@ -142,6 +142,38 @@ class HeaderSource:
                     ) from None
             await asyncio.sleep(policy.backoff(attempt - 1, self._rng))
 
+    async def head(self, url: str) -> ObjectInfo | None:
+        """Object metadata of ``url`` (one HEAD request), or None when the backend hides it.
+
+        Raises:
+            rasteret_io.FetchError: the object could not be reached (after retries).
+        """
+        sp = self._store_path(url)
+        if sp is None:
+            return None
+        import obstore
+
+        store, path = sp
+        policy = self.retry
+        attempt = 0
+        while True:
+            attempt += 1
+            self.request_count += 1
+            try:
+                coro = obstore.head_async(store, path)
+                meta = await (asyncio.wait_for(coro, policy.timeout) if policy.timeout else coro)
+                return ObjectInfo(
+                    etag=meta.get("e_tag"),
+                    size=meta.get("size"),
+                    last_modified=_naive_utc(meta.get("last_modified")),
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not classify_error(exc).retryable or attempt >= policy.max_attempts:
+                    raise to_fetch_error(exc, url=redact_url(url), attempts=attempt) from None
+            await asyncio.sleep(policy.backoff(attempt - 1, self._rng))
+
     async def read(self, url: str) -> HeaderRead:
         """Fetch and parse the header of ``url``.
 
