@@ -14,9 +14,9 @@ import shapely
 
 from rasteret_catalog.arrow import ensure_valid
 from rasteret_catalog.schema import BandField, band_metadata_column
-from rasteret_ingest._bandmeta import UnusableHeaderError, slice_plane
+from rasteret_ingest._bandmeta import slice_plane
 from rasteret_ingest.enrich import enrich_table
-from rasteret_ingest.errors import EnrichmentError, IngestWarning
+from rasteret_ingest.errors import EnrichmentError, IngestWarning, UnusableHeaderError
 from rasteret_ingest.normalize import normalize_table
 from rasteret_io import create_backend
 

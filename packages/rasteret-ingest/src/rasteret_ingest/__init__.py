@@ -27,6 +27,7 @@ __all__ = [
     "StacSearchError",
     "StaleAsset",
     "TableNormalizationError",
+    "UnusableHeaderError",
     "WriteError",
     "__version__",
     "build_record_table",
@@ -66,6 +67,7 @@ _WHERE = {
     "RecordTableError": "errors",
     "StacSearchError": "errors",
     "TableNormalizationError": "errors",
+    "UnusableHeaderError": "errors",
     "WriteError": "errors",
     "collection_metadata": "metadata",
     "geoparquet_metadata": "metadata",
@@ -102,6 +104,7 @@ if TYPE_CHECKING:  # pragma: no cover
         RecordTableError,
         StacSearchError,
         TableNormalizationError,
+        UnusableHeaderError,
         WriteError,
     )
     from rasteret_ingest.metadata import collection_metadata, geoparquet_metadata, tag_geoarrow_wkb

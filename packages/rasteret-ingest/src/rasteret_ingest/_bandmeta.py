@@ -18,12 +18,9 @@ from typing import Any
 from rasteret_catalog.schema import BandField, LevelField
 from rasteret_cog import CogHeader, Level
 from rasteret_ingest._source import ObjectInfo
+from rasteret_ingest.errors import UnusableHeaderError
 
-__all__ = ["UnusableHeaderError", "header_to_band_metadata", "slice_plane", "transform_values"]
-
-
-class UnusableHeaderError(ValueError):
-    """The header parsed but cannot be indexed (stripped, not georeferenced, bad band index)."""
+__all__ = ["header_to_band_metadata", "slice_plane", "transform_values"]
 
 
 def slice_plane(

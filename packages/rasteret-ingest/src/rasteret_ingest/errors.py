@@ -19,6 +19,7 @@ __all__ = [
     "RecordTableError",
     "StacSearchError",
     "TableNormalizationError",
+    "UnusableHeaderError",
     "WriteError",
 ]
 
@@ -41,6 +42,10 @@ class BandMapError(IngestError, ValueError):
 
 class CrsResolutionError(IngestError, ValueError):
     """A record's raster CRS is missing or its headers disagree about it."""
+
+
+class UnusableHeaderError(IngestError, ValueError):
+    """A header parsed but cannot be indexed (stripped, not georeferenced, bad band index)."""
 
 
 class NoItemsError(IngestError, ValueError):
