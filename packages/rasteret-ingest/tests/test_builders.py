@@ -159,3 +159,27 @@ def test_table_build_contract_problems_reported_together(tmp_path: Path) -> None
         build_table_collection(t, name="bad", workspace_dir=tmp_path)
     assert "null id" in str(err.value) and "min > max" in str(err.value)
     assert not (tmp_path / "bad_records").exists()
+
+
+def test_table_build_into_remote_workspace(moto_s3: Any) -> None:
+    from pyarrow import fs as pafs
+
+    s3 = pafs.S3FileSystem(
+        access_key=moto_s3.access_key_id,
+        secret_key=moto_s3.secret_access_key,
+        endpoint_override=moto_s3.endpoint,
+        region=moto_s3.region,
+        scheme="http",
+    )
+    t = _rec_table(["s3://b/a.tif", "s3://b/b.tif"])
+    kw = {"href_column": "url", "band_index_map": {"B1": 0}, "workspace_filesystem": s3}
+    ws = f"{moto_s3.bucket}/ws-remote"
+    res = build_table_collection(t, name="remote", workspace_dir=ws, **kw)
+    assert res.path == f"{ws}/remote_records" and not res.reused
+    again = build_table_collection(t, name="remote", workspace_dir=ws, **kw)
+    assert again.reused and again.table.num_rows == 2
+    assert again.table.schema.metadata[b"name"] == b"remote"
+    forced = build_table_collection(
+        t.slice(0, 1), name="remote", workspace_dir=ws, force=True, **kw
+    )
+    assert read_collection(forced.path, filesystem=s3).num_rows == 1
