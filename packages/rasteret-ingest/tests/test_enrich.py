@@ -212,3 +212,18 @@ def test_stale_assets_detects_changed_cog(
     assert stale["r0"].reason in ("etag", "size") and stale["r0"].band == "B"
     assert stale["r1"].reason.startswith("missing")
     assert object_server.count("HEAD") >= 4
+
+
+def test_conflicting_header_crs_in_one_record(object_server: Any, backend: Any) -> None:
+    from rasteret_ingest.errors import CrsResolutionError
+
+    t = _table(
+        [
+            {
+                "A": {"href": object_server.url("pool/u16.tif"), "band_index": 0},
+                "B": {"href": object_server.url("pool/f32_4326.tif"), "band_index": 0},
+            }
+        ]
+    )
+    with pytest.raises(CrsResolutionError, match="record 'r0'"):
+        enrich_table(t, ["A", "B"], backend=backend, progress=False)

@@ -107,6 +107,13 @@ def test_href_column_missing() -> None:
         )
 
 
+def test_null_bbox_rows_filled_from_geometry() -> None:
+    bb = pa.array([{"xmin": 1.0, "ymin": 2.0, "xmax": 3.0, "ymax": 4.0}, None])
+    out = normalize_table(_table(datetime=[2020, 2021], bbox=bb))
+    rows = out.column("bbox").to_pylist()
+    assert rows[0]["xmin"] == 1.0 and rows[1]["xmin"] == pytest.approx(15.0)
+
+
 def test_list_bbox_converted() -> None:
     out = normalize_table(_table(datetime=[2020], bbox=[[1.0, 2.0, 3.0, 4.0]]))
     assert out.column("bbox").to_pylist() == [{"xmin": 1.0, "ymin": 2.0, "xmax": 3.0, "ymax": 4.0}]

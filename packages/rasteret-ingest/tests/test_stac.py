@@ -138,6 +138,26 @@ def test_explicit_band_map_and_unknown_assets(stac_env: dict[str, Any], backend:
     assert [c for c in table.column_names if c.endswith("_metadata")] == ["NIR_metadata"]
 
 
+def test_shared_asset_needs_band_index_map(stac_env: dict[str, Any], backend: Any) -> None:
+    with pytest.raises(NotImplementedError, match="band_index_map"):
+        build_stac_table(
+            stac_api=stac_env["url"],
+            collection="test-s2",
+            band_map={"X": "red", "Y": "red"},
+            backend=backend,
+            progress=False,
+        )
+    table = build_stac_table(
+        stac_api=stac_env["url"],
+        collection="test-s2",
+        band_map={"X": "red", "Y": "red"},
+        band_index_map={"X": 0, "Y": 0},
+        backend=backend,
+        progress=False,
+    )
+    assert table.column("Y_metadata").null_count == 0
+
+
 def test_stac_server_500(server_500: str) -> None:
     with pytest.raises(StacSearchError, match="500") as err:
         search_items(server_500, "x")

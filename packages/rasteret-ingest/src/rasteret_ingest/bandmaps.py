@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rasteret_catalog.bands import BandRegistry, resolve_band_asset
-from rasteret_ingest.errors import BandMapError
+from rasteret_ingest.errors import BandMapError, SharedAssetError
 
 __all__ = ["asset_key_union", "check_band_index_map", "infer_band_map", "resolve_band_map"]
 
@@ -114,14 +114,15 @@ def check_band_index_map(
     """Several bands reading one asset need a ``band_index_map`` saying which sample each is.
 
     Raises:
-        BandMapError: shared asset keys without a band_index_map entry for every sharing band.
+        SharedAssetError: shared asset keys without a band_index_map entry for every sharing
+            band (also a ``NotImplementedError``, as in 0.4.1).
     """
     by_asset: dict[str, list[str]] = {}
     for code, asset in band_map.items():
         by_asset.setdefault(asset, []).append(code)
     for asset, codes in by_asset.items():
         if len(codes) > 1 and not all(c in (band_index_map or {}) for c in codes):
-            raise BandMapError(
+            raise SharedAssetError(
                 f"bands {codes} all read asset {asset!r}; pass band_index_map={{band: sample}} "
                 "to say which sample of the multi-band COG each band is"
             )

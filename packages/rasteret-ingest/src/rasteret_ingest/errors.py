@@ -17,6 +17,7 @@ __all__ = [
     "IngestWarning",
     "NoItemsError",
     "RecordTableError",
+    "SharedAssetError",
     "StacSearchError",
     "TableNormalizationError",
     "UnusableHeaderError",
@@ -38,6 +39,10 @@ class RecordTableError(IngestError, ValueError):
 
 class BandMapError(IngestError, ValueError):
     """Requested bands do not exist in the items, or no band map could be resolved."""
+
+
+class SharedAssetError(BandMapError, NotImplementedError):
+    """Several bands read one multi-band asset and no ``band_index_map`` says which sample."""
 
 
 class CrsResolutionError(IngestError, ValueError):

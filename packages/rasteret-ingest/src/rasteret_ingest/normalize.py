@@ -295,7 +295,12 @@ def add_bbox(table: pa.Table, *, recompute: bool = False) -> pa.Table:
     if Col.BBOX in table.column_names and not recompute:
         t = table.schema.field(Col.BBOX).type
         if pa.types.is_struct(t):
-            return table
+            bb = table.column(Col.BBOX)
+            if bb.null_count == 0 or Col.GEOMETRY not in table.column_names:
+                return table
+            derived = _bbox_from_geometry(table.column(Col.GEOMETRY)).cast(t)
+            filled = pc.if_else(pc.is_valid(bb), bb, derived)  # fill gaps from footprints
+            return _replace(table, Col.BBOX.value, filled)
         if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
             vals = table.column(Col.BBOX).to_pylist()
             rows = []
