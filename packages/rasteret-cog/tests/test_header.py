@@ -254,3 +254,22 @@ def test_parse_from_prefix_bytes(cog_factory):
         or h1.levels[0].tile_offsets == h2.levels[0].tile_offsets
     )
     assert h1.levels[0].tile_offsets == h2.levels[0].tile_offsets
+
+
+def test_pixel_is_point_with_model_transformation(tmp_path):
+    path = tmp_path / "pt3.tif"
+    m = (10.0, 0.0, 0.0, 100.0, 0.0, -20.0, 0.0, 900.0, 0, 0, 0, 0, 0, 0, 0, 1.0)
+    geokeys = (1, 1, 0, 3, 1024, 0, 1, 1, 1025, 0, 1, 2, 3072, 0, 1, 32633)
+    tifffile.imwrite(
+        path,
+        np.zeros((16, 16), np.uint8),
+        tile=(16, 16),
+        extratags=[
+            (34264, 12, 16, m, False),
+            (34735, 3, len(geokeys), geokeys, False),
+        ],
+    )
+    header = open_header(path)
+    with rasterio.open(path) as src:
+        assert header.transform == tuple(src.transform)[:6]
+    assert header.transform == (10.0, 0.0, 95.0, 0.0, -20.0, 910.0)
