@@ -64,8 +64,8 @@ def _lerc(raw: bytes) -> tuple[int, int] | None:
 def declared_size(kind: str, raw: bytes) -> tuple[int, int] | None:
     """``(height, width)`` a ``"jpeg"``/``"webp"``/``"lerc"`` stream declares, or None if unknown."""
     try:
-        return {"jpeg": _jpeg, "webp": _webp, "lerc": _lerc}[kind](
-            bytes(raw[:65536]) if kind != "jpeg" else bytes(raw)
-        )
+        # Every format declares its size near the start (JPEG: SOF follows SOI at once in
+        # TIFF tiles, whose tables live in JPEGTables).
+        return {"jpeg": _jpeg, "webp": _webp, "lerc": _lerc}[kind](bytes(raw[:65536]))
     except (struct.error, IndexError):
         return None
