@@ -242,3 +242,13 @@ def test_decode_is_thread_safe(cog_factory):
             par = list(ex.map(lambda r: decode_tile(r, lv.tile_spec), raws))
             for a, b in zip(serial, par):
                 np.testing.assert_array_equal(a, b)
+
+
+def test_short_read_before_known_eof(cog_factory):
+    from rasteret_cog import ShortReadError
+
+    data = cog_factory(dtype="uint16", blocksize=128).read_bytes()
+    with pytest.raises(ShortReadError):
+        read_header(lambda s, ln: data[s : s + ln // 2], file_size=len(data))
+    with pytest.raises(OSError):
+        read_header(lambda s, ln: data[s : s + ln // 2], file_size=len(data))

@@ -273,3 +273,37 @@ def test_pixel_is_point_with_model_transformation(tmp_path):
     with rasterio.open(path) as src:
         assert header.transform == tuple(src.transform)[:6]
     assert header.transform == (10.0, 0.0, 95.0, 0.0, -20.0, 910.0)
+
+
+def test_esri_pe_string_crs(cog_factory):
+    path = cog_factory(
+        crs="+proj=laea +lat_0=45 +lon_0=-100 +ellps=WGS84",
+        height=32,
+        width=32,
+        blocksize=16,
+        overviews=False,
+        driver="GTiff",
+        geotiff_keys_flavor="ESRI_PE",
+    )
+    header = open_header(path)
+    assert header.epsg is None
+    wkt = header.crs.to_wkt()
+    with rasterio.open(path) as src:
+        assert CRS.from_wkt(wkt).to_proj4() == src.crs.to_proj4()
+
+
+def test_ycbcr_without_jpeg_is_refused():
+    from rasteret_cog import TileSpec, UnsupportedTiffError, decode_tile
+
+    spec = TileSpec(
+        width=16,
+        height=16,
+        tile_width=16,
+        tile_height=16,
+        dtype="uint8",
+        samples_per_pixel=3,
+        photometric=6,
+        compression=1,
+    )
+    with pytest.raises(UnsupportedTiffError, match="YCbCr"):
+        decode_tile(b"\x00" * 768, spec)

@@ -188,6 +188,10 @@ def crs_to_wkt(crs: CrsInfo) -> str | None:
     """WKT1 for a user-defined CRS, or None (EPSG-coded, or a method not covered)."""
     if crs.epsg is not None:
         return None
+    for _name, value in crs.geokeys:
+        # GDAL's ESRI flavour stores the whole WKT in a citation.
+        if isinstance(value, str) and value.startswith("ESRI PE String = "):
+            return value.removeprefix("ESRI PE String = ")
     names = {m.name: m.value for m in GeoKey}
     k: dict[int, GeoKeyValue] = {}
     for name, value in crs.geokeys:

@@ -90,6 +90,8 @@ def decode_tile(raw: bytes | bytearray | memoryview, spec: TileSpec) -> np.ndarr
     if len(raw) == 0:
         return np.full(shape, fill_value(spec), dtype=dtype)
     comp = spec.compression
+    if spec.photometric == Photometric.YCBCR and comp != Compression.JPEG:
+        raise UnsupportedTiffError("YCbCr photometric without JPEG compression is not supported")
     try:
         if comp in _BYTE_CODECS:
             arr = _decode_bytes(raw, spec, dtype)

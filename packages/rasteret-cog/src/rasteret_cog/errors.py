@@ -12,6 +12,7 @@ __all__ = [
     "IncompleteHeaderError",
     "NotGeoreferencedError",
     "RotatedTransformError",
+    "ShortReadError",
     "TiffFormatError",
     "TileDecodeError",
     "TruncatedError",
@@ -66,3 +67,7 @@ class NotGeoreferencedError(CogError, ValueError):
 
 class RotatedTransformError(CogError, NotImplementedError, ValueError):
     """The geotransform has rotation/shear terms; readers only handle north-up/south-up grids."""
+
+
+class ShortReadError(CogError, OSError):
+    """A byte source returned fewer bytes than asked before the known end of the file."""

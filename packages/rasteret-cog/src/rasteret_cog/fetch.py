@@ -13,7 +13,7 @@ import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from rasteret_cog.errors import TiffFormatError, TruncatedError
+from rasteret_cog.errors import ShortReadError, TiffFormatError, TruncatedError
 from rasteret_cog.header import ByteRange, CogHeader, HeaderParser
 from rasteret_cog.ifd import ParseLimits
 
@@ -66,7 +66,12 @@ class _Plan:
         self.requests += 1
         if len(data) > length:
             data = data[:length]
-        if len(data) < length and self.parser.file_size is None:
+        if len(data) < length:
+            if self.parser.file_size is not None:
+                raise ShortReadError(
+                    f"get_range({start}, {length}) returned {len(data)} bytes before the end of "
+                    f"the file ({self.parser.file_size} bytes)"
+                )
             # A short read means end of file.
             self.parser.file_size = start + len(data)
         self.parser.feed(start, data)
