@@ -30,9 +30,37 @@ def _rasterio_levels(path: Path) -> list[tuple[np.ndarray, np.ndarray | None]]:
     return out
 
 
+def _compare_header_fields(path: Path, header: CogHeader) -> None:
+    """Tile tables against tifffile; transform, nodata, CRS against rasterio."""
+    import math
+
+    import rasterio
+    import tifffile
+
+    with tifffile.TiffFile(path) as tf:
+        assert len(header.ifds) == len(tf.pages)
+        for lv in header.ifds:
+            page = tf.pages[lv.ifd_index]
+            assert lv.tile_offsets == tuple(page.dataoffsets)
+            assert lv.tile_byte_counts == tuple(page.databytecounts)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with rasterio.open(path) as src:
+            assert header.transform == tuple(src.transform)[:6]
+            nd = src.nodata
+            if nd is None:
+                assert header.nodata is None
+            elif math.isnan(nd):
+                assert math.isnan(header.nodata)
+            else:
+                assert header.nodata == nd
+            assert header.epsg == (src.crs.to_epsg() if src.crs else None)
+
+
 def compare_all_levels(path: Path, *, atol: float = 0, exact_float: bool = True) -> CogHeader:
     """Decode every level (and mask) of ``path`` and compare with rasterio's reads."""
     header = open_header(path)
+    _compare_header_fields(path, header)
     ref_levels = _rasterio_levels(path)
     assert len(header.levels) == len(ref_levels), "overview count differs from GDAL"
     for i, (ref, ref_mask) in enumerate(ref_levels):
