@@ -177,6 +177,8 @@ def test_lenient_types_accepted():
                       pa.map_(pa.string(), pa.struct([("href", pa.string()), ("band_index", pa.int64())])))  # fmt: skip
     t = t.set_column(3, "assets", assets)
     t = t.set_column(t.schema.get_field_index("crs"), "crs", pa.nulls(1))
+    coll = pa.array(["s2"]).dictionary_encode()
+    t = t.set_column(t.schema.get_field_index("collection"), "collection", coll)
     assert validate_table(t) == []
 
 

@@ -14,11 +14,12 @@ import shapely
 
 from rasteret_catalog.arrow import ensure_valid
 from rasteret_catalog.schema import BandField, band_metadata_column
-from rasteret_ingest._bandmeta import slice_plane
 from rasteret_ingest.enrich import enrich_table
-from rasteret_ingest.errors import EnrichmentError, IngestWarning, UnusableHeaderError
+from rasteret_ingest.errors import EnrichmentError, IngestWarning
 from rasteret_ingest.normalize import normalize_table
 from rasteret_io import create_backend
+from rasteret_io.errors import ReadError
+from rasteret_io.header_meta import slice_plane
 
 
 def _table(assets: list[dict[str, Any]]) -> pa.Table:
@@ -103,7 +104,7 @@ def test_slice_plane_rule() -> None:
     assert slice_plane(offs, offs, 4, 2) == ([8, 9, 10, 11], [8, 9, 10, 11])
     assert slice_plane(offs, offs, 12, 0) == (offs, offs)  # exactly n: unchanged
     assert slice_plane(offs, offs, 5, 1) == (offs, offs)  # not a multiple: unchanged
-    with pytest.raises(UnusableHeaderError, match="3 planes"):
+    with pytest.raises(ReadError, match="3 planes"):
         slice_plane(offs, offs, 4, 3)
 
 

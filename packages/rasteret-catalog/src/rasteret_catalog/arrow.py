@@ -141,6 +141,8 @@ class SchemaProblem:
 
 
 def _family(t: pa.DataType) -> str:
+    if pa.types.is_dictionary(t):  # dictionary-encoded columns are judged by their values
+        return _family(t.value_type)
     if pa.types.is_integer(t):
         return "integer"
     if pa.types.is_floating(t):

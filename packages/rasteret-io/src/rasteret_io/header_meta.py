@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from rasteret_catalog.schema import BandField, LevelField
 from rasteret_cog import CogHeader, Level
 from rasteret_io.errors import ReadError
 
-__all__ = ["band_metadata", "crs_sidecars", "legacy_transform"]
+__all__ = ["band_metadata", "crs_sidecars", "legacy_transform", "slice_plane"]
 
 
 def legacy_transform(t: tuple[float, ...]) -> list[float]:
@@ -26,16 +27,28 @@ def legacy_transform(t: tuple[float, ...]) -> list[float]:
     return [a, b, c, d, e, f]
 
 
+def slice_plane(
+    offsets: Sequence[int], counts: Sequence[int], tiles_per_plane: int, band_index: int
+) -> tuple[list[int], list[int]]:
+    """Keep ``band_index``'s plane of a planar tile table (rasteret 0.4.1's rule).
+
+    Planar tables hold every plane one after the other. With ``k * n`` entries (``n`` tiles per
+    plane, ``k > 1``) the slice ``[i*n, (i+1)*n)`` is kept for ``band_index`` ``i`` (``i >= k``
+    is an error); anything else (exactly ``n`` entries, odd lengths) is returned unchanged.
+    """
+    n = int(tiles_per_plane)
+    total = len(offsets)
+    if n <= 0 or total == n or total % n != 0:
+        return list(offsets), list(counts)
+    k = total // n
+    if band_index >= k:
+        raise ReadError(f"band_index {band_index} is out of range: the file has {k} planes")
+    lo, hi = band_index * n, (band_index + 1) * n
+    return list(offsets[lo:hi]), list(counts[lo:hi])
+
+
 def _plane_slice(lv: Level, band_index: int | None) -> tuple[list[int], list[int]]:
-    offsets, counts = list(lv.tile_offsets), list(lv.tile_byte_counts)
-    n = lv.tiles_per_plane
-    if lv.planar_configuration == 2 and lv.samples_per_pixel > 1 and n and len(offsets) % n == 0:
-        k = len(offsets) // n
-        i = band_index or 0
-        if i >= k:
-            raise ReadError(f"band_index {i} out of range: the COG has {k} planes")
-        return offsets[i * n : (i + 1) * n], counts[i * n : (i + 1) * n]
-    return offsets, counts
+    return slice_plane(lv.tile_offsets, lv.tile_byte_counts, lv.tiles_per_plane, band_index or 0)
 
 
 def _level_struct(lv: Level, band_index: int | None, base: Level) -> dict[str, Any]:
@@ -79,11 +92,17 @@ def band_metadata(
         ReadError: the image is not georeferenced or has no numpy dtype.
     """
     lv = header.full
+    if not lv.is_tiled:
+        raise ReadError("not a tiled TIFF (stripped images cannot be indexed)")
     if lv.transform is None:
-        raise ReadError("the COG has no geotransform (not georeferenced)")
+        raise ReadError("no geotransform (ModelTiepoint/PixelScale or ModelTransformation)")
     if lv.dtype is None:
         raise ReadError(
             f"unsupported sample format {lv.sample_format} with {lv.bits_per_sample} bits per sample"
+        )
+    if band_index is not None and not 0 <= band_index < lv.samples_per_pixel:
+        raise ReadError(
+            f"band_index {band_index} is out of range: the file has {lv.samples_per_pixel} sample(s)"
         )
     offsets, counts = _plane_slice(lv, band_index)
     nodata = lv.nodata
@@ -120,8 +139,12 @@ def band_metadata(
         BandField.LERC_PARAMETERS.value: list(lv.lerc_parameters) if lv.lerc_parameters else None,
         BandField.SCALE.value: scale if scale is None or math.isfinite(scale) else None,
         BandField.OFFSET.value: offset if offset is None or math.isfinite(offset) else None,
-        BandField.OVERVIEWS.value: [_level_struct(o, band_index, lv) for o in header.overviews],
-        BandField.MASK.value: _level_struct(mask, None, lv) if mask is not None else None,
+        BandField.OVERVIEWS.value: [
+            _level_struct(o, band_index, lv) for o in header.overviews if o.is_tiled
+        ],
+        BandField.MASK.value: _level_struct(mask, None, lv)
+        if mask is not None and mask.is_tiled
+        else None,
         BandField.ETAG.value: etag,
         BandField.FILE_SIZE.value: file_size if file_size is not None else header.file_size,
         BandField.LAST_MODIFIED.value: last_modified,
