@@ -30,6 +30,7 @@ ORDER = [
 ]
 LABEL = {
     "ours": "**ours** (rasteret-io/ingest)",
+    "ours-grid": "ours, read_grid path (no polygon mask)",
     "rasterio-seq": "rasterio 1.5 / GDAL 3.12, sequential",
     "rasterio-t16": "rasterio 1.5 / GDAL 3.12, 16 threads",
     "async-tiff-cold": "async-tiff 0.7, cold",

@@ -36,6 +36,7 @@ READERS = {
     r.name: r
     for r in (
         Reader("ours", "ours", "", None),
+        Reader("ours-grid", "ours", "grid", None, ("W1", "W5")),
         Reader("rasterio-seq", "rasterio", "seq", "peers", ("W1", "W4")),
         Reader("rasterio-t16", "rasterio", "t16", "peers"),
         Reader("async-tiff-cold", "async-tiff", "cold", "peers"),
@@ -49,7 +50,7 @@ def expand_readers(names: list[str]) -> list[str]:
     """``rasterio`` -> both rasterio variants, ``async-tiff`` -> both, else exact names."""
     out: list[str] = []
     for n in names:
-        matches = [k for k in READERS if k == n or k.startswith(n + "-")]
+        matches = [k for k in READERS if k == n or (n != "ours" and k.startswith(n + "-"))]
         if not matches:
             raise SystemExit(f"unknown reader {n!r}; known: {', '.join(READERS)}")
         out += [m for m in matches if m not in out]

@@ -12,7 +12,7 @@ import asyncio
 import datetime as dt
 from typing import Any
 
-from bench.readers._common import Checksum
+from bench.readers._common import Checksum, header_checksum
 
 
 def versions() -> dict[str, str]:
@@ -148,23 +148,33 @@ def _header_table(task: dict[str, Any], base: str) -> Any:
 
 
 async def _headers(state: dict[str, Any]) -> dict[str, Any]:
-    from rasteret_catalog.schema import BandField, band_metadata_column
     from rasteret_ingest.enrich import enrich_table_async
 
     bands = state["task"]["bands"]
     enriched, report = await enrich_table_async(state["table"], bands, backend=state["backend"])
-    cs = Checksum()
-    for b in bands:
-        for m in enriched.column(band_metadata_column(b)).to_pylist():
-            cs.add_value(
-                m[BandField.IMAGE_WIDTH] * m[BandField.IMAGE_HEIGHT]
-                + m[BandField.TILE_WIDTH] * m[BandField.TILE_HEIGHT]
-                + len(m[BandField.TILE_OFFSETS])
-            )
+    cs = header_checksum(enriched, bands)
     return {**cs.result(), "client_requests": report.requests}
+
+
+async def _window_grid(state: dict[str, Any]) -> dict[str, Any]:
+    """The same windows through ``read_grid`` (``Collection.read_window(group_by="id")``
+    semantics): no polygon mask, one [T, C, H, W] array."""
+    from rasteret_io.grid import Grid
+    from rasteret_io.grid_read import read_grid
+
+    task = state["task"]
+    grid = Grid.from_bounds(
+        task["epsg"], tuple(task["bounds"]), (task["res"], task["res"]), snap=False
+    )
+    out = await read_grid(state["rows"], task["bands"], grid, state["fetcher"], group_by="id")
+    cs = Checksum()
+    cs.add_array(out.data)
+    return cs.result()
 
 
 def run(state: dict[str, Any]) -> dict[str, Any]:
     kind = state["task"]["kind"]
+    if kind == "window" and state["cfg"].get("variant") == "grid":
+        return asyncio.run(_window_grid(state))
     fn = {"window": _window, "chips": _chips, "points": _points, "headers": _headers}[kind]
     return asyncio.run(fn(state))

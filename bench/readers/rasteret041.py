@@ -15,7 +15,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from bench.readers._common import Checksum
+from bench.readers._common import Checksum, header_checksum
 
 
 def versions() -> dict[str, str]:
@@ -91,15 +91,7 @@ def run(state: dict[str, Any]) -> dict[str, Any]:
         col = rasteret.build_from_table(
             state["table"], enrich_cog=True, band_codes=task["bands"], backend=backend
         )
-        t = col.dataset.to_table()
-        for b in task["bands"]:
-            for m in t.column(f"{b}_metadata").to_pylist():
-                cs.add_value(
-                    m["image_width"] * m["image_height"]
-                    + m["tile_width"] * m["tile_height"]
-                    + len(m["tile_offsets"])
-                )
-        return cs.result()
+        return header_checksum(col.dataset.to_table(), task["bands"]).result()
     col = state["collection"]
     if kind == "window":
         ids = [s["id"] for s in task["scenes"]]
