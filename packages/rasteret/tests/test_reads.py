@@ -131,6 +131,6 @@ def test_iterate_rasters_and_first_raster(engine, coll, make_records) -> None:
 def test_missing_engine_is_a_clear_error(coll, monkeypatch) -> None:
     import sys
 
-    monkeypatch.setitem(sys.modules, "rasteret_io.engine", None)
+    monkeypatch.setitem(sys.modules, "rasteret._engine", None)
     with pytest.raises(NotImplementedError, match="read engine"):
         coll.get_numpy((0, 0, 1, 1), ["B04"])

@@ -1,8 +1,8 @@
 """Pixel-read methods of :class:`~rasteret.Collection` (argument checks + engine hand-off).
 
 Every method validates its arguments here, applies ``**filters`` through ``subset`` and then
-calls :meth:`ReadsMixin._read_engine`, which imports ``rasteret_io.engine`` lazily. The engine
-module provides one function per method, called as ``engine.<method>(collection, **params)``
+calls :meth:`ReadsMixin._read_engine`, which imports ``rasteret._engine`` lazily. That adapter
+provides one function per method, called as ``engine.<method>(collection, **params)``
 where ``collection`` is the already-filtered view and ``params`` are the checked, normalised
 arguments documented on :meth:`ReadsMixin._dispatch`.
 """
@@ -37,13 +37,15 @@ class ReadsMixin:
     # -- engine hook ---------------------------------------------------------------------------
 
     def _read_engine(self) -> Any:
-        """The read engine module (``rasteret_io.engine``), imported on first use.
+        """The read adapter (``rasteret._engine`` over ``rasteret_io``), imported on first use.
 
         Raises:
             NotImplementedError: The engine is not available in this installation.
         """
+        import importlib
+
         try:
-            from rasteret_io import engine
+            engine = importlib.import_module("rasteret._engine")
         except ImportError as exc:
             raise NotImplementedError(
                 "pixel reads need the rasteret_io read engine, which is not available in this "
@@ -52,7 +54,7 @@ class ReadsMixin:
         return engine
 
     def _dispatch(self, method: str, view: Collection, **params: Any) -> Any:
-        """Call ``rasteret_io.engine.<method>(view, **params)``.
+        """Call ``rasteret._engine.<method>(view, **params)``.
 
         ``view`` is this collection after ``subset(**filters)``. ``params`` always hold
         normalised values: ``bands`` as a list of str, ``progress`` as a bool (the global
