@@ -22,6 +22,7 @@ PNG_DIR = DOCS / "benchmarks"
 START, END = "<!-- bench:suite:start -->", "<!-- bench:suite:end -->"
 ORDER = [
     "ours",
+    "ours-grid",
     "rasterio-seq",
     "rasterio-t16",
     "async-tiff-cold",
@@ -113,6 +114,15 @@ def merge_docs(paths: list[Path]) -> dict[str, Any]:
         for d in docs:
             merged.update(d.get(k, {}))
         base[k] = merged
+    # the floor uses the best rates seen at the start of any merged run (the machine is shared;
+    # a loaded moment must not make the floor easier to reach)
+    rates = [d["rates"] for d in docs]
+    base["rates"] = {
+        "t_tile_s": min(r["t_tile_s"] for r in rates),
+        "t_tile_big_s": min(r["t_tile_big_s"] for r in rates),
+        "bandwidth_Bps": max(r["bandwidth_Bps"] for r in rates),
+        "cores": rates[-1]["cores"],
+    }
     base["latencies"] = sorted({float(r["latency_ms"]) for r in base["records"]})
     base["readers"] = [r for r in ORDER if any(x["reader"] == r for x in base["records"])]
     base["notes"] = sorted({n for d in docs for n in d.get("notes", [])})
@@ -143,8 +153,11 @@ def _targets(doc: dict[str, Any], agg: dict[Any, dict[str, Any]]) -> list[str]:
     def check(name: str, value: float | None, target: str, ok: bool | None) -> None:
         if value is None:
             lines.append(f"| {name} | not measured | {target} | — |")
-        else:
-            lines.append(f"| {name} | {value:.2f} | {target} | {'met' if ok else '**missed**'} |")
+            return
+        goal = float(target.split()[-1])
+        gap = goal / value if target.startswith("≥") else value / goal
+        status = "met" if ok else f"**missed** (by {gap:.1f}×)"
+        lines.append(f"| {name} | {value:.2f} | {target} | {status} |")
 
     o1, o4 = med("W1", "ours"), med("W4", "ours")
     for w, r, tgt, name in (
@@ -311,8 +324,25 @@ def render(doc: dict[str, Any]) -> str:
         "|---|---|---|",
     ]
     for w, d in sorted(doc["descriptions"].items()):
-        lines.append(f"| {w} | {d} | {json.dumps(doc['task_sizes'][w]).strip('{}')} |")
+        ts = doc["task_sizes"][w]
+        extra = "".join(f", {ts[k]} {k}" for k in ("chips", "points") if k in ts)
+        size = f"{ts['scenes']} scenes × {ts['bands']} band(s) = {ts['files']} files{extra}"
+        lines.append(f"| {w} | {d} | {size} |")
     lines += [
+        "",
+        "How each reader does it: **ours** — collection rows built from the headers (the index) "
+        'and loaded in setup; W1/W5 `rasteret_io.engine.read_aois(layout="native")` '
+        '(`get_numpy` semantics), *ours-grid* `read_grid(group_by="id")` (`read_window` '
+        "semantics), W2 `read_grid` per chip, 32 chips concurrently, W3 `sample_points`, W4 "
+        "`rasteret_ingest.enrich.enrich_table_async` (default settings everywhere; the meta "
+        "package's `Collection.get_numpy` was not wired to the engine yet). **rasterio** — "
+        "`/vsicurl/` with the peers.md §3.5 environment, one dataset per task, `read(window=)` / "
+        "`sample()`; W4 = open + profile (GDAL loads tile offsets lazily, so this is less work "
+        "than a full index). **async-tiff** — `TIFF.open(prefetch=32 KiB)` + `fetch_tiles` + "
+        "`decode`, all files in one `gather`; *warm* opens the TIFFs in setup. **rasteret 0.4.1** "
+        "— `build_from_table(enrich_cog=True)` (W4, and once, cached, as its index), "
+        "`get_numpy` (W1/W5), `read_window` one chip per call (W2, TorchGeo's pattern), "
+        "`sample_points` (W3).",
         "",
         "Every reader returns a checksum (sum and count of all values read); all must agree "
         "(column *checksum*). Wall time excludes imports and the index load / handle opening "
@@ -324,8 +354,9 @@ def render(doc: dict[str, Any]) -> str:
         "one header prefetch gives every range up front), L = the server's first-byte latency, "
         "B = bytes strictly needed (tile byte counts from the headers; for W4 the header bytes "
         "before the first tile), BW = object-server loopback throughput, t_tile = single-thread "
-        "libdeflate + predictor-2 decode of one tile, cores = "
-        f"{rates['cores']}. Measured at the start of the run: t_tile = "
+        "libdeflate + predictor-2 decode of one tile (best BW and t_tile measured at the start of "
+        "the merged runs), cores = "
+        f"{rates['cores']}. Best measured: t_tile = "
         f"{rates['t_tile_s'] * 1e3:.2f} ms (512²) / {rates['t_tile_big_s'] * 1e3:.2f} ms (256²), "
         f"BW = {rates['bandwidth_Bps'] / 1e6:.0f} MB/s. W4's floor ignores header parsing CPU.",
         "",
