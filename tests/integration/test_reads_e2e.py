@@ -215,3 +215,9 @@ def test_missing_object_warns_and_keeps_others(served, tmp_path):
         warnings.simplefilter("always")
         arr = c.get_numpy(AOI_UTM, ["B04"], geometry_crs=32633)
     assert arr.shape[0] == 2
+
+
+def test_progress_bar_on_reads(coll, capsys):
+    with rasteret.options(progress=True):
+        coll.get_numpy(AOI_UTM, ["B04"], geometry_crs=32633)
+    assert "rasteret read" in capsys.readouterr().err

@@ -17,7 +17,7 @@ Two output layouts:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -274,6 +274,7 @@ async def read_aois(
     target_crs: Any = None,
     resolution: tuple[float, float] | None = None,
     resampling: str = "nearest",
+    progress: Callable[[int, int], None] | None = None,
 ) -> ReadOutcome:
     """Read ``bands`` of every row over every AOI.
 
@@ -288,6 +289,7 @@ async def read_aois(
         target_crs: Output CRS (implies ``"stack"`` semantics for the grid).
         resolution: Output pixel size ``(x, y)`` in the output CRS.
         resampling: ``"nearest"`` or ``"bilinear"`` when records are resampled.
+        progress: ``progress(done, total)`` callback per COG read (see ``read_windows``).
 
     Returns:
         Chips in record order, then AOI order, then band order; failures tolerated by the
@@ -309,7 +311,7 @@ async def read_aois(
     if fetcher.error_policy == "raise" and outcome.failures:
         raise outcome.failures[0].error
     reqs = [WindowRequest(t.source, t.window, t.level, k) for k, t in enumerate(tasks)]
-    results = await read_windows(reqs, fetcher)
+    results = await read_windows(reqs, fetcher, progress=progress)
     order = {b: j for j, b in enumerate(bands)}
     for task, res in zip(tasks, results, strict=True):
         src = task.source

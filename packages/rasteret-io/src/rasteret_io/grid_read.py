@@ -9,7 +9,7 @@ groups that ``group_by`` defines.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -81,6 +81,7 @@ async def read_grid(
     band_map: Mapping[str, str] | None = None,
     group_by: GroupBy = None,
     resampling: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> GridRead:
     """Read ``bands`` of ``rows`` onto ``grid`` and mosaic them.
 
@@ -128,7 +129,7 @@ async def read_grid(
                     continue
             reqs.append(WindowRequest(src, win, level, len(meta)))
             meta.append((rec.index, bi, src, resample, level))
-    results = await read_windows(reqs, fetcher)
+    results = await read_windows(reqs, fetcher, progress=progress)
 
     dtypes = [res.data.dtype for res in results if res.data is not None]
     if not dtypes:

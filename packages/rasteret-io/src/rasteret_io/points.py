@@ -10,7 +10,7 @@ rectangle is closest to the point, ties keep scan order — PostGIS ``ST_Nearest
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -84,6 +84,7 @@ async def sample_points(
     match: Literal["all", "latest"] = "all",
     max_distance_pixels: int = 0,
     return_neighbourhood: Neighbourhood = "off",
+    progress: Callable[[int, int], None] | None = None,
 ) -> PointSamples:
     """Sample ``bands`` of ``rows`` at points.
 
@@ -155,7 +156,7 @@ async def sample_points(
                 win = Window(c - r, rr - r, 2 * r + 1, 2 * r + 1)
                 reqs.append(WindowRequest(src, win, 0, len(info)))
                 info.append((i, rec.index, src, col, rowf))
-    results = await read_windows(reqs, fetcher)
+    results = await read_windows(reqs, fetcher, progress=progress)
     for (pi, ri, src, col, rowf), res in zip(info, results, strict=True):
         if res.data is None:
             out.failures.append(ReadFailure(src.record_id, src.band, None, res.error))

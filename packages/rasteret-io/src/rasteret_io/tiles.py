@@ -13,7 +13,7 @@ import asyncio
 import os
 import threading
 from collections import defaultdict
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -102,6 +102,7 @@ async def read_windows(
     *,
     executor: ThreadPoolExecutor | None = None,
     apply_masks: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[WindowResult]:
     """Read ``requests`` in one concurrent wave.
 
@@ -114,6 +115,8 @@ async def read_windows(
         executor: Decode pool (default: :func:`decode_executor`).
         apply_masks: Honour indexed internal (GDAL) masks of full-resolution reads: masked
             pixels become ``fill`` and invalid, as in a GDAL masked read.
+        progress: Called as ``progress(done, total)`` each time the tiles of one COG are
+            fetched and decoded (e.g. to drive a progress bar).
 
     Returns:
         One result per request, in order.
@@ -183,7 +186,17 @@ async def read_windows(
                     raise err from exc
                 decoded[key] = err
 
-    tasks = [asyncio.ensure_future(one_url(list(d.values()))) for d in tiles_by_url.values()]
+    total = len(tiles_by_url)
+    done_count = 0
+
+    async def tracked(reqs: list[RangeRequest]) -> None:
+        nonlocal done_count
+        await one_url(reqs)
+        done_count += 1
+        if progress is not None:
+            progress(done_count, total)
+
+    tasks = [asyncio.ensure_future(tracked(list(d.values()))) for d in tiles_by_url.values()]
     try:
         await asyncio.gather(*tasks)
     except BaseException:

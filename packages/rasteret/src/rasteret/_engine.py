@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from rasteret._progress import progress_callback
 from rasteret.errors import InvalidInputError
 from rasteret_catalog.schema import Col, band_metadata_column
 
@@ -166,18 +167,20 @@ def read_chips(
     band_map = band_map_for(params.get("data_source"))
     rows = rows_of(narrowed, params["bands"], band_map)
     target = params.get("target_crs")
-    outcome = run_sync(
-        read_aois(
-            rows,
-            params["bands"],
-            aois,
-            fetcher_for(view, params),
-            band_map=band_map,
-            layout="stack" if (layout == "stack" or target is not None) else "native",  # type: ignore[arg-type]
-            all_touched=bool(params.get("all_touched")),
-            target_crs=target,
+    with progress_callback(bool(params.get("progress")), "rasteret read") as on_progress:
+        outcome = run_sync(
+            read_aois(
+                rows,
+                params["bands"],
+                aois,
+                fetcher_for(view, params),
+                band_map=band_map,
+                layout="stack" if (layout == "stack" or target is not None) else "native",  # type: ignore[arg-type]
+                all_touched=bool(params.get("all_touched")),
+                target_crs=target,
+                progress=on_progress,
+            )
         )
-    )
     raise_or_warn(outcome.failures, "the read", produced=len(outcome.chips))
     return outcome, aois, rows
 

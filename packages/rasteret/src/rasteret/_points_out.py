@@ -114,6 +114,7 @@ def sample(view: Collection, params: dict[str, Any]) -> pa.Table:
     import pyarrow as pa
 
     from rasteret._engine import band_map_for, fetcher_for, rows_of
+    from rasteret._progress import progress_callback
     from rasteret_io.points import sample_points
     from rasteret_io.runtime import run_sync
 
@@ -128,13 +129,15 @@ def sample(view: Collection, params: dict[str, Any]) -> pa.Table:
     match = params.get("match", "all")
     if match == "latest":
         rows.sort(key=lambda r: (r.get(Col.DATETIME) is None, r.get(Col.DATETIME)), reverse=True)
-    result = run_sync(
-        sample_points(
-            rows, params["bands"], xs, ys, epsg, fetcher_for(view, params), band_map=band_map, match=match,
-            max_distance_pixels=params.get("max_distance_pixels", 0),
-            return_neighbourhood=params.get("return_neighbourhood", "off"),
-        )
-    )  # fmt: skip
+    with progress_callback(bool(params.get("progress")), "rasteret sample_points") as on_progress:
+        result = run_sync(
+            sample_points(
+                rows, params["bands"], xs, ys, epsg, fetcher_for(view, params), band_map=band_map, match=match,
+                max_distance_pixels=params.get("max_distance_pixels", 0),
+                return_neighbourhood=params.get("return_neighbourhood", "off"),
+                progress=on_progress,
+            )
+        )  # fmt: skip
     if result.failures and not result.samples:
         raise ValueError(
             f"No point samples resolved: {result.failures[0].error}"
