@@ -85,21 +85,9 @@ class BatchReader:
     ) -> Any:
         """Rows of ``batch`` on one grid (see :func:`rasteret_io.grid_read.read_grid`)."""
         from rasteret_io.grid import Grid
-        from rasteret_io.grid_read import read_grid
-        from rasteret_io.runtime import run_sync
 
         grid = Grid.from_bounds(crs, tuple(bounds), (float(res[0]), float(res[1])), snap=False)
-        return run_sync(
-            read_grid(
-                _rows(batch),
-                self.bands,
-                grid,
-                self._fetcher(),
-                band_map=self.band_map,
-                group_by=group_by,  # type: ignore[arg-type]
-                resampling=resampling,
-            )
-        )
+        return self._read_on(batch, grid, group_by=group_by, resampling=resampling)
 
     def read_transform(
         self,
@@ -113,10 +101,16 @@ class BatchReader:
     ) -> Any:
         """Like :meth:`read_grid` for an exact grid given by transform and ``(height, width)``."""
         from rasteret_io.grid import Grid
+
+        grid = Grid(crs, tuple(float(v) for v in transform), int(shape[1]), int(shape[0]))  # type: ignore[arg-type]
+        return self._read_on(batch, grid, group_by=group_by, resampling=resampling)
+
+    def _read_on(
+        self, batch: Any, grid: Any, *, group_by: str | None, resampling: str | None
+    ) -> Any:
         from rasteret_io.grid_read import read_grid
         from rasteret_io.runtime import run_sync
 
-        grid = Grid(crs, tuple(float(v) for v in transform), int(shape[1]), int(shape[0]))  # type: ignore[arg-type]
         return run_sync(
             read_grid(
                 _rows(batch),
