@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
-__all__ = ["RasteretOptions", "get_options", "options", "resolve_progress", "set_options"]
+__all__ = ["RasteretOptions", "build_progress", "get_options", "options", "resolve_progress", "set_options"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +24,7 @@ class RasteretOptions:
 
 _lock = threading.Lock()
 _current = RasteretOptions()
+_progress_set = False  # whether progress was ever set explicitly (builds default to "on a TTY")
 
 
 def get_options() -> RasteretOptions:
@@ -40,12 +41,13 @@ def set_options(*, progress: bool | None = None) -> None:
     Raises:
         TypeError: ``progress`` is not a bool.
     """
-    global _current
+    global _current, _progress_set
     if progress is not None and not isinstance(progress, bool):
         raise TypeError(f"progress must be a bool or None, got {type(progress).__name__}")
     with _lock:
         if progress is not None:
             _current = replace(_current, progress=progress)
+            _progress_set = True
 
 
 @contextmanager
@@ -56,14 +58,19 @@ def options(*, progress: bool | None = None) -> Iterator[RasteretOptions]:
         >>> with rasteret.options(progress=True):
         ...     collection.get_xarray(...)
     """
-    global _current
-    previous = _current
+    global _current, _progress_set
+    previous, previous_set = _current, _progress_set
     set_options(progress=progress)
     try:
         yield _current
     finally:
         with _lock:
-            _current = previous
+            _current, _progress_set = previous, previous_set
+
+
+def build_progress() -> bool | None:
+    """Progress setting for builds: the global option once set, else ``None`` (on a TTY)."""
+    return _current.progress if _progress_set else None
 
 
 def resolve_progress(progress: bool | None) -> bool:

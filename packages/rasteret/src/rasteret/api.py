@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rasteret._options import resolve_progress
+from rasteret._options import build_progress
 from rasteret._routing import (
     anonymous_s3,
     auto_backend,
@@ -231,7 +231,7 @@ def build_from_stac(
         max_concurrent=max_concurrent,
         cloud_config=cloud_config,
         backend=backend,
-        progress=resolve_progress(None),
+        progress=build_progress(),
     )
     return _collection_from_result(result)
 
@@ -297,7 +297,7 @@ def build_from_table(
         cloud_config=cloud_config,
         max_concurrent=max_concurrent,
         backend=backend,
-        progress=resolve_progress(None),
+        progress=build_progress(),
     )
     return _collection_from_result(result)
 
