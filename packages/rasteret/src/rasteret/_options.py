@@ -7,7 +7,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
-__all__ = ["RasteretOptions", "build_progress", "get_options", "options", "resolve_progress", "set_options"]
+__all__ = [
+    "RasteretOptions",
+    "build_progress",
+    "get_options",
+    "options",
+    "resolve_progress",
+    "set_options",
+]
 
 
 @dataclass(frozen=True, slots=True)
