@@ -242,8 +242,23 @@ def read_ints(
     *,
     max_count: int | None = None,
 ) -> tuple[int, ...]:
-    """Like :func:`read_value` but insists on integer values."""
-    vals = read_numbers(store, layout, entry, limits, max_count=max_count)
-    if not all(isinstance(v, int) for v in vals):
+    """Like :func:`read_value` but insists on integer values (checked on the field type)."""
+    if entry.type not in _INTEGER_TYPES:
         raise TiffFormatError(f"tag {entry.tag} must hold integers (field type {entry.type})")
-    return vals  # type: ignore[return-value]
+    return read_value(store, layout, entry, limits, max_count=max_count)  # type: ignore[no-any-return]
+
+
+_INTEGER_TYPES = frozenset(
+    {
+        FieldType.BYTE,
+        FieldType.SHORT,
+        FieldType.LONG,
+        FieldType.SBYTE,
+        FieldType.SSHORT,
+        FieldType.SLONG,
+        FieldType.IFD,
+        FieldType.LONG8,
+        FieldType.SLONG8,
+        FieldType.IFD8,
+    }
+)

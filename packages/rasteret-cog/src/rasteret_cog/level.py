@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -249,7 +250,12 @@ def build_level(
             )
     offsets = read_ints(store, layout, off_entry, limits)
     counts = read_ints(store, layout, cnt_entry, limits)
-    if store.file_size is not None:
+    if (
+        store.file_size is not None
+        and offsets
+        and max(map(operator.add, offsets, counts)) > store.file_size
+    ):
+        # rare path (a tile past EOF, or a sparse tile with a stray offset): find the culprit
         size = store.file_size
         for i, (o, c) in enumerate(zip(offsets, counts)):
             if c and (o < 0 or o + c > size):
