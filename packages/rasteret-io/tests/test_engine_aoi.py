@@ -308,3 +308,30 @@ def test_internal_mask_applied_like_gdal_masked_read(cog_factory):
         gdal_mask = src.read_masks(1)
     np.testing.assert_array_equal(out.chips[0].data, ref[0])
     assert not out.chips[0].valid[gdal_mask[: ref.shape[1], : ref.shape[2]] == 0].any()
+
+
+def test_rasterize_edges_on_pixel_centres_match_gdal():
+    """Horizontal edges exactly on scanline centres (GDAL fills bottom edges only)."""
+    from shapely import orient_polygons
+
+    t = (10.0, 0.0, 500_000.0, 0.0, -10.0, 4_200_000.0)
+
+    def poly(pts):
+        return Polygon([(500_000 + 10 * x + 5, 4_200_000 - 10 * y - 5) for x, y in pts])
+
+    shapes = [
+        poly([(1, 1), (8, 1), (8, 8), (1, 8)]),
+        poly([(1, 1), (8, 1), (8, 8), (5, 8), (5, 4), (3, 4), (3, 8), (1, 8)]),
+        poly([(1, 8), (8, 8), (8, 1), (5, 1), (5, 5), (3, 5), (3, 1), (1, 1)]),
+        box(500_015, 4_199_855, 500_085, 4_199_985).difference(
+            box(500_035, 4_199_935, 500_055, 4_199_955)
+        ),
+        Polygon([(500_015, 4_199_995), (500_125, 4_199_995), (500_070, 4_199_905)]),
+    ]
+    for s in shapes:
+        for g in (orient_polygons(s), orient_polygons(s, exterior_cw=True)):
+            for at in (False, True):
+                ref = ~gdal_geometry_mask(
+                    [g], out_shape=(14, 14), transform=Affine(*t), all_touched=at
+                )
+                np.testing.assert_array_equal(geometry_mask(g, t, (14, 14), all_touched=at), ref)

@@ -154,8 +154,9 @@ def _decode_bytes(raw: Any, spec: TileSpec, dtype: np.dtype) -> np.ndarray:
     bits = spec.bits_per_sample or dtype.itemsize * 8
     expected = th * ((row_samples * bits + 7) // 8)
     name = _BYTE_CODECS[Compression(spec.compression)]
-    # ``out=expected`` caps the output (no decompression bombs) and avoids a resize copy.
-    buf = raw if name is None else getattr(imagecodecs, name)(raw, out=expected)
+    # A preallocated ``bytearray`` caps the output (no decompression bombs), avoids a resize
+    # copy and is writable, so predictors run in place (a short stream yields a shorter view).
+    buf = raw if name is None else getattr(imagecodecs, name)(raw, out=bytearray(expected))
     if bits != dtype.itemsize * 8:
         if spec.predictor != 1:
             raise UnsupportedTiffError(f"predictor {spec.predictor} with {bits}-bit samples")

@@ -313,6 +313,7 @@ async def read_aois(
     reqs = [WindowRequest(t.source, t.window, t.level, k) for k, t in enumerate(tasks)]
     results = await read_windows(reqs, fetcher, progress=progress)
     order = {b: j for j, b in enumerate(bands)}
+    masks: dict[tuple[Any, ...], Any] = {}
     for task, res in zip(tasks, results, strict=True):
         src = task.source
         if res.data is None:
@@ -330,7 +331,12 @@ async def read_aois(
                 res.data, res.valid, src_t, src.crs, grid, fill=res.fill, resampling=resampling
             )
             transform, crs = grid.transform, grid.crs
-        inside = geometry_mask(task.geom, transform, data.shape, all_touched=all_touched)
+        mkey = (task.aoi_index, transform, data.shape, str(crs))
+        inside = masks.get(mkey)
+        if inside is None:  # records on one grid share the AOI mask
+            inside = masks[mkey] = geometry_mask(
+                task.geom, transform, data.shape, all_touched=all_touched
+            )
         fill = res.fill if data.dtype == res.data.dtype else np.nan
         if not inside.all():
             data = data.copy() if not data.flags.writeable else data

@@ -61,7 +61,11 @@ def _to_pixel(
 
 
 def _fill(out: np.ndarray, rings: list[list[tuple[float, float]]]) -> None:
-    """GDAL's scanline polygon fill (pixel-centre rule), all rings together (even-odd)."""
+    """GDAL's scanline polygon fill (pixel-centre rule), all rings together (even-odd).
+
+    Vectorised over scanlines (in chunks, to bound memory): per row the edge crossings of the
+    row centre are sorted and consecutive pairs ``[floor(a + 0.5), floor(b + 0.5))`` filled.
+    """
     import numpy as np
 
     height, width = out.shape
@@ -74,37 +78,68 @@ def _fill(out: np.ndarray, rings: list[list[tuple[float, float]]]) -> None:
         return
     s = np.asarray(segs, dtype=np.float64)
     x1, y1, x2, y2 = s[:, 0], s[:, 1], s[:, 2], s[:, 3]
-    ymin = float(min(y1.min(), y2.min()))
-    ymax = float(max(y1.max(), y2.max()))
-    row0 = max(0, math.floor(ymin))
-    row1 = min(height - 1, math.floor(ymax))
+    row0 = max(0, math.floor(float(min(y1.min(), y2.min()))))
+    row1 = min(height - 1, math.floor(float(max(y1.max(), y2.max()))))
+    if row1 < row0:
+        return
     horiz = y1 == y2
-    # Orient non-horizontal edges so that ya < yb.
-    swap = y1 > y2
-    xa = np.where(swap, x2, x1)
-    ya = np.where(swap, y2, y1)
-    xb = np.where(swap, x1, x2)
-    yb = np.where(swap, y1, y2)
+    swap = y1 > y2  # orient non-horizontal edges so that ya < yb
     nh = ~horiz
-    xa, ya, xb, yb = xa[nh], ya[nh], xb[nh], yb[nh]
-    hx1, hx2, hy = x1[horiz], x2[horiz], y1[horiz]
-    for row in range(row0, row1 + 1):
-        dy = row + 0.5
+    xa = np.where(swap, x2, x1)[nh]
+    ya = np.where(swap, y2, y1)[nh]
+    xb = np.where(swap, x1, x2)[nh]
+    yb = np.where(swap, y1, y2)[nh]
+    slope = (xb - xa) / (yb - ya)
+    chunk = max(1, (1 << 22) // max(len(xa), 1))
+    for r0 in range(row0, row1 + 1, chunk):
+        rows = np.arange(r0, min(r0 + chunk, row1 + 1))
+        dy = rows[:, None] + 0.5
         sel = (dy >= ya) & (dy < yb)
-        if sel.any():
-            ints = np.sort((dy - ya[sel]) * (xb[sel] - xa[sel]) / (yb[sel] - ya[sel]) + xa[sel])
-            for i in range(0, len(ints) - 1, 2):
-                c0 = math.floor(ints[i] + 0.5)
-                c1 = math.floor(ints[i + 1] + 0.5)
-                if c0 < c1 and c0 <= width - 1 and c1 > 0:
-                    out[row, max(c0, 0) : min(c1, width)] = True
-        # Horizontal edges lying exactly on the scanline centre: GDAL fills the ones that
-        # run right-to-left (bottom edges of a clockwise-in-pixel-space ring) separately.
-        hsel = (hy == dy) & (hx1 > hx2)
-        for xs, xe in zip(hx2[hsel], hx1[hsel]):
-            c0, c1 = math.floor(xs + 0.5), math.floor(xe + 0.5)
+        ints = np.where(sel, (dy - ya) * slope + xa, np.inf)
+        ints.sort(axis=1)
+        npair = ints.shape[1] // 2
+        if npair == 0:
+            continue
+        a = ints[:, 0 : 2 * npair : 2]
+        b = ints[:, 1 : 2 * npair : 2]
+        ok = np.isfinite(b)
+        c0 = np.floor(np.where(ok, a, 0.0) + 0.5)
+        c1 = np.floor(np.where(ok, b, 0.0) + 0.5)
+        ok &= (c0 < c1) & (c0 <= width - 1) & (c1 > 0)
+        if not ok.any():
+            continue
+        ri, pi = np.nonzero(ok)
+        lo = np.clip(c0[ri, pi], 0, width).astype(np.int64)
+        hi = np.clip(c1[ri, pi], 0, width).astype(np.int64)
+        diff = np.zeros((len(rows), width + 1), dtype=np.int32)
+        np.add.at(diff, (ri, lo), 1)
+        np.add.at(diff, (ri, hi), -1)
+        out[rows[0] : rows[-1] + 1] |= np.cumsum(diff[:, :width], axis=1) > 0
+    # Horizontal edges lying exactly on a scanline centre are filled when they are a bottom edge
+    # of their own ring (the ring encloses the side of smaller rows), as GDAL does: the bottom
+    # of an exterior ring or of a notch is burnt, the top of a hole is not; top edges of
+    # exterior rings are already covered by the crossing rule above.
+    for ring in rings:
+        for (xa_, hy), (xb_, hy2) in itertools.pairwise(ring):
+            row = hy - 0.5
+            if hy != hy2 or xa_ == xb_ or row != math.floor(row) or not row0 <= row <= row1:
+                continue
+            lo_x, hi_x = min(xa_, xb_), max(xa_, xb_)
+            if not _inside([ring], (lo_x + hi_x) / 2, hy - 1e-7):
+                continue
+            c0, c1 = math.floor(lo_x + 0.5), math.floor(hi_x + 0.5)
             if c0 <= width - 1 and c1 > 0 and c0 < c1:
-                out[row, max(c0, 0) : min(c1, width)] = True
+                out[int(row), max(c0, 0) : min(c1, width)] = True
+
+
+def _inside(rings: list[list[tuple[float, float]]], x: float, y: float) -> bool:
+    """Even-odd point-in-polygon test over all rings."""
+    inside = False
+    for ring in rings:
+        for (ax, ay), (bx, by) in itertools.pairwise(ring):
+            if (ay > y) != (by > y) and x < (bx - ax) * (y - ay) / (by - ay) + ax:
+                inside = not inside
+    return inside
 
 
 def _on_border(v: float) -> bool:

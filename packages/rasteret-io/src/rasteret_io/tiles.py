@@ -213,19 +213,31 @@ async def read_windows(
             continue
         spec = plan.spec
         fill = _fill_for(src, spec)
-        data = np.full(plan.shape, fill, dtype=np.dtype(spec.dtype))
-        valid = np.zeros(plan.shape[1:], dtype=bool)
+        # A window inside the image with no sparse tile is entirely overwritten by its tiles:
+        # skip pre-filling it (failed tiles are filled below).
+        covered = plan.covers_window and all(t.length > 0 for t in plan.tiles)
+        if covered:
+            data = np.empty(plan.shape, dtype=np.dtype(spec.dtype))
+            valid = np.ones(plan.shape[1:], dtype=bool)
+        else:
+            data = np.full(plan.shape, fill, dtype=np.dtype(spec.dtype))
+            valid = np.zeros(plan.shape[1:], dtype=bool)
         error: Exception | None = None
         tiles: dict[int, Any] = {}
         for t in plan.tiles:
             if t.length == 0:
                 continue  # sparse tile: stays at fill, invalid
+            dst = (slice(t.dst_rows[0], t.dst_rows[1]), slice(t.dst_cols[0], t.dst_cols[1]))
             got = decoded.get((src.url, t.offset, t.length, spec))
             if isinstance(got, Exception) or got is None:
                 error = error or (got if isinstance(got, Exception) else ReadError("tile missing"))
+                if covered:
+                    data[(slice(None), *dst)] = fill
+                    valid[dst] = False
                 continue
             tiles[t.index] = got
-            valid[t.dst_rows[0] : t.dst_rows[1], t.dst_cols[0] : t.dst_cols[1]] = True
+            if not covered:
+                valid[dst] = True
         assemble(plan, tiles, fill=fill, out=data)
         if error is not None and fetcher.error_policy == "skip":
             out.append(WindowResult(req, None, None, fill, error))
