@@ -511,7 +511,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     _build_options(p, stac=False)
     p.set_defaults(func=cmd_datasets_build)
-    p = sub.add_parser("demo", parents=[common], help="run the offline demo")
+    p = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="run the offline demo",
+        description="Generate a COG time series, serve it on 127.0.0.1, index it from a static "
+        "STAC catalog, filter, read an AOI time series and save an NDVI figure.",
+    )
+    p.add_argument(
+        "--output", "-o", default="rasteret-demo.png", help="PNG to write (./rasteret-demo.png)"
+    )
+    p.add_argument("--keep", action="store_true", help="keep the temporary working directory")
+    p.add_argument("--quiet", "-q", action="store_true", help="print only the PNG path")
     p.set_defaults(func=cmd_demo)
 
     parser._subparsers_by_name = {"datasets": p_ds, "collections": p_col}  # type: ignore[attr-defined]
