@@ -62,16 +62,6 @@ def _is_nodata(v: float, nodata: Any) -> bool:
     return nodata is not None and not math.isnan(nodata) and v == nodata
 
 
-def _in_bbox(row: Mapping[str, Any], lon: float, lat: float) -> bool:
-    bb = row.get(Col.BBOX)
-    if not bb:
-        return True
-    return (
-        bb[BboxField.XMIN] <= lon <= bb[BboxField.XMAX]
-        and bb[BboxField.YMIN] <= lat <= bb[BboxField.YMAX]
-    )
-
-
 async def sample_points(
     rows: Sequence[Mapping[str, Any]],
     bands: Sequence[str],
@@ -119,14 +109,14 @@ async def sample_points(
     lon, lat = np.asarray(lon), np.asarray(lat)
     out = PointSamples()
     records = [record_sources(row, i, bands, band_map) for i, row in enumerate(rows)]
-    claimed: set[tuple[int, str]] = set()
-    reqs: list[WindowRequest] = []
-    info: list[tuple[int, int, BandSource, float, float]] = []  # point, record, src, col, row
+    claimed = np.zeros((len(xs_a), len(bands)), dtype=bool)
+    # (point, record index, source, fractional col, fractional row) of every in-raster sample
+    hits: list[tuple[np.ndarray, int, BandSource, np.ndarray, np.ndarray]] = []
     for rec, row in zip(records, rows, strict=True):
-        cand = [i for i in range(len(xs_a)) if _in_bbox(row, float(lon[i]), float(lat[i]))]
-        if not cand:
+        cand = np.nonzero(_in_bbox_mask(row, lon, lat))[0]
+        if not len(cand):
             continue
-        for band in bands:
+        for bi, band in enumerate(bands):
             src = rec.bands.get(band)
             if not isinstance(src, BandSource):
                 if match == "all":
@@ -134,28 +124,95 @@ async def sample_points(
                         ReadFailure(rec.record_id, band, None, src or ReadError("missing"))
                     )
                 continue
-            pts = [i for i in cand if (i, band) not in claimed] if match == "latest" else cand
-            if not pts:
+            pts = cand[~claimed[cand, bi]] if match == "latest" else cand
+            if not len(pts):
                 continue
             if src.crs is None:
                 out.failures.append(
                     ReadFailure(rec.record_id, band, None, ReadError("record has no CRS"))
                 )
                 continue
+            if match == "latest":
+                claimed[pts, bi] = True
             px, py = transformer(points_crs, src.crs).transform(xs_a[pts], ys_a[pts])
             inv = inverse_gdal(src.transform)
+            col = inv[0] * np.asarray(px) + inv[1] * np.asarray(py) + inv[2]
+            rowf = inv[3] * np.asarray(px) + inv[4] * np.asarray(py) + inv[5]
             lv = src.levels[0]
-            for k, i in enumerate(pts):
-                if match == "latest":
-                    claimed.add((i, band))
-                col = inv[0] * px[k] + inv[1] * py[k] + inv[2]
-                rowf = inv[3] * px[k] + inv[4] * py[k] + inv[5]
-                c, rr = math.floor(col), math.floor(rowf)
-                if not (0 <= c < lv.width and 0 <= rr < lv.height):
-                    continue
-                win = Window(c - r, rr - r, 2 * r + 1, 2 * r + 1)
-                reqs.append(WindowRequest(src, win, 0, len(info)))
-                info.append((i, rec.index, src, col, rowf))
+            ok = (col >= 0) & (col < lv.width) & (rowf >= 0) & (rowf < lv.height)
+            if ok.any():
+                hits.append((pts[ok], rec.index, src, col[ok], rowf[ok]))
+    if r == 0:
+        await _sample_centres(hits, fetcher, out, progress)
+    else:
+        await _sample_windows(hits, fetcher, out, r, return_neighbourhood, progress)
+    order = {b: j for j, b in enumerate(bands)}
+    out.samples.sort(key=lambda s: (s.record_index, order[s.band], s.point_index))
+    return out
+
+
+def _in_bbox_mask(row: Mapping[str, Any], lon: Any, lat: Any) -> Any:
+    import numpy as np
+
+    bb = row.get(Col.BBOX)
+    if not bb:
+        return np.ones(len(lon), dtype=bool)
+    return (
+        (lon >= bb[BboxField.XMIN]) & (lon <= bb[BboxField.XMAX])
+        & (lat >= bb[BboxField.YMIN]) & (lat <= bb[BboxField.YMAX])
+    )  # fmt: skip
+
+
+async def _sample_centres(
+    hits: list[Any], fetcher: Fetcher, out: PointSamples, progress: Any
+) -> None:
+    """Nearest-pixel values: one window per distinct tile, values gathered per tile."""
+    import numpy as np
+
+    reqs: list[WindowRequest] = []
+    groups: list[tuple[int, BandSource, Any, Any, Any]] = []  # record, src, points, rows, cols
+    for pts, ri, src, col, rowf in hits:
+        c = np.floor(col).astype(np.int64)
+        rr = np.floor(rowf).astype(np.int64)
+        spec = src.spec
+        tile = (rr // spec.tile_height) * spec.tiles_across + (c // spec.tile_width)
+        for t in np.unique(tile):
+            sel = tile == t
+            trow, tcol = divmod(int(t), spec.tiles_across)
+            c0, r0 = tcol * spec.tile_width, trow * spec.tile_height
+            win = Window(
+                c0,
+                r0,
+                min(spec.tile_width, spec.width - c0),
+                min(spec.tile_height, spec.height - r0),
+            )
+            reqs.append(WindowRequest(src, win, 0, len(groups)))
+            groups.append((ri, src, pts[sel], rr[sel] - r0, c[sel] - c0))
+    results = await read_windows(reqs, fetcher, progress=progress)
+    for (ri, src, pts, rows_in, cols_in), res in zip(groups, results, strict=True):
+        if res.data is None:
+            out.failures.append(ReadFailure(src.record_id, src.band, None, res.error))
+            continue
+        vals = res.data[rows_in, cols_in].astype(np.float64)
+        vals[~res.valid[rows_in, cols_in]] = np.nan
+        out.samples.extend(
+            PointSample(int(p), ri, src.band, float(v)) for p, v in zip(pts, vals, strict=True)
+        )
+
+
+async def _sample_windows(
+    hits: list[Any], fetcher: Fetcher, out: PointSamples, r: int, neighbourhood: str, progress: Any
+) -> None:
+    """Values with a nodata fallback / neighbourhood: a (2r+1)² window per point."""
+    import numpy as np
+
+    reqs: list[WindowRequest] = []
+    info: list[tuple[int, int, BandSource, float, float]] = []
+    for pts, ri, src, col, rowf in hits:
+        for p, cf, rf in zip(pts, col, rowf, strict=True):
+            win = Window(math.floor(cf) - r, math.floor(rf) - r, 2 * r + 1, 2 * r + 1)
+            reqs.append(WindowRequest(src, win, 0, len(info)))
+            info.append((int(p), ri, src, float(cf), float(rf)))
     results = await read_windows(reqs, fetcher, progress=progress)
     for (pi, ri, src, col, rowf), res in zip(info, results, strict=True):
         if res.data is None:
@@ -167,19 +224,14 @@ async def sample_points(
         nodata = None if src.nodata is None else float(src.nodata)
         centre_nd = _is_nodata(centre, nodata)
         value = centre
-        if centre_nd and r > 0:
+        if centre_nd:
             value = _nearest_valid(
                 win, r, col - math.floor(col), rowf - math.floor(rowf), src, nodata, centre
             )
         neigh = None
-        if return_neighbourhood == "always" or (
-            return_neighbourhood == "if_center_nodata" and centre_nd
-        ):
+        if neighbourhood == "always" or (neighbourhood == "if_center_nodata" and centre_nd):
             neigh = tuple(float(v) for v in win.ravel())
         out.samples.append(PointSample(pi, ri, src.band, value, neigh))
-    order = {b: j for j, b in enumerate(bands)}
-    out.samples.sort(key=lambda s: (s.record_index, order[s.band], s.point_index))
-    return out
 
 
 def _nearest_valid(
