@@ -267,6 +267,11 @@ def read_window(view: Collection, **params: Any) -> np.ndarray:
 
 def get_xarray(view: Collection, **params: Any) -> Any:
     """``xarray.Dataset`` with dims ``(time, geometry, y, x)``; see :mod:`rasteret._xarray_out`."""
+    chunks = params.pop("chunks", None)
+    if chunks is not None:  # lazy, dask-backed: see rasteret.integrations.dask
+        from rasteret.integrations.dask import lazy_xarray
+
+        return lazy_xarray(view, params, chunks)
     from rasteret._xarray_out import build_dataset
 
     outcome, aois, rows = read_chips(view, params, layout="stack")

@@ -215,18 +215,37 @@ class ReadsMixin:
         geometry_column: str | None = None,
         all_touched: bool = False,
         xr_combine: str = "combine_first",
+        chunks: Any = None,
         **filters: Any,
     ) -> xr.Dataset:
         """Read ``bands`` inside ``geometries`` as an ``xarray.Dataset`` (time, geometry, y, x).
 
+        With ``chunks`` (``"auto"``, an int, or a dict such as ``{"time": 1, "y": 512,
+        "x": 512}``) the Dataset is lazy and dask-backed: it is planned from the index alone
+        (no pixel or header request) and each chunk reads only its own tiles when computed;
+        it has the same dims, coordinates, attributes and dtypes as the eager result and
+        computes to identical values. Needs ``rasteret[dask]``.
+
         Raises:
-            ValueError: Unknown band, unknown ``xr_combine`` strategy, invalid filters.
+            ValueError: Unknown band, unknown ``xr_combine`` strategy, bad ``chunks``,
+                invalid filters.
+            ImportError: ``chunks`` given without dask installed.
         """
         if xr_combine not in ("combine_first", "merge", "merge_override"):
             raise InvalidInputError(
                 f"Unknown xr_combine strategy {xr_combine!r}: use 'combine_first', 'merge' or "
                 "'merge_override'"
             )
+        if chunks is not None and not (
+            chunks is True
+            or chunks == "auto"
+            or (isinstance(chunks, int) and not isinstance(chunks, bool))
+            or isinstance(chunks, dict)
+        ):
+            raise InvalidInputError(
+                f"chunks must be None, 'auto', True, an int or a dict of dim -> size, got {chunks!r}"
+            )
+        extra = {} if chunks is None else {"chunks": chunks}
         return self._aoi_read(
             "get_xarray",
             geometries,
@@ -242,6 +261,7 @@ class ReadsMixin:
             geometry_column=geometry_column,
             all_touched=all_touched,
             xr_combine=xr_combine,
+            **extra,
         )
 
     def get_gdf(
