@@ -169,11 +169,6 @@ def test_build_local_dataset_via_cli(home: Path, legacy_dir: Path) -> None:
     assert info["scene_count"] == 3 and info["name"] == "mine" and info["path"] == str(legacy_dir)
 
 
-def test_demo_stub(home: Path) -> None:
-    out = run("demo", env_home=home)
-    assert out.returncode == 0 and "earthsearch/sentinel-2-l2a" in out.stdout
-
-
 def test_collections_import(home: Path, tmp_path: Path, records) -> None:
     import pyarrow.parquet as pq
 

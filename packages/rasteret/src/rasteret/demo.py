@@ -43,6 +43,7 @@ class DemoResult:
     records_total: int = 0
     records_kept: int = 0
     bytes_on_server: int = 0
+    cogs: int = 0
 
 
 class _Phases:
@@ -64,6 +65,7 @@ class _Phases:
                 "phase": name,
                 "seconds": round(seconds, 3),
                 "requests": d.requests if d else 0,
+                "range_requests": d.range_requests if d else 0,
                 "bytes": d.bytes_sent if d else 0,
             }
         )
@@ -85,6 +87,21 @@ def _window_mean(arr: Any, xs: Any, ys: Any, x: float, y: float, half: int = 1) 
     j = int(np.abs(xs - x).argmin())
     win = arr[max(i - half, 0) : i + half + 1, max(j - half, 0) : j + half + 1]
     return float(np.nanmean(win)) if np.isfinite(win).any() else float("nan")
+
+
+def _check_output(path: Path) -> Path:
+    """Resolve the PNG path and fail before any work when it cannot be written."""
+    import os
+
+    from rasteret.errors import InvalidInputError
+
+    out = path.expanduser().resolve()
+    if out.is_dir():
+        raise InvalidInputError(f"--output {out} is a directory; give a .png file path")
+    parent = next((p for p in (out.parent, *out.parent.parents) if p.exists()), None)
+    if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise InvalidInputError(f"cannot write the figure to {out}: {parent} is not writable")
+    return out
 
 
 def run_demo(
@@ -112,7 +129,7 @@ def run_demo(
     from rasteret._demo_stac import COLLECTION_ID, write_catalog
 
     say = echo or (lambda _line: None)
-    out = Path(output).expanduser().resolve()
+    out = _check_output(Path(output))
     work = Path(tempfile.mkdtemp(prefix="rasteret-demo-"))
     result = DemoResult(output=str(out), workdir=str(work) if keep else None)
     phase = _Phases(result)
@@ -121,6 +138,7 @@ def run_demo(
         with phase("generate COGs (no GDAL)"):
             files, marks = generate_series(served / "cogs")
         result.bytes_on_server = sum(f.path.stat().st_size for f in files)
+        result.cogs = len(files)
         say(
             f"Wrote {len(files)} COGs ({len({f.item_id for f in files})} dates x "
             f"{len(BANDS)} bands, {result.bytes_on_server / 1e6:.1f} MB) to {served / 'cogs'}"
@@ -188,9 +206,9 @@ def run_demo(
                     "date": day.isoformat(),
                     "cloud_cover": cover.get(day),
                     "clear_pct": round(100 * n_clear / max(n_valid, 1), 1),
-                    "ndvi_aoi": round(mean, 3),
+                    "ndvi_aoi": _rounded(mean),
                 }
-                row.update({name: round(v[2][i], 3) for name, v in fields.items()})
+                row.update({name: _rounded(v[2][i]) for name, v in fields.items()})
                 result.dates.append(row)
             half = abs(float(xs[1] - xs[0])) / 2 if len(xs) > 1 else 5.0
             extent = (xs[0] - half, xs[-1] + half, ys[-1] - half, ys[0] + half)
@@ -214,6 +232,15 @@ def run_demo(
             shutil.rmtree(work, ignore_errors=True)
 
 
+def _rounded(value: float) -> float | None:
+    """Three decimals, None for NaN (JSON has no NaN)."""
+    return None if value != value else round(value, 3)
+
+
+def _fmt_ndvi(value: float | None, width: int) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}.3f}"
+
+
 def _fmt_bytes(n: int) -> str:
     if n >= 1_000_000:
         return f"{n / 1e6:.2f} MB"
@@ -226,18 +253,27 @@ def format_report(r: DemoResult) -> str:
     """The human-readable summary printed by ``rasteret demo``."""
     lines = [
         "",
-        f"{'phase':<36} {'seconds':>8} {'requests':>9} {'bytes':>10}",
+        f"{'phase':<36} {'seconds':>8} {'requests':>9} {'ranged':>7} {'bytes':>10}",
     ]
     for p in r.phases:
         lines.append(
-            f"{p['phase']:<36} {p['seconds']:>8.2f} {p['requests']:>9} {_fmt_bytes(p['bytes']):>10}"
+            f"{p['phase']:<36} {p['seconds']:>8.2f} {p['requests']:>9} "
+            f"{p['range_requests']:>7} {_fmt_bytes(p['bytes']):>10}"
         )
+    build = next((p for p in r.phases if p["phase"].startswith("build")), None)
     read = next((p for p in r.phases if p["phase"].startswith("read")), None)
+    lines.append("")
+    if build and r.cogs:
+        lines.append(
+            f"Indexing: {build['range_requests']} ranged header reads for {r.cogs} COGs, plus "
+            f"{build['requests'] - build['range_requests']} STAC JSON documents."
+        )
     if read and r.bytes_on_server:
         lines.append(
-            f"\nKept {r.records_kept} of {r.records_total} records; the AOI read fetched "
-            f"{_fmt_bytes(read['bytes'])} of the {_fmt_bytes(r.bytes_on_server)} on the server "
-            f"({100 * read['bytes'] / r.bytes_on_server:.1f}%), with no header request."
+            f"Kept {r.records_kept} of {r.records_total} records (a table filter, no request); "
+            f"the AOI read made {read['range_requests']} range requests for "
+            f"{_fmt_bytes(read['bytes'])}, {100 * read['bytes'] / r.bytes_on_server:.0f}% of the "
+            f"{_fmt_bytes(r.bytes_on_server)} served: only tiles under the AOI, no header re-read."
         )
     if r.dates:
         names = [k for k in r.dates[0] if k not in ("date", "cloud_cover", "clear_pct", "ndvi_aoi")]
@@ -247,9 +283,9 @@ def format_report(r: DemoResult) -> str:
         for d in r.dates:
             row = (
                 f"{d['date']:<11} {d['cloud_cover'] or 0:>6.1f} {d['clear_pct']:>6.1f} "
-                f"{d['ndvi_aoi']:>8.3f}"
+                f"{_fmt_ndvi(d['ndvi_aoi'], 8)}"
             )
-            row += "".join(f" {d[n]:>12.3f}" for n in names)
+            row += "".join(f" {_fmt_ndvi(d[n], 12)}" for n in names)
             lines.append(row)
     lines.append("")
     lines.append(f"Figure: {r.output}")
