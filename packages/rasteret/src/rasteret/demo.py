@@ -1,6 +1,6 @@
 """``rasteret demo``: the whole index-first workflow, offline, in a few seconds.
 
-1. Generate a Sentinel-2-like COG time series (red + NIR, 11 dates, clouds) with tifffile.
+1. Generate a Sentinel-2-like COG time series (red + NIR, 11 dates, clouds) without GDAL.
 2. Serve it, and a static STAC catalog pointing at it, from a loopback HTTP server.
 3. ``build_from_stac(static_catalog=True)``: walk the catalog, read each COG header once.
 4. ``subset(cloud_cover_lt=30)``: a pure table filter, no request.
@@ -14,61 +14,21 @@ server is stopped even on error or Ctrl-C. The CLI entry point is :func:`main`.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
+import os
 import shutil
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DemoResult", "main", "run_demo"]
+from rasteret._demo_report import DemoResult, format_report
+
+__all__ = ["DemoResult", "format_report", "main", "run_demo"]
 
 CLOUD_COVER_LT = 30.0
-_CLOUD_RED = 2500  # B04 above 0.25 reflectance: a (simple) cloud test
-
-
-@dataclass(slots=True)
-class DemoResult:
-    """What a demo run did: per-phase costs, per-date NDVI and where the figure went."""
-
-    output: str
-    workdir: str | None
-    phases: list[dict[str, Any]] = field(default_factory=list)
-    dates: list[dict[str, Any]] = field(default_factory=list)
-    records_total: int = 0
-    records_kept: int = 0
-    bytes_on_server: int = 0
-    cogs: int = 0
-
-
-class _Phases:
-    """Times each phase and takes the server's request / byte counts around it."""
-
-    def __init__(self, result: DemoResult, server: Any = None) -> None:
-        self.result = result
-        self.server = server
-
-    @contextmanager
-    def __call__(self, name: str) -> Iterator[None]:
-        before = self.server.traffic() if self.server is not None else None
-        t0 = time.perf_counter()
-        yield
-        seconds = time.perf_counter() - t0
-        d = (self.server.traffic() - before) if before is not None else None
-        self.result.phases.append(
-            {
-                "phase": name,
-                "seconds": round(seconds, 3),
-                "requests": d.requests if d else 0,
-                "range_requests": d.range_requests if d else 0,
-                "bytes": d.bytes_sent if d else 0,
-            }
-        )
 
 
 def _aoi_lonlat(ring_utm: Any, epsg: int) -> Any:
@@ -80,19 +40,8 @@ def _aoi_lonlat(ring_utm: Any, epsg: int) -> Any:
     return shapely.Polygon([(round(x, 6), round(y, 6)) for x, y in zip(lon, lat)])
 
 
-def _window_mean(arr: Any, xs: Any, ys: Any, x: float, y: float, half: int = 1) -> float:
-    import numpy as np
-
-    i = int(np.abs(ys - y).argmin())
-    j = int(np.abs(xs - x).argmin())
-    win = arr[max(i - half, 0) : i + half + 1, max(j - half, 0) : j + half + 1]
-    return float(np.nanmean(win)) if np.isfinite(win).any() else float("nan")
-
-
 def _check_output(path: Path) -> Path:
     """Resolve the PNG path and fail before any work when it cannot be written."""
-    import os
-
     from rasteret.errors import InvalidInputError
 
     out = path.expanduser().resolve()
@@ -120,11 +69,10 @@ def run_demo(
     Returns:
         The :class:`DemoResult`.
     """
-    import numpy as np
-
     import rasteret
     from rasteret._demo_data import BANDS, EPSG, SIZE, generate_series
     from rasteret._demo_plot import plot_series
+    from rasteret._demo_report import Phases, analyse
     from rasteret._demo_server import DemoServer
     from rasteret._demo_stac import COLLECTION_ID, write_catalog
 
@@ -132,7 +80,7 @@ def run_demo(
     out = _check_output(Path(output))
     work = Path(tempfile.mkdtemp(prefix="rasteret-demo-"))
     result = DemoResult(output=str(out), workdir=str(work) if keep else None)
-    phase = _Phases(result)
+    phase = Phases(result)
     try:
         served = work / "www"
         with phase("generate COGs (no GDAL)"):
@@ -176,122 +124,28 @@ def run_demo(
             phase.server = None
 
         with phase("NDVI + plot"):
-            red = ds["B04"].isel(geometry=0).astype("float64")
-            nir = ds["B08"].isel(geometry=0).astype("float64")
-            red = red.where(red != 0)
-            nir = nir.where(nir != 0)
-            ndvi = ((nir - red) / (nir + red)).values
-            cloudy = (red >= _CLOUD_RED).values
-            valid = np.isfinite(ndvi)
-            xs, ys = ds["x"].values, ds["y"].values
-            times = [dt.date.fromisoformat(str(t)[:10]) for t in ds["time"].values]
-            cover = dict(
-                zip(
-                    [d.date() for d in kept.column("datetime").to_pylist()],
-                    kept.column("eo:cloud_cover").to_pylist(),
-                )
-            )
-            clear_ndvi = np.where(cloudy, np.nan, ndvi)
-            fields = {
-                name: (x, y, [_window_mean(clear_ndvi[i], xs, ys, x, y) for i in range(len(times))])
-                for name, x, y in marks.fields
-            }
-            aoi_mean = []
-            for i, day in enumerate(times):
-                n_valid = int(valid[i].sum())
-                n_clear = int((valid[i] & ~cloudy[i]).sum())
-                mean = float(np.nanmean(clear_ndvi[i])) if n_clear else float("nan")
-                aoi_mean.append(mean)
-                row = {
-                    "date": day.isoformat(),
-                    "cloud_cover": cover.get(day),
-                    "clear_pct": round(100 * n_clear / max(n_valid, 1), 1),
-                    "ndvi_aoi": _rounded(mean),
-                }
-                row.update({name: _rounded(v[2][i]) for name, v in fields.items()})
-                result.dates.append(row)
-            half = abs(float(xs[1] - xs[0])) / 2 if len(xs) > 1 else 5.0
-            extent = (xs[0] - half, xs[-1] + half, ys[-1] - half, ys[0] + half)
+            dates = [d.date() for d in kept.column("datetime").to_pylist()]
+            cover = dict(zip(dates, kept.column("eo:cloud_cover").to_pylist()))
+            a = analyse(ds, cover, marks.fields)
+            result.dates = a.rows
             plot_series(
                 out,
-                np.where(cloudy, np.nan, ndvi),
-                times,
-                [f"{cover.get(d, float('nan')):.0f}% scene cloud" for d in times],
-                extent,
-                fields,
-                aoi_mean,
+                a.ndvi,
+                a.dates,
+                [f"{cover.get(d, float('nan')):.0f}% scene cloud" for d in a.dates],
+                a.extent,
+                a.fields,
+                a.aoi_mean,
                 title=(
-                    f"rasteret demo: NDVI of a {ndvi.shape[2] * 10 / 1000:.1f} km farm AOI, "
-                    f"{len(times)} clear dates of {result.records_total} "
-                    f"(clouds masked grey)"
+                    f"rasteret demo: NDVI of a {(a.extent[1] - a.extent[0]) / 1000:.1f} km farm "
+                    f"AOI, {len(a.dates)} clear dates of {result.records_total} "
+                    "(clouds masked grey)"
                 ),
             )
         return result
     finally:
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
-
-
-def _rounded(value: float) -> float | None:
-    """Three decimals, None for NaN (JSON has no NaN)."""
-    return None if value != value else round(value, 3)
-
-
-def _fmt_ndvi(value: float | None, width: int) -> str:
-    return f"{'-':>{width}}" if value is None else f"{value:>{width}.3f}"
-
-
-def _fmt_bytes(n: int) -> str:
-    if n >= 1_000_000:
-        return f"{n / 1e6:.2f} MB"
-    if n >= 1_000:
-        return f"{n / 1e3:.1f} kB"
-    return f"{n} B"
-
-
-def format_report(r: DemoResult) -> str:
-    """The human-readable summary printed by ``rasteret demo``."""
-    lines = [
-        "",
-        f"{'phase':<36} {'seconds':>8} {'requests':>9} {'ranged':>7} {'bytes':>10}",
-    ]
-    for p in r.phases:
-        lines.append(
-            f"{p['phase']:<36} {p['seconds']:>8.2f} {p['requests']:>9} "
-            f"{p['range_requests']:>7} {_fmt_bytes(p['bytes']):>10}"
-        )
-    build = next((p for p in r.phases if p["phase"].startswith("build")), None)
-    read = next((p for p in r.phases if p["phase"].startswith("read")), None)
-    lines.append("")
-    if build and r.cogs:
-        lines.append(
-            f"Indexing: {build['range_requests']} ranged header reads for {r.cogs} COGs, plus "
-            f"{build['requests'] - build['range_requests']} STAC JSON documents."
-        )
-    if read and r.bytes_on_server:
-        lines.append(
-            f"Kept {r.records_kept} of {r.records_total} records (a table filter, no request); "
-            f"the AOI read made {read['range_requests']} range requests for "
-            f"{_fmt_bytes(read['bytes'])}, {100 * read['bytes'] / r.bytes_on_server:.0f}% of the "
-            f"{_fmt_bytes(r.bytes_on_server)} served: only tiles under the AOI, no header re-read."
-        )
-    if r.dates:
-        names = [k for k in r.dates[0] if k not in ("date", "cloud_cover", "clear_pct", "ndvi_aoi")]
-        head = f"{'date':<11} {'cloud%':>6} {'clear%':>6} {'NDVI AOI':>8}"
-        head += "".join(f" {n:>12}" for n in names)
-        lines += ["", "NDVI per date (clear pixels):", head]
-        for d in r.dates:
-            row = (
-                f"{d['date']:<11} {d['cloud_cover'] or 0:>6.1f} {d['clear_pct']:>6.1f} "
-                f"{_fmt_ndvi(d['ndvi_aoi'], 8)}"
-            )
-            row += "".join(f" {_fmt_ndvi(d[n], 12)}" for n in names)
-            lines.append(row)
-    lines.append("")
-    lines.append(f"Figure: {r.output}")
-    if r.workdir:
-        lines.append(f"Kept the working directory: {r.workdir}")
-    return "\n".join(lines)
 
 
 def main(args: argparse.Namespace | None = None) -> int:
