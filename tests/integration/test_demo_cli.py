@@ -26,7 +26,10 @@ def test_rasteret_demo_writes_a_figure_and_cleans_up(tmp_path: Path) -> None:
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     out = tmp_path / "fig" / "demo.png"
-    env = dict(os.environ, TMPDIR=str(tmp), MPLBACKEND="Agg")
+    # a configured proxy (unreachable) must not capture the loopback traffic
+    env = dict(os.environ, TMPDIR=str(tmp), HTTP_PROXY="http://127.0.0.1:9")
+    env.pop("NO_PROXY", None)
+    env.pop("no_proxy", None)
     proc = subprocess.run(
         [*_console_script(), "demo", "--output", str(out), "--json"],
         capture_output=True,

@@ -19,7 +19,8 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,30 @@ def _aoi_lonlat(ring_utm: Any, epsg: int) -> Any:
     tr = Transformer.from_crs(epsg, 4326, always_xy=True)
     lon, lat = tr.transform([p[0] for p in ring_utm], [p[1] for p in ring_utm])
     return shapely.Polygon([(round(x, 6), round(y, 6)) for x, y in zip(lon, lat)])
+
+
+@contextmanager
+def _loopback_bypasses_proxies() -> Iterator[None]:
+    """Add ``127.0.0.1`` to ``NO_PROXY`` while the demo runs, when a proxy is configured.
+
+    urllib (pystac) and obstore honour ``HTTP_PROXY`` / ``ALL_PROXY`` and would send the
+    loopback requests to the proxy; the previous values are restored afterwards.
+    """
+    proxies = ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy")
+    if not any(os.environ.get(k) for k in proxies):
+        yield
+        return
+    saved = {k: os.environ.get(k) for k in ("NO_PROXY", "no_proxy")}
+    try:
+        for key, value in saved.items():
+            os.environ[key] = ",".join(v for v in (value, "127.0.0.1") if v)
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _check_output(path: Path) -> Path:
@@ -91,7 +116,7 @@ def run_demo(
             f"Wrote {len(files)} COGs ({len({f.item_id for f in files})} dates x "
             f"{len(BANDS)} bands, {result.bytes_on_server / 1e6:.1f} MB) to {served / 'cogs'}"
         )
-        with DemoServer(served, max_lifetime=600) as server:
+        with _loopback_bypasses_proxies(), DemoServer(served, max_lifetime=600) as server:
             phase.server = server
             with phase("write static STAC catalog"):
                 catalog = write_catalog(
