@@ -75,3 +75,33 @@ def test_rasteret_demo_quiet_prints_only_the_path(tmp_path: Path) -> None:
     assert (kept / "www" / "stac" / "catalog.json").is_file()
     assert len(list((kept / "www" / "cogs").rglob("*.tif"))) == 22
     shutil.rmtree(kept)
+
+
+def test_rasteret_demo_ctrl_c_cleans_up(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmp))
+    proc = subprocess.Popen(
+        [*_console_script(), "demo", "--output", str(tmp_path / "x.png")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not list(tmp.glob("rasteret-demo-*/www/cogs/*/B04.tif")):  # generating
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130 and err.strip() == "rasteret: interrupted"
+    assert list(tmp.iterdir()) == [] and not (tmp_path / "x.png").exists()
