@@ -549,6 +549,67 @@ class Collection(ReadsMixin, FootprintsMixin):
             raise _no_dataset()
         export_collection(self, path, partition_by)
 
+    def to_torchgeo_dataset(
+        self,
+        *,
+        bands: Sequence[str],
+        chip_size: int | None = None,
+        is_image: bool = True,
+        allow_resample: bool = False,
+        cloud_cover_lt: float | None = None,
+        date_range: tuple[Any, Any] | None = None,
+        bbox: tuple[float, float, float, float] | None = None,
+        split: str | Sequence[str] | None = None,
+        split_column: str = "split",
+        label_field: str | None = None,
+        geometries: Any = None,
+        geometries_crs: Any = 4326,
+        transforms: Any = None,
+        max_concurrent: int = 50,
+        cloud_config: Any = None,
+        backend: Any = None,
+        time_series: bool = False,
+        target_crs: Any = None,
+    ) -> Any:
+        """A ``torchgeo.datasets.GeoDataset`` reading chips of ``bands`` from this collection.
+
+        The index is built from the Parquet index only (no COG request); chips are read on
+        demand with rasterio-merge placement. See :mod:`rasteret.integrations.torchgeo` and
+        ``docs/integrations.md``.
+
+        Raises:
+            ImportError: torch / torchgeo (>= 0.9) missing: install ``rasteret[torchgeo]``.
+            ValueError: No bands, missing columns, mixed resolutions without
+                ``allow_resample``, nothing left after filtering.
+        """
+        try:
+            from rasteret.integrations.torchgeo import to_torchgeo_dataset
+        except ImportError as exc:  # pragma: no cover - the module itself imports lazily
+            raise ImportError(
+                f"to_torchgeo_dataset needs `pip install 'rasteret[torchgeo]'` ({exc})"
+            ) from exc
+        return to_torchgeo_dataset(
+            self,
+            bands=bands,
+            chip_size=chip_size,
+            is_image=is_image,
+            allow_resample=allow_resample,
+            cloud_cover_lt=cloud_cover_lt,
+            date_range=date_range,
+            bbox=bbox,
+            split=split,
+            split_column=split_column,
+            label_field=label_field,
+            geometries=geometries,
+            geometries_crs=geometries_crs,
+            transforms=transforms,
+            max_concurrent=max_concurrent,
+            cloud_config=cloud_config,
+            backend=backend,
+            time_series=time_series,
+            target_crs=target_crs,
+        )
+
     def _require_rows(self) -> None:
         if len(self) == 0:
             raise EmptyCollectionError(f"collection {self.name!r} has no records")
