@@ -215,16 +215,15 @@ class ReadsMixin:
         geometry_column: str | None = None,
         all_touched: bool = False,
         xr_combine: str = "combine_first",
-        chunks: Any = None,
         **filters: Any,
     ) -> xr.Dataset:
         """Read ``bands`` inside ``geometries`` as an ``xarray.Dataset`` (time, geometry, y, x).
 
-        With ``chunks`` (``"auto"``, an int, or a dict such as ``{"time": 1, "y": 512,
-        "x": 512}``) the Dataset is lazy and dask-backed: it is planned from the index alone
-        (no pixel or header request) and each chunk reads only its own tiles when computed;
-        it has the same dims, coordinates, attributes and dtypes as the eager result and
-        computes to identical values. Needs ``rasteret[dask]``.
+        Keyword ``chunks=None`` (``"auto"``, an int, or a dict such as ``{"time": 1,
+        "y": 512, "x": 512}``) makes the Dataset lazy and dask-backed: it is planned from the
+        index alone (no pixel or header request) and each chunk reads only its own tiles
+        when computed; it has the same dims, coordinates, attributes and dtypes as the eager
+        result and computes to identical values. Needs ``rasteret[dask]``.
 
         Raises:
             ValueError: Unknown band, unknown ``xr_combine`` strategy, bad ``chunks``,
@@ -236,6 +235,9 @@ class ReadsMixin:
                 f"Unknown xr_combine strategy {xr_combine!r}: use 'combine_first', 'merge' or "
                 "'merge_override'"
             )
+        # ``chunks`` travels in ``**filters`` so the signature stays the 0.4.1 one (pinned
+        # by tests/test_public_surface.py); it is a documented keyword all the same.
+        chunks = filters.pop("chunks", None)
         if chunks is not None and not (
             chunks is True
             or chunks == "auto"

@@ -321,7 +321,26 @@ class RasteretGeoDataset(_GeoDataset):  # type: ignore[misc,valid-type]
             ValueError: No overlapping record could be read (or, with ``time_series``, one
                 of them could not).
         """
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: Sequence[Any]) -> list[dict[str, Any]]:
+        """Samples of several GeoSlices, read in **one** concurrent wave.
+
+        PyTorch's ``DataLoader`` calls this with a whole batch of sampler queries, so the
+        tiles of all chips of a batch are fetched together (one round trip of latency per
+        batch instead of one per chip) and decoded in parallel.
+        """
+        plans = [self._plan(index) for index in indices]
+        results = self._read_many(plans)
+        return [
+            self._sample(index, plan, res)
+            for index, plan, res in zip(indices, plans, results, strict=True)
+        ]
+
+    def _plan(self, index: Any) -> tuple[Any, Any, list[str]]:
+        """``(x, y, record ids)`` of a GeoSlice; IndexError when no record overlaps it."""
         import pandas as pd
+        import shapely
 
         x, y, t = self._disambiguate_slice(index)
         interval = pd.Interval(pd.Timestamp(t.start), pd.Timestamp(t.stop), closed="both")
@@ -329,26 +348,56 @@ class RasteretGeoDataset(_GeoDataset):  # type: ignore[misc,valid-type]
         df = df.iloc[:: t.step]
         df = df.cx[x.start : x.stop, y.start : y.stop]
         if not df.empty:
-            import shapely
-
             query = shapely.box(x.start, y.start, x.stop, y.stop)
             df = df[df.intersection(query).area > 0]
         if df.empty:
             raise IndexError(f"index: {index} not found in dataset with bounds: {self.bounds}")
-        ids = list(df["id"])
-        rows = [self._rows[i] for i in ids]
+        return x, y, list(df["id"])
+
+    def _read_many(self, plans: Sequence[tuple[Any, Any, list[str]]]) -> list[Any]:
+        """One ``read_grid`` per plan, all gathered on this process's event loop."""
+        import asyncio
+
+        from rasteret_io.grid import Grid
+        from rasteret_io.grid_read import read_grid
+        from rasteret_io.runtime import run_sync
+
+        reader = self._reader
+        group_by = "id" if self.time_series else None
+
+        async def gather() -> list[Any]:
+            fetcher = reader._fetcher()
+            coros = []
+            for x, y, ids in plans:
+                grid = Grid.from_bounds(
+                    self._read_crs,
+                    (x.start, y.start, x.stop, y.stop),
+                    (abs(x.step), abs(y.step)),
+                    snap=False,
+                )
+                rows = [self._rows[i] for i in ids]
+                coros.append(
+                    read_grid(
+                        rows,
+                        reader.bands,
+                        grid,
+                        fetcher,
+                        band_map=reader.band_map,
+                        group_by=group_by,
+                    )
+                )
+            return await asyncio.gather(*coros, return_exceptions=True)
+
+        return run_sync(gather())
+
+    def _sample(self, index: Any, plan: tuple[Any, Any, list[str]], res: Any) -> dict[str, Any]:
         from rasteret_io.errors import ReadError
 
-        try:
-            res = self._reader.read_grid(
-                rows,
-                self._read_crs,
-                (x.start, y.start, x.stop, y.stop),
-                (abs(x.step), abs(y.step)),
-                group_by="id" if self.time_series else None,
-            )
-        except ReadError as exc:
-            raise ValueError(f"no record overlapping {index} could be read: {exc}") from exc
+        x, y, ids = plan
+        if isinstance(res, ReadError):
+            raise ValueError(f"no record overlapping {index} could be read: {res}") from res
+        if isinstance(res, BaseException):
+            raise res
         if res.failures:
             if self.time_series:
                 first = res.failures[0]
@@ -362,7 +411,7 @@ class RasteretGeoDataset(_GeoDataset):  # type: ignore[misc,valid-type]
                 warnings.warn(
                     f"skipped unreadable records: {[f.record_id for f in res.failures][:5]}",
                     RuntimeWarning,
-                    stacklevel=2,
+                    stacklevel=3,
                 )
         data = self._to_tensor(res.data)
         transform = torch.tensor(
