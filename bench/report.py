@@ -126,10 +126,24 @@ def merge_docs(paths: list[Path]) -> dict[str, Any]:
     base["latencies"] = sorted({float(r["latency_ms"]) for r in base["records"]})
     base["readers"] = [r for r in ORDER if any(x["reader"] == r for x in base["records"])]
     base["notes"] = sorted({n for d in docs for n in d.get("notes", [])})
+    kept = {id(r) for r in base["records"]}
     base["sources"] = [
         {"argv": d.get("argv"), "created": d.get("created"), "machine": d.get("machine")}
         for d in docs
+        if any(id(r) in kept for r in d["records"])
     ]
+    base["machine"] = {
+        **base["machine"],
+        "loadavg_start": max(s["machine"]["loadavg_start"] for s in base["sources"]),
+        "loadavg_end": max(s["machine"]["loadavg_end"] for s in base["sources"]),
+    }
+    base["code"] = sorted(
+        {
+            r.get("code", "not recorded (runs before 01:23 UTC, see the findings below)")
+            for r in base["records"]
+            if r["reader"].startswith("ours")
+        }
+    )
     return base
 
 
@@ -191,15 +205,15 @@ def _table(doc: dict[str, Any], agg: dict[Any, dict[str, Any]], w: str, lat: flo
         f"{files} files, {need / 1e6:.1f} MB needed",
         "",
         "| reader | median s | p25–p75 s | × floor | × ours | requests | req/file | MB served "
-        "| byte ampl. | peak RSS MB | CPU s | setup s | checksum |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| byte ampl. | peak RSS MB | CPU s | setup s | load | checksum |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in ORDER:
         a = agg.get((w, r, lat))
         if a is None:
             continue
         if not a.get("n"):
-            rows.append(f"| {LABEL[r]} | failed: {a.get('error', '')[:120]} |" + " |" * 11)
+            rows.append(f"| {LABEL[r]} | failed: {a.get('error', '')[:120]} |" + " |" * 12)
             continue
         ck = "ok" if ref is None or a["checksum"] == ref else "**MISMATCH**"
         rows.append(
@@ -208,7 +222,7 @@ def _table(doc: dict[str, Any], agg: dict[Any, dict[str, Any]], w: str, lat: flo
             f"{(a['median'] / ours) if ours else float('nan'):.1f} | {a['requests']:.0f} "
             f"| {a['requests'] / files:.2f} | {a['bytes'] / 1e6:.1f} "
             f"| {(a['bytes'] / need) if need else float('nan'):.2f} | {a['rss']:.0f} "
-            f"| {a['cpu']:.2f} | {a['setup']:.2f} | {ck} |"
+            f"| {a['cpu']:.2f} | {a['setup']:.2f} | {a['load']:.1f} | {ck} |"
         )
     return rows
 
@@ -261,6 +275,31 @@ def _plots(doc: dict[str, Any], agg: dict[Any, dict[str, Any]]) -> list[str]:
         fig.savefig(PNG_DIR / name, dpi=110)
         plt.close(fig)
         names.append(name)
+    lat = 40.0 if 40.0 in lats else lats[-1]
+    ws = [w for w in sorted(doc["plans"]) if (w, "ours", lat) in agg]
+    readers = [r for r in ORDER if any((w, r, lat) in agg for w in ws)]
+    if ws and readers:
+        fig, ax = plt.subplots(figsize=(8, 4.2))
+        width = 0.8 / len(readers)
+        for i, r in enumerate(readers):
+            xs, ys = [], []
+            for j, w in enumerate(ws):
+                a = agg.get((w, r, lat))
+                if a and a.get("n"):
+                    xs.append(j + i * width)
+                    ys.append(a["median"] / _floor_for(doc, w, lat)["floor"])
+            ax.bar(xs, ys, width, label=r)
+        ax.axhline(1.0, color="black", lw=0.8)
+        ax.axhline(1.5, color="black", lw=0.8, ls="--")
+        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(ws))], ws)
+        ax.set_yscale("log")
+        ax.set_ylabel(f"median ÷ floor at {lat:g} ms (log)")
+        ax.set_title("distance to the physical floor (1 = at the floor; dashed: 1.5)", fontsize=9)
+        ax.legend(fontsize=7, ncol=2)
+        fig.tight_layout()
+        fig.savefig(PNG_DIR / "ratio_to_floor.png", dpi=110)
+        plt.close(fig)
+        names.insert(0, "ratio_to_floor.png")
     return names
 
 
@@ -299,10 +338,18 @@ def render(doc: dict[str, Any]) -> str:
         "### Machine and versions",
         "",
         f"- {m.get('nproc')} cores ({m.get('cpu')}), {m.get('mem')} RAM, Linux {m.get('kernel')}, "
-        f"Python {m.get('python')} (ours); **shared with other engineers' jobs**: 1-min load "
-        f"average {m['loadavg_start'][0]:.1f} at start, {m['loadavg_end'][0]:.1f} at end "
-        "(per-cell medians in `bench/results/*/runs.jsonl`), so absolute times carry ±20–30% noise.",
+        f"Python {m.get('python')} (ours); **shared with other engineers' jobs** (1-min load "
+        f"average up to {m['loadavg_start'][0]:.1f} at the start and {m['loadavg_end'][0]:.1f} "
+        "at the end of a run; per-cell medians in the *load* column; raw runs in "
+        "`bench/results/*/runs.jsonl`), so absolute times carry ±20–30% noise.",
     ]
+    if doc.get("code"):
+        lines.append(
+            "- Our code: workspace commit(s) "
+            + ", ".join(f"`{c}`" for c in doc["code"])
+            + " (each run imports the workspace as it is on disk; the packages changed during "
+            "the session, so only runs of the final code are kept in the tables)."
+        )
     for name, v in sorted(doc.get("versions", {}).items()):
         lines.append(f"- {name}: " + ", ".join(f"{k} {x}" for k, x in sorted(v.items())))
     lines += [
@@ -369,7 +416,10 @@ def render(doc: dict[str, Any]) -> str:
         "### Results",
         "",
         "Medians over the runs; *× floor* and *× ours* are ratios of medians; *requests* and "
-        "*MB served* are per run, counted by the server; *byte ampl.* = MB served ÷ MB needed.",
+        "*MB served* are per run, counted by the server; *byte ampl.* = MB served ÷ MB needed; "
+        "*CPU s* is the worker process's user+system time (imports and setup included); *load* "
+        "is the machine's median 1-min load average during the cell (2 cores: above 2 means "
+        "other jobs were competing).",
         "",
     ]
     for w in sorted(doc["plans"]):

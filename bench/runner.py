@@ -96,6 +96,29 @@ def run_worker(
     return out
 
 
+def code_version() -> str:
+    """Workspace commit plus a marker when packages/ has uncommitted edits (the code a fresh
+    worker imports is whatever is on disk when it starts)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT_DIR,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "packages"],
+            cwd=ROOT_DIR,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return head + ("+dirty-packages" if dirty else "")
+
+
 def machine_info() -> dict[str, Any]:
     mem = ""
     try:
@@ -189,6 +212,7 @@ def run_suite(
                 order = cells if rep % 2 == 0 else list(reversed(cells))
                 for w, rname in order:
                     reader = READERS[rname]
+                    code = code_version()
                     cpu0 = server.server_cpu_s(srv.proc)
                     res = run_worker(pythons[rname], reader, task_paths[w], cfg, out_dir, timeout)
                     cpu1 = server.server_cpu_s(srv.proc)
@@ -205,6 +229,7 @@ def run_suite(
                         **{f"srv_{k}": v for k, v in counts.items()},
                         "srv_cpu_s": cpu1 - cpu0,
                         "loadavg": os.getloadavg()[0],
+                        "code": code,
                     }
                     records.append(rec)
                     with runs_path.open("a") as fh:
