@@ -292,3 +292,13 @@ def test_intersection_with_rasterdataset(coll, reference):
     q = next(iter(RandomGeoSampler(both, size=32, length=1)))
     sample = both[q]
     assert sample["image"].shape[-2:] == (32, 32)
+
+
+def test_target_crs_reprojects_every_record(coll):
+    ds = _dataset(coll, target_crs=3857)
+    assert ds.crs.to_epsg() == 3857
+    assert 12.0 < ds.res[0] < 16.0 and 12.0 < ds.res[1] < 16.0  # 10 m at ~45° N in 3857
+    q = next(iter(GridGeoSampler(ds, size=64, stride=64)))
+    chip = ds[q]["image"]
+    assert chip.shape == (2, 64, 64)
+    assert (chip > 0).float().mean() > 0.5
