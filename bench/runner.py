@@ -37,6 +37,7 @@ READERS = {
     for r in (
         Reader("ours", "ours", "", None),
         Reader("ours-grid", "ours", "grid", None, ("W1", "W5")),
+        Reader("ours-api", "rasteret-0.4.1", "api", None),
         Reader("rasterio-seq", "rasterio", "seq", "peers", ("W1", "W4")),
         Reader("rasterio-t16", "rasterio", "t16", "peers"),
         Reader("async-tiff-cold", "async-tiff", "cold", "peers"),

@@ -1,5 +1,8 @@
 """rasteret 0.4.1 from PyPI, run in its own Python 3.12 venv (``bench/.venvs/rasteret041``).
 
+The same module, run in the workspace interpreter (reader ``ours-api``), exercises *our* meta
+package through the identical public calls: the drop-in-replacement path a 0.4.1 user takes.
+
 Its obstore backend reads the loopback server as S3 path-style (``s3://perf/...`` hrefs with
 ``create_backend(default_s3_config={"endpoint": ..., "skip_signature": "true", ...})``).
 
@@ -64,7 +67,8 @@ def setup(task: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
     )
     state: dict[str, Any] = {"task": task, "backend": backend, "table": _record_table(task)}
     if task["kind"] != "headers":
-        ws = Path(cfg["cache_dir"]) / "rasteret041"
+        # variant "api": the same calls against *our* meta package (drop-in API), own cache
+        ws = Path(cfg["cache_dir"]) / ("ours-api" if cfg.get("variant") == "api" else "rasteret041")
         col = rasteret.build_from_table(
             state["table"],
             name=f"ts{len(task['scenes'])}",
