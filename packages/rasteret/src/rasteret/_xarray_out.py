@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["build_dataset", "spatial_ref_attrs"]
+__all__ = ["build_dataset", "combine_parts", "spatial_ref_attrs"]
 
 
 def spatial_ref_attrs(crs: Any, transform: Sequence[float]) -> dict[str, Any]:
@@ -79,12 +79,23 @@ def _aoi_dataset(chips: list[Any], aoi_index: int, bands: Sequence[str]) -> Any:
 
 def build_dataset(outcome: Any, aois: Any, rows: Any, bands: Sequence[str], xr_combine: str) -> Any:
     """Assemble the Dataset (see module docs); several AOIs are combined with ``xr_combine``."""
-    import xarray as xr
-
     by_aoi: dict[int, list[Any]] = {}
     for ch in outcome.chips:
         by_aoi.setdefault(ch.aoi_index, []).append(ch)
     parts = [_aoi_dataset(chs, i, bands) for i, chs in sorted(by_aoi.items())]
+    return combine_parts(parts, xr_combine)
+
+
+def combine_parts(parts: list[Any], xr_combine: str) -> Any:
+    """Combine per-AOI Datasets (eager or dask-backed) into the ``get_xarray`` result.
+
+    AOIs on one grid are concatenated along ``geometry``; otherwise ``xr_combine`` decides
+    (``combine_first``, ``merge`` or ``merge_override``). Time ascends; ``y`` descends for
+    north-up grids. Sorting is skipped when an axis is already in order (on dask arrays a
+    sort is a large fancy-indexing gather).
+    """
+    import xarray as xr
+
     if len(parts) == 1:
         ds = parts[0]
     elif all(p.sizes["y"] == parts[0].sizes["y"] and p.sizes["x"] == parts[0].sizes["x"]
@@ -99,6 +110,10 @@ def build_dataset(outcome: Any, aois: Any, rows: Any, bands: Sequence[str], xr_c
         ds = xr.merge(parts, join="outer", combine_attrs="override")
     else:  # merge_override
         ds = xr.merge(parts, join="outer", compat="override", combine_attrs="override")
-    ds = ds.sortby("time")
+    if not ds.indexes["time"].is_monotonic_increasing:
+        ds = ds.sortby("time")
     north_up = parts[0].y.values[0] > parts[0].y.values[-1] if parts[0].sizes["y"] > 1 else True
-    return ds.sortby("y", ascending=not north_up)
+    y = ds.indexes["y"]
+    if not (y.is_monotonic_decreasing if north_up else y.is_monotonic_increasing):
+        ds = ds.sortby("y", ascending=not north_up)
+    return ds

@@ -215,35 +215,6 @@ def _dask_array(name: str, dsk: dict[Any, Any], chunks: tuple[Any, ...], dtype: 
     return da.Array(graph, name, chunks=chunks, dtype=dtype, meta=np.empty((0, 0, 0, 0), dtype))
 
 
-def _combine(parts: list[Any], xr_combine: str) -> Any:
-    """Combine per-AOI Datasets exactly as the eager ``get_xarray`` does."""
-    import xarray as xr
-
-    if len(parts) == 1:
-        ds = parts[0]
-    elif all(p.sizes["y"] == parts[0].sizes["y"] and p.sizes["x"] == parts[0].sizes["x"]
-             and (p.x.values == parts[0].x.values).all() and (p.y.values == parts[0].y.values).all()
-             for p in parts):  # fmt: skip
-        ds = xr.concat(parts, dim="geometry", join="outer", combine_attrs="override")
-    elif xr_combine == "combine_first":
-        ds = parts[0]
-        for p in parts[1:]:
-            ds = ds.combine_first(p)
-    elif xr_combine == "merge":
-        ds = xr.merge(parts, join="outer", combine_attrs="override")
-    else:
-        ds = xr.merge(parts, join="outer", compat="override", combine_attrs="override")
-    # ``sortby`` on a dask array is a fancy-indexing gather (thousands of tasks); skip it when
-    # the axis is already in order, which is the usual case (the result is the same).
-    if not ds.indexes["time"].is_monotonic_increasing:
-        ds = ds.sortby("time")
-    north_up = parts[0].y.values[0] > parts[0].y.values[-1] if parts[0].sizes["y"] > 1 else True
-    y = ds.indexes["y"]
-    if not (y.is_monotonic_decreasing if north_up else y.is_monotonic_increasing):
-        ds = ds.sortby("y", ascending=not north_up)
-    return ds
-
-
 def lazy_xarray(view: Collection, params: dict[str, Any], chunks: Any) -> Any:
     """The lazy (dask-backed) counterpart of the eager ``get_xarray`` (see module docs).
 
@@ -318,7 +289,9 @@ def lazy_xarray(view: Collection, params: dict[str, Any], chunks: Any) -> Any:
         _aoi_dataset(ts, i, bands, reader, norm, bool(params.get("all_touched")))
         for i, ts in sorted(by_aoi.items())
     ]
-    return _combine(parts, params.get("xr_combine", "combine_first"))
+    from rasteret._xarray_out import combine_parts
+
+    return combine_parts(parts, params.get("xr_combine", "combine_first"))
 
 
 # -- sharded build ------------------------------------------------------------------------------
