@@ -142,13 +142,16 @@ def no_data_error(failures: Sequence[Any]) -> ValueError:
     return ValueError("No valid data found: no record intersects the geometries")
 
 
-def read_chips(
-    view: Collection, params: dict[str, Any], *, layout: str
-) -> tuple[Any, Any, list[dict[str, Any]]]:
-    """Run the AOI engine for a get_* call; returns ``(outcome, aois, rows)``."""
+def aoi_rows(
+    view: Collection, params: dict[str, Any]
+) -> tuple[Any, dict[str, str] | None, list[dict[str, Any]]]:
+    """Normalised polygon AOIs, the band map and the rows of the records they may touch.
+
+    Raises:
+        UnsupportedGeometryError: an AOI is not a (Multi)Polygon.
+    """
     from rasteret_io.aoi import normalize_aois
-    from rasteret_io.engine import read_aois
-    from rasteret_io.runtime import run_sync
+    from rasteret_io.errors import UnsupportedGeometryError
 
     aois = normalize_aois(
         params["geometries"],
@@ -157,15 +160,23 @@ def read_chips(
     )
     for i, g in enumerate(aois.geometries):
         if g.geom_type not in ("Polygon", "MultiPolygon"):
-            from rasteret_io.errors import UnsupportedGeometryError
-
             raise UnsupportedGeometryError(
                 f"Unsupported geometry for AOI {i}: {g.geom_type}; get_* reads need Polygon or "
                 "MultiPolygon geometries (use sample_points for Point geometries)"
             )
-    narrowed = narrow_to_aois(view, aois)
     band_map = band_map_for(params.get("data_source"))
-    rows = rows_of(narrowed, params["bands"], band_map)
+    rows = rows_of(narrow_to_aois(view, aois), params["bands"], band_map)
+    return aois, band_map, rows
+
+
+def read_chips(
+    view: Collection, params: dict[str, Any], *, layout: str
+) -> tuple[Any, Any, list[dict[str, Any]]]:
+    """Run the AOI engine for a get_* call; returns ``(outcome, aois, rows)``."""
+    from rasteret_io.engine import read_aois
+    from rasteret_io.runtime import run_sync
+
+    aois, band_map, rows = aoi_rows(view, params)
     target = params.get("target_crs")
     with progress_callback(bool(params.get("progress")), "rasteret read") as on_progress:
         outcome = run_sync(

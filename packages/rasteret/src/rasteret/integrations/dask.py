@@ -229,35 +229,13 @@ def lazy_xarray(view: Collection, params: dict[str, Any], chunks: Any) -> Any:
     """
     _require_dask()
     norm = normalize_chunks(chunks)
-    from rasteret._engine import (
-        backend_for,
-        band_map_for,
-        narrow_to_aois,
-        no_data_error,
-        raise_or_warn,
-        rows_of,
-    )
-    from rasteret_io.aoi import normalize_aois
+    from rasteret._engine import aoi_rows, backend_for, no_data_error, raise_or_warn
     from rasteret_io.batch import BatchReader
     from rasteret_io.engine import ReadOutcome, plan_tasks
-    from rasteret_io.errors import UnsupportedGeometryError
     from rasteret_io.sources import record_sources
 
-    aois = normalize_aois(
-        params["geometries"],
-        geometry_column=params.get("geometry_column"),
-        geometry_crs=params.get("geometry_crs", "auto"),
-    )
-    for i, g in enumerate(aois.geometries):
-        if g.geom_type not in ("Polygon", "MultiPolygon"):
-            raise UnsupportedGeometryError(
-                f"Unsupported geometry for AOI {i}: {g.geom_type}; get_* reads need Polygon or "
-                "MultiPolygon geometries (use sample_points for Point geometries)"
-            )
+    aois, band_map, rows = aoi_rows(view, params)
     bands = list(params["bands"])
-    narrowed = narrow_to_aois(view, aois)
-    band_map = band_map_for(params.get("data_source"))
-    rows = rows_of(narrowed, bands, band_map)
     records = [record_sources(r, i, bands, band_map) for i, r in enumerate(rows)]
     outcome = ReadOutcome()
     tasks = plan_tasks(
