@@ -58,7 +58,9 @@ def _aoi_dataset(chips: list[Any], aoi_index: int, bands: Sequence[str]) -> Any:
         fill = bchips[0].fill
         arr = np.full((len(times), 1, h, w), fill, dtype=dtype)
         done = np.zeros((len(times), h, w), dtype=bool)
-        for ch in sorted(bchips, key=lambda x: x.record_index):
+        # records sharing a datetime: first valid pixel wins, by record id (independent of
+        # the order rows happen to be stored in)
+        for ch in sorted(bchips, key=lambda x: (str(x.record_id), x.record_index)):
             ti = t_index[_naive(ch.datetime)]
             take = ch.valid & ~done[ti]
             arr[ti, 0][take] = ch.data[take]

@@ -140,6 +140,11 @@ def _aoi_dataset(
 
     order = {b: j for j, b in enumerate(bands)}
     tasks = sorted(tasks, key=lambda t: (t.record.index, order[t.source.band]))
+    # mosaic priority within a time step: record id, then position (as the eager path)
+    prio = {
+        idx: rank
+        for rank, idx in enumerate(sorted({(t.record.record_id, t.record.index) for t in tasks}))
+    }
     transform, (h, w), crs = _chip_grid(tasks[0])
     a, _b, c, _d, e, f = transform
     times = sorted({_naive(t.record.datetime) for t in tasks})
@@ -181,7 +186,7 @@ def _aoi_dataset(
                             items.append(
                                 ChunkItem(
                                     k - t0,
-                                    t.record.index,
+                                    prio[(t.record.record_id, t.record.index)],
                                     t.source,
                                     t.level,
                                     t.window,
