@@ -90,6 +90,17 @@ def decode_executor() -> ThreadPoolExecutor:
 _TileKey = tuple[str, int, int, TileSpec]
 
 
+def _decode_batch(items: list[tuple[_TileKey, Any]]) -> list[Any]:
+    """Decode tiles in a worker thread; a tile that fails yields its ``CogError``."""
+    out: list[Any] = []
+    for key, raw in items:
+        try:
+            out.append(decode_tile(raw, key[3]))
+        except CogError as exc:
+            out.append(exc)
+    return out
+
+
 def _fill_for(source: BandSource, spec: TileSpec) -> int | float:
     from rasteret_cog.codecs import fill_value
 
@@ -168,23 +179,31 @@ async def read_windows(
 
     decoded: dict[_TileKey, Any] = {}
 
+    workers = max(1, os.cpu_count() or 1)
+
     async def one_url(reqs: list[RangeRequest]) -> None:
         results = await fetcher.fetch(reqs)
-        futs = []
+        todo = []
         for res in results:
             key = res.request.tag
             if res.error is not None:
                 decoded[key] = res.error
-                continue
-            futs.append((key, loop.run_in_executor(pool, decode_tile, res.data, key[3])))
-        for key, fut in futs:
-            try:
-                decoded[key] = await fut
-            except CogError as exc:
-                err = ReadError(f"cannot decode tile at byte {key[1]} of {key[0]}: {exc}")
-                if fetcher.error_policy == "raise":
-                    raise err from exc
-                decoded[key] = err
+            else:
+                todo.append((key, res.data))
+        # One executor task per batch of tiles (fewer futures and loop wake-ups); batches are
+        # small enough that a single large COG still spreads over every core.
+        size = max(4, -(-len(todo) // workers))
+        batches = [todo[i : i + size] for i in range(0, len(todo), size)]
+        futs = [loop.run_in_executor(pool, _decode_batch, b) for b in batches]
+        for batch, fut in zip(batches, futs, strict=True):
+            for (key, _raw), got in zip(batch, await fut, strict=True):
+                if isinstance(got, CogError):
+                    err = ReadError(f"cannot decode tile at byte {key[1]} of {key[0]}: {got}")
+                    if fetcher.error_policy == "raise":
+                        raise err from got
+                    decoded[key] = err
+                else:
+                    decoded[key] = got
 
     total = len(tiles_by_url)
     done_count = 0

@@ -218,9 +218,11 @@ def get_numpy(view: Collection, **params: Any) -> np.ndarray:
             "into one array; read them separately, or use get_xarray / get_gdf"
         )
     dtype = np.result_type(*[v[b].data.dtype for _, v in complete for b in bands])
-    out = np.stack(
-        [np.stack([v[b].data.astype(dtype, copy=False) for b in bands]) for _, v in complete]
-    )
+    (shape,) = shapes
+    out = np.empty((len(complete), len(bands), *shape), dtype=dtype)  # one copy per chip
+    for n, (_, v) in enumerate(complete):
+        for c, b in enumerate(bands):
+            out[n, c] = v[b].data
     return out[:, 0] if len(bands) == 1 else out
 
 
