@@ -6,7 +6,7 @@
 # builds a plain venv with pip (which honours the machine's pip configuration / local wheel
 # folders), installs the workspace packages editable plus torchgeo, and runs tests/torchgeo.
 #
-# The venv is cached in .ci/venvs/torchgeo-py312 (git-ignored) and reused while the stamp
+# The venv is cached in ~/.cache/rasteret-ci/torchgeo-py312 and reused while the stamp
 # (this script + the workspace pyproject files) is unchanged, so repeated CI runs only pay
 # for the tests (~1 min). Set RASTERET_TORCHGEO_REBUILD=1 to rebuild,
 # RASTERET_SKIP_TORCHGEO=1 to skip (reported, exit 0).
@@ -19,7 +19,9 @@ if [ "${RASTERET_SKIP_TORCHGEO:-0}" = "1" ]; then
 fi
 
 PY_VERSION="${RASTERET_TORCHGEO_PYTHON:-3.12}"
-VENV=".ci/venvs/torchgeo-py${PY_VERSION/./}"
+# Cached outside the checkout so fresh clones on the same machine reuse it; the tests import
+# the current checkout's sources through PYTHONPATH (ahead of the venv's editable installs).
+VENV="${RASTERET_CI_CACHE:-$HOME/.cache/rasteret-ci}/torchgeo-py${PY_VERSION/./}"
 STAMP_SRC=(tools/ci/torchgeo_env.sh packages/*/pyproject.toml tools/pyproject.toml)
 STAMP="$(cat "${STAMP_SRC[@]}" | sha256sum | cut -c1-16)"
 
@@ -50,8 +52,11 @@ else
     echo "reusing $VENV"
 fi
 
-"$VENV/bin/python" -c "import torch, torchgeo; print('torch', torch.__version__, 'torchgeo', torchgeo.__version__)"
+PYTHONPATH= "$VENV/bin/python" -c "import torch, torchgeo; print('torch', torch.__version__, 'torchgeo', torchgeo.__version__)"
 export PYTHONDONTWRITEBYTECODE=1
+src_path=""
+for d in packages/*/src tools/src; do src_path="$src_path:$PWD/$d"; done
+export PYTHONPATH="${src_path#:}${PYTHONPATH:+:$PYTHONPATH}"
 rc=0
 "$VENV/bin/python" -m pytest -q -p no:cacheprovider --import-mode=importlib -o addopts="" tests/torchgeo || rc=$?
 if [ "$rc" -eq 5 ]; then echo "pytest collected no torchgeo tests: failing" >&2; exit 1; fi
