@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from rasteret_cog._bytes import ByteStore
+from rasteret_cog._tilegrid import TileGridMixin
 from rasteret_cog.errors import TiffFormatError, TruncatedError
 from rasteret_cog.geo import Transform
 from rasteret_cog.geokeys import CrsInfo
@@ -20,7 +21,7 @@ _MAX_DIM = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True)
-class Level:
+class Level(TileGridMixin):
     """One image of the file (an IFD): full resolution, an overview or a mask.
 
     Attributes:
@@ -92,21 +93,6 @@ class Level:
     def is_overview(self) -> bool:
         """True for a reduced-resolution image (overview or overview mask)."""
         return bool(self.subfile_type & 1)
-
-    @property
-    def tiles_across(self) -> int:
-        """Number of tile columns."""
-        return -(-self.width // self.tile_width)
-
-    @property
-    def tiles_down(self) -> int:
-        """Number of tile rows."""
-        return -(-self.height // self.tile_height)
-
-    @property
-    def tiles_per_plane(self) -> int:
-        """Tiles covering the image once (per plane when planar)."""
-        return self.tiles_across * self.tiles_down
 
     @property
     def scale(self) -> float | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rasteret_cog._tilegrid import TileGridMixin
 from rasteret_cog.errors import TiffFormatError
 
 __all__ = ["SUPPORTED_DTYPES", "TileSpec", "dtype_from_tiff"]
@@ -34,7 +35,7 @@ def dtype_from_tiff(sample_format: int, bits_per_sample: int) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
-class TileSpec:
+class TileSpec(TileGridMixin):
     """How to decode the tiles of one image (IFD) — constructible from plain values.
 
     Attributes:
@@ -92,21 +93,6 @@ class TileSpec:
             object.__setattr__(self, "lerc_parameters", tuple(self.lerc_parameters))
         if self.jpeg_tables is not None and not isinstance(self.jpeg_tables, bytes):
             object.__setattr__(self, "jpeg_tables", bytes(self.jpeg_tables))
-
-    @property
-    def tiles_across(self) -> int:
-        """Number of tile columns."""
-        return -(-self.width // self.tile_width)
-
-    @property
-    def tiles_down(self) -> int:
-        """Number of tile rows."""
-        return -(-self.height // self.tile_height)
-
-    @property
-    def tiles_per_plane(self) -> int:
-        """Tiles covering the image once (per plane when planar)."""
-        return self.tiles_across * self.tiles_down
 
     @property
     def planes(self) -> int:
