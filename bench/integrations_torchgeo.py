@@ -9,7 +9,7 @@ and in steady state (first batch excluded).
 
 Run in the TorchGeo environment (``tools/ci/torchgeo_env.sh`` builds it)::
 
-    .ci/venvs/torchgeo-py312/bin/python -m bench.integrations_torchgeo [--chips 320] [--latency-ms 40]
+    ~/.cache/rasteret-ci/torchgeo-py312/bin/python -m bench.integrations_torchgeo [--chips 320] [--latency-ms 40]
 """
 
 from __future__ import annotations
