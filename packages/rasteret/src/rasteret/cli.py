@@ -180,6 +180,17 @@ def _summary(collection: Any) -> dict[str, Any]:
     }
 
 
+def _report_built(collection: Any, path: str | None, as_json: bool) -> int:
+    """Print a built collection's summary (with its path) as text or JSON; exit code OK."""
+    info = _summary(collection)
+    info["path"] = path
+    if as_json:
+        _out(info, True)
+    else:
+        _print_summary(info, path)
+    return EXIT_OK
+
+
 def _print_summary(info: dict[str, Any], path: str | None) -> None:
     print(f"Collection: {info['name']}")
     if path:
@@ -225,13 +236,7 @@ def cmd_datasets_build(args: argparse.Namespace) -> int:
         max_concurrent=args.max_concurrent,
         query=args.query,
     )
-    info = _summary(collection)
-    info["path"] = _collection_path(collection)
-    if args.json:
-        _out(info, True)
-    else:
-        _print_summary(info, info["path"])
-    return EXIT_OK
+    return _report_built(collection, _collection_path(collection), args.json)
 
 
 def cmd_datasets_register_local(args: argparse.Namespace) -> int:
@@ -368,13 +373,7 @@ def cmd_collections_build(args: argparse.Namespace) -> int:
         max_concurrent=args.max_concurrent,
         query=args.query,
     )
-    info = _summary(collection)
-    info["path"] = _collection_path(collection)
-    if args.json:
-        _out(info, True)
-    else:
-        _print_summary(info, info["path"])
-    return EXIT_OK
+    return _report_built(collection, _collection_path(collection), args.json)
 
 
 def cmd_collections_import(args: argparse.Namespace) -> int:
@@ -392,13 +391,7 @@ def cmd_collections_import(args: argparse.Namespace) -> int:
         enrich_cog=args.enrich,
         force=args.force,
     )
-    info = _summary(collection)
-    info["path"] = str(target)
-    if args.json:
-        _out(info, True)
-    else:
-        _print_summary(info, info["path"])
-    return EXIT_OK
+    return _report_built(collection, str(target), args.json)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
