@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rasteret_cog import TileSpec, assemble, decode_tile, plan_window
+from rasteret_cog.codecs import fill_value
 from rasteret_cog.errors import CogError
 from rasteret_io.errors import ReadError
 from rasteret_io.fetch import Fetcher, RangeRequest
@@ -99,12 +100,6 @@ def _decode_batch(items: list[tuple[_TileKey, Any]]) -> list[Any]:
         except CogError as exc:
             out.append(exc)
     return out
-
-
-def _fill_for(source: BandSource, spec: TileSpec) -> int | float:
-    from rasteret_cog.codecs import fill_value
-
-    return fill_value(spec)
 
 
 async def read_windows(
@@ -231,7 +226,7 @@ async def read_windows(
             out.append(WindowResult(req, None, None, 0, plan))
             continue
         spec = plan.spec
-        fill = _fill_for(src, spec)
+        fill = fill_value(spec)
         # A window inside the image with no sparse tile is entirely overwritten by its tiles:
         # skip pre-filling it (failed tiles are filled below).
         covered = plan.covers_window and all(t.length > 0 for t in plan.tiles)
