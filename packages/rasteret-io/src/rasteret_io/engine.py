@@ -180,8 +180,7 @@ def _stack_grid(
         ):
             return None, ref.crs
     if target_crs is None:
-        target_crs = Counter(str(c) for c in crss).most_common(1)[0][0] if crss else aoi_crs
-        target_crs = next(c for c in crss if str(c) == target_crs) if crss else aoi_crs
+        target_crs = Counter(crss).most_common(1)[0][0] if crss else aoi_crs  # the most common
     geom_t = to_crs([aoi_geom], aoi_crs, target_crs)[0]
     if resolution is None:
         ress = [_src_res_in(s, target_crs) for s in srcs]
