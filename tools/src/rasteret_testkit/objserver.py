@@ -10,8 +10,8 @@ CLI (benchmarks run it in its own process)::
 
     python -m rasteret_testkit.objserver --root DIR [--port N] [--latency-ms 30]
         [--latency-p99-ms 120] [--bandwidth-mbps 100] [--connection-mbps 20] [--fail-rate R]
-        [--stall-rate R] [--stall-s S] [--truncate-rate R] [--seed N] [--lifetime-s 600]
-        [--log-jsonl FILE]
+        [--fail-status 503] [--stall-rate R] [--stall-s S] [--truncate-rate R] [--short-rate R]
+        [--reset-rate R] [--body-stall-rate R] [--seed N] [--lifetime-s 600] [--log-jsonl FILE]
 
 prints ``PORT n`` on stdout, then serves until the lifetime ends or SIGTERM/SIGINT arrives; on
 exit it prints ``STOPPED requests=N cpu_s=X`` (the server process's CPU time) on stderr.
@@ -168,10 +168,24 @@ class ObjectServer(LoopThreadServer):
                 self._state.reseed()
             return self._state.config
 
+    def inject(self, fault: Fault | str, count: int = 1, key: str | None = None) -> None:
+        """Serve ``fault`` to the next ``count`` requests (of keys starting with ``key``).
+
+        Scripted faults come before the random draw, in the order they were injected: e.g.
+        a burst of three 503s then a reset is ``inject("fail", 3); inject("reset")``.
+        """
+        self._state.script.add(fault, count, key)
+
+    @property
+    def pending_faults(self) -> int:
+        """Injected faults not served yet."""
+        return self._state.script.pending()
+
     def reset(self) -> None:
-        """Clear the log and aliases, restore the construction-time config and reseed."""
+        """Clear the log, aliases and injected faults; restore the construction-time config."""
         self._state.log.clear()
         self._state.aliases.clear()
+        self._state.script.clear()
         with self._state.lock:
             self._state.config = self._default
             self._state.reseed()
@@ -201,7 +215,8 @@ class ObjectServer(LoopThreadServer):
             method: e.g. ``"GET"``.
             path_prefix: Prefix of the request path; a leading ``/`` is optional.
             status: Exact status code.
-            fault: Fault kind (``"fail"``, ``"stall"``, ``"truncate"``, ``"missing"``).
+            fault: Fault kind (``"fail"``, ``"broken"``, ``"stall"``, ``"truncate"``,
+                ``"short"``, ``"reset"``, ``"body_stall"``, ``"missing"``).
         """
         prefix = None if path_prefix is None else "/" + path_prefix.lstrip("/")
         return sum(
@@ -233,6 +248,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--stall-rate", type=float, default=0.0)
     p.add_argument("--stall-s", type=float, default=30.0)
     p.add_argument("--truncate-rate", type=float, default=0.0)
+    p.add_argument("--short-rate", type=float, default=0.0)
+    p.add_argument("--reset-rate", type=float, default=0.0)
+    p.add_argument("--body-stall-rate", type=float, default=0.0)
+    p.add_argument("--fail-status", type=int, default=503)
     p.add_argument("--seed", type=int, default=0, help="fault/latency seed")
     p.add_argument("--lifetime-s", type=float, default=600.0, help="stop after this long")
     p.add_argument("--log-jsonl", type=Path, default=None, help="append one JSON line/request")
@@ -255,6 +274,10 @@ def main(argv: list[str] | None = None) -> int:
         stall_rate=a.stall_rate,
         stall_s=a.stall_s,
         truncate_rate=a.truncate_rate,
+        short_rate=a.short_rate,
+        reset_rate=a.reset_rate,
+        body_stall_rate=a.body_stall_rate,
+        fail_status=a.fail_status,
         fault_seed=a.seed,
     )
     stop = threading.Event()

@@ -22,6 +22,8 @@ from rasteret_io.errors import (
     FetchError,
     FetchTimeoutError,
     ForkSafetyError,
+    ObjectNotFoundError,
+    PermissionDeniedError,
     ShortRangeError,
     StaleObjectError,
 )
@@ -217,8 +219,14 @@ class GroupFetch:
     async def _diagnose(
         self, job: GroupJob, err: FetchError, deadline: Deadline | None
     ) -> StaleObjectError | None:
-        """After a final 416 / short body, ask whether the object changed (one HEAD)."""
-        if job.expected is None or not (err.status == 416 or isinstance(err, ShortRangeError)):
+        """After a final failure, ask whether the object changed (one HEAD).
+
+        A rewritten object often shows up as a range past its new end (416), a short body
+        or a server error rather than as a response with another ETag.
+        """
+        if job.expected is None or isinstance(
+            err, ObjectNotFoundError | PermissionDeniedError | FetchTimeoutError
+        ):
             return None
         reader = self.reader
         assert isinstance(reader, IdentifiedRangeReader)

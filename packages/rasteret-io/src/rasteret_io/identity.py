@@ -101,13 +101,15 @@ class ObjectIdentity:
             observed: Identity reported with a response.
 
         Returns:
-            A short reason (``'ETag "a" is now "b"'``), or None when nothing contradicts.
+            The differences (``'ETag "a" is now "b"; size 10 is now 12 bytes'``), or None
+            when nothing contradicts.
         """
+        why: list[str] = []
         etags = self.etag is not None and observed.etag is not None
         if etags and _bare(self.etag or "") != _bare(observed.etag or ""):
-            return f"ETag {self.etag} is now {observed.etag}"
+            why.append(f"ETag {self.etag} is now {observed.etag}")
         if self.size is not None and observed.size is not None and self.size != observed.size:
-            return f"size {self.size} is now {observed.size} bytes"
+            why.append(f"size {self.size} is now {observed.size} bytes")
         was, now = self.last_modified, observed.last_modified
         if (
             not etags
@@ -115,8 +117,8 @@ class ObjectIdentity:
             and now is not None
             and abs((now - was).total_seconds()) >= 1.0
         ):
-            return f"Last-Modified {was.isoformat()}Z is now {now.isoformat()}Z"
-        return None
+            why.append(f"Last-Modified {was.isoformat()}Z is now {now.isoformat()}Z")
+        return "; ".join(why) or None
 
     def __str__(self) -> str:
         parts = []

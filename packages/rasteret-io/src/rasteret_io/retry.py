@@ -30,6 +30,8 @@ __all__ = ["ErrorClass", "RetryPolicy", "classify_error", "to_fetch_error"]
 _STATUS = re.compile(
     r"status code:?\s*(\d{3})|\bHTTP(?:/\d\.\d)?\s+(\d{3})\b|\b(\d{3}) (?:[A-Z][a-z]+ ?)+"
 )
+_SHORT_RANGE = re.compile(r"Requested \d+\.\.\d+, got \d+\.\.\d+")
+_BAD_RANGE = re.compile(r"range (?:was )?invalid|InvalidRange|not satisfiable", re.IGNORECASE)
 _TRANSIENT_WORDS = re.compile(
     r"timed? ?out|timeout|error sending request|connection|reset|broken pipe|"
     r"body error|interrupted|incomplete|unexpected eof|closed|temporarily|try again|"
@@ -94,8 +96,9 @@ class ErrorClass:
 
     Attributes:
         retryable: Whether another attempt may succeed.
-        kind: ``"not_found"``, ``"denied"``, ``"short"``, ``"timeout"``, ``"http"`` or
-            ``"other"``.
+        kind: ``"not_found"``, ``"denied"``, ``"short"``, ``"timeout"``, ``"http"``,
+            ``"range"`` (past the end of an object, without HTTP status: 416 is ``"http"``)
+            or ``"other"``.
         status: HTTP status if one could be found.
     """
 
@@ -156,6 +159,8 @@ def classify_error(exc: BaseException) -> ErrorClass:
         return ErrorClass(False, "denied", status)
     if name in _NOT_RETRYABLE_NAMES:
         return ErrorClass(False, "other", status)
+    if _SHORT_RANGE.search(text):  # obstore: the server answered a shorter range
+        return ErrorClass(True, "short", status)
     if status is not None:
         if status == 404:
             return ErrorClass(False, "not_found", status)
@@ -165,6 +170,8 @@ def classify_error(exc: BaseException) -> ErrorClass:
             return ErrorClass(True, "http", status)
         if 400 <= status < 500:
             return ErrorClass(False, "http", status)
+    if _BAD_RANGE.search(text):  # a range past the end of an object without HTTP status
+        return ErrorClass(False, "range", status)
     if _TRANSIENT_WORDS.search(text):
         kind = "timeout" if "time" in text.lower() else "other"
         return ErrorClass(True, kind, status)
@@ -233,4 +240,6 @@ def to_fetch_error(
         return ObjectNotFoundError(f"object not found: {reason}", **where)
     if cls.kind == "denied":
         return PermissionDeniedError(f"access denied: {reason}", **where)
+    if cls.kind == "short":
+        return ShortRangeError(f"short range response: {reason}", **where)
     return FetchError(reason, **where)
