@@ -22,7 +22,7 @@ import asyncio
 import os
 import threading
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rasteret_io.errors import ConfigError, ForkSafetyError
 from rasteret_io.identity import ObjectIdentity
@@ -33,13 +33,14 @@ from rasteret_io.protocols import (
     RangeBody,
     RangeReader,
 )
-from rasteret_io.stores import StoreCache, StoreSettings
+from rasteret_io.stores import CredentialProvider, StoreCache, StoreSettings
 from rasteret_io.urls import Location, classify, redact_url, rewrite_url
 
 if TYPE_CHECKING:
     from obstore.store import ObjectStore
 
 __all__ = [
+    "CloudConfigLike",
     "ObstoreBackend",
     "RoutingBackend",
     "as_range_reader",
@@ -290,13 +291,34 @@ def get_default_backend() -> RoutingBackend:
     return _default
 
 
-def _cfg_get(cfg: Any, name: str, default: Any = None) -> Any:
+class CloudConfigLike(Protocol):
+    """What :func:`create_backend` reads from a ``CloudConfig`` (a mapping also works)."""
+
+    @property
+    def requester_pays(self) -> bool:
+        """Whether S3 requests must be signed as requester-pays."""
+        ...
+
+    @property
+    def region(self) -> str | None:
+        """Default region of the source's buckets."""
+        ...
+
+    @property
+    def url_patterns(self) -> Mapping[str, str] | None:
+        """URL prefix rewrites."""
+        ...
+
+
+def _cfg_get(cfg: CloudConfigLike | Mapping[str, Any], name: str, default: Any = None) -> Any:
     if isinstance(cfg, Mapping):
         return cfg.get(name, default)
     return getattr(cfg, name, default)
 
 
-def backend_config_from_cloud_config(cloud_config: Any) -> dict[str, Any]:
+def backend_config_from_cloud_config(
+    cloud_config: CloudConfigLike | Mapping[str, Any] | None,
+) -> dict[str, Any]:
     """Translate a ``CloudConfig`` (or mapping with the same fields) into backend options.
 
     Returns ``{"s3_overrides", "url_patterns", "default_s3_config"}`` with the original
@@ -330,8 +352,8 @@ def backend_config_from_cloud_config(cloud_config: Any) -> dict[str, Any]:
 
 
 def create_backend(
-    credential_provider: Any = None,
-    cloud_config: Any = None,
+    credential_provider: CredentialProvider | None = None,
+    cloud_config: CloudConfigLike | Mapping[str, Any] | None = None,
     region: str | None = None,
     default_s3_config: Mapping[str, Any] | None = None,
     *,
