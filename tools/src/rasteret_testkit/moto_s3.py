@@ -14,17 +14,15 @@ would), so do not rely on moto to test write denial.
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
+
+from rasteret_testkit.lifecycle import HOST, ServerLifecycle
 
 __all__ = ["MotoS3"]
 
-HOST = "127.0.0.1"
 
-
-class MotoS3:
+class MotoS3(ServerLifecycle):
     """A ``moto.server.ThreadedMotoServer`` with bucket :attr:`bucket` readable anonymously.
 
     Args:
@@ -44,47 +42,26 @@ class MotoS3:
     secret_access_key = "testing"
 
     def __init__(self, bucket: str = "rasteret-test", *, max_lifetime_s: float = 3600.0) -> None:
+        super().__init__(max_lifetime_s)
         self.bucket = bucket
-        self.max_lifetime_s = max_lifetime_s
         self.endpoint = ""
         self._server: Any = None
         self._client: Any = None
-        self._watchdog: threading.Timer | None = None
-        self._lock = threading.Lock()
 
-    def start(self) -> Self:
+    def _start(self) -> None:
         """Start moto on a free loopback port and create the public-read bucket."""
-        from moto.server import ThreadedMotoServer
+        from moto.server import ThreadedMotoServer  # lazy: moto is heavy to import
 
         self._server = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
-        self._watchdog = threading.Timer(self.max_lifetime_s, self.stop)
-        self._watchdog.daemon = True
-        self._watchdog.start()
         self.ensure_bucket()
-        return self
 
-    def stop(self) -> None:
-        """Stop the server (idempotent)."""
-        with self._lock:
-            server, self._server = self._server, None
-            if self._watchdog is not None:
-                self._watchdog.cancel()
+    def _stop(self, timeout: float) -> None:
+        server, self._server = self._server, None
         if server is not None:
             server.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def client(self) -> Any:

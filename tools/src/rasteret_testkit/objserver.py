@@ -10,8 +10,8 @@ CLI (benchmarks run it in its own process)::
 
     python -m rasteret_testkit.objserver --root DIR [--port N] [--latency-ms 30]
         [--latency-p99-ms 120] [--bandwidth-mbps 100] [--connection-mbps 20] [--fail-rate R]
-        [--stall-rate R] [--stall-s S] [--truncate-rate R] [--seed N] [--lifetime-s 600]
-        [--log-jsonl FILE]
+        [--fail-status 503] [--stall-rate R] [--stall-s S] [--truncate-rate R] [--short-rate R]
+        [--reset-rate R] [--body-stall-rate R] [--seed N] [--lifetime-s 600] [--log-jsonl FILE]
 
 prints ``PORT n`` on stdout, then serves until the lifetime ends or SIGTERM/SIGINT arrives; on
 exit it prints ``STOPPED requests=N cpu_s=X`` (the server process's CPU time) on stderr.
@@ -20,7 +20,6 @@ exit it prints ``STOPPED requests=N cpu_s=X`` (the server process's CPU time) on
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import resource
 import signal
@@ -28,21 +27,20 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any, Self
+from typing import IO, Any
 
 from aiohttp import web
 
+from rasteret_testkit.lifecycle import HOST, LoopThreadServer
 from rasteret_testkit.objserver_http import ServerState, build_app
 from rasteret_testkit.objserver_model import Fault, RequestRecord, ServerConfig
 
-__all__ = ["Fault", "ObjectServer", "RequestRecord", "ServerConfig", "main"]
-
-HOST = "127.0.0.1"
+__all__ = ["HOST", "Fault", "ObjectServer", "RequestRecord", "ServerConfig", "main"]
 
 
-class ObjectServer:
+class ObjectServer(LoopThreadServer):
     """Range-capable loopback object server with latency, bandwidth and fault injection.
 
     Args:
@@ -51,15 +49,18 @@ class ObjectServer:
         max_lifetime_s: The server stops by itself after this many seconds.
         log_path: Optional JSONL file receiving one line per finished request.
         **options: Initial :class:`ServerConfig` fields (``latency_ms``, ``latency_p99_ms``,
-            ``bandwidth_bps``, ``connection_bandwidth_bps``, ``fail_rate``, ``stall_rate``,
-            ``stall_s``, ``truncate_rate``, ``missing_keys``, ``fault_seed``). :meth:`reset`
-            restores these.
+            ``bandwidth_bps``, ``connection_bandwidth_bps``, ``fail_rate``, ``fail_status``,
+            ``stall_rate``, ``stall_s``, ``truncate_rate``, ``short_rate``, ``reset_rate``,
+            ``body_stall_rate``, ``missing_keys``, ``broken_keys``, ``fault_seed``).
+            :meth:`reset` restores these.
 
     Example:
         >>> with ObjectServer(tmp_path, latency_ms=20) as srv:  # doctest: +SKIP
         ...     srv.alias_pattern("scenes/{i}/B04.tif", "pool/B04.tif")
         ...     store = HTTPStore.from_url(srv.base_url, client_options={"allow_http": True})
     """
+
+    thread_name = "objserver"
 
     def __init__(
         self,
@@ -70,95 +71,30 @@ class ObjectServer:
         log_path: str | Path | None = None,
         **options: Any,
     ) -> None:
+        super().__init__(port=port, max_lifetime_s=max_lifetime_s)
         self.root = Path(root).resolve()
         if not self.root.is_dir():
             raise NotADirectoryError(f"object server root is not a directory: {self.root}")
         self._default = ServerConfig().updated(**options)
         self._state = ServerState(self.root, self._default)
-        self._requested_port = port
-        self.max_lifetime_s = float(max_lifetime_s)
         self._log_path = Path(log_path) if log_path is not None else None
         self._log_file: IO[str] | None = None
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop_event: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._stopped = threading.Event()
-        self._error: BaseException | None = None
-        self._port: int | None = None
-        self.expired = False  #: True when the server stopped because its lifetime ran out.
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> Self:
-        """Bind 127.0.0.1 and start serving in a daemon thread; return ``self``."""
-        if self._thread is not None:
-            raise RuntimeError("object server already started")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((HOST, self._requested_port))
-        sock.listen(1024)
-        sock.setblocking(False)
-        self._port = sock.getsockname()[1]
+    def _start(self) -> None:
         if self._log_path is not None:
             self._log_file = self._log_path.open("a", encoding="utf-8")
             self._state.on_record = self._write_jsonl
-        self._thread = threading.Thread(
-            target=self._run, args=(sock,), name=f"objserver-{self._port}", daemon=True
-        )
-        self._thread.start()
-        if not self._ready.wait(10.0) or self._error is not None:
-            self.stop()
-            raise RuntimeError(f"object server failed to start: {self._error!r}")
-        return self
+        super()._start()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop serving (idempotent); in-flight stalls are cut short."""
-        loop, event = self._loop, self._stop_event
-        if loop is not None and event is not None and not loop.is_closed():
-            with _suppress_closed_loop():
-                loop.call_soon_threadsafe(event.set)
-        if self._thread is not None:
-            self._thread.join(timeout)
+    def _stop(self, timeout: float) -> None:
+        super()._stop(timeout)
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
 
-    def wait_stopped(self, timeout: float | None = None) -> bool:
-        """Block until the server has stopped (e.g. its lifetime ran out)."""
-        return self._stopped.wait(timeout)
-
-    @property
-    def running(self) -> bool:
-        """Whether the serving thread is alive."""
-        return self._thread is not None and self._thread.is_alive() and not self._stopped.is_set()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _run(self, sock: socket.socket) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            loop.run_until_complete(self._serve(sock))
-        except BaseException as exc:  # surfaced through start()
-            self._error = exc
-        finally:
-            self._stopped.set()
-            self._ready.set()
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-    async def _serve(self, sock: socket.socket) -> None:
-        self._stop_event = asyncio.Event()
-        self._state.closing = self._stop_event
+    async def _open(self, sock: socket.socket) -> Callable[[], Awaitable[None]]:
+        self._state.closing = self._stop_event  # in-flight stalls end when stopping
         runner = web.AppRunner(
             build_app(self._state),
             handler_cancellation=True,
@@ -168,14 +104,10 @@ class ObjectServer:
         await runner.setup()
         try:
             await web.SockSite(runner, sock).start()
-            self._ready.set()
-            try:
-                await asyncio.wait_for(self._stop_event.wait(), timeout=self.max_lifetime_s)
-            except TimeoutError:
-                self.expired = True
-                self._stop_event.set()
-        finally:
+        except BaseException:
             await runner.cleanup()
+            raise
+        return runner.cleanup
 
     def _write_jsonl(self, record: RequestRecord) -> None:
         if self._log_file is not None:
@@ -183,18 +115,6 @@ class ObjectServer:
             self._log_file.flush()
 
     # ------------------------------------------------------------------ addresses
-    @property
-    def port(self) -> int:
-        """Bound TCP port."""
-        if self._port is None:
-            raise RuntimeError("object server not started")
-        return self._port
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:PORT`` (no trailing slash)."""
-        return f"http://{HOST}:{self.port}"
-
     def url(self, key: str) -> str:
         """Full URL of ``key`` (a path relative to the root or an alias)."""
         return f"{self.base_url}/{key.lstrip('/')}"
@@ -248,10 +168,24 @@ class ObjectServer:
                 self._state.reseed()
             return self._state.config
 
+    def inject(self, fault: Fault | str, count: int = 1, key: str | None = None) -> None:
+        """Serve ``fault`` to the next ``count`` requests (of keys starting with ``key``).
+
+        Scripted faults come before the random draw, in the order they were injected: e.g.
+        a burst of three 503s then a reset is ``inject("fail", 3); inject("reset")``.
+        """
+        self._state.script.add(fault, count, key)
+
+    @property
+    def pending_faults(self) -> int:
+        """Injected faults not served yet."""
+        return self._state.script.pending()
+
     def reset(self) -> None:
-        """Clear the log and aliases, restore the construction-time config and reseed."""
+        """Clear the log, aliases and injected faults; restore the construction-time config."""
         self._state.log.clear()
         self._state.aliases.clear()
+        self._state.script.clear()
         with self._state.lock:
             self._state.config = self._default
             self._state.reseed()
@@ -281,7 +215,8 @@ class ObjectServer:
             method: e.g. ``"GET"``.
             path_prefix: Prefix of the request path; a leading ``/`` is optional.
             status: Exact status code.
-            fault: Fault kind (``"fail"``, ``"stall"``, ``"truncate"``, ``"missing"``).
+            fault: Fault kind (``"fail"``, ``"broken"``, ``"stall"``, ``"truncate"``,
+                ``"short"``, ``"reset"``, ``"body_stall"``, ``"missing"``).
         """
         prefix = None if path_prefix is None else "/" + path_prefix.lstrip("/")
         return sum(
@@ -296,16 +231,6 @@ class ObjectServer:
     def __repr__(self) -> str:
         where = self.base_url if self._port is not None else "not started"
         return f"ObjectServer({where}, root={str(self.root)!r})"
-
-
-class _suppress_closed_loop:
-    """Ignore ``RuntimeError`` from ``call_soon_threadsafe`` on a loop closing meanwhile."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> bool:
-        return exc_type is RuntimeError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -323,6 +248,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--stall-rate", type=float, default=0.0)
     p.add_argument("--stall-s", type=float, default=30.0)
     p.add_argument("--truncate-rate", type=float, default=0.0)
+    p.add_argument("--short-rate", type=float, default=0.0)
+    p.add_argument("--reset-rate", type=float, default=0.0)
+    p.add_argument("--body-stall-rate", type=float, default=0.0)
+    p.add_argument("--fail-status", type=int, default=503)
     p.add_argument("--seed", type=int, default=0, help="fault/latency seed")
     p.add_argument("--lifetime-s", type=float, default=600.0, help="stop after this long")
     p.add_argument("--log-jsonl", type=Path, default=None, help="append one JSON line/request")
@@ -345,6 +274,10 @@ def main(argv: list[str] | None = None) -> int:
         stall_rate=a.stall_rate,
         stall_s=a.stall_s,
         truncate_rate=a.truncate_rate,
+        short_rate=a.short_rate,
+        reset_rate=a.reset_rate,
+        body_stall_rate=a.body_stall_rate,
+        fail_status=a.fail_status,
         fault_seed=a.seed,
     )
     stop = threading.Event()

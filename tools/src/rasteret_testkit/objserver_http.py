@@ -14,12 +14,15 @@ import mimetypes
 import os
 import random
 import secrets
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
+from typing import NoReturn
 from xml.sax.saxutils import escape
 
 from aiohttp import web
@@ -28,6 +31,7 @@ from rasteret_testkit.objserver_model import (
     AliasTable,
     Fault,
     FaultDraw,
+    FaultScript,
     RequestLog,
     RequestRecord,
     ServerConfig,
@@ -39,6 +43,7 @@ __all__ = [
     "CHUNK",
     "CLIENT_CLOSED",
     "MAX_RANGES",
+    "NO_RESPONSE",
     "ServerState",
     "build_app",
     "check_preconditions",
@@ -49,6 +54,10 @@ __all__ = [
 CHUNK = 64 * 1024
 #: Status recorded when the request ended before headers were sent (nginx's convention).
 CLIENT_CLOSED = 499
+#: A file body: the file and its pieces (literal bytes or ``(offset, length)`` of the file).
+_FileBody = tuple[Path, list[bytes | tuple[int, int]]]
+#: Status recorded when the server reset the connection instead of answering.
+NO_RESPONSE = 0
 #: More ranges than this in one header are ignored (200 with the full body), like nginx.
 MAX_RANGES = 64
 
@@ -169,6 +178,7 @@ class ServerState:
     log: RequestLog = field(default_factory=RequestLog)
     lock: threading.Lock = field(default_factory=threading.Lock)
     bucket: TokenBucket = field(default_factory=TokenBucket)
+    script: FaultScript = field(default_factory=FaultScript)
     on_record: Callable[[RequestRecord], None] | None = None
     closing: asyncio.Event | None = None
     fault_rng: random.Random = field(init=False)
@@ -186,8 +196,11 @@ class ServerState:
 
     def draw(self, key: str, method: str) -> FaultDraw:
         """Draw this request's fault and first-byte delay from the current config."""
+        scripted = self.script.take(key)
         with self.lock:
-            return FaultDraw.draw(self.config, key, method, self.fault_rng, self.latency_rng)
+            return FaultDraw.draw(
+                self.config, key, method, self.fault_rng, self.latency_rng, scripted
+            )
 
     def locate(self, physical_key: str) -> Path | None:
         """Return the file for ``physical_key`` if it is a regular file inside the root."""
@@ -260,19 +273,28 @@ async def _stream(
     out: _Outcome,
     status: int,
     headers: dict[str, str],
-    body: bytes | tuple[Path, list[bytes | tuple[int, int]]] | None,
+    body: bytes | _FileBody | None,
     length: int,
-    truncate: bool,
+    body_fault: Fault | None = None,
 ) -> web.StreamResponse:
-    """Send headers announcing ``length`` body bytes, then the body through the token bucket."""
+    """Send headers announcing ``length`` body bytes, then the body through the token bucket.
+
+    ``body_fault`` (``TRUNCATE`` or ``BODY_STALL``) applies to GET responses with a body: the
+    connection is closed, or the body stalls for ``stall_s``, after half of it.
+    """
     resp = web.StreamResponse(status=status, headers=headers)
     resp.content_length = length
     out.status = status
-    if out.fault is Fault.TRUNCATE and not (truncate and request.method == "GET" and length):
+    has_body = request.method != "HEAD" and body is not None and length > 0
+    if body_fault is not None and not (has_body and request.method == "GET"):
+        body_fault = None
+    if out.fault in (Fault.TRUNCATE, Fault.BODY_STALL) and body_fault is None:
         out.fault = None  # drawn, but this response has no body to cut
+    truncate = body_fault is Fault.TRUNCATE
+    stall_at = length // 2 if body_fault is Fault.BODY_STALL else None
     await resp.prepare(request)
     out.first_byte = time.monotonic()
-    if request.method == "HEAD" or body is None or length == 0:
+    if not has_body or body is None:
         await resp.write_eof()
         return resp
     limit = length // 2 if truncate else length
@@ -287,6 +309,13 @@ async def _stream(
         for piece in pieces:
             for i in range(0, len(piece), CHUNK):
                 chunk = piece[i : i + CHUNK][: limit - out.bytes_sent]
+                if stall_at is not None and out.bytes_sent + len(chunk) > stall_at:
+                    head = chunk[: max(0, stall_at - out.bytes_sent)]
+                    if head:
+                        await resp.write(head)
+                        out.bytes_sent += len(head)
+                    await state.sleep(state.config.stall_s)
+                    chunk, stall_at = chunk[len(head) :], None
                 if not chunk:
                     break
                 cfg = state.config
@@ -314,6 +343,29 @@ class _Truncated(Exception):
     """Raised after a deliberately truncated body so aiohttp does not finish the response."""
 
 
+#: S3-style error code and message per injected failure status.
+_FAIL_BODIES = {
+    429: ("SlowDown", "Please reduce your request rate."),
+    500: ("InternalError", "We encountered an internal error. Please try again."),
+    502: ("BadGateway", "Bad gateway."),
+    503: ("SlowDown", "Please reduce your request rate."),
+    504: ("GatewayTimeout", "Gateway timeout."),
+}
+
+
+def _reset(request: web.Request, out: _Outcome) -> NoReturn:
+    """Reset the connection (TCP RST via SO_LINGER 0) before any response byte."""
+    out.status = NO_RESPONSE
+    transport = request.transport
+    if transport is not None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+    raise _Truncated
+
+
 def _error(code: str, message: str, key: str) -> bytes:
     return s3_error_xml(code, message, "/" + key)
 
@@ -324,20 +376,24 @@ async def _serve(request: web.Request, state: ServerState, out: _Outcome) -> web
     xml = {"Content-Type": "application/xml"}
     if method not in ("GET", "HEAD"):
         body = _error("MethodNotAllowed", f"{method} is not supported", key)
-        return await _stream(request, state, out, 405, xml, body, len(body), False)
+        return await _stream(request, state, out, 405, xml, body, len(body))
     draw = state.draw(key, method)
     out.fault = draw.fault
     await state.sleep(draw.delay_s)
-    if draw.fault is Fault.FAIL:
-        body = _error("SlowDown", "Please reduce your request rate.", key)
-        return await _stream(request, state, out, 503, xml, body, len(body), False)
+    if draw.fault is Fault.RESET:
+        _reset(request, out)
+    if draw.fault in (Fault.FAIL, Fault.BROKEN):
+        status = state.config.fail_status
+        code, message = _FAIL_BODIES.get(status, ("InternalError", "We encountered an error."))
+        body = _error(code, message, key)
+        return await _stream(request, state, out, status, xml, body, len(body))
     if method == "GET" and "list-type" in request.query and "/" not in key.rstrip("/"):
         return await _list_bucket(request, state, out, key.rstrip("/"))
     physical = state.aliases.resolve(key)
     path = None if draw.fault is Fault.MISSING else state.locate(physical)
     if path is None:
         body = _error("NoSuchKey", "The specified key does not exist.", key)
-        return await _stream(request, state, out, 404, xml, body, len(body), False)
+        return await _stream(request, state, out, 404, xml, body, len(body))
     out.physical = physical
     st = path.stat()
     size = st.st_size
@@ -352,26 +408,34 @@ async def _serve(request: web.Request, state: ServerState, out: _Outcome) -> web
     if precondition is not None:
         failed = {"ETag": headers["ETag"], "Last-Modified": headers["Last-Modified"]}
         if precondition == 304:
-            return await _stream(request, state, out, 304, failed, None, 0, False)
+            return await _stream(request, state, out, 304, failed, None, 0)
         body = _error("PreconditionFailed", "At least one precondition failed", key)
-        return await _stream(request, state, out, 412, {**xml, **failed}, body, len(body), False)
-    truncate = draw.fault is Fault.TRUNCATE
+        return await _stream(request, state, out, 412, {**xml, **failed}, body, len(body))
+    body_fault = draw.fault if draw.fault in (Fault.TRUNCATE, Fault.BODY_STALL) else None
     ranges = parse_range(request.headers.get("Range"), size)
     if ranges is None:
-        return await _stream(request, state, out, 200, headers, (path, [(0, size)]), size, truncate)
+        whole: _FileBody = (path, [(0, size)])
+        return await _stream(request, state, out, 200, headers, whole, size, body_fault)
     if not ranges:
         body = _error("InvalidRange", "The requested range is not satisfiable", key)
         h416 = {**xml, "Content-Range": f"bytes */{size}", "Accept-Ranges": "bytes"}
-        return await _stream(request, state, out, 416, h416, body, len(body), False)
+        return await _stream(request, state, out, 416, h416, body, len(body))
     if len(ranges) == 1:
         first, last = ranges[0]
+        if draw.fault is Fault.SHORT and method == "GET" and last > first:
+            last = first + (last - first + 1) // 2 - 1  # a valid answer for half the range
+        elif draw.fault is Fault.SHORT:
+            out.fault = None
         headers["Content-Range"] = f"bytes {first}-{last}/{size}"
         n = last - first + 1
-        return await _stream(request, state, out, 206, headers, (path, [(first, n)]), n, truncate)
+        piece: _FileBody = (path, [(first, n)])
+        return await _stream(request, state, out, 206, headers, piece, n, body_fault)
     boundary = secrets.token_hex(12)
+    if draw.fault is Fault.SHORT:
+        out.fault = None  # multipart answers are not shortened
     parts, total = _segments(path, ranges, size, ctype, boundary)
     headers["Content-Type"] = f"multipart/byteranges; boundary={boundary}"
-    return await _stream(request, state, out, 206, headers, (path, parts), total, truncate)
+    return await _stream(request, state, out, 206, headers, (path, parts), total, body_fault)
 
 
 async def _list_bucket(
@@ -381,13 +445,13 @@ async def _list_bucket(
     bucket_dir = (state.root / bucket).resolve()
     if not bucket or not bucket_dir.is_relative_to(state.root) or not bucket_dir.is_dir():
         body = _error("NoSuchBucket", "The specified bucket does not exist", bucket)
-        return await _stream(request, state, out, 404, xml, body, len(body), False)
+        return await _stream(request, state, out, 404, xml, body, len(body))
     try:
         body = list_objects_v2(bucket_dir, bucket, request.query, etag_for)
     except ValueError:
         body = _error("InvalidArgument", "Invalid list parameters", bucket)
-        return await _stream(request, state, out, 400, xml, body, len(body), False)
-    return await _stream(request, state, out, 200, xml, body, len(body), False)
+        return await _stream(request, state, out, 400, xml, body, len(body))
+    return await _stream(request, state, out, 200, xml, body, len(body))
 
 
 def build_app(state: ServerState) -> web.Application:

@@ -12,6 +12,7 @@ import random
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
@@ -21,6 +22,7 @@ __all__ = [
     "AliasTable",
     "Fault",
     "FaultDraw",
+    "FaultScript",
     "RequestLog",
     "RequestRecord",
     "ServerConfig",
@@ -36,9 +38,13 @@ class Fault(StrEnum):
     """Fault applied to one request (``None`` in a record means no fault)."""
 
     MISSING = "missing"  # key listed in ``missing_keys``: 404 NoSuchKey
-    FAIL = "fail"  # 503 SlowDown, no Retry-After header
+    BROKEN = "broken"  # key listed in ``broken_keys``: always ``fail_status``
+    FAIL = "fail"  # ``fail_status`` (503 SlowDown by default), no Retry-After header
     STALL = "stall"  # first byte delayed by ``stall_s``
     TRUNCATE = "truncate"  # full Content-Length announced, connection closed after half
+    SHORT = "short"  # a valid 206 for only the first half of the requested range
+    RESET = "reset"  # connection reset (TCP RST) before any response byte
+    BODY_STALL = "body_stall"  # headers and half the body, then ``stall_s`` of silence
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,13 +59,20 @@ class ServerConfig:
             (``None`` = unlimited).
         connection_bandwidth_bps: Additional cap per response (HTTP/1.1 has one response in
             flight per connection, so this is a per-connection cap; ``None`` = unlimited).
-        fail_rate: Probability of answering 503 SlowDown.
+        fail_rate: Probability of answering ``fail_status``.
+        fail_status: Status of ``fail`` and ``broken`` answers (500, 502, 503 SlowDown, 504...).
         stall_rate: Probability of delaying the first byte by ``stall_s`` instead of the latency.
         stall_s: Stall length in seconds (make it longer than the client's timeout).
         truncate_rate: Probability (GET with a body only) of announcing the full length and then
             closing the connection after half of the body.
+        short_rate: Probability (single-range GET only) of answering a valid 206 for the first
+            half of the requested range (a short body with matching headers).
+        reset_rate: Probability of resetting the connection (TCP RST) before responding.
+        body_stall_rate: Probability (GET with a body only) of sending the headers and half of
+            the body, then stalling ``stall_s`` before the rest.
         missing_keys: URL keys (path without the leading ``/``; for S3 ``bucket/key``) that answer
             404 even if the file exists.
+        broken_keys: URL keys that always answer ``fail_status`` (a permanent server failure).
         fault_seed: Seed of the fault and latency random streams (``None`` = nondeterministic).
     """
 
@@ -71,25 +84,32 @@ class ServerConfig:
     stall_rate: float = 0.0
     stall_s: float = 30.0
     truncate_rate: float = 0.0
+    short_rate: float = 0.0
+    reset_rate: float = 0.0
+    body_stall_rate: float = 0.0
+    fail_status: int = 503
     missing_keys: frozenset[str] = frozenset()
+    broken_keys: frozenset[str] = frozenset()
     fault_seed: int | None = 0
 
     def __post_init__(self) -> None:
-        for name in ("fail_rate", "stall_rate", "truncate_rate"):
-            value = getattr(self, name)
+        rates = [getattr(self, name) for name in _RATES]
+        for name, value in zip(_RATES, rates, strict=True):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1], got {value!r}")
-        if self.fail_rate + self.stall_rate + self.truncate_rate > 1.0 + 1e-9:
-            raise ValueError("fail_rate + stall_rate + truncate_rate must not exceed 1")
+        if sum(rates) > 1.0 + 1e-9:
+            raise ValueError(f"{' + '.join(_RATES)} must not exceed 1")
+        if not 400 <= self.fail_status <= 599:
+            raise ValueError(f"fail_status must be a 4xx or 5xx status, got {self.fail_status}")
         if self.latency_ms < 0 or self.stall_s < 0:
             raise ValueError("latency_ms and stall_s must be >= 0")
         for name in ("bandwidth_bps", "connection_bandwidth_bps"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be > 0 or None, got {value!r}")
-        object.__setattr__(
-            self, "missing_keys", frozenset(k.lstrip("/") for k in self.missing_keys)
-        )
+        for name in ("missing_keys", "broken_keys"):
+            keys = frozenset(k.lstrip("/") for k in getattr(self, name))
+            object.__setattr__(self, name, keys)
 
     def updated(self, **changes: Any) -> ServerConfig:
         """Return a copy with ``changes`` applied; unknown names raise ``TypeError``."""
@@ -97,9 +117,16 @@ class ServerConfig:
         unknown = set(changes) - known
         if unknown:
             raise TypeError(f"unknown object server option(s): {sorted(unknown)}")
-        if "missing_keys" in changes:
-            changes["missing_keys"] = frozenset(changes["missing_keys"] or ())
+        for name in ("missing_keys", "broken_keys"):
+            if name in changes:
+                changes[name] = frozenset(changes[name] or ())
         return replace(self, **changes)
+
+
+#: Fault rates in draw order (one uniform number per request picks among them).
+_RATES = ("fail_rate", "stall_rate", "truncate_rate", "short_rate", "reset_rate", "body_stall_rate")
+#: Faults that only apply to GET requests with a body.
+_BODY_FAULTS = frozenset({"truncate", "short", "body_stall"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,26 +243,75 @@ class FaultDraw:
         method: str,
         fault_rng: random.Random,
         latency_rng: random.Random,
+        scripted: Fault | None = None,
     ) -> FaultDraw:
         """Decide the fault and first-byte delay for one request.
 
-        One uniform number per request selects among fail / stall / truncate by cumulative
-        probability, so a seeded server is reproducible for a given request order.
+        A ``scripted`` fault (see :class:`FaultScript`) wins; then missing and broken keys;
+        then one uniform number per request selects among the rates by cumulative probability
+        (fail, stall, truncate, short, reset, body stall), so a seeded server is reproducible
+        for a given request order.
         """
         delay = sample_latency_s(config, latency_rng)
+        if scripted is not None:
+            return cls(scripted, max(delay, config.stall_s) if scripted is Fault.STALL else delay)
         if key in config.missing_keys:
             return cls(Fault.MISSING, delay)
+        if key in config.broken_keys:
+            return cls(Fault.BROKEN, delay)
         u = fault_rng.random()
-        edge = config.fail_rate
-        if u < edge:
-            return cls(Fault.FAIL, delay)
-        edge += config.stall_rate
-        if u < edge:
-            return cls(Fault.STALL, max(delay, config.stall_s))
-        edge += config.truncate_rate
-        if u < edge and method == "GET":
-            return cls(Fault.TRUNCATE, delay)
+        edge = 0.0
+        for name in _RATES:
+            edge += getattr(config, name)
+            if u < edge:
+                fault = Fault(name.removesuffix("_rate"))
+                if fault in _BODY_FAULTS and method != "GET":
+                    return cls(None, delay)
+                return cls(fault, max(delay, config.stall_s) if fault is Fault.STALL else delay)
         return cls(None, delay)
+
+
+class FaultScript:
+    """Scripted faults served before any random draw: bursts and exact sequences.
+
+    ``add(Fault.FAIL, count=3)`` makes the next three requests (of any key, or of keys starting
+    with ``key_prefix``) fail; entries are consumed in the order they were added.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: deque[list[Any]] = deque()  # [fault, remaining, key_prefix]
+
+    def add(self, fault: Fault | str, count: int = 1, key_prefix: str | None = None) -> None:
+        """Serve ``fault`` to the next ``count`` matching requests."""
+        if count < 1:
+            raise ValueError(f"count must be >= 1, got {count}")
+        prefix = None if key_prefix is None else key_prefix.lstrip("/")
+        with self._lock:
+            self._entries.append([Fault(fault), int(count), prefix])
+
+    def take(self, key: str) -> Fault | None:
+        """Consume and return the first scripted fault matching ``key``, if any."""
+        with self._lock:
+            for entry in self._entries:
+                fault, remaining, prefix = entry
+                if prefix is None or key.startswith(prefix):
+                    if remaining <= 1:
+                        self._entries.remove(entry)
+                    else:
+                        entry[1] = remaining - 1
+                    return Fault(fault)
+        return None
+
+    def pending(self) -> int:
+        """Scripted faults not served yet."""
+        with self._lock:
+            return sum(e[1] for e in self._entries)
+
+    def clear(self) -> None:
+        """Drop every scripted fault."""
+        with self._lock:
+            self._entries.clear()
 
 
 class TokenBucket:

@@ -58,7 +58,7 @@ def list_objects_v2(
 
     entries: list[tuple[str, os.stat_result | None]] = []  # (name, stat or None for a prefix)
     seen_prefixes: set[str] = set()
-    for key, st in _walk(bucket_dir):
+    for key, key_stat in _walk(bucket_dir):
         if not key.startswith(prefix):
             continue
         rest = key[len(prefix) :]
@@ -68,7 +68,7 @@ def list_objects_v2(
                 seen_prefixes.add(common)
                 entries.append((common, None))
             continue
-        entries.append((key, st))
+        entries.append((key, key_stat))
     entries = [e for e in entries if e[0] > after]
     page, truncated = entries[:max_keys], len(entries) > max_keys
 

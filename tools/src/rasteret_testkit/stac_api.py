@@ -10,20 +10,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-__all__ = ["StacApiFactory", "StacApiServer", "find_rustac"]
+from rasteret_testkit.lifecycle import HOST, ServerLifecycle, free_port, stop_process
 
-HOST = "127.0.0.1"
+__all__ = ["StacApiFactory", "StacApiServer", "find_rustac"]
 
 
 def find_rustac() -> str | None:
@@ -34,13 +31,7 @@ def find_rustac() -> str | None:
     return shutil.which("rustac")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-class StacApiServer:
+class StacApiServer(ServerLifecycle):
     """One ``rustac serve`` subprocess serving a collection and its items.
 
     Args:
@@ -49,6 +40,8 @@ class StacApiServer:
         items: STAC item dicts; a missing ``collection`` field is set to the collection id.
         max_lifetime_s: The process is terminated by a watchdog after this many seconds.
         exe: rustac executable (default: :func:`find_rustac`).
+        start_timeout: Seconds to wait for the API to answer, per start attempt.
+        start_attempts: Start attempts (each on a new free port).
     """
 
     def __init__(
@@ -59,17 +52,20 @@ class StacApiServer:
         *,
         max_lifetime_s: float = 3600.0,
         exe: str | None = None,
+        start_timeout: float = 20.0,
+        start_attempts: int = 3,
     ) -> None:
+        super().__init__(max_lifetime_s)
         self.workdir = Path(workdir)
         self.exe = exe or find_rustac()
         if self.exe is None:
             raise FileNotFoundError("rustac executable not found (pip install rustac)")
-        self.max_lifetime_s = max_lifetime_s
+        self.start_timeout = start_timeout
+        self.start_attempts = start_attempts
         self._collection = {**collection, "links": []}
         cid = self._collection.get("id")
         self._items = [{**it, "collection": it.get("collection", cid)} for it in items]
         self._proc: subprocess.Popen[bytes] | None = None
-        self._watchdog: threading.Timer | None = None
         self.port = 0
 
     @property
@@ -85,13 +81,12 @@ class StacApiServer:
         nd.write_text("".join(json.dumps(it) + "\n" for it in self._items), encoding="utf-8")
         return coll, nd
 
-    def start(self, timeout: float = 20.0, attempts: int = 3) -> str:
-        """Start the server and wait until it answers; return :attr:`base_url`."""
+    def _start(self) -> None:
         coll, nd = self._write_inputs()
         log = self.workdir / "rustac.log"
         last_error = "not started"
-        for _ in range(attempts):
-            self.port = _free_port()
+        for _ in range(self.start_attempts):
+            self.port = free_port()
             with log.open("ab") as fh:
                 self._proc = subprocess.Popen(
                     [str(self.exe), "serve", "--addr", f"{HOST}:{self.port}", str(coll), str(nd)],
@@ -100,13 +95,10 @@ class StacApiServer:
                     stdout=fh,
                     stderr=subprocess.STDOUT,
                 )
-            ok, last_error = self._wait_ready(timeout)
+            ok, last_error = self._wait_ready(self.start_timeout)
             if ok:
-                self._watchdog = threading.Timer(self.max_lifetime_s, self.stop)
-                self._watchdog.daemon = True
-                self._watchdog.start()
-                return self.base_url
-            self.stop()
+                return
+            self._stop(5.0)
         tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
         raise RuntimeError(f"rustac serve did not start ({last_error}); log tail:\n{tail}")
 
@@ -126,19 +118,9 @@ class StacApiServer:
             time.sleep(0.03)
         return False, error
 
-    def stop(self) -> None:
-        """Terminate the process (SIGTERM, then SIGKILL after 5 s); idempotent."""
-        if self._watchdog is not None:
-            self._watchdog.cancel()
+    def _stop(self, timeout: float) -> None:
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(5.0)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5.0)
+        stop_process(proc, grace_s=min(timeout, 5.0))
 
 
 class StacApiFactory:

@@ -19,19 +19,27 @@ __all__ = [
     "BandSource",
     "Chip",
     "ConfigError",
+    "Deadline",
+    "DeadlineExceededError",
+    "ErrorPolicy",
     "FetchError",
+    "FetchOptions",
+    "FetchTimeoutError",
     "Fetcher",
     "ForkSafetyError",
     "Grid",
     "GridRead",
     "IOMetrics",
+    "IdentifiedRangeReader",
     "MetricsSnapshot",
     "NoDataError",
+    "ObjectIdentity",
     "ObjectNotFoundError",
     "ObstoreBackend",
     "PermissionDeniedError",
     "PointSample",
     "PointSamples",
+    "RangeBody",
     "RangeGroup",
     "RangeReader",
     "RangeRequest",
@@ -42,7 +50,11 @@ __all__ = [
     "ReadOutcome",
     "RetryPolicy",
     "RoutingBackend",
+    "ShortRangeError",
     "ShortReadError",
+    "StaleObjectError",
+    "StaleObjectWarning",
+    "StalenessPolicy",
     "UnsupportedGeometryError",
     "Window",
     "WindowRequest",
@@ -67,6 +79,18 @@ __all__ = [
 ]
 
 _WHERE = {
+    "DeadlineExceededError": "errors",
+    "FetchTimeoutError": "errors",
+    "ShortRangeError": "errors",
+    "StaleObjectError": "errors",
+    "StaleObjectWarning": "errors",
+    "Deadline": "options",
+    "FetchOptions": "options",
+    "ObjectIdentity": "identity",
+    "StalenessPolicy": "identity",
+    "IdentifiedRangeReader": "protocols",
+    "RangeBody": "protocols",
+    "ErrorPolicy": "fetch",
     "ConfigError": "errors",
     "FetchError": "errors",
     "ForkSafetyError": "errors",
@@ -133,16 +157,30 @@ if TYPE_CHECKING:  # pragma: no cover
     from rasteret_io.coalesce import DEFAULT_MAX_GAP, DEFAULT_MAX_SIZE, RangeGroup, coalesce_ranges
     from rasteret_io.errors import (
         ConfigError,
+        DeadlineExceededError,
         FetchError,
+        FetchTimeoutError,
         ForkSafetyError,
         ObjectNotFoundError,
         PermissionDeniedError,
         RasteretIOError,
+        ShortRangeError,
         ShortReadError,
+        StaleObjectError,
+        StaleObjectWarning,
     )
-    from rasteret_io.fetch import Fetcher, RangeRequest, RangeResult, fetch_ranges, read_ranges
+    from rasteret_io.fetch import (
+        ErrorPolicy,
+        Fetcher,
+        RangeRequest,
+        RangeResult,
+        fetch_ranges,
+        read_ranges,
+    )
+    from rasteret_io.identity import ObjectIdentity, StalenessPolicy
     from rasteret_io.metrics import GLOBAL_METRICS, IOMetrics, MetricsSnapshot
-    from rasteret_io.protocols import RangeReader
+    from rasteret_io.options import Deadline, FetchOptions
+    from rasteret_io.protocols import IdentifiedRangeReader, RangeBody, RangeReader
     from rasteret_io.retry import RetryPolicy
     from rasteret_io.runtime import run_sync
     from rasteret_io.urls import redact_url

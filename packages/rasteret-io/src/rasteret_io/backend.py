@@ -8,26 +8,39 @@
   origin, after applying URL rewrite patterns.
 - :func:`create_backend` builds a :class:`RoutingBackend` with the original signature.
 
-Both implement :class:`~rasteret_io.protocols.RangeReader` (``get_ranges(url, starts,
-ends)``) and the original ``get_range(url, start, length)``. Backends pickle their
+Both implement :class:`~rasteret_io.protocols.IdentifiedRangeReader` (``get_ranges(url,
+starts, ends)``, plus ranged reads reporting the object's ETag / size / Last-Modified and
+a HEAD) and the original ``get_range(url, start, length)``. Backends pickle their
 configuration only; stores are rebuilt lazily in the new process, and stores inherited
 through ``fork`` are dropped (detected by pid) because their connection pools belong
-to the parent.
+to the parent. Their reprs never show credentials.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rasteret_io.errors import ConfigError, ForkSafetyError
-from rasteret_io.protocols import Buffer
-from rasteret_io.stores import StoreCache, StoreSettings
-from rasteret_io.urls import Location, classify, rewrite_url
+from rasteret_io.identity import ObjectIdentity
+from rasteret_io.protocols import (
+    Buffer,
+    IdentifiedRangeReader,
+    LegacyRangeBackend,
+    RangeBody,
+    RangeReader,
+)
+from rasteret_io.stores import CredentialProvider, StoreCache, StoreSettings
+from rasteret_io.urls import Location, classify, redact_url, rewrite_url
+
+if TYPE_CHECKING:
+    from obstore.store import ObjectStore
 
 __all__ = [
+    "CloudConfigLike",
     "ObstoreBackend",
     "RoutingBackend",
     "as_range_reader",
@@ -54,9 +67,9 @@ def _check_fork() -> None:
 
 
 async def _obstore_ranges(
-    store: Any, path: str, starts: Sequence[int], ends: Sequence[int]
+    store: ObjectStore, path: str, starts: Sequence[int], ends: Sequence[int]
 ) -> list[Buffer]:
-    import obstore
+    import obstore  # lazy: importing rasteret_io must not load obstore
 
     _check_fork()
     if len(starts) == 1:
@@ -68,12 +81,27 @@ async def _obstore_ranges(
     )
 
 
+async def _obstore_identified(store: ObjectStore, path: str, start: int, end: int) -> RangeBody:
+    import obstore  # lazy: importing rasteret_io must not load obstore
+
+    _check_fork()
+    result = await obstore.get_async(store, path, options={"range": (start, end)})
+    data = await result.bytes_async()
+    return RangeBody(data, ObjectIdentity.from_meta(result.meta))
+
+
+async def _obstore_identify(store: ObjectStore, path: str) -> ObjectIdentity:
+    import obstore  # lazy: importing rasteret_io must not load obstore
+
+    _check_fork()
+    return ObjectIdentity.from_meta(await obstore.head_async(store, path))
+
+
 class ObstoreBackend:
     """A range reader over one obstore store.
 
     Args:
-        store: Any obstore store (or obspec-compatible object usable with
-            ``obstore.get_range_async``).
+        store: Any obstore store.
         url_prefix: Prefix stripped from URLs to get the store path (e.g.
             ``"s3://bucket/"``); URLs without it are used as paths unchanged.
         client_options: Accepted for compatibility with the original; unused (the store
@@ -83,7 +111,10 @@ class ObstoreBackend:
     __slots__ = ("client_options", "store", "url_prefix")
 
     def __init__(
-        self, store: Any, url_prefix: str = "", client_options: Mapping[str, Any] | None = None
+        self,
+        store: ObjectStore,
+        url_prefix: str = "",
+        client_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.store = store
         self.url_prefix = url_prefix
@@ -94,18 +125,33 @@ class ObstoreBackend:
             return url[len(self.url_prefix) :]
         return url
 
+    def store_for(self, url: str) -> tuple[ObjectStore, str]:
+        """Return ``(store, path)`` serving ``url``."""
+        return self.store, self._path(url)
+
     async def get_ranges(
         self, url: str, starts: Sequence[int], ends: Sequence[int]
     ) -> list[Buffer]:
         """Fetch ``[starts[i], ends[i])`` of ``url`` (see :class:`RangeReader`)."""
         return await _obstore_ranges(self.store, self._path(url), starts, ends)
 
+    async def get_range_identified(self, url: str, start: int, end: int) -> RangeBody:
+        """Fetch ``[start, end)`` of ``url`` with the object's identity (one request)."""
+        return await _obstore_identified(self.store, self._path(url), start, end)
+
+    async def identify(self, url: str) -> ObjectIdentity:
+        """The current identity of ``url`` (one HEAD request)."""
+        return await _obstore_identify(self.store, self._path(url))
+
     async def get_range(self, url: str, start: int, length: int) -> Buffer:
         """Fetch ``length`` bytes at ``start`` (original signature)."""
         return (await self.get_ranges(url, [start], [start + length]))[0]
 
     def __repr__(self) -> str:
-        return f"ObstoreBackend({type(self.store).__name__}, url_prefix={self.url_prefix!r})"
+        return (
+            f"ObstoreBackend({type(self.store).__name__}, "
+            f"url_prefix={redact_url(self.url_prefix)!r})"
+        )
 
 
 class RoutingBackend:
@@ -145,7 +191,7 @@ class RoutingBackend:
         """Rewrite and classify ``url``."""
         return classify(rewrite_url(url, self.url_patterns))
 
-    def store_for(self, url: str) -> tuple[Any, str]:
+    def store_for(self, url: str) -> tuple[ObjectStore, str]:
         """Return ``(store, path)`` serving ``url``."""
         loc = self.locate(url)
         return self._stores().get(loc), loc.path
@@ -162,68 +208,73 @@ class RoutingBackend:
         store, path = self.store_for(url)
         return await _obstore_ranges(store, path, starts, ends)
 
+    async def get_range_identified(self, url: str, start: int, end: int) -> RangeBody:
+        """Fetch ``[start, end)`` of ``url`` with the object's identity (one request)."""
+        store, path = self.store_for(url)
+        return await _obstore_identified(store, path, start, end)
+
+    async def identify(self, url: str) -> ObjectIdentity:
+        """The current identity of ``url`` (one HEAD request)."""
+        store, path = self.store_for(url)
+        return await _obstore_identify(store, path)
+
     async def get_range(self, url: str, start: int, length: int) -> Buffer:
         """Fetch ``length`` bytes at ``start`` (original signature)."""
         return (await self.get_ranges(url, [start], [start + length]))[0]
 
     def __repr__(self) -> str:
-        return f"RoutingBackend(stores={len(self._cache)}, url_patterns={len(self.url_patterns)})"
+        return (
+            f"RoutingBackend(settings={self.settings!r}, stores={len(self._cache)}, "
+            f"url_patterns={len(self.url_patterns)})"
+        )
 
 
 class _LegacyAdapter:
-    """Adapts an original-style backend (``get_range(url, start, length)``)."""
+    """Adapts an original-style backend (``get_range(url, start, length)``).
+
+    Only ``get_range`` is called (concurrently for several ranges): its meaning is the
+    same in every backend style, whereas ``get_ranges`` takes ``(start, length)`` pairs in
+    the original protocol and ``(starts, ends)`` in ours.
+    """
 
     __slots__ = ("inner",)
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: LegacyRangeBackend) -> None:
         self.inner = inner
 
     async def get_ranges(
         self, url: str, starts: Sequence[int], ends: Sequence[int]
     ) -> list[Buffer]:
-        if len(starts) > 1 and hasattr(self.inner, "get_ranges"):
-            return list(
-                await self.inner.get_ranges(
-                    url, [(s, e - s) for s, e in zip(starts, ends, strict=True)]
-                )
-            )
-        return [
-            await self.inner.get_range(url, s, e - s) for s, e in zip(starts, ends, strict=True)
-        ]
+        pairs = list(zip(starts, ends, strict=True))
+        if len(pairs) == 1:
+            return [await self.inner.get_range(url, pairs[0][0], pairs[0][1] - pairs[0][0])]
+        return list(await asyncio.gather(*(self.inner.get_range(url, s, e - s) for s, e in pairs)))
+
+    def __repr__(self) -> str:
+        return f"_LegacyAdapter({type(self.inner).__name__})"
 
 
-def as_range_reader(backend: Any) -> Any:
+def as_range_reader(backend: object = None) -> RangeReader:
     """Return ``backend`` as a :class:`RangeReader`.
 
-    Accepts our backends, any object with ``get_ranges(url, starts, ends)``, or an
-    original-rasteret ``StorageBackend`` exposing ``get_range(url, start, length)``
-    (wrapped). ``None`` gives the process default :class:`RoutingBackend`.
+    Accepts our backends (and any :class:`IdentifiedRangeReader`) as they are; an object
+    with the original ``get_range(url, start, length)`` is wrapped (only that method is
+    used, so an object implementing both protocols works either way); an object with only
+    ``get_ranges(url, starts, ends)`` is used as is. ``None`` gives the process default
+    :class:`RoutingBackend`.
 
     Raises:
         ConfigError: If the object can fetch no ranges.
     """
     if backend is None:
         return get_default_backend()
-    if isinstance(backend, ObstoreBackend | RoutingBackend):
+    if isinstance(backend, IdentifiedRangeReader):
         return backend
-    if hasattr(backend, "get_range") and not _has_new_style_get_ranges(backend):
+    if isinstance(backend, LegacyRangeBackend):
         return _LegacyAdapter(backend)
-    if hasattr(backend, "get_ranges"):
+    if isinstance(backend, RangeReader):
         return backend
     raise ConfigError(f"{type(backend).__name__} has neither get_ranges nor get_range")
-
-
-def _has_new_style_get_ranges(obj: Any) -> bool:
-    import inspect
-
-    fn = getattr(obj, "get_ranges", None)
-    if fn is None:
-        return False
-    try:
-        params = list(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):
-        return True
-    return "starts" in params or len(params) >= 3
 
 
 _default: RoutingBackend | None = None
@@ -240,13 +291,34 @@ def get_default_backend() -> RoutingBackend:
     return _default
 
 
-def _cfg_get(cfg: Any, name: str, default: Any = None) -> Any:
+class CloudConfigLike(Protocol):
+    """What :func:`create_backend` reads from a ``CloudConfig`` (a mapping also works)."""
+
+    @property
+    def requester_pays(self) -> bool:
+        """Whether S3 requests must be signed as requester-pays."""
+        ...
+
+    @property
+    def region(self) -> str | None:
+        """Default region of the source's buckets."""
+        ...
+
+    @property
+    def url_patterns(self) -> Mapping[str, str] | None:
+        """URL prefix rewrites."""
+        ...
+
+
+def _cfg_get(cfg: CloudConfigLike | Mapping[str, Any], name: str, default: Any = None) -> Any:
     if isinstance(cfg, Mapping):
         return cfg.get(name, default)
     return getattr(cfg, name, default)
 
 
-def backend_config_from_cloud_config(cloud_config: Any) -> dict[str, Any]:
+def backend_config_from_cloud_config(
+    cloud_config: CloudConfigLike | Mapping[str, Any] | None,
+) -> dict[str, Any]:
     """Translate a ``CloudConfig`` (or mapping with the same fields) into backend options.
 
     Returns ``{"s3_overrides", "url_patterns", "default_s3_config"}`` with the original
@@ -280,8 +352,8 @@ def backend_config_from_cloud_config(cloud_config: Any) -> dict[str, Any]:
 
 
 def create_backend(
-    credential_provider: Any = None,
-    cloud_config: Any = None,
+    credential_provider: CredentialProvider | None = None,
+    cloud_config: CloudConfigLike | Mapping[str, Any] | None = None,
     region: str | None = None,
     default_s3_config: Mapping[str, Any] | None = None,
     *,

@@ -1,26 +1,37 @@
-"""Exceptions raised by :mod:`rasteret_io`.
+"""Exceptions (and the one warning) raised by :mod:`rasteret_io`.
 
 Every error derives from :class:`RasteretIOError`. Narrow subclasses mix in the builtin
 exception callers already catch: :class:`FetchError` is an :class:`OSError`,
-:class:`ConfigError` a :class:`ValueError`. URLs carried by errors are always redacted
-(no userinfo, no signatures or SAS tokens), and the original backend exception is not
-chained because its text may contain a signed URL; its redacted text and type name are
-kept in the message instead.
+:class:`FetchTimeoutError` a :class:`TimeoutError`, :class:`ConfigError` a
+:class:`ValueError`. URLs carried by errors are always redacted (no userinfo, no
+signatures or SAS tokens), and the original backend exception is not chained because its
+text may contain a signed URL; its redacted text, type name and HTTP status are kept
+instead.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Self
+
+if TYPE_CHECKING:
+    from rasteret_io.identity import ObjectIdentity
+
 __all__ = [
     "BandResolutionError",
     "ConfigError",
+    "DeadlineExceededError",
     "FetchError",
+    "FetchTimeoutError",
     "ForkSafetyError",
     "NoDataError",
     "ObjectNotFoundError",
     "PermissionDeniedError",
     "RasteretIOError",
     "ReadError",
+    "ShortRangeError",
     "ShortReadError",
+    "StaleObjectError",
+    "StaleObjectWarning",
     "UnsupportedGeometryError",
 ]
 
@@ -46,6 +57,7 @@ class FetchError(RasteretIOError, OSError):
     """A byte range could not be fetched.
 
     Attributes:
+        reason: What went wrong (without the location details).
         url: The URL of the object, with credentials redacted.
         record_id: The record the range belongs to, if the caller said.
         band: The band the range belongs to, if the caller said.
@@ -53,6 +65,7 @@ class FetchError(RasteretIOError, OSError):
         end: End of the failed range (exclusive), if known.
         attempts: How many attempts were made before giving up.
         retryable: Whether the final failure was of a transient kind.
+        status: HTTP status of the final failure, when the server sent one.
     """
 
     def __init__(
@@ -66,6 +79,7 @@ class FetchError(RasteretIOError, OSError):
         end: int | None = None,
         attempts: int = 1,
         retryable: bool = False,
+        status: int | None = None,
     ) -> None:
         self.url = url
         self.record_id = record_id
@@ -74,6 +88,7 @@ class FetchError(RasteretIOError, OSError):
         self.end = end
         self.attempts = attempts
         self.retryable = retryable
+        self.status = status
         self.reason = message
         super().__init__(self._format())
 
@@ -85,6 +100,8 @@ class FetchError(RasteretIOError, OSError):
             where.append(f"band={self.band}")
         if self.start is not None and self.end is not None:
             where.append(f"bytes={self.start}-{self.end - 1}")
+        if self.status is not None:
+            where.append(f"status={self.status}")
         if self.attempts > 1:
             where.append(f"attempts={self.attempts}")
         return f"{self.reason} ({', '.join(where)})"
@@ -92,23 +109,37 @@ class FetchError(RasteretIOError, OSError):
     def __str__(self) -> str:
         return self._format()
 
-    def __reduce__(self):
-        return (
-            _rebuild_fetch_error,
-            (
-                type(self),
-                self.reason,
-                self.url,
-                self.record_id,
-                self.band,
-                self.start,
-                self.end,
-                self.attempts,
-                self.retryable,
-            ),
-        )
+    def _kwargs(self) -> dict[str, Any]:
+        """Keyword arguments rebuilding this error (subclasses add their own fields)."""
+        return {
+            "url": self.url,
+            "record_id": self.record_id,
+            "band": self.band,
+            "start": self.start,
+            "end": self.end,
+            "attempts": self.attempts,
+            "retryable": self.retryable,
+            "status": self.status,
+        }
 
-    def with_context(self, *, record_id: str | None = None, band: str | None = None) -> FetchError:
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_fetch_error, (type(self), self.reason, self._kwargs()))
+
+    def replace(self, **changes: Any) -> Self:
+        """Return a copy of this error (same type) with some fields changed.
+
+        Args:
+            **changes: Constructor keywords to change (``attempts``, ``status``, ...).
+
+        Returns:
+            A new error of the same type.
+        """
+        kwargs = self._kwargs()
+        reason = changes.pop("message", self.reason)
+        kwargs.update(changes)
+        return type(self)(reason, **kwargs)
+
+    def with_context(self, *, record_id: str | None = None, band: str | None = None) -> Self:
         """Return a copy of this error naming ``record_id`` and ``band``.
 
         Args:
@@ -118,39 +149,14 @@ class FetchError(RasteretIOError, OSError):
         Returns:
             A new error of the same type.
         """
-        return type(self)(
-            self.reason,
-            url=self.url,
+        return self.replace(
             record_id=record_id if record_id is not None else self.record_id,
             band=band if band is not None else self.band,
-            start=self.start,
-            end=self.end,
-            attempts=self.attempts,
-            retryable=self.retryable,
         )
 
 
-def _rebuild_fetch_error(
-    cls: type[FetchError],
-    reason: str,
-    url: str,
-    record_id: str | None,
-    band: str | None,
-    start: int | None,
-    end: int | None,
-    attempts: int,
-    retryable: bool,
-) -> FetchError:
-    return cls(
-        reason,
-        url=url,
-        record_id=record_id,
-        band=band,
-        start=start,
-        end=end,
-        attempts=attempts,
-        retryable=retryable,
-    )
+def _rebuild_fetch_error(cls: type[FetchError], reason: str, kwargs: dict[str, Any]) -> FetchError:
+    return cls(reason, **kwargs)
 
 
 class ObjectNotFoundError(FetchError, FileNotFoundError):
@@ -161,8 +167,82 @@ class PermissionDeniedError(FetchError, PermissionError):
     """Access was refused (HTTP 401/403): missing or insufficient credentials."""
 
 
-class ShortReadError(FetchError):
+class ShortRangeError(FetchError):
     """The backend returned fewer bytes than the requested range (truncated body)."""
+
+
+ShortReadError = ShortRangeError
+"""Former name of :class:`ShortRangeError` (kept for compatibility)."""
+
+
+class FetchTimeoutError(FetchError, TimeoutError):
+    """An attempt took longer than the per-attempt timeout.
+
+    Attributes:
+        timeout: The per-attempt limit that ran out, in seconds.
+    """
+
+    def __init__(self, message: str, *, timeout: float | None = None, **kwargs: Any) -> None:
+        self.timeout = timeout
+        super().__init__(message, **kwargs)
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {**super()._kwargs(), "timeout": self.timeout}
+
+
+class DeadlineExceededError(FetchTimeoutError):
+    """The total time allowed for a read (its deadline) ran out before this range arrived.
+
+    Attributes:
+        deadline: The read's time budget, in seconds.
+        elapsed: Seconds spent when the range was given up.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        deadline: float | None = None,
+        elapsed: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.deadline = deadline
+        self.elapsed = elapsed
+        super().__init__(message, **kwargs)
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {**super()._kwargs(), "deadline": self.deadline, "elapsed": self.elapsed}
+
+
+class StaleObjectError(FetchError):
+    """The object changed since it was indexed: its tile offsets no longer hold.
+
+    Raised instead of returning bytes of a rewritten object. Re-index the asset (build or
+    update the collection again) to read it.
+
+    Attributes:
+        expected: Identity recorded when the collection was built.
+        observed: Identity reported by the server now (None when unknown).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        expected: ObjectIdentity | None = None,
+        observed: ObjectIdentity | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.expected = expected
+        self.observed = observed
+        super().__init__(message, **kwargs)
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {**super()._kwargs(), "expected": self.expected, "observed": self.observed}
+
+
+class StaleObjectWarning(UserWarning):
+    """Issued under ``staleness="warn"`` when an indexed object changed (its ranges fail)."""
 
 
 class ReadError(RasteretIOError, ValueError):

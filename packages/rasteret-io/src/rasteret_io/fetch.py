@@ -1,13 +1,15 @@
-"""Concurrent, coalesced, retried fetching of byte ranges.
+"""Concurrent, coalesced, retried, time-bounded and identity-checked fetching of byte ranges.
 
 :func:`fetch_ranges` takes many :class:`RangeRequest` (possibly of many objects),
 coalesces the ranges of each object into request groups
-(:func:`rasteret_io.coalesce.coalesce_ranges`), fetches every group as one
-``reader.get_ranges(url, [start], [end])`` call under a shared concurrency bound,
-verifies the length of every returned buffer, retries transient failures with
-exponential backoff and full jitter, and hands back one :class:`RangeResult` per
-request, in request order, holding a zero-copy ``memoryview`` of its bytes or the
-error that made it fail.
+(:func:`rasteret_io.coalesce.coalesce_ranges`), fetches every group as one request under
+a shared concurrency bound, verifies the length of every returned buffer and, when the
+request carries the object identity recorded at build time, that the response comes from
+that same object version (see :mod:`rasteret_io.identity`). Transient failures are
+retried with exponential backoff and full jitter; each attempt has a timeout and the whole
+read may have a deadline (:class:`~rasteret_io.options.Deadline`). One
+:class:`RangeResult` per request comes back, in request order, holding a zero-copy
+``memoryview`` of its bytes or the error that made it fail.
 
 Cancellation safety: when a request fails for good under the ``"raise"`` policy, or
 when the caller is cancelled, every sibling task is cancelled **and awaited** before
@@ -19,16 +21,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import warnings
 from collections import defaultdict
-from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Literal, get_args
 
-from rasteret_io.coalesce import DEFAULT_MAX_GAP, DEFAULT_MAX_SIZE, RangeGroup, coalesce_ranges
-from rasteret_io.errors import ConfigError, FetchError, ForkSafetyError, ShortReadError
+from rasteret_io._attempts import GroupFetch, GroupJob
+from rasteret_io.coalesce import coalesce_ranges
+from rasteret_io.errors import ConfigError, FetchError, StaleObjectError, StaleObjectWarning
+from rasteret_io.identity import ObjectIdentity, StalenessPolicy
 from rasteret_io.metrics import GLOBAL_METRICS, IOMetrics
-from rasteret_io.protocols import Buffer, RangeReader
-from rasteret_io.retry import RetryPolicy, classify_error, to_fetch_error
+from rasteret_io.options import DEFAULT_CONCURRENCY, Deadline, FetchOptions
+from rasteret_io.protocols import IdentifiedRangeReader, RangeReader
+from rasteret_io.retry import RetryPolicy
 from rasteret_io.urls import redact_url
 
 __all__ = [
@@ -48,11 +54,8 @@ ErrorPolicy = Literal["raise", "skip", "nodata"]
 ``nodata``: return a failed :class:`RangeResult` (the read engine then drops the
 record/band or fills it with nodata; both are logged with URL, record and band)."""
 
-DEFAULT_CONCURRENCY = 64
-"""Default bound on range requests in flight per :class:`Fetcher`."""
 
-
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class RangeRequest:
     """One byte range wanted by a caller.
 
@@ -63,6 +66,9 @@ class RangeRequest:
         record_id: Record the range belongs to (named in errors).
         band: Band the range belongs to (named in errors).
         tag: Anything the caller wants back with the result (e.g. a tile index).
+        expected: Identity of the object when it was indexed (ETag / size /
+            Last-Modified); responses from another version fail with
+            :class:`~rasteret_io.errors.StaleObjectError`. None: not checked.
     """
 
     url: str
@@ -70,12 +76,20 @@ class RangeRequest:
     end: int
     record_id: str | None = None
     band: str | None = None
-    tag: Hashable | Any = None
+    tag: Any = None
+    expected: ObjectIdentity | None = None
 
     @property
     def size(self) -> int:
         """Number of bytes requested."""
         return self.end - self.start
+
+    def __repr__(self) -> str:
+        return (
+            f"RangeRequest({redact_url(self.url)!r}, {self.start}, {self.end}, "
+            f"record_id={self.record_id!r}, band={self.band!r}, tag={self.tag!r}, "
+            f"expected={self.expected!r})"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +100,7 @@ class RangeResult:
         request: The request.
         data: The bytes (a ``memoryview``, possibly into a larger coalesced buffer), or
             None on failure.
-        error: The failure (URL redacted, record and band named), or None.
+        error: The failure (URL redacted, record, band and HTTP status named), or None.
     """
 
     request: RangeRequest
@@ -99,41 +113,110 @@ class RangeResult:
         return self.error is None
 
 
-@dataclass(slots=True)
 class Fetcher:
-    """Fetch settings plus the concurrency bound shared by all fetches using it.
+    """Fetch options plus the concurrency bound shared by all fetches using it.
 
     One ``Fetcher`` shared across the records of a read bounds the requests in flight
     for the whole read, not per record. The semaphore is created lazily per event loop.
 
-    Attributes:
-        reader: The byte-range source.
-        concurrency: Maximum range requests in flight.
-        retry: Retry policy.
+    Args:
+        reader: The byte-range source. Readers implementing
+            :class:`~rasteret_io.protocols.IdentifiedRangeReader` (every rasteret_io
+            backend) get the staleness check for requests carrying ``expected``.
+        options: Fetch options (default :class:`FetchOptions()`).
         error_policy: ``"raise"``, ``"skip"`` or ``"nodata"``.
-        max_gap: Coalescing gap limit in bytes (see :mod:`rasteret_io.coalesce`).
-        max_size: Coalescing size limit in bytes.
         metrics: Extra counters to update (the process-wide ones always are).
+        concurrency: Overrides ``options.concurrency``.
+        retry: Overrides ``options.retry``.
+        max_gap: Overrides ``options.max_gap``.
+        max_size: Overrides ``options.max_size``.
+        deadline: Overrides ``options.deadline`` (seconds).
+        staleness: Overrides ``options.staleness``.
+
+    Raises:
+        ConfigError: For invalid settings.
     """
 
-    reader: RangeReader
-    concurrency: int = DEFAULT_CONCURRENCY
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    error_policy: ErrorPolicy = "raise"
-    max_gap: int = DEFAULT_MAX_GAP
-    max_size: int = DEFAULT_MAX_SIZE
-    metrics: IOMetrics | None = None
-    _sem: asyncio.Semaphore | None = field(default=None, repr=False)
-    _sem_loop: object = field(default=None, repr=False)
-    _rng: random.Random = field(default_factory=random.Random, repr=False)
+    __slots__ = (
+        "_checks",
+        "_groups",
+        "_sem",
+        "_sem_loop",
+        "error_policy",
+        "metrics",
+        "options",
+        "reader",
+    )
 
-    def __post_init__(self) -> None:
-        if self.concurrency < 1:
-            raise ConfigError("concurrency must be >= 1")
-        if self.error_policy not in get_args(ErrorPolicy):
-            raise ConfigError(
-                f"error_policy must be one of {get_args(ErrorPolicy)}, got {self.error_policy!r}"
+    def __init__(
+        self,
+        reader: RangeReader,
+        options: FetchOptions | None = None,
+        *,
+        error_policy: ErrorPolicy = "raise",
+        metrics: IOMetrics | None = None,
+        concurrency: int | None = None,
+        retry: RetryPolicy | None = None,
+        max_gap: int | None = None,
+        max_size: int | None = None,
+        deadline: float | None = None,
+        staleness: StalenessPolicy | None = None,
+    ) -> None:
+        opts = options if options is not None else FetchOptions()
+        overrides: dict[str, Any] = {
+            k: v
+            for k, v in (
+                ("concurrency", concurrency),
+                ("retry", retry),
+                ("max_gap", max_gap),
+                ("max_size", max_size),
+                ("deadline", deadline),
+                ("staleness", staleness),
             )
+            if v is not None
+        }
+        self.options: FetchOptions = replace(opts, **overrides) if overrides else opts
+        if error_policy not in get_args(ErrorPolicy):
+            raise ConfigError(
+                f"error_policy must be one of {get_args(ErrorPolicy)}, got {error_policy!r}"
+            )
+        self.reader = reader
+        self.error_policy: ErrorPolicy = error_policy
+        self.metrics = metrics
+        self._checks = self.options.staleness != "off" and isinstance(reader, IdentifiedRangeReader)
+        self._sem: asyncio.Semaphore | None = None
+        self._sem_loop: asyncio.AbstractEventLoop | None = None
+        self._groups = GroupFetch(
+            reader, self.options.retry, self.options.staleness, self._count, random.Random()
+        )
+
+    @property
+    def concurrency(self) -> int:
+        """Maximum range requests in flight."""
+        return self.options.concurrency
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """Retry policy (attempts, backoff, per-attempt timeout)."""
+        return self.options.retry
+
+    @property
+    def max_gap(self) -> int:
+        """Coalescing gap limit in bytes."""
+        return self.options.max_gap
+
+    @property
+    def max_size(self) -> int:
+        """Coalescing size limit in bytes."""
+        return self.options.max_size
+
+    @property
+    def staleness(self) -> StalenessPolicy:
+        """Staleness policy."""
+        return self.options.staleness
+
+    def __repr__(self) -> str:
+        return f"Fetcher({self.reader!r}, {self.options!r}, error_policy={self.error_policy!r})"
 
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -147,10 +230,21 @@ class Fetcher:
         if self.metrics is not None:
             self.metrics.add(**kw)
 
-    async def fetch(self, requests: Sequence[RangeRequest]) -> list[RangeResult]:
-        """Fetch ``requests``; see :func:`fetch_ranges`."""
+    async def fetch(
+        self, requests: Sequence[RangeRequest], *, deadline: Deadline | None = None
+    ) -> list[RangeResult]:
+        """Fetch ``requests``; see :func:`fetch_ranges`.
+
+        Args:
+            requests: The ranges.
+            deadline: The running deadline of the read this fetch belongs to (share one
+                across all fetches of a read); default: a new one from
+                ``options.deadline`` for this call alone.
+        """
+        if deadline is None:
+            deadline = self.options.start_deadline()
         results: list[RangeResult | None] = [None] * len(requests)
-        by_url: dict[str, list[int]] = defaultdict(list)
+        by_object: dict[tuple[str, ObjectIdentity | None], list[int]] = defaultdict(list)
         for i, req in enumerate(requests):
             if req.start < 0 or req.end < req.start:
                 raise ConfigError(
@@ -159,110 +253,83 @@ class Fetcher:
             if req.end == req.start:
                 results[i] = RangeResult(req, memoryview(b""))
             else:
-                by_url[req.url].append(i)
+                expected = req.expected if self._checks and req.expected is not None else None
+                by_object[(req.url, expected)].append(i)
         self._count(ranges=len(requests))
-        jobs: list[tuple[str, RangeGroup, list[int]]] = []
-        for url, idx in by_url.items():
+        jobs: list[GroupJob] = []
+        for (url, expected), idx in by_object.items():
             starts = [requests[i].start for i in idx]
             ends = [requests[i].end for i in idx]
             for g in coalesce_ranges(starts, ends, max_gap=self.max_gap, max_size=self.max_size):
-                jobs.append((url, g, [idx[m] for m in g.members]))
+                jobs.append(GroupJob(url, g, [idx[m] for m in g.members], expected))
         if not jobs:
             return [r for r in results if r is not None]
         sem = self._semaphore()
-        tasks = [
-            asyncio.ensure_future(self._fetch_group(url, g.start, g.end, sem)) for url, g, _ in jobs
-        ]
+        tasks = [asyncio.ensure_future(self._groups.fetch(job, sem, deadline)) for job in jobs]
         try:
             if self.error_policy == "raise":
-                await self._wait_fail_fast(tasks)
+                await _wait_fail_fast(tasks)
             else:
                 await asyncio.wait(tasks)
         except BaseException:
             await _cancel_and_wait(tasks)
             raise
         first_error: FetchError | None = None
-        for task, (_url, g, members) in zip(tasks, jobs, strict=True):
+        warned: set[str] = set()
+        for task, job in zip(tasks, jobs, strict=True):
             if task.cancelled():  # a sibling failed under "raise"
                 continue
             exc = task.exception()
             if exc is None:
-                view = memoryview(task.result())
-                for m in members:
+                got = task.result()
+                if isinstance(got, StaleObjectError):  # staleness="warn": never raises
+                    self._fail(requests, results, job, got)
+                    if job.url not in warned:
+                        warned.add(job.url)
+                        warnings.warn(str(got), StaleObjectWarning, stacklevel=2)
+                    continue
+                view = memoryview(got)
+                for m in job.members:
                     req = requests[m]
-                    results[m] = RangeResult(req, view[g.slice_for(req.start, req.end)])
+                    results[m] = RangeResult(req, view[job.group.slice_for(req.start, req.end)])
                 continue
             if not isinstance(exc, FetchError):  # a programming/environment error
                 raise exc
-            for m in members:
-                req = requests[m]
-                err = exc.with_context(record_id=req.record_id, band=req.band)
-                results[m] = RangeResult(req, None, err)
-                if first_error is None:
-                    first_error = err
+            err = self._fail(requests, results, job, exc)
+            if first_error is None:
+                first_error = err
             if self.error_policy != "raise":
                 _log.warning("range fetch failed (%s): %s", self.error_policy, exc)
         if first_error is not None and self.error_policy == "raise":
             raise first_error
-        return results  # type: ignore[return-value]
+        return results  # type: ignore[return-value]  # every slot is filled above
 
-    async def _wait_fail_fast(self, tasks: list[asyncio.Future[Buffer]]) -> None:
-        """Wait for all tasks, or cancel (and await) the rest at the first failure."""
-        pending: set[asyncio.Future[Buffer]] = set(tasks)
-        while pending:
-            _done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
-            failed = next((t for t in tasks if t.done() and t.exception() is not None), None)
-            if failed is not None:
-                await _cancel_and_wait(list(pending))
-                return
+    @staticmethod
+    def _fail(
+        requests: Sequence[RangeRequest],
+        results: list[RangeResult | None],
+        job: GroupJob,
+        exc: FetchError,
+    ) -> FetchError:
+        """Mark every member of ``job`` failed with ``exc``; return the first member's error."""
+        first: FetchError | None = None
+        for m in job.members:
+            req = requests[m]
+            err = exc.with_context(record_id=req.record_id, band=req.band)
+            results[m] = RangeResult(req, None, err)
+            first = first or err
+        return first or exc
 
-    async def _fetch_group(self, url: str, start: int, end: int, sem: asyncio.Semaphore) -> Buffer:
-        policy = self.retry
-        size = end - start
-        attempt = 0
-        while True:
-            try:
-                async with sem:
-                    self._count(requests=1, retries=1 if attempt else 0)
-                    coro = self.reader.get_ranges(url, [start], [end])
-                    if policy.timeout is not None:
-                        bufs = await asyncio.wait_for(coro, policy.timeout)
-                    else:
-                        bufs = await coro
-                    if len(bufs) != 1:
-                        raise ShortReadError(
-                            f"reader returned {len(bufs)} buffers for 1 range",
-                            url=redact_url(url),
-                            start=start,
-                            end=end,
-                            retryable=False,
-                        )
-                    buf = bufs[0]
-                    got = memoryview(buf).nbytes
-                    if got != size:
-                        raise ShortReadError(
-                            f"truncated range response: got {got} of {size} bytes",
-                            url=redact_url(url),
-                            start=start,
-                            end=end,
-                            retryable=True,
-                        )
-                    self._count(nbytes=size)
-                    return buf
-            except (asyncio.CancelledError, ForkSafetyError):
-                raise
-            except Exception as exc:
-                attempt += 1
-                retryable = classify_error(exc).retryable
-                if not retryable or attempt >= policy.max_attempts:
-                    self._count(failures=1)
-                    raise to_fetch_error(
-                        exc, url=redact_url(url), start=start, end=end, attempts=attempt
-                    ) from None
-                _log.debug(
-                    "retrying %s [%d, %d) after %s", redact_url(url), start, end, type(exc).__name__
-                )
-            await asyncio.sleep(policy.backoff(attempt - 1, self._rng))
+
+async def _wait_fail_fast(tasks: Sequence[asyncio.Future[Any]]) -> None:
+    """Wait for all tasks, or cancel (and await) the rest at the first failure."""
+    pending: set[asyncio.Future[Any]] = set(tasks)
+    while pending:
+        _done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+        failed = next((t for t in tasks if t.done() and t.exception() is not None), None)
+        if failed is not None:
+            await _cancel_and_wait(list(pending))
+            return
 
 
 async def _cancel_and_wait(tasks: Sequence[asyncio.Future[Any]]) -> None:
@@ -280,20 +347,26 @@ async def fetch_ranges(
     reader: RangeReader,
     requests: Sequence[RangeRequest],
     *,
-    concurrency: int = DEFAULT_CONCURRENCY,
+    options: FetchOptions | None = None,
+    deadline: Deadline | None = None,
+    concurrency: int | None = None,
     retry: RetryPolicy | None = None,
     error_policy: ErrorPolicy = "raise",
-    max_gap: int = DEFAULT_MAX_GAP,
-    max_size: int = DEFAULT_MAX_SIZE,
+    max_gap: int | None = None,
+    max_size: int | None = None,
     metrics: IOMetrics | None = None,
     fetcher: Fetcher | None = None,
 ) -> list[RangeResult]:
-    """Fetch many byte ranges, coalesced per object, concurrently and with retries.
+    """Fetch many byte ranges, coalesced per object, concurrently, with retries and checks.
 
     Args:
         reader: The byte-range source (e.g. an obstore backend).
         requests: Ranges to fetch; may mix objects, overlap and repeat.
-        concurrency: Maximum requests in flight for this call (ignored with ``fetcher``).
+        options: Fetch options (concurrency, retries and attempt timeout, deadline,
+            staleness, coalescing); the keywords below override single fields.
+        deadline: The running deadline of the enclosing read (default: a new one from
+            ``options.deadline``).
+        concurrency: Maximum requests in flight for this call.
         retry: Retry policy (default :class:`RetryPolicy()`).
         error_policy: ``"raise"`` (default) raises the first final failure after
             cancelling and awaiting the other requests; ``"skip"`` and ``"nodata"``
@@ -302,28 +375,32 @@ async def fetch_ranges(
         max_size: Largest merged request, in bytes.
         metrics: Extra counters to update.
         fetcher: Share the concurrency bound and settings of an existing fetcher
-            (other keyword arguments are then ignored).
+            (the other settings are then ignored).
 
     Returns:
         One :class:`RangeResult` per request, in request order.
 
     Raises:
         FetchError: Under ``"raise"``, for the first range that failed for good; names
-            the redacted URL, record, band and byte range. ``ObjectNotFoundError`` and
-            ``PermissionDeniedError`` are subclasses.
+            the redacted URL, record, band, byte range and HTTP status.
+            ``ObjectNotFoundError``, ``PermissionDeniedError``, ``FetchTimeoutError``
+            (an attempt timed out), ``DeadlineExceededError`` (the read's deadline ran
+            out) and ``StaleObjectError`` (the object changed since indexing) are
+            subclasses.
         ConfigError: For invalid ranges or settings.
     """
     if fetcher is None:
         fetcher = Fetcher(
             reader,
-            concurrency=concurrency,
-            retry=retry if retry is not None else RetryPolicy(),
+            options,
             error_policy=error_policy,
+            metrics=metrics,
+            concurrency=concurrency,
+            retry=retry,
             max_gap=max_gap,
             max_size=max_size,
-            metrics=metrics,
         )
-    return await fetcher.fetch(requests)
+    return await fetcher.fetch(requests, deadline=deadline)
 
 
 async def read_ranges(
@@ -331,7 +408,12 @@ async def read_ranges(
     url: str,
     starts: Sequence[int],
     ends: Sequence[int],
-    **kwargs: Any,
+    *,
+    expected: ObjectIdentity | None = None,
+    options: FetchOptions | None = None,
+    deadline: Deadline | None = None,
+    metrics: IOMetrics | None = None,
+    fetcher: Fetcher | None = None,
 ) -> list[memoryview]:
     """Fetch ranges of one object and return their bytes (raising on failure).
 
@@ -340,12 +422,25 @@ async def read_ranges(
         url: Object URL.
         starts: Range starts.
         ends: Range ends (exclusive).
-        **kwargs: Passed to :func:`fetch_ranges` (``error_policy`` is forced to raise).
+        expected: Identity the object must still have (see :class:`RangeRequest`).
+        options: Fetch options.
+        deadline: Running deadline of the enclosing read.
+        metrics: Extra counters to update.
+        fetcher: Share an existing fetcher's bound and settings.
 
     Returns:
         One buffer per range.
+
+    Raises:
+        FetchError: For the first range that failed for good.
     """
-    kwargs["error_policy"] = "raise"
-    reqs = [RangeRequest(url, s, e) for s, e in zip(starts, ends, strict=True)]
-    results = await fetch_ranges(reader, reqs, **kwargs)
-    return [r.data for r in results if r.data is not None]
+    reqs = [RangeRequest(url, s, e, expected=expected) for s, e in zip(starts, ends, strict=True)]
+    results = await fetch_ranges(
+        reader, reqs, options=options, deadline=deadline, metrics=metrics, fetcher=fetcher
+    )
+    out: list[memoryview] = []
+    for r in results:  # a shared fetcher may tolerate failures; this helper does not
+        if r.data is None:
+            raise r.error or ConfigError("range missing from the results")
+        out.append(r.data)
+    return out

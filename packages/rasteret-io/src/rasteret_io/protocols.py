@@ -3,18 +3,46 @@
 Anything async that can return byte ranges of an object plugs into the fetch layer:
 the obstore backends of this package, an async-tiff/obspec store wrapper, an
 in-memory fake in a test.
+
+- :class:`RangeReader` is the one required method (``get_ranges(url, starts, ends)``).
+- :class:`IdentifiedRangeReader` adds ranged reads that also report the object's
+  identity (ETag, size, Last-Modified) from the same response, and a HEAD; readers
+  offering it get the read-time staleness check (every ``rasteret_io`` backend does).
+- :class:`LegacyRangeBackend` is the original library's ``StorageBackend`` shape
+  (``get_range(url, start, length)``); :func:`rasteret_io.backend.as_range_reader`
+  adapts it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeAlias, runtime_checkable
 
-__all__ = ["Buffer", "RangeReader"]
+from rasteret_io.identity import ObjectIdentity
 
-Buffer = bytes | bytearray | memoryview
+__all__ = [
+    "Buffer",
+    "IdentifiedRangeReader",
+    "LegacyRangeBackend",
+    "RangeBody",
+    "RangeReader",
+]
+
+if TYPE_CHECKING:
+    from obstore import Bytes
+
+    Buffer: TypeAlias = bytes | bytearray | memoryview | Bytes
+else:
+    Buffer = bytes | bytearray | memoryview
 """Types a reader may return for one range (anything supporting the buffer protocol
 and ``len``; obstore's ``Bytes`` qualifies)."""
+
+
+class RangeBody(NamedTuple):
+    """One ranged response: its bytes and the identity of the object that served them."""
+
+    data: Buffer
+    identity: ObjectIdentity
 
 
 @runtime_checkable
@@ -32,4 +60,29 @@ class RangeReader(Protocol):
         self, url: str, starts: Sequence[int], ends: Sequence[int]
     ) -> Sequence[Buffer]:
         """Fetch ``[starts[i], ends[i])`` of the object at ``url`` for every i."""
+        ...
+
+
+@runtime_checkable
+class IdentifiedRangeReader(RangeReader, Protocol):
+    """A :class:`RangeReader` that also reports which object version served a range."""
+
+    async def get_range_identified(self, url: str, start: int, end: int) -> RangeBody:
+        """Fetch ``[start, end)`` of ``url`` in one request, with the response's identity."""
+        ...
+
+    async def identify(self, url: str) -> ObjectIdentity:
+        """The current identity of ``url`` (one HEAD request)."""
+        ...
+
+
+@runtime_checkable
+class LegacyRangeBackend(Protocol):
+    """The original library's backend shape: ``get_range(url, start, length)``.
+
+    Its optional ``get_ranges(url, ranges)`` takes ``(start, length)`` pairs.
+    """
+
+    async def get_range(self, url: str, start: int, length: int) -> Buffer:
+        """Fetch ``length`` bytes of ``url`` at ``start``."""
         ...

@@ -12,14 +12,16 @@ import asyncio
 import random
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from rasteret_io.errors import (
     ConfigError,
     FetchError,
+    FetchTimeoutError,
     ForkSafetyError,
     ObjectNotFoundError,
     PermissionDeniedError,
-    ShortReadError,
+    ShortRangeError,
 )
 from rasteret_io.urls import redact_text
 
@@ -28,6 +30,8 @@ __all__ = ["ErrorClass", "RetryPolicy", "classify_error", "to_fetch_error"]
 _STATUS = re.compile(
     r"status code:?\s*(\d{3})|\bHTTP(?:/\d\.\d)?\s+(\d{3})\b|\b(\d{3}) (?:[A-Z][a-z]+ ?)+"
 )
+_SHORT_RANGE = re.compile(r"Requested \d+\.\.\d+, got \d+\.\.\d+")
+_BAD_RANGE = re.compile(r"range (?:was )?invalid|InvalidRange|not satisfiable", re.IGNORECASE)
 _TRANSIENT_WORDS = re.compile(
     r"timed? ?out|timeout|error sending request|connection|reset|broken pipe|"
     r"body error|interrupted|incomplete|unexpected eof|closed|temporarily|try again|"
@@ -92,8 +96,9 @@ class ErrorClass:
 
     Attributes:
         retryable: Whether another attempt may succeed.
-        kind: ``"not_found"``, ``"denied"``, ``"short"``, ``"timeout"``, ``"http"`` or
-            ``"other"``.
+        kind: ``"not_found"``, ``"denied"``, ``"short"``, ``"timeout"``, ``"http"``,
+            ``"range"`` (past the end of an object, without HTTP status: 416 is ``"http"``)
+            or ``"other"``.
         status: HTTP status if one could be found.
     """
 
@@ -130,14 +135,20 @@ def classify_error(exc: BaseException) -> ErrorClass:
     """
     if isinstance(exc, ForkSafetyError):
         return ErrorClass(False, "other")
-    if isinstance(exc, ShortReadError):
+    if isinstance(exc, ShortRangeError):
         return ErrorClass(True, "short")
-    if isinstance(exc, ObjectNotFoundError | FileNotFoundError):
-        return ErrorClass(False, "not_found", 404)
-    if isinstance(exc, PermissionDeniedError | PermissionError):
-        return ErrorClass(False, "denied", 403)
     if isinstance(exc, FetchError):
-        return ErrorClass(exc.retryable, "other")
+        status: int | None = exc.status
+    else:
+        status = _status_of(str(exc).split("\n\nDebug source", 1)[0])
+    if isinstance(exc, ObjectNotFoundError | FileNotFoundError):
+        return ErrorClass(False, "not_found", status)
+    if isinstance(exc, PermissionDeniedError | PermissionError):
+        return ErrorClass(False, "denied", status)
+    if isinstance(exc, FetchTimeoutError):
+        return ErrorClass(exc.retryable, "timeout", status)
+    if isinstance(exc, FetchError):
+        return ErrorClass(exc.retryable, "other", status)
     if isinstance(exc, TimeoutError | asyncio.TimeoutError):
         return ErrorClass(True, "timeout")
     if isinstance(exc, ConnectionError):
@@ -145,10 +156,11 @@ def classify_error(exc: BaseException) -> ErrorClass:
     name = type(exc).__name__
     text = str(exc).split("\n\nDebug source", 1)[0]
     if name in ("PermissionDeniedError", "UnauthenticatedError"):
-        return ErrorClass(False, "denied", _status_of(text))
+        return ErrorClass(False, "denied", status)
     if name in _NOT_RETRYABLE_NAMES:
-        return ErrorClass(False, "other", _status_of(text))
-    status = _status_of(text)
+        return ErrorClass(False, "other", status)
+    if _SHORT_RANGE.search(text):  # obstore: the server answered a shorter range
+        return ErrorClass(True, "short", status)
     if status is not None:
         if status == 404:
             return ErrorClass(False, "not_found", status)
@@ -158,6 +170,8 @@ def classify_error(exc: BaseException) -> ErrorClass:
             return ErrorClass(True, "http", status)
         if 400 <= status < 500:
             return ErrorClass(False, "http", status)
+    if _BAD_RANGE.search(text):  # a range past the end of an object without HTTP status
+        return ErrorClass(False, "range", status)
     if _TRANSIENT_WORDS.search(text):
         kind = "timeout" if "time" in text.lower() else "other"
         return ErrorClass(True, kind, status)
@@ -175,8 +189,11 @@ def to_fetch_error(
     attempts: int = 1,
     record_id: str | None = None,
     band: str | None = None,
+    timeout: float | None = None,
 ) -> FetchError:
     """Convert any reader exception into a redacted :class:`FetchError` subclass.
+
+    The HTTP status found in the backend's message (if any) is kept in ``.status``.
 
     Args:
         exc: Original exception (its text is redacted; it is not chained).
@@ -186,45 +203,43 @@ def to_fetch_error(
         attempts: Attempts made.
         record_id: Record the range belongs to.
         band: Band the range belongs to.
+        timeout: The per-attempt timeout in force, named when ``exc`` is a timeout.
 
     Returns:
         The error to raise or report.
     """
     if isinstance(exc, FetchError):
-        if exc.attempts == attempts and (record_id is None and band is None):
+        if exc.attempts == attempts and record_id is None and band is None:
             return exc
-        err = type(exc)(
-            exc.reason,
-            url=exc.url,
+        return exc.replace(
             record_id=record_id if record_id is not None else exc.record_id,
             band=band if band is not None else exc.band,
             start=exc.start if exc.start is not None else start,
             end=exc.end if exc.end is not None else end,
             attempts=attempts,
-            retryable=exc.retryable,
         )
-        return err
     cls = classify_error(exc)
+    where: dict[str, Any] = {
+        "url": url,
+        "record_id": record_id,
+        "band": band,
+        "start": start,
+        "end": end,
+        "attempts": attempts,
+        "retryable": cls.retryable,
+        "status": cls.status,
+    }
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        after = f" after {timeout:g} s" if timeout is not None else ""
+        return FetchTimeoutError(f"request timed out{after}", timeout=timeout, **where)
     first = " ".join(str(exc).split("\n\nDebug source", 1)[0].split()) or type(exc).__name__
     if len(first) > _MAX_REASON:
         first = first[: _MAX_REASON - 3] + "..."
     reason = f"{type(exc).__name__}: {redact_text(first)}"
-    err_type: type[FetchError] = FetchError
     if cls.kind == "not_found":
-        err_type = ObjectNotFoundError
-        reason = f"object not found: {reason}"
-    elif cls.kind == "denied":
-        err_type = PermissionDeniedError
-        reason = f"access denied: {reason}"
-    elif isinstance(exc, TimeoutError | asyncio.TimeoutError):
-        reason = "request timed out"
-    return err_type(
-        reason,
-        url=url,
-        record_id=record_id,
-        band=band,
-        start=start,
-        end=end,
-        attempts=attempts,
-        retryable=cls.retryable,
-    )
+        return ObjectNotFoundError(f"object not found: {reason}", **where)
+    if cls.kind == "denied":
+        return PermissionDeniedError(f"access denied: {reason}", **where)
+    if cls.kind == "short":
+        return ShortRangeError(f"short range response: {reason}", **where)
+    return FetchError(reason, **where)

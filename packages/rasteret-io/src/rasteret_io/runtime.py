@@ -102,6 +102,10 @@ def run_sync(coro: Coroutine[Any, Any, T], *, timeout: float | None = None) -> T
     try:
         return fut.result(timeout)
     except concurrent.futures.TimeoutError:
+        if fut.done() and not fut.cancelled():
+            # The coroutine itself raised a TimeoutError (e.g. a FetchTimeoutError), which
+            # is the same class as the wait's timeout: hand its own outcome back.
+            return fut.result()
         fut.cancel()
         finished.wait(_CLEANUP_WAIT)
         raise TimeoutError(f"operation did not finish within {timeout} s") from None

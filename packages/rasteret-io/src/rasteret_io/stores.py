@@ -24,14 +24,29 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 from rasteret_io.errors import ConfigError
-from rasteret_io.urls import Location
+from rasteret_io.urls import Location, redact_mapping, redact_text
+
+if TYPE_CHECKING:
+    from obstore.store import (
+        AzureCredentialProvider,
+        GCSCredentialProvider,
+        ObjectStore,
+        S3CredentialProvider,
+    )
+
+    CredentialProvider: TypeAlias = (
+        S3CredentialProvider | GCSCredentialProvider | AzureCredentialProvider
+    )
+else:
+    CredentialProvider = object
 
 __all__ = [
     "DEFAULT_CLIENT_OPTIONS",
     "ClientOptions",
+    "CredentialProvider",
     "StoreCache",
     "StoreSettings",
     "build_store",
@@ -103,9 +118,12 @@ def _norm(config: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class StoreSettings:
     """Everything needed to build stores; picklable when the provider is.
+
+    Its repr names the credential provider's type only and redacts every secret-looking
+    config value (keys, tokens, passwords, SAS, signed URLs), also after pickling.
 
     Attributes:
         credential_provider: obstore credential provider (callable or object) for
@@ -119,7 +137,7 @@ class StoreSettings:
         retry_config: obstore ``RetryConfig``; default disables obstore retries.
     """
 
-    credential_provider: Any = None
+    credential_provider: CredentialProvider | None = None
     default_s3_config: Mapping[str, Any] = field(default_factory=dict)
     s3_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     gcs_config: Mapping[str, Any] = field(default_factory=dict)
@@ -140,6 +158,22 @@ class StoreSettings:
             cfg.pop("skip_signature")
         return cfg
 
+    def gcs_store_config(self) -> dict[str, Any]:
+        """The GCS config: anonymous unless it carries credentials or a provider is set."""
+        return self._anonymous_unless_credentials(_norm(self.gcs_config))
+
+    def azure_store_config(self, account: str | None = None) -> dict[str, Any]:
+        """The Azure config for a container of ``account`` (anonymous unless credentials)."""
+        cfg = _norm(self.azure_config)
+        if account and "account_name" not in cfg:
+            cfg["account_name"] = account
+        return self._anonymous_unless_credentials(cfg)
+
+    def _anonymous_unless_credentials(self, cfg: dict[str, Any]) -> dict[str, Any]:
+        if self.credential_provider is None and not _has_credentials(cfg):
+            cfg.setdefault("skip_signature", True)
+        return cfg
+
     def client_for(self, endpoint: str | None = None, origin: str | None = None) -> dict[str, Any]:
         """Client options for a store whose endpoint/origin is given."""
         opts: dict[str, Any] = dict(DEFAULT_CLIENT_OPTIONS)
@@ -153,8 +187,22 @@ class StoreSettings:
         """obstore retry config to use."""
         return dict(self.retry_config) if self.retry_config is not None else no_retry_config()
 
+    def __repr__(self) -> str:
+        provider = self.credential_provider
+        parts = [
+            f"credential_provider={'None' if provider is None else f'<{type(provider).__name__}>'}",
+            f"default_s3_config={redact_mapping(self.default_s3_config)!r}",
+            f"s3_overrides={redact_mapping(self.s3_overrides)!r}",
+            f"gcs_config={redact_mapping(self.gcs_config)!r}",
+            f"azure_config={redact_mapping(self.azure_config)!r}",
+            f"client_options={redact_mapping(self.client_options)!r}",
+        ]
+        if self.retry_config is not None:
+            parts.append(f"retry_config={redact_mapping(self.retry_config)!r}")
+        return f"StoreSettings({', '.join(parts)})"
 
-def build_store(loc: Location, settings: StoreSettings) -> Any:
+
+def build_store(loc: Location, settings: StoreSettings) -> ObjectStore:
     """Build the obstore store serving ``loc``.
 
     Args:
@@ -168,73 +216,65 @@ def build_store(loc: Location, settings: StoreSettings) -> Any:
     Raises:
         ConfigError: When obstore rejects the configuration.
     """
-    from obstore.store import AzureStore, GCSStore, HTTPStore, LocalStore, S3Store
+    from obstore.store import HTTPStore, LocalStore  # lazy: obstore loads on first use
 
-    retry = settings.retries()
-    provider = settings.credential_provider
     try:
         if loc.kind == "local":
             return LocalStore()
         if loc.kind == "http":
             base = loc.signed_url or f"{loc.origin}/"
-            return HTTPStore.from_url(
-                base, client_options=settings.client_for(origin=base), retry_config=retry
+            http: Any = HTTPStore  # obstore's TypedDict configs; ours are plain dicts
+            store: ObjectStore = http.from_url(
+                base,
+                client_options=settings.client_for(origin=base),
+                retry_config=settings.retries(),
             )
-        if loc.kind == "s3":
-            assert loc.bucket is not None
-            cfg = settings.s3_config(loc.bucket, loc.region)
-            client = settings.client_for(endpoint=cfg.get("endpoint"))
-            return _with_provider(
-                S3Store,
-                loc.bucket,
-                cfg,
-                client,
-                retry,
-                provider,
-                anonymous={"skip_signature": True},
-            )
-        if loc.kind == "gcs":
-            assert loc.bucket is not None
-            cfg = _norm(settings.gcs_config)
-            if provider is None and not _has_credentials(cfg):
-                cfg.setdefault("skip_signature", True)
-            client = settings.client_for(endpoint=cfg.get("base_url"))
-            return _with_provider(
-                GCSStore,
-                loc.bucket,
-                cfg,
-                client,
-                retry,
-                provider,
-                anonymous={"skip_signature": True},
-            )
-        if loc.kind == "azure":
-            assert loc.bucket is not None
-            cfg = _norm(settings.azure_config)
-            if loc.account and "account_name" not in cfg:
-                cfg["account_name"] = loc.account
-            if provider is None and not _has_credentials(cfg):
-                cfg.setdefault("skip_signature", True)
-            client = settings.client_for(endpoint=cfg.get("endpoint"))
-            return _with_provider(
-                AzureStore,
-                loc.bucket,
-                cfg,
-                client,
-                retry,
-                provider,
-                anonymous={"skip_signature": True},
-            )
+            return store
+        if loc.kind in ("s3", "gcs", "azure"):
+            return _cloud_store(loc, settings)
     except ConfigError:
         raise
     except Exception as exc:  # obstore configuration errors
-        from rasteret_io.urls import redact_text
-
+        first = str(exc).splitlines()[0] if str(exc) else ""
         raise ConfigError(
             f"cannot build {loc.kind} store for {loc.bucket or loc.origin or 'local files'}: "
-            f"{type(exc).__name__}: {redact_text(str(exc).splitlines()[0] if str(exc) else '')}"
+            f"{type(exc).__name__}: {redact_text(first)}"
         ) from None
     raise ConfigError(f"unsupported store kind {loc.kind!r}")
+
+
+def _cloud_store(loc: Location, settings: StoreSettings) -> ObjectStore:
+    """An S3, GCS or Azure store for ``loc.bucket`` (a container for Azure)."""
+    from obstore.store import AzureStore, GCSStore, S3Store  # lazy: see build_store
+
+    if loc.bucket is None:
+        raise ConfigError(f"{loc.kind} location without a bucket")
+    cls: Any  # obstore's store classes take TypedDict configs; ours are plain dicts
+    if loc.kind == "s3":
+        cls, cfg, endpoint = S3Store, settings.s3_config(loc.bucket, loc.region), "endpoint"
+    elif loc.kind == "gcs":
+        cls, cfg, endpoint = GCSStore, settings.gcs_store_config(), "base_url"
+    else:
+        cls, cfg, endpoint = AzureStore, settings.azure_store_config(loc.account), "endpoint"
+    kwargs: dict[str, Any] = {
+        "config": cfg,
+        "client_options": settings.client_for(endpoint=cfg.get(endpoint)),
+        "retry_config": settings.retries(),
+    }
+    provider = settings.credential_provider
+    if provider is not None:
+        try:
+            store: ObjectStore = cls(loc.bucket, credential_provider=provider, **kwargs)
+            return store
+        except TypeError:
+            pass  # the provider does not fit this store type (e.g. S3 provider, Azure URL)
+        except Exception as exc:
+            if type(exc).__name__ != "UnknownConfigurationKeyError":
+                raise
+        # Fall back to anonymous access, as the original library does.
+        kwargs["config"] = {**cfg, "skip_signature": True}
+    store = cls(loc.bucket, **kwargs)
+    return store
 
 
 _CREDENTIAL_KEYS = (
@@ -256,38 +296,6 @@ def _has_credentials(cfg: Mapping[str, Any]) -> bool:
     return any(any(m in k for m in _CREDENTIAL_KEYS) for k in cfg)
 
 
-def _with_provider(
-    cls: Any,
-    name: str,
-    cfg: dict[str, Any],
-    client: dict[str, Any],
-    retry: dict[str, Any],
-    provider: Any,
-    *,
-    anonymous: dict[str, Any],
-) -> Any:
-    if provider is None:
-        return cls(name, config=cfg, client_options=client, retry_config=retry)
-    try:
-        return cls(
-            name,
-            config=cfg,
-            client_options=client,
-            retry_config=retry,
-            credential_provider=provider,
-        )
-    except TypeError:
-        # The provider does not fit this store type (e.g. an S3 provider for an Azure
-        # URL): fall back to anonymous access, as the original library does.
-        fallback = {**cfg, **anonymous}
-        return cls(name, config=fallback, client_options=client, retry_config=retry)
-    except Exception as exc:
-        if type(exc).__name__ != "UnknownConfigurationKeyError":
-            raise
-        fallback = {**cfg, **anonymous}
-        return cls(name, config=fallback, client_options=client, retry_config=retry)
-
-
 class StoreCache:
     """One store per ``Location.store_key``, created on first use (thread-safe)."""
 
@@ -295,10 +303,10 @@ class StoreCache:
 
     def __init__(self, settings: StoreSettings) -> None:
         self._settings = settings
-        self._stores: dict[tuple[str, ...], Any] = {}
+        self._stores: dict[tuple[str, ...], ObjectStore] = {}
         self._lock = threading.Lock()
 
-    def get(self, loc: Location) -> Any:
+    def get(self, loc: Location) -> ObjectStore:
         """Return the cached store for ``loc``, building it if needed."""
         store = self._stores.get(loc.store_key)
         if store is not None:
@@ -312,6 +320,9 @@ class StoreCache:
 
     def __len__(self) -> int:
         return len(self._stores)
+
+    def __repr__(self) -> str:
+        return f"StoreCache(stores={len(self._stores)})"
 
     def clear(self) -> None:
         """Drop every cached store."""

@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from rasteret_io.errors import ConfigError
@@ -22,6 +22,7 @@ __all__ = [
     "Location",
     "StoreKind",
     "classify",
+    "redact_mapping",
     "redact_text",
     "redact_url",
     "rewrite_url",
@@ -47,10 +48,14 @@ _KV_IN_TEXT = re.compile(
     r"access_key_id|secret_access_key|session_token|account_key|sas_key|authorization)"
     r"(\s*[=:]\s*\"?)([^\s&\"',;)]+)"
 )
+_SENSITIVE_KEY = re.compile(
+    r"secret|token|password|passwd|key|credential|auth|sas|signature|bearer|cookie|session",
+    re.IGNORECASE,
+)
 REDACTED = "REDACTED"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Location:
     """Where an object lives.
 
@@ -73,6 +78,15 @@ class Location:
     region: str | None = None
     origin: str | None = None
     signed_url: str | None = None
+
+    def __repr__(self) -> str:
+        signed = None if self.signed_url is None else redact_url(self.signed_url)
+        key = tuple(redact_url(k) for k in self.store_key)
+        return (
+            f"Location(kind={self.kind!r}, store_key={key!r}, path={self.path!r}, "
+            f"bucket={self.bucket!r}, account={self.account!r}, region={self.region!r}, "
+            f"origin={self.origin!r}, signed_url={signed!r})"
+        )
 
 
 def rewrite_url(url: str, patterns: Mapping[str, str] | None) -> str:
@@ -263,3 +277,32 @@ def redact_text(text: str) -> str:
     """
     text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
     return _KV_IN_TEXT.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+
+
+def redact_mapping(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Copy a config mapping with every secret-looking value replaced by ``REDACTED``.
+
+    Values of keys naming a secret (``secret``, ``token``, ``password``, ``key``,
+    ``credential``, ``auth``, ``sas``, ``signature``, ``session``...) are replaced unless
+    they are booleans or None; nested mappings are redacted recursively and other strings
+    pass through :func:`redact_text` (signed URLs, ``key=value`` credentials).
+
+    Args:
+        config: E.g. an obstore ``S3Config`` or ``ClientConfig``.
+
+    Returns:
+        A new dict safe to print or log.
+    """
+    out: dict[str, Any] = {}
+    for k, v in config.items():
+        if isinstance(v, Mapping):
+            out[k] = redact_mapping(v)
+        elif isinstance(v, bool) or v is None:
+            out[k] = v
+        elif _SENSITIVE_KEY.search(str(k)):
+            out[k] = REDACTED
+        elif isinstance(v, str):
+            out[k] = redact_text(v)
+        else:
+            out[k] = v
+    return out
