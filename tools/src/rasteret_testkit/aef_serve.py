@@ -151,12 +151,14 @@ def upload_aef_to_s3(
         url_rewrite_patterns={AEF_SOURCE_PREFIX: target},
     )
     _ensure_public_bucket(moto, bucket)
+    from botocore.exceptions import ClientError  # boto3 comes with moto; imported with it
+
     client = moto.client
     sentinel = f"{prefix}/{_SENTINEL}"
     try:
         client.head_object(Bucket=bucket, Key=sentinel)
         return out
-    except Exception:  # botocore ClientError (404): not uploaded yet, or wiped by a mock_aws
+    except ClientError:  # 404: not uploaded yet, or wiped by a ``moto.mock_aws`` block
         pass
     uploads = [(r.key, r.local_cog) for r in collection.records]
     uploads.append((f"{prefix}/index.parquet", collection.index_path))
