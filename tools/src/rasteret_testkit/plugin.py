@@ -5,4 +5,5 @@ in ``fixtures_servers``.
 """
 
 from rasteret_testkit.fixtures_cogs import *  # noqa: F403
+from rasteret_testkit.fixtures_hub import *  # noqa: F403  (Hub emulator, synthetic AEF data)
 from rasteret_testkit.fixtures_servers import *  # noqa: F403
