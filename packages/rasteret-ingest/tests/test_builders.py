@@ -12,7 +12,8 @@ import pytest
 import shapely
 
 from rasteret_catalog.schema import MetaKey
-from rasteret_ingest.builders import build_stac_collection, build_table_collection
+from rasteret_ingest import builders
+from rasteret_ingest.specs import Destination, EnrichOptions, StacSource, TableSource
 from rasteret_ingest.update import update_collection
 from rasteret_ingest.writer import read_collection
 
@@ -94,6 +95,43 @@ def test_stac_build_reuse_force_and_update(
     )
     assert not forced.reused and forced.table.num_rows == 2
     assert read_collection(res.path).num_rows == 2
+
+
+def build_stac_collection(
+    *,
+    name: str,
+    workspace_dir: Any,
+    force: bool = False,
+    backend: Any,
+    progress: bool,
+    **source: Any,
+) -> Any:
+    """A STAC build with the specs written inline."""
+    return builders.build_stac_collection(
+        StacSource(**source),
+        EnrichOptions(backend=backend, progress=progress),
+        Destination(name, workspace_dir, force),
+    )
+
+
+def build_table_collection(
+    table: Any,
+    *,
+    name: str = "",
+    workspace_dir: Any = None,
+    force: bool = False,
+    workspace_filesystem: Any = None,
+    enrich_cog: bool = False,
+    backend: Any = None,
+    progress: bool | None = None,
+    **fields: Any,
+) -> Any:
+    """A record-table build with the specs written inline."""
+    return builders.build_table_collection(
+        TableSource.of(table, **fields),
+        EnrichOptions(backend=backend, progress=progress) if enrich_cog else None,
+        Destination(name, workspace_dir, force, filesystem=workspace_filesystem),
+    )
 
 
 def _rec_table(urls: list[str], first_id: int = 0) -> pa.Table:

@@ -17,7 +17,20 @@ import pytest
 from rasteret_catalog.arrow import ensure_valid
 from rasteret_catalog.schema import band_metadata_column
 from rasteret_ingest.errors import BandMapError, NoItemsError, StacSearchError
-from rasteret_ingest.stac import build_stac_table, build_stac_table_with_report, search_items
+from rasteret_ingest.pipeline import build_stac_table as _build
+from rasteret_ingest.specs import EnrichOptions, StacSource
+from rasteret_ingest.stac import search_items
+
+
+def build_stac_table_with_report(*, backend: Any, progress: bool, **source: Any) -> Any:
+    """(table, report) of a STAC build (the specs written inline)."""
+    return _build(StacSource(**source), EnrichOptions(backend=backend, progress=progress))
+
+
+def build_stac_table(**kw: Any) -> Any:
+    """The table of a STAC build."""
+    return build_stac_table_with_report(**kw)[0]
+
 
 START = dt.datetime(2024, 1, 1, 10, 0)
 

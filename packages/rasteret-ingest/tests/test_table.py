@@ -17,7 +17,23 @@ import shapely
 from rasteret_catalog.arrow import ensure_valid
 from rasteret_catalog.cloud import CloudConfig
 from rasteret_ingest.errors import RecordTableError, TableNormalizationError
-from rasteret_ingest.table import build_record_table, read_record_table
+from rasteret_ingest.pipeline import build_record_table as _build
+from rasteret_ingest.specs import EnrichOptions, TableSource
+from rasteret_ingest.table import read_record_table
+
+
+def build_record_table(
+    source: Any,
+    *,
+    enrich_cog: bool = False,
+    band_codes: list[str] | None = None,
+    backend: Any = None,
+    progress: bool | None = None,
+    **fields: Any,
+) -> pa.Table:
+    """The table of a record-table build (the specs written inline)."""
+    opts = EnrichOptions(bands=band_codes, backend=backend, progress=progress)
+    return _build(TableSource.of(source, **fields), opts if enrich_cog else None)[0]
 
 
 def _records(urls: list[str]) -> pa.Table:

@@ -1,4 +1,8 @@
-"""``FrozenMap``: an immutable, hashable mapping for values held by frozen dataclasses."""
+"""``FrozenMap``: an immutable, hashable mapping for values held by frozen dataclasses.
+
+Nested JSON-like values (a STAC ``query`` such as ``{"eo:cloud_cover": {"lt": 10}}``) are hashed
+through a frozen copy, so a spec holding one stays hashable.
+"""
 
 from __future__ import annotations
 
@@ -35,7 +39,7 @@ class FrozenMap(Mapping[K, V], Generic[K, V]):
 
     def __hash__(self) -> int:
         if self._hash is None:
-            self._hash = hash(frozenset(self._data.items()))
+            self._hash = hash(_hashable(self._data))
         return self._hash
 
     def __eq__(self, other: object) -> bool:
@@ -48,6 +52,17 @@ class FrozenMap(Mapping[K, V], Generic[K, V]):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (FrozenMap, (self._data,))
+
+
+def _hashable(value: Any) -> Any:
+    """A hashable stand-in for nested JSON-like values (dicts, lists, sets)."""
+    if isinstance(value, Mapping):
+        return frozenset((k, _hashable(v)) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, set | frozenset):
+        return frozenset(_hashable(v) for v in value)
+    return value
 
 
 def freeze(data: Mapping[K, V] | None) -> FrozenMap[K, V] | None:

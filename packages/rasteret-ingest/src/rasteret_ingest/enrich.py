@@ -31,6 +31,7 @@ from rasteret_ingest._bandmeta import header_to_band_metadata
 from rasteret_ingest._crs import ParsedCrs, parse_crs
 from rasteret_ingest._source import HeaderRead, HeaderSource
 from rasteret_ingest.errors import CrsResolutionError, EnrichmentError, IngestWarning
+from rasteret_ingest.specs import DEFAULT_MAX_CONCURRENT
 from rasteret_io import RetryPolicy, get_default_backend, redact_url, run_sync
 from rasteret_io.urls import redact_text
 
@@ -44,9 +45,6 @@ __all__ = [
     "progress_enabled",
 ]
 
-DEFAULT_MAX_CONCURRENT = 256
-"""Header reads in flight when a caller does not say (a header is one small request, so a
-wide bound turns N files into ~one latency wave; the public builders keep 0.4.1's defaults)."""
 _SHOWN_FAILURES = 5
 _ALTERNATE_KEYS = ("s3", "aws", "https", "http", "cloudfront")
 

@@ -17,13 +17,14 @@ to the parent.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rasteret_io.errors import ConfigError, ForkSafetyError
-from rasteret_io.protocols import Buffer
+from rasteret_io.protocols import Backend, Buffer, RangeReader, StorageBackend
 from rasteret_io.stores import StoreCache, StoreSettings
 from rasteret_io.urls import Location, classify, rewrite_url
 
@@ -171,33 +172,34 @@ class RoutingBackend:
 
 
 class _LegacyAdapter:
-    """Adapts an original-style backend (``get_range(url, start, length)``)."""
+    """Adapts a rasteret 0.4.1 ``StorageBackend`` (``get_range(url, start, length)``)."""
 
     __slots__ = ("inner",)
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: StorageBackend) -> None:
         self.inner = inner
 
     async def get_ranges(
         self, url: str, starts: Sequence[int], ends: Sequence[int]
     ) -> list[Buffer]:
-        if len(starts) > 1 and hasattr(self.inner, "get_ranges"):
-            return list(
-                await self.inner.get_ranges(
-                    url, [(s, e - s) for s, e in zip(starts, ends, strict=True)]
-                )
+        if len(starts) == 1:
+            return [await self.inner.get_range(url, starts[0], ends[0] - starts[0])]
+        return list(
+            await asyncio.gather(
+                *(self.inner.get_range(url, s, e - s) for s, e in zip(starts, ends, strict=True))
             )
-        return [
-            await self.inner.get_range(url, s, e - s) for s, e in zip(starts, ends, strict=True)
-        ]
+        )
 
 
-def as_range_reader(backend: Any) -> Any:
+def as_range_reader(backend: Backend | None) -> RangeReader:
     """Return ``backend`` as a :class:`RangeReader`.
 
-    Accepts our backends, any object with ``get_ranges(url, starts, ends)``, or an
-    original-rasteret ``StorageBackend`` exposing ``get_range(url, start, length)``
-    (wrapped). ``None`` gives the process default :class:`RoutingBackend`.
+    Accepts our backends, any :class:`~rasteret_io.protocols.RangeReader`
+    (``get_ranges(url, starts, ends)``), or a rasteret 0.4.1
+    :class:`~rasteret_io.protocols.StorageBackend`: an object with ``get_range(url, start,
+    length)`` is taken to be one and read through ``get_range`` (its 0.4.1-style
+    ``get_ranges(url, ranges)``, if any, is not called). ``None`` gives the process default
+    :class:`RoutingBackend`.
 
     Raises:
         ConfigError: If the object can fetch no ranges.
@@ -206,24 +208,11 @@ def as_range_reader(backend: Any) -> Any:
         return get_default_backend()
     if isinstance(backend, ObstoreBackend | RoutingBackend):
         return backend
-    if hasattr(backend, "get_range") and not _has_new_style_get_ranges(backend):
+    if isinstance(backend, StorageBackend):
         return _LegacyAdapter(backend)
-    if hasattr(backend, "get_ranges"):
+    if isinstance(backend, RangeReader):
         return backend
     raise ConfigError(f"{type(backend).__name__} has neither get_ranges nor get_range")
-
-
-def _has_new_style_get_ranges(obj: Any) -> bool:
-    import inspect
-
-    fn = getattr(obj, "get_ranges", None)
-    if fn is None:
-        return False
-    try:
-        params = list(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):
-        return True
-    return "starts" in params or len(params) >= 3
 
 
 _default: RoutingBackend | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Buffer", "RangeReader"]
+__all__ = ["Backend", "Buffer", "RangeReader", "StorageBackend"]
 
 Buffer = bytes | bytearray | memoryview
 """Types a reader may return for one range (anything supporting the buffer protocol
@@ -33,3 +33,21 @@ class RangeReader(Protocol):
     ) -> Sequence[Buffer]:
         """Fetch ``[starts[i], ends[i])`` of the object at ``url`` for every i."""
         ...
+
+
+@runtime_checkable
+class StorageBackend(Protocol):
+    """The backend protocol of rasteret 0.4.1: one range at a time, as ``(start, length)``.
+
+    Such a backend is read through :func:`rasteret_io.backend.as_range_reader`, which calls
+    ``get_range`` for every range (concurrently).
+    """
+
+    async def get_range(self, url: str, start: int, length: int) -> Buffer:
+        """Fetch ``length`` bytes of the object at ``url`` from ``start``."""
+        ...
+
+
+Backend = RangeReader | StorageBackend
+"""What reads and builds accept as ``backend=``: a :class:`RangeReader` or a 0.4.1
+:class:`StorageBackend`."""

@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rasteret.errors import InvalidInputError
-from rasteret_catalog.schema import PARTITION_COLUMNS, Col, MetaKey
+from rasteret_catalog.schema import Col, MetaKey
 
 if TYPE_CHECKING:  # pragma: no cover
     from rasteret.collection import Collection
@@ -43,33 +42,23 @@ def export_collection(
     Returns:
         The path written.
     """
-    from rasteret_ingest.metadata import collection_metadata
-    from rasteret_ingest.normalize import add_bbox, add_partitions
-    from rasteret_ingest.writer import write_collection
+    from rasteret_ingest import WriteTarget, write_records
 
     if isinstance(partition_by, str):
         partition_by = (partition_by,)
     table = collection.to_table()
-    kept = {k: v for k, v in (table.schema.metadata or {}).items() if k not in _OWN_KEYS}
-    table = table.replace_schema_metadata(kept or None)
-    if Col.BBOX not in table.column_names or not pa.types.is_struct(
-        table.schema.field(Col.BBOX).type
-    ):
-        table = add_bbox(table)
-    wants_partitions = any(p in PARTITION_COLUMNS for p in partition_by)
-    if wants_partitions and Col.DATETIME in table.column_names:
-        table = add_partitions(table)
-    missing = [p for p in partition_by if p not in table.column_names]
-    if missing:
-        raise InvalidInputError(
-            f"cannot partition by {missing}: not columns of collection {collection.name!r}"
-        )
-    metadata = collection_metadata(
-        name=collection.name,
-        description=collection.description,
-        data_source=collection.data_source,
-        date_range=_date_range(collection, table),
+    written, _ = write_records(
+        table,
+        WriteTarget(
+            os.fspath(path),
+            collection.name,
+            collection.description,
+            collection.data_source,
+            date_range=_date_range(collection, table),
+            force=True,
+            partition_by=tuple(partition_by),
+            require_band_metadata=None,
+        ),
     )
-    return write_collection(
-        table, os.fspath(path), partition_by=tuple(partition_by), metadata=metadata, force=True
-    )
+    assert written is not None
+    return written

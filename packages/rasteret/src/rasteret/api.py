@@ -213,25 +213,23 @@ def build_from_stac(
         raise InvalidInputError("build_from_stac() needs stac_api (a STAC API or catalog URL)")
     if not collection:
         raise InvalidInputError("build_from_stac() needs collection (a STAC collection id)")
-    from rasteret_ingest.builders import build_stac_collection
+    from rasteret_ingest import Destination, EnrichOptions, StacSource, build_stac_collection
 
     result = build_stac_collection(
-        name=name,
-        stac_api=stac_api,
-        collection=collection,
-        workspace_dir=workspace_dir,
-        force=force,
-        data_source=data_source or collection,
-        band_map=band_map,
-        band_index_map=band_index_map,
-        bbox=bbox,
-        date_range=date_range,
-        query=query,
-        static_catalog=static_catalog,
-        max_concurrent=max_concurrent,
-        cloud_config=cloud_config,
-        backend=backend,
-        progress=build_progress(),
+        StacSource(
+            stac_api=stac_api,
+            collection=collection,
+            data_source=data_source or collection,
+            band_map=band_map,
+            band_index_map=band_index_map,
+            bbox=bbox,
+            date_range=date_range,
+            query=query,
+            static_catalog=static_catalog,
+            cloud_config=cloud_config,
+        ),
+        EnrichOptions(backend=backend, max_concurrent=max_concurrent, progress=build_progress()),
+        Destination(name, workspace_dir, force),
     )
     return _collection_from_result(result)
 
@@ -265,7 +263,7 @@ def build_from_table(
         FileNotFoundError: A local ``path`` does not exist.
         ValueError: Missing required columns or unusable datetime values.
     """
-    from rasteret_ingest.builders import build_table_collection
+    from rasteret_ingest import Destination, EnrichOptions, TableSource, build_table_collection
 
     if isinstance(path, str | os.PathLike) and filesystem is None:
         text = os.fspath(path)
@@ -280,24 +278,27 @@ def build_from_table(
 
                 raise CollectionNotFoundError(f"record table not found: {text} does not exist")
     result = build_table_collection(
-        path,
-        name=name,
-        data_source=data_source,
-        workspace_dir=workspace_dir,
-        force=force,
-        column_map=column_map,
-        href_column=href_column,
-        band_index_map=band_index_map,
-        url_rewrite_patterns=url_rewrite_patterns,
-        filesystem=filesystem,
-        columns=columns,
-        filter_expr=filter_expr,
-        enrich_cog=enrich_cog,
-        band_codes=band_codes,
-        cloud_config=cloud_config,
-        max_concurrent=max_concurrent,
-        backend=backend,
-        progress=build_progress(),
+        TableSource.of(
+            path,
+            data_source=data_source,
+            filesystem=filesystem,
+            columns=columns,
+            filter_expr=filter_expr,
+            column_map=column_map,
+            href_column=href_column,
+            band_index_map=band_index_map,
+            url_rewrite_patterns=url_rewrite_patterns,
+            cloud_config=cloud_config,
+        ),
+        EnrichOptions(
+            bands=band_codes,
+            backend=backend,
+            max_concurrent=max_concurrent,
+            progress=build_progress(),
+        )
+        if enrich_cog
+        else None,
+        Destination(name, workspace_dir, force),
     )
     return _collection_from_result(result)
 

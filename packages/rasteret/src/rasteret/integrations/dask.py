@@ -16,6 +16,7 @@ Install with ``pip install 'rasteret[dask]'``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -280,23 +281,6 @@ def lazy_xarray(view: Collection, params: dict[str, Any], chunks: Any) -> Any:
 # -- sharded build ------------------------------------------------------------------------------
 
 
-def _enrich_shard(
-    table: Any, bands: Sequence[str], backend: Any, max_concurrent: int, band_map: Any
-) -> Any:
-    """Index the COG headers of one shard (runs in a worker; own loop and pool)."""
-    from rasteret_ingest.enrich import enrich_table
-
-    enriched, report = enrich_table(
-        table,
-        list(bands),
-        backend=backend,
-        max_concurrent=max_concurrent,
-        progress=False,
-        band_map=band_map,
-    )
-    return enriched, report
-
-
 def build_from_table_sharded(
     table: Any,
     *,
@@ -347,65 +331,57 @@ def build_from_table_sharded(
     import pyarrow as pa
 
     from rasteret.collection import Collection
-    from rasteret_catalog import CloudConfig
-    from rasteret_ingest.builders import finalize_collection
-    from rasteret_ingest.naming import records_collection_dir
-    from rasteret_ingest.normalize import normalize_table
-    from rasteret_ingest.table import _asset_bands, read_record_table
+    from rasteret_ingest import (
+        EnrichOptions,
+        TableSource,
+        WriteTarget,
+        enrich_records,
+        prepare_table,
+        records_collection_dir,
+        resolve_backend,
+        write_records,
+    )
 
     if not name:
         raise InvalidInputError("build_from_table_sharded needs a collection name")
     path = records_collection_dir(workspace_dir, name)
-    raw = read_record_table(table)
-    if not isinstance(raw, pa.Table):
-        raw = raw.to_table()
-    if cloud_config is None and data_source:
-        cloud_config = CloudConfig.get_config(data_source)
-    patterns = url_rewrite_patterns
-    if patterns is None and cloud_config is not None:
-        patterns = dict(cloud_config.url_patterns)
-    norm = normalize_table(
-        raw,
-        column_map=column_map,
-        href_column=href_column,
-        band_index_map=band_index_map,
-        url_rewrite_patterns=patterns or {},
+    prepared = prepare_table(
+        TableSource.of(
+            table,
+            data_source=data_source,
+            column_map=column_map,
+            href_column=href_column,
+            band_index_map=band_index_map,
+            url_rewrite_patterns=url_rewrite_patterns,
+            cloud_config=cloud_config,
+        )
     )
-    bands = list(band_codes) if band_codes else _asset_bands(norm)
-    if backend is None and cloud_config is not None:
-        from rasteret_io import create_backend
-
-        backend = create_backend(cloud_config=cloud_config)
+    norm = prepared.table
+    options = EnrichOptions(
+        bands=tuple(band_codes) if band_codes else prepared.bands,
+        backend=resolve_backend(backend, prepared.cloud_config),
+        max_concurrent=max_concurrent,
+        progress=False,
+    )
     if shards is None:
         shards = len(client.scheduler_info()["workers"]) if client is not None else os.cpu_count()
     n = max(1, min(int(shards or 1), norm.num_rows or 1))
     step = math.ceil(norm.num_rows / n) if norm.num_rows else 1
     pieces = [norm.slice(i, step) for i in range(0, max(norm.num_rows, 1), step)]
+    shard_specs = [dataclasses.replace(prepared, table=p) for p in pieces]
     if client is not None:
-        futures = [
-            client.submit(_enrich_shard, p, bands, backend, max_concurrent, None, pure=False)
-            for p in pieces
-        ]
+        futures = [client.submit(enrich_records, p, options, pure=False) for p in shard_specs]
         results = client.gather(futures)
     else:
         import dask
 
         results = dask.compute(
-            *[
-                dask.delayed(_enrich_shard, pure=False)(p, bands, backend, max_concurrent, None)
-                for p in pieces
-            ],
+            *[dask.delayed(enrich_records, pure=False)(p, options) for p in shard_specs],
             scheduler="threads",
         )
-    tables = [r[0] for r in results]
-    merged = pa.concat_tables(tables, promote_options="permissive")
-    written, _ = finalize_collection(
+    merged = pa.concat_tables([r[0] for r in results], promote_options="permissive")
+    written, _ = write_records(
         merged,
-        path,
-        name=name,
-        description=description,
-        data_source=data_source,
-        force=force,
-        require_band_metadata=True,
+        WriteTarget(path, name, description, data_source, force=force),
     )
     return Collection._open(written, name=name, data_source=data_source)
