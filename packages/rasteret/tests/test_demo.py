@@ -195,3 +195,17 @@ def test_cli_bad_output_fails_fast(tmp_path: Path) -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("rasteret: error: --output ")
     assert _demo_dirs(tmp_path) == []
+
+
+def test_demo_without_matplotlib_names_the_extra(tmp_path: Path) -> None:
+    script = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "from rasteret.cli import main\n"
+        f"sys.exit(main(['demo', '--output', {str(tmp_path / 'x.png')!r}]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 1
+    assert "rasteret[demo]" in proc.stderr and "matplotlib" in proc.stderr
+    assert _demo_dirs(tmp_path) == [] and not (tmp_path / "x.png").exists()
