@@ -199,16 +199,8 @@ def test_table_build_contract_problems_reported_together(tmp_path: Path) -> None
     assert not (tmp_path / "bad_records").exists()
 
 
-def test_table_build_into_remote_workspace(moto_s3: Any) -> None:
-    from pyarrow import fs as pafs
-
-    s3 = pafs.S3FileSystem(
-        access_key=moto_s3.access_key_id,
-        secret_key=moto_s3.secret_access_key,
-        endpoint_override=moto_s3.endpoint,
-        region=moto_s3.region,
-        scheme="http",
-    )
+def test_table_build_into_remote_workspace(moto_s3: Any, moto_fs: Any) -> None:
+    s3 = moto_fs
     t = _rec_table(["s3://b/a.tif", "s3://b/b.tif"])
     kw = {"href_column": "url", "band_index_map": {"B1": 0}, "workspace_filesystem": s3}
     ws = f"{moto_s3.bucket}/ws-remote"

@@ -8,17 +8,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+import rasteret_ingest as ingest
 from rasteret_catalog import CloudConfig, FrozenMap
-from rasteret_ingest import (
-    Destination,
-    EnrichOptions,
-    Prepared,
-    StacSource,
-    TableSource,
-    WriteTarget,
-    write_records,
-)
 from rasteret_ingest.errors import BuildSpecError
+from rasteret_ingest.specs import Destination, EnrichOptions, StacSource, TableSource
 
 
 def test_specs_freeze_their_mappings_and_hash_by_value() -> None:
@@ -59,9 +52,11 @@ def test_table_source_compares_paths_not_arrow_objects(tmp_path: Path) -> None:
 def test_write_step_checks_partition_columns() -> None:
     t = pa.table({"id": ["a"]})
     with pytest.raises(BuildSpecError, match=r"cannot partition by \['nope'\]"):
-        write_records(t, WriteTarget(None, "x", partition_by=("nope",), require_band_metadata=None))
-    path, out = write_records(
-        t, WriteTarget(None, "x", partition_by=(), require_band_metadata=None)
+        ingest.write_records(
+            t, ingest.WriteTarget(None, "x", partition_by=("nope",), require_band_metadata=None)
+        )
+    path, out = ingest.write_records(
+        t, ingest.WriteTarget(None, "x", partition_by=(), require_band_metadata=None)
     )
     assert path is None and out.schema.metadata[b"name"] == b"x"
-    assert Prepared(t, ("B04",)).bands == ("B04",)
+    assert ingest.Prepared(t, ("B04",)).bands == ("B04",)

@@ -141,18 +141,10 @@ def test_stac_geoparquet_from_rustac(
     assert table.column("red_metadata").null_count == 0
 
 
-def test_remote_parquet_on_moto_s3(tmp_path: Path, moto_s3: Any) -> None:
-    from pyarrow import fs as pafs
-
+def test_remote_parquet_on_moto_s3(tmp_path: Path, moto_s3: Any, moto_fs: Any) -> None:
     pq.write_table(_records(["http://x/a.tif"] * 2), tmp_path / "r.parquet")
     moto_s3.upload(tmp_path / "r.parquet", "tables/r.parquet")
-    s3 = pafs.S3FileSystem(
-        access_key=moto_s3.access_key_id,
-        secret_key=moto_s3.secret_access_key,
-        endpoint_override=moto_s3.endpoint,
-        region=moto_s3.region,
-        scheme="http",
-    )
+    s3 = moto_fs
     t = build_record_table(f"{moto_s3.bucket}/tables/r.parquet", filesystem=s3, **COMMON)
     assert t.num_rows == 2 and t.column("id").to_pylist() == ["100", "101"]
 

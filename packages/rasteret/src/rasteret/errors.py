@@ -18,114 +18,38 @@ dataset concerned. ``docs/architecture.md`` draws the whole hierarchy.
 
 from __future__ import annotations
 
-from rasteret_catalog.errors import (
-    BandCodeError,
-    CatalogError,
-    DescriptorError,
-    DuplicateDatasetError,
-    LocalRegistryError,
-    SchemaError,
-    UnknownColumnError,
-    UnknownDatasetError,
-)
-from rasteret_cog.errors import (
-    CogError,
-    IncompleteHeaderError,
-    NotGeoreferencedError,
-    RotatedTransformError,
-    TiffFormatError,
-    TileDecodeError,
-    TruncatedError,
-    UnsupportedCompressionError,
-    UnsupportedTiffError,
-)
-from rasteret_ingest.errors import (
-    BandMapError,
-    BuildSpecError,
-    CollectionExistsError,
-    CrsResolutionError,
-    EnrichmentError,
-    IngestError,
-    IngestWarning,
-    NoItemsError,
-    RecordTableError,
-    SharedAssetError,
-    StacSearchError,
-    TableNormalizationError,
-    UnusableHeaderError,
-    WriteError,
-)
-from rasteret_io.errors import (
-    BandResolutionError,
-    ConfigError,
-    FetchError,
-    ForkSafetyError,
-    NoDataError,
-    ObjectNotFoundError,
-    PermissionDeniedError,
-    RasteretIOError,
-    ReadError,
-    ShortReadError,
-    UnsupportedGeometryError,
-)
+# Every package's errors, re-exported (the ``__all__`` of each package's errors module).
+import rasteret_catalog.errors as _catalog
+import rasteret_cog.errors as _cog
+import rasteret_ingest.errors as _ingest
+import rasteret_io.errors as _io
+from rasteret_catalog.errors import *  # noqa: F403
+from rasteret_catalog.errors import CatalogError, UnknownDatasetError
+from rasteret_cog.errors import *  # noqa: F403
+from rasteret_cog.errors import CogError
+from rasteret_ingest.errors import *  # noqa: F403
+from rasteret_ingest.errors import IngestError
 
-__all__ = [
+# rasteret_io last: its ShortReadError wins while rasteret_cog's is being renamed
+from rasteret_io.errors import *  # type: ignore[assignment, unused-ignore]  # noqa: F403
+from rasteret_io.errors import RasteretIOError
+
+_META_NAMES = [
     "ROOTS",
     "AuthRequiredError",
-    "BandCodeError",
-    "BandMapError",
     "BandNotFoundError",
-    "BandResolutionError",
-    "BuildSpecError",
-    "CatalogError",
-    "CogError",
-    "CollectionExistsError",
     "CollectionNotFoundError",
-    "ConfigError",
-    "CrsResolutionError",
     "DatasetNotRegisteredError",
-    "DescriptorError",
-    "DuplicateDatasetError",
     "EmptyCollectionError",
-    "EnrichmentError",
-    "FetchError",
-    "ForkSafetyError",
-    "IncompleteHeaderError",
-    "IngestError",
-    "IngestWarning",
     "InvalidCollectionError",
     "InvalidFilterError",
     "InvalidInputError",
-    "LocalRegistryError",
     "MissingDependencyError",
-    "NoDataError",
-    "NoItemsError",
-    "NotGeoreferencedError",
-    "ObjectNotFoundError",
-    "PermissionDeniedError",
     "RasteretError",
-    "RasteretIOError",
-    "ReadError",
-    "RecordTableError",
-    "RotatedTransformError",
-    "SchemaError",
-    "SharedAssetError",
-    "ShortReadError",
-    "StacSearchError",
-    "TableNormalizationError",
-    "TiffFormatError",
-    "TileDecodeError",
-    "TruncatedError",
-    "UnknownColumnError",
-    "UnknownDatasetError",
-    "UnsupportedCompressionError",
-    "UnsupportedGeometryError",
-    "UnsupportedTiffError",
-    "UnusableHeaderError",
     "WorkspaceError",
-    "WriteError",
     "missing_dependency",
 ]
+__all__ = sorted({*_META_NAMES, *_catalog.__all__, *_cog.__all__, *_ingest.__all__, *_io.__all__})
 
 
 class RasteretError(Exception):

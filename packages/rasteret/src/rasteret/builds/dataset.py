@@ -17,7 +17,7 @@ from rasteret.builds.specs import DatasetBuild, OpenCollection, StacBuild, Table
 from rasteret.core.source import dataset_filesystem
 from rasteret.datasets import require_descriptor
 from rasteret.errors import AuthRequiredError, InvalidInputError
-from rasteret.query.filters import Subset, overlap
+from rasteret.query.filters import Subset, bbox_fields, overlap, require_column
 from rasteret.query.validate import validate_date_range
 from rasteret_catalog import CloudConfig, DatasetDescriptor
 from rasteret_ingest import Destination, EnrichOptions, StacSource, TableSource
@@ -69,13 +69,8 @@ def _date_pushdown(
 ) -> tuple[ds.Expression | None, bool]:
     """Arrow filter on the source datetime column; ``(None, True)`` means filter after build."""
     start, end = validate_date_range(date_range)
-    idx = schema.get_field_index(column)
-    if idx < 0:
-        raise InvalidInputError(
-            f"date_range needs the source datetime column {column!r}, which the record table "
-            f"does not have (columns: {', '.join(schema.names)})"
-        )
-    t = schema.field(idx).type
+    missing = f"date_range needs the source datetime column {column!r}, which the record table "
+    t = require_column(schema, column, missing + "does not have").type
     f = ds.field(column)
     last = end.start if end.stop is None else end.stop - _dt.timedelta(microseconds=1)
     if pa.types.is_integer(t):
@@ -97,19 +92,13 @@ def _date_pushdown(
 def _bbox_pushdown(
     d: DatasetDescriptor, schema: pa.Schema, bbox: tuple[float, float, float, float]
 ) -> ds.Expression | None:
-    w, s, e, n = bbox
     if d.bbox_columns:
         c = d.bbox_columns
-        return (
-            (ds.field(c["minx"]) <= e)
-            & (ds.field(c["maxx"]) >= w)
-            & (ds.field(c["miny"]) <= n)
-            & (ds.field(c["maxy"]) >= s)
-        )
+        return overlap(bbox, [ds.field(c[k]) for k in ("minx", "miny", "maxx", "maxy")])
     src = d.source_field("bbox")
     if schema.get_field_index(src) < 0:
         return None
-    return overlap((w, s, e, n), src)
+    return overlap(bbox, bbox_fields(src))
 
 
 def _record_table_build(

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import rasteret_ingest as ingest
 from rasteret._options import build_progress
 from rasteret.builds.dataset import plan
 from rasteret.builds.specs import DatasetBuild, OpenCollection, StacBuild, TableBuild
@@ -20,16 +21,6 @@ from rasteret.core.source import is_remote
 from rasteret.errors import CollectionNotFoundError, InvalidInputError
 from rasteret.query.validate import validate_bbox, validate_date_range
 from rasteret_catalog import CloudConfig
-from rasteret_ingest import (
-    BuildResult,
-    Destination,
-    EnrichOptions,
-    StacSource,
-    TableSource,
-    build_stac_collection,
-    build_table_collection,
-    records_collection_dir,
-)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow.fs as pafs
@@ -43,7 +34,7 @@ __all__ = ["build", "build_from_stac", "build_from_table", "open_planned"]
 # running builds
 
 
-def _collection_of(result: BuildResult) -> Collection:
+def _collection_of(result: ingest.BuildResult) -> Collection:
     if result.path:
         return Collection._open(result.path, name=result.name, data_source=result.data_source)
     return as_collection(
@@ -55,11 +46,13 @@ def _collection_of(result: BuildResult) -> Collection:
 
 
 def _run_stac(spec: StacBuild) -> Collection:
-    return _collection_of(build_stac_collection(spec.source, spec.enrich, spec.destination))
+    return _collection_of(ingest.build_stac_collection(spec.source, spec.enrich, spec.destination))
 
 
 def _run_table(spec: TableBuild) -> Collection:
-    collection = _collection_of(build_table_collection(spec.source, spec.enrich, spec.destination))
+    collection = _collection_of(
+        ingest.build_table_collection(spec.source, spec.enrich, spec.destination)
+    )
     return collection._subset(spec.post_filter)
 
 
@@ -166,7 +159,7 @@ def build_from_stac(
     if not collection:
         raise InvalidInputError("build_from_stac() needs collection (a STAC collection id)")
     spec = StacBuild(
-        StacSource(
+        ingest.StacSource(
             stac_api=stac_api,
             collection=collection,
             data_source=data_source or collection,
@@ -178,8 +171,10 @@ def build_from_stac(
             static_catalog=static_catalog,
             cloud_config=cloud_config,
         ),
-        EnrichOptions(backend=backend, max_concurrent=max_concurrent, progress=build_progress()),
-        Destination(name, workspace_dir, force),
+        ingest.EnrichOptions(
+            backend=backend, max_concurrent=max_concurrent, progress=build_progress()
+        ),
+        ingest.Destination(name, workspace_dir, force),
     )
     return _run_stac(spec)
 
@@ -193,7 +188,7 @@ def _check_table_path(
     text = os.fspath(path)
     if is_remote(text) or Path(text).expanduser().exists():
         return
-    cached = records_collection_dir(workspace_dir, name) if name or workspace_dir else None
+    cached = ingest.records_collection_dir(workspace_dir, name) if name or workspace_dir else None
     if force or cached is None or not Path(str(cached)).exists():
         raise CollectionNotFoundError(f"record table not found: {text} does not exist")
 
@@ -229,14 +224,14 @@ def build_from_table(
     """
     if filesystem is None:
         _check_table_path(path, name, workspace_dir, force)
-    enrich = EnrichOptions(
+    enrich = ingest.EnrichOptions(
         bands=None if band_codes is None else tuple(band_codes),
         backend=backend,
         max_concurrent=max_concurrent,
         progress=build_progress(),
     )
     spec = TableBuild(
-        TableSource.of(
+        ingest.TableSource.of(
             path,
             data_source=data_source,
             filesystem=filesystem,
@@ -249,6 +244,6 @@ def build_from_table(
             cloud_config=cloud_config,
         ),
         enrich if enrich_cog else None,
-        Destination(name, workspace_dir, force),
+        ingest.Destination(name, workspace_dir, force),
     )
     return _run_table(spec)

@@ -29,9 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (the console script exits with it)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "func", None) is None:
-        group = parser._subparsers_by_name.get(args.command)  # type: ignore[attr-defined]
-        (group or parser).print_help()
+    if args.func is None:
+        args.help_parser.print_help()
         return EXIT_OK
     debug = bool(getattr(args, "debug", False))
     try:

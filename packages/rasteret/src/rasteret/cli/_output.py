@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from rasteret.core.workspace import collection_dir
 from rasteret_catalog.schema import Col
@@ -17,7 +18,9 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_USAGE",
+    "BuildKeywords",
     "UsageError",
+    "build_keywords",
     "out",
     "report_built",
     "table",
@@ -31,6 +34,29 @@ EXIT_INTERRUPTED = 130
 
 class UsageError(Exception):
     """Bad command-line input detected after parsing (exit code 2)."""
+
+
+class BuildKeywords(TypedDict):
+    """The keywords the ``--bbox ... --query`` options of the build commands set."""
+
+    bbox: tuple[float, float, float, float] | None
+    date_range: tuple[str, str] | None
+    workspace_dir: str | None
+    force: bool
+    max_concurrent: int
+    query: dict[str, Any] | None
+
+
+def build_keywords(args: argparse.Namespace) -> BuildKeywords:
+    """The build keywords of parsed build-command arguments."""
+    return BuildKeywords(
+        bbox=args.bbox,
+        date_range=args.date_range,
+        workspace_dir=args.workspace_dir,
+        force=args.force,
+        max_concurrent=args.max_concurrent,
+        query=args.query,
+    )
 
 
 def out(data: Any, as_json: bool, text: str | None = None) -> None:

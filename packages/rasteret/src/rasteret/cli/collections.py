@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rasteret.cli._output import EXIT_FAILURE, EXIT_OK, UsageError, out, report_built, table
+from rasteret.cli._output import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    UsageError,
+    build_keywords,
+    out,
+    report_built,
+    table,
+)
 from rasteret.core.workspace import (
     collection_info,
     delete_collection,
@@ -90,12 +98,7 @@ def cmd_collections_build(args: argparse.Namespace) -> int:
         name=args.name,
         stac_api=args.stac_api,
         collection=args.collection,
-        bbox=args.bbox,
-        date_range=args.date_range,
-        workspace_dir=args.workspace_dir,
-        force=args.force,
-        max_concurrent=args.max_concurrent,
-        query=args.query,
+        **build_keywords(args),
     )
     return report_built(collection, args.json)
 

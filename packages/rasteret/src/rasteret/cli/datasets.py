@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rasteret.cli._output import EXIT_OK, UsageError, out, report_built, table
+from rasteret.cli._output import EXIT_OK, UsageError, build_keywords, out, report_built, table
 from rasteret.datasets import require_descriptor
 from rasteret.errors import UnknownDatasetError
 from rasteret_catalog import (
@@ -99,16 +99,7 @@ def cmd_datasets_build(args: argparse.Namespace) -> int:
         and (args.bbox is None or args.date_range is None)
     ):
         raise UsageError(f"dataset {d.id!r} is built from a STAC API: pass --bbox and --date-range")
-    collection = build(
-        args.id,
-        name=args.name,
-        bbox=args.bbox,
-        date_range=args.date_range,
-        workspace_dir=args.workspace_dir,
-        force=args.force,
-        max_concurrent=args.max_concurrent,
-        query=args.query,
-    )
+    collection = build(args.id, name=args.name, **build_keywords(args))
     return report_built(collection, args.json)
 
 

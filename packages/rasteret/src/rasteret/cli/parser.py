@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from rasteret._version import version
@@ -25,7 +27,7 @@ from rasteret.cli.datasets import (
     cmd_datasets_unregister_local,
 )
 
-__all__ = ["build_parser"]
+__all__ = ["COMMANDS", "Arg", "Command", "arg", "build_parser"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -77,117 +79,120 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return int(main(args) or 0)
 
 
-def _build_options(p: argparse.ArgumentParser, *, stac: bool) -> None:
-    p.add_argument("--bbox", type=_parse_bbox, required=stac, help="minx,miny,maxx,maxy (lon/lat)")
-    p.add_argument(
-        "--date-range", type=_parse_date_range, required=stac, help="START,END (ISO dates)"
+@dataclass(frozen=True, slots=True)
+class Arg:
+    """One ``add_argument`` call: flags and keyword options."""
+
+    flags: tuple[str, ...]
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def arg(*flags: str, **options: Any) -> Arg:
+    """An :class:`Arg`, written like ``add_argument``."""
+    return Arg(flags, options)
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A subcommand: its group (None: top level), name, handler, help and arguments."""
+
+    group: str | None
+    name: str
+    func: Callable[[argparse.Namespace], int]
+    help: str
+    args: tuple[Arg, ...] = ()
+    description: str | None = None
+
+
+def _build_args(*, stac: bool) -> tuple[Arg, ...]:
+    return (
+        arg("--bbox", type=_parse_bbox, required=stac, help="minx,miny,maxx,maxy (lon/lat)"),
+        arg("--date-range", type=_parse_date_range, required=stac, help="START,END (ISO dates)"),
+        arg("--workspace-dir", help="workspace directory (default ~/rasteret_workspace)"),
+        arg("--force", action="store_true", help="rebuild even if cached"),
+        arg("--max-concurrent", type=int, default=50, help="concurrent header reads"),
+        arg("--query", type=_parse_json, help="extra STAC query as JSON"),
     )
-    p.add_argument("--workspace-dir", help="workspace directory (default ~/rasteret_workspace)")
-    p.add_argument("--force", action="store_true", help="rebuild even if cached")
-    p.add_argument("--max-concurrent", type=int, default=50, help="concurrent header reads")
-    p.add_argument("--query", type=_parse_json, help="extra STAC query as JSON")
+
+
+_ID, _NAME, _WORKSPACE = arg("id"), arg("name"), arg("--workspace-dir")
+_REGISTRY = arg("--registry-path", help="local registry JSON file")
+
+GROUPS = {"datasets": "catalog datasets", "collections": "cached collections in a workspace"}
+"""Command groups and their help."""
+
+COMMANDS: tuple[Command, ...] = (
+    Command("datasets", "list", cmd_datasets_list, "list datasets",
+            (arg("--search", help="keyword in id, name or description"),)),
+    Command("datasets", "info", cmd_datasets_info, "describe a dataset", (_ID,)),
+    Command("datasets", "build", cmd_datasets_build, "build a dataset's collection",
+            (_ID, _NAME, *_build_args(stac=False))),
+    Command("datasets", "register-local", cmd_datasets_register_local,
+            "register a collection as a local dataset",
+            (_ID, arg("path", help="collection path or cached collection name"), arg("--name"),
+             arg("--description"), arg("--data-source"),
+             arg("--workspace-dir", help="workspace used when PATH is a cached name"), _REGISTRY,
+             arg("--no-persist", action="store_true", help="do not write the registry file"))),
+    Command("datasets", "unregister-local", cmd_datasets_unregister_local,
+            "remove a local dataset", (_ID, _REGISTRY)),
+    Command("datasets", "export-local", cmd_datasets_export_local, "write a local descriptor",
+            (_ID, arg("output_path"), _REGISTRY)),
+    Command("collections", "list", cmd_collections_list, "list cached collections",
+            (_WORKSPACE,)),
+    Command("collections", "info", cmd_collections_info, "describe a cached collection",
+            (_NAME, _WORKSPACE)),
+    Command("collections", "delete", cmd_collections_delete, "delete a cached collection",
+            (_NAME, _WORKSPACE,
+             arg("--yes", action="store_true", help="do not ask for confirmation"))),
+    Command("collections", "build", cmd_collections_build, "index a STAC API collection",
+            (_NAME, arg("--stac-api", required=True), arg("--collection", required=True),
+             *_build_args(stac=True))),
+    Command("collections", "import", cmd_collections_import, "import a record table",
+            (_NAME, arg("--record-table", required=True, help="Parquet file/dir or URI"),
+             arg("--data-source"),
+             arg("--column-map", type=_parse_json, help='JSON {"source": "canonical"}'),
+             arg("--columns", type=_csv, help="a,b,c columns to read"), _WORKSPACE,
+             arg("--force", action="store_true"),
+             arg("--enrich", action="store_true", help="index COG headers too"))),
+    Command(None, "build", cmd_datasets_build, "same as `datasets build`",
+            (_ID, _NAME, *_build_args(stac=False))),
+    Command(None, "demo", cmd_demo, "run the offline demo",
+            (arg("--output", "-o", default="rasteret-demo.png",
+                 help="PNG to write (./rasteret-demo.png)"),
+             arg("--keep", action="store_true", help="keep the temporary working directory"),
+             arg("--quiet", "-q", action="store_true", help="print only the PNG path")),
+            description="Generate a COG time series, serve it on 127.0.0.1, index it from a "
+            "static STAC catalog, filter, read an AOI time series and save an NDVI figure."),
+)  # fmt: skip
+"""Every subcommand of ``rasteret``."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``rasteret`` command."""
+    """The argument parser of the ``rasteret`` command (from :data:`COMMANDS`).
+
+    A group without its subcommand (``rasteret datasets``) parses to ``func=None`` with the
+    group's parser in ``help_parser``.
+    """
     common = _Parser(add_help=False)
     common.add_argument("--json", action="store_true", help="print JSON")
     common.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
     )
-
     parser = _Parser(prog="rasteret", description="Index-first COG reader: datasets & caches.")
     parser.add_argument("--version", action="version", version=f"rasteret {version()}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.set_defaults(func=None, help_parser=parser)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-
-    # datasets
-    p_ds = sub.add_parser("datasets", help="catalog datasets")
-    ds_sub = p_ds.add_subparsers(dest="subcommand", parser_class=_Parser)
-    p = ds_sub.add_parser("list", parents=[common], help="list datasets")
-    p.add_argument("--search", help="keyword in id, name or description")
-    p.set_defaults(func=cmd_datasets_list)
-    p = ds_sub.add_parser("info", parents=[common], help="describe a dataset")
-    p.add_argument("id")
-    p.set_defaults(func=cmd_datasets_info)
-    p = ds_sub.add_parser("build", parents=[common], help="build a dataset's collection")
-    p.add_argument("id")
-    p.add_argument("name")
-    _build_options(p, stac=False)
-    p.set_defaults(func=cmd_datasets_build)
-    p = ds_sub.add_parser(
-        "register-local", parents=[common], help="register a collection as a local dataset"
-    )
-    p.add_argument("id")
-    p.add_argument("path", help="collection path or cached collection name")
-    p.add_argument("--name")
-    p.add_argument("--description")
-    p.add_argument("--data-source")
-    p.add_argument("--workspace-dir", help="workspace used when PATH is a cached name")
-    p.add_argument("--registry-path", help="local registry JSON file")
-    p.add_argument("--no-persist", action="store_true", help="do not write the registry file")
-    p.set_defaults(func=cmd_datasets_register_local)
-    p = ds_sub.add_parser("unregister-local", parents=[common], help="remove a local dataset")
-    p.add_argument("id")
-    p.add_argument("--registry-path")
-    p.set_defaults(func=cmd_datasets_unregister_local)
-    p = ds_sub.add_parser("export-local", parents=[common], help="write a local descriptor")
-    p.add_argument("id")
-    p.add_argument("output_path")
-    p.add_argument("--registry-path")
-    p.set_defaults(func=cmd_datasets_export_local)
-
-    # collections
-    p_col = sub.add_parser("collections", help="cached collections in a workspace")
-    col_sub = p_col.add_subparsers(dest="subcommand", parser_class=_Parser)
-    p = col_sub.add_parser("list", parents=[common], help="list cached collections")
-    p.add_argument("--workspace-dir")
-    p.set_defaults(func=cmd_collections_list)
-    p = col_sub.add_parser("info", parents=[common], help="describe a cached collection")
-    p.add_argument("name")
-    p.add_argument("--workspace-dir")
-    p.set_defaults(func=cmd_collections_info)
-    p = col_sub.add_parser("delete", parents=[common], help="delete a cached collection")
-    p.add_argument("name")
-    p.add_argument("--workspace-dir")
-    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    p.set_defaults(func=cmd_collections_delete)
-    p = col_sub.add_parser("build", parents=[common], help="index a STAC API collection")
-    p.add_argument("name")
-    p.add_argument("--stac-api", required=True)
-    p.add_argument("--collection", required=True)
-    _build_options(p, stac=True)
-    p.set_defaults(func=cmd_collections_build)
-    p = col_sub.add_parser("import", parents=[common], help="import a record table")
-    p.add_argument("name")
-    p.add_argument("--record-table", required=True, help="Parquet file/dir or URI")
-    p.add_argument("--data-source")
-    p.add_argument("--column-map", type=_parse_json, help='JSON {"source": "canonical"}')
-    p.add_argument("--columns", type=_csv, help="a,b,c columns to read")
-    p.add_argument("--workspace-dir")
-    p.add_argument("--force", action="store_true")
-    p.add_argument("--enrich", action="store_true", help="index COG headers too")
-    p.set_defaults(func=cmd_collections_import)
-
-    # top-level build alias and demo
-    p = sub.add_parser("build", parents=[common], help="same as `datasets build`")
-    p.add_argument("id")
-    p.add_argument("name")
-    _build_options(p, stac=False)
-    p.set_defaults(func=cmd_datasets_build)
-    p = sub.add_parser(
-        "demo",
-        parents=[common],
-        help="run the offline demo",
-        description="Generate a COG time series, serve it on 127.0.0.1, index it from a static "
-        "STAC catalog, filter, read an AOI time series and save an NDVI figure.",
-    )
-    p.add_argument(
-        "--output", "-o", default="rasteret-demo.png", help="PNG to write (./rasteret-demo.png)"
-    )
-    p.add_argument("--keep", action="store_true", help="keep the temporary working directory")
-    p.add_argument("--quiet", "-q", action="store_true", help="print only the PNG path")
-    p.set_defaults(func=cmd_demo)
-
-    parser._subparsers_by_name = {"datasets": p_ds, "collections": p_col}  # type: ignore[attr-defined]
+    groups: dict[str | None, Any] = {None: sub}
+    for group, text in GROUPS.items():
+        p_group = sub.add_parser(group, help=text)
+        p_group.set_defaults(help_parser=p_group)
+        groups[group] = p_group.add_subparsers(dest="subcommand", parser_class=_Parser)
+    for cmd in COMMANDS:
+        p = groups[cmd.group].add_parser(
+            cmd.name, parents=[common], help=cmd.help, description=cmd.description
+        )
+        for a in cmd.args:
+            p.add_argument(*a.flags, **a.options)
+        p.set_defaults(func=cmd.func)
     return parser

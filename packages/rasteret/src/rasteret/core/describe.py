@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+from rasteret_catalog import FrozenMap
 
 if TYPE_CHECKING:  # pragma: no cover
     from rasteret_catalog import DatasetDescriptor
@@ -42,30 +44,26 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-class DescribeResult(Mapping[str, Any]):
+class DescribeResult(FrozenMap[str, Any]):
     """A summary that prints as a table in a terminal and as HTML in notebooks.
 
-    ``.data`` is a plain dict copy; ``result["key"]`` indexes it.
+    A read-only mapping of the summary values (``result["key"]``); ``.data`` is a dict copy.
     """
 
-    def __init__(self, title: str, data: dict[str, Any], rows: list[tuple[str, str]]) -> None:
+    __slots__ = ("_rows", "_title")
+
+    def __init__(self, title: str, data: Mapping[str, Any], rows: list[tuple[str, str]]) -> None:
+        super().__init__(data)
         self._title = title
-        self._data = data
         self._rows = rows
 
     @property
     def data(self) -> dict[str, Any]:
         """A copy of the summary values."""
-        return dict(self._data)
+        return dict(self)
 
-    def __getitem__(self, key: str) -> Any:
-        return self._data[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (DescribeResult, (self._title, dict(self), self._rows))
 
     def __repr__(self) -> str:
         width = max((len(k) for k, _ in self._rows), default=0)

@@ -20,21 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+import rasteret_ingest as ingest
 from rasteret.core.collection import Collection
 from rasteret.errors import InvalidInputError, missing_dependency
 from rasteret.read.lazy import lazy_xarray
 from rasteret.read.requests import Chunking
 from rasteret_catalog import CloudConfig
-from rasteret_ingest import (
-    EnrichOptions,
-    TableSource,
-    WriteTarget,
-    enrich_records,
-    prepare_table,
-    records_collection_dir,
-    resolve_backend,
-    write_records,
-)
 
 if TYPE_CHECKING:  # pragma: no cover
     from rasteret_io.protocols import Backend
@@ -112,9 +103,9 @@ def build_from_table_sharded(
     _require_dask("build_from_table_sharded")
     if not name:
         raise InvalidInputError("build_from_table_sharded needs a collection name")
-    path = records_collection_dir(workspace_dir, name)
-    prepared = prepare_table(
-        TableSource.of(
+    path = ingest.records_collection_dir(workspace_dir, name)
+    prepared = ingest.prepare_table(
+        ingest.TableSource.of(
             table,
             data_source=data_source,
             column_map=column_map,
@@ -125,9 +116,9 @@ def build_from_table_sharded(
         )
     )
     norm = prepared.table
-    options = EnrichOptions(
+    options = ingest.EnrichOptions(
         bands=tuple(band_codes) if band_codes else prepared.bands,
-        backend=resolve_backend(backend, prepared.cloud_config),
+        backend=ingest.resolve_backend(backend, prepared.cloud_config),
         max_concurrent=max_concurrent,
         progress=False,
     )
@@ -138,19 +129,21 @@ def build_from_table_sharded(
     pieces = [norm.slice(i, step) for i in range(0, max(norm.num_rows, 1), step)]
     shard_specs = [dataclasses.replace(prepared, table=p) for p in pieces]
     if client is not None:
-        futures = [client.submit(enrich_records, p, options, pure=False) for p in shard_specs]
+        futures = [
+            client.submit(ingest.enrich_records, p, options, pure=False) for p in shard_specs
+        ]
         results = client.gather(futures)
     else:
         import dask
 
         results = dask.compute(
-            *[dask.delayed(enrich_records, pure=False)(p, options) for p in shard_specs],
+            *[dask.delayed(ingest.enrich_records, pure=False)(p, options) for p in shard_specs],
             scheduler="threads",
         )
     merged = pa.concat_tables([r[0] for r in results], promote_options="permissive")
-    written, _ = write_records(
+    written, _ = ingest.write_records(
         merged,
-        WriteTarget(path, name, description, data_source, force=force),
+        ingest.WriteTarget(path, name, description, data_source, force=force),
     )
     assert written is not None  # a path was given
     return Collection._open(written, name=name, data_source=data_source)

@@ -8,7 +8,7 @@ columns and build the dataset filter.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ from rasteret.query.geometry import geometry_bounds
 from rasteret.query.validate import Box, DateBound, validate_bbox, validate_date_range
 from rasteret_catalog.schema import BboxField, Col
 
-__all__ = ["FILTER_KEYWORDS", "Subset", "combine", "overlap"]
+__all__ = ["FILTER_KEYWORDS", "Subset", "bbox_fields", "combine", "overlap", "require_column"]
 
 FILTER_KEYWORDS = ("cloud_cover_lt", "date_range", "bbox", "geometries", "split", "split_column")
 """The keywords of ``subset``, also accepted as ``**filters`` by the reads."""
@@ -35,15 +35,21 @@ def combine(a: ds.Expression | None, b: ds.Expression | None) -> ds.Expression |
     return a & b
 
 
-def overlap(box: Box, column: str = Col.BBOX) -> ds.Expression:
-    """Rows whose bbox struct ``column`` overlaps ``box`` (touching counts)."""
+def bbox_fields(column: str = Col.BBOX) -> tuple[ds.Expression, ...]:
+    """``(xmin, ymin, xmax, ymax)`` fields of the bbox struct ``column``."""
+    return tuple(ds.field(column, k.value) for k in BboxField)
+
+
+def overlap(box: Box, fields: Sequence[ds.Expression] | None = None) -> ds.Expression:
+    """Rows whose bbox overlaps ``box`` (touching counts).
+
+    Args:
+        box: ``(minx, miny, maxx, maxy)``.
+        fields: ``(xmin, ymin, xmax, ymax)`` of each row's bbox (default: the ``bbox`` struct).
+    """
     minx, miny, maxx, maxy = box
-    return (
-        (ds.field(column, BboxField.XMIN) <= maxx)
-        & (ds.field(column, BboxField.XMAX) >= minx)
-        & (ds.field(column, BboxField.YMIN) <= maxy)
-        & (ds.field(column, BboxField.YMAX) >= miny)
-    )
+    xmin, ymin, xmax, ymax = fields if fields is not None else bbox_fields()
+    return (xmin <= maxx) & (xmax >= minx) & (ymin <= maxy) & (ymax >= miny)
 
 
 def _split_names(split: Any) -> tuple[str, ...]:
@@ -173,15 +179,22 @@ class Subset:
         return out
 
 
-def _require(schema: pa.Schema, column: str, why: str) -> pa.Field:
-    column = str(column)
-    idx = schema.get_field_index(column)
+def require_column(schema: pa.Schema, column: str, missing: str) -> pa.Field:
+    """The field ``column`` of ``schema``.
+
+    Raises:
+        InvalidFilterError: ``missing``, followed by the schema's columns.
+    """
+    idx = schema.get_field_index(str(column))
     if idx < 0:
-        raise InvalidFilterError(
-            f"{why} needs a {column!r} column, which this collection does not have "
-            f"(columns: {', '.join(schema.names)})"
-        )
+        raise InvalidFilterError(f"{missing} (columns: {', '.join(schema.names)})")
     return schema.field(idx)
+
+
+def _require(schema: pa.Schema, column: str, why: str) -> pa.Field:
+    return require_column(
+        schema, column, f"{why} needs a {str(column)!r} column, which this collection does not have"
+    )
 
 
 def _bbox_struct(schema: pa.Schema, why: str) -> None:
@@ -214,13 +227,8 @@ def _date_expression(schema: pa.Schema, start: DateBound, end: DateBound) -> ds.
 
 
 def _split_expression(schema: pa.Schema, values: tuple[str, ...], column: str) -> ds.Expression:
-    idx = schema.get_field_index(column)
-    if idx < 0:
-        raise InvalidFilterError(
-            f"collection has no split column {column!r}; pass split_column= "
-            f"(columns: {', '.join(schema.names)})"
-        )
-    typ = schema.field(idx).type
+    missing = f"collection has no split column {column!r}; pass split_column="
+    typ = require_column(schema, column, missing).type
     if pa.types.is_dictionary(typ):
         typ = typ.value_type
     try:

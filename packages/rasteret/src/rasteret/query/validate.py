@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ from rasteret.errors import InvalidInputError
 __all__ = [
     "Box",
     "DateBound",
+    "numbers",
     "parse_date_bound",
     "validate_bbox",
     "validate_date_range",
@@ -137,6 +138,23 @@ def validate_date_range(date_range: Any) -> tuple[DateBound, DateBound]:
     return start, end
 
 
+def numbers(values: Any, count: int, expected: str) -> tuple[float, ...]:
+    """``values`` as ``count`` floats.
+
+    Raises:
+        InvalidInputError: ``expected``, followed by what was given.
+    """
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence | Iterable):
+        raise InvalidInputError(f"{expected}, got {values!r}")
+    try:
+        out = tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{expected}, got {values!r}") from None
+    if len(out) != count:
+        raise InvalidInputError(f"{expected}, got {values!r}")
+    return out
+
+
 def validate_bbox(bbox: Any, *, what: str = "bbox", allow_degenerate: bool = False) -> Box:
     """Validate ``(west, south, east, north)`` and return it as floats.
 
@@ -149,16 +167,7 @@ def validate_bbox(bbox: Any, *, what: str = "bbox", allow_degenerate: bool = Fal
         InvalidInputError: Wrong length, non-numeric or non-finite values, or an inverted box
             (west >= east or south >= north).
     """
-    if isinstance(bbox, str | bytes) or not isinstance(bbox, Sequence) or len(bbox) != 4:
-        raise InvalidInputError(
-            f"{what} must be 4 numbers (west, south, east, north), got {bbox!r}"
-        )
-    try:
-        w, s, e, n = (float(v) for v in bbox)
-    except (TypeError, ValueError):
-        raise InvalidInputError(
-            f"{what} must be 4 numbers (west, south, east, north), got {bbox!r}"
-        ) from None
+    w, s, e, n = numbers(bbox, 4, f"{what} must be 4 numbers (west, south, east, north)")
     if not all(math.isfinite(v) for v in (w, s, e, n)):
         raise InvalidInputError(f"{what} values must be finite, got {bbox!r}")
     if w > e or (w == e and not allow_degenerate):

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from rasteret._options import resolve_progress
 from rasteret.errors import BandNotFoundError, InvalidInputError, UnsupportedGeometryError
-from rasteret.query.validate import Box
+from rasteret.query.validate import Box, numbers
 from rasteret_catalog import BandRegistry, CloudConfig, asset_key_candidates
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -449,18 +449,10 @@ class GridRequest:
         ids = record_ids.to_pylist() if hasattr(record_ids, "to_pylist") else record_ids
         if isinstance(ids, str) or ids is None or len(ids) == 0:
             raise InvalidInputError("read_window needs a non-empty sequence of record_ids")
-        try:
-            xmin, ymin, xmax, ymax = (float(v) for v in bounds)
-        except (TypeError, ValueError):
-            raise InvalidInputError(
-                f"bounds must be (xmin, ymin, xmax, ymax), got {bounds!r}"
-            ) from None
+        xmin, ymin, xmax, ymax = numbers(bounds, 4, "bounds must be (xmin, ymin, xmax, ymax)")
         if not (xmin < xmax and ymin < ymax):
             raise InvalidInputError(f"bounds must have xmin < xmax and ymin < ymax, got {bounds!r}")
-        try:
-            xres, yres = (float(v) for v in res)
-        except (TypeError, ValueError):
-            raise InvalidInputError(f"res must be (xres, yres), got {res!r}") from None
+        xres, yres = numbers(res, 2, "res must be (xres, yres)")
         if not (xres > 0 and yres > 0 and math.isfinite(xres) and math.isfinite(yres)):
             raise InvalidInputError(f"res values must be positive, got {res!r}")
         if group_by not in _GROUP_BY:
