@@ -18,11 +18,14 @@ import datetime as _dt
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rasteret_cog import DEFAULT_FIRST_READ, ByteRange, CogHeader, HeaderParser, TiffFormatError
-from rasteret_io import ObstoreBackend, RetryPolicy, as_range_reader, redact_url
+from rasteret_io import ObstoreBackend, RetryPolicy, RoutingBackend, as_range_reader, redact_url
 from rasteret_io.retry import classify_error, to_fetch_error
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rasteret_io.protocols import Backend
 
 T = TypeVar("T")
 
@@ -81,7 +84,7 @@ class HeaderSource:
 
     def __init__(
         self,
-        backend: Any,
+        backend: Backend,
         *,
         retry: RetryPolicy | None = None,
         first_read: int = DEFAULT_FIRST_READ,
@@ -96,7 +99,7 @@ class HeaderSource:
 
     def _store_path(self, url: str) -> tuple[Any, str] | None:
         b = self.backend
-        if hasattr(b, "store_for"):
+        if isinstance(b, RoutingBackend):
             return b.store_for(url)
         if isinstance(b, ObstoreBackend):
             prefix = b.url_prefix

@@ -20,7 +20,7 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -34,6 +34,9 @@ from rasteret_ingest.errors import CrsResolutionError, EnrichmentError, IngestWa
 from rasteret_ingest.specs import DEFAULT_MAX_CONCURRENT
 from rasteret_io import RetryPolicy, get_default_backend, redact_url, run_sync
 from rasteret_io.urls import redact_text
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rasteret_io.protocols import Backend
 
 __all__ = [
     "DEFAULT_MAX_CONCURRENT",
@@ -276,7 +279,7 @@ async def enrich_table_async(
     table: pa.Table,
     bands: Sequence[str],
     *,
-    backend: Any = None,
+    backend: Backend | None = None,
     max_concurrent: int = DEFAULT_MAX_CONCURRENT,
     progress: bool | None = None,
     band_map: Mapping[str, str] | None = None,
@@ -353,7 +356,7 @@ def enrich_table(
     table: pa.Table,
     bands: Sequence[str],
     *,
-    backend: Any = None,
+    backend: Backend | None = None,
     max_concurrent: int = DEFAULT_MAX_CONCURRENT,
     progress: bool | None = None,
     band_map: Mapping[str, str] | None = None,

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rasteret.errors import InvalidInputError
+
 __all__ = ["write_cog"]
 
 _SHORT, _LONG, _ASCII, _DOUBLE = 3, 4, 2, 12
@@ -163,7 +165,7 @@ def write_cog(
     """
     a, b, c, d, e, f = transform
     if b or d or e >= 0:
-        raise ValueError("write_cog() needs a north-up transform")
+        raise InvalidInputError("write_cog() needs a north-up transform")
     geo: dict[int, tuple[int, list[float] | list[int] | bytes]] = {
         33550: (_DOUBLE, [a, -e, 0.0]),
         33922: (_DOUBLE, [0.0, 0.0, 0.0, c, f, 0.0]),
