@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as _dt
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -26,6 +25,7 @@ from rasteret.core.describe import (
 )
 from rasteret.core.reads import ReadMethods
 from rasteret.core.source import (
+    DatasetRecords,
     check_contract,
     open_collection,
     parse_date_range_metadata,
@@ -41,7 +41,7 @@ from rasteret_catalog.schema import BboxField, Col, MetaKey, band_of_metadata_co
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow.fs
 
-__all__ = ["Collection", "DatasetRecords", "as_collection"]
+__all__ = ["Collection", "as_collection"]
 
 
 def _no_dataset() -> InvalidCollectionError:
@@ -50,40 +50,6 @@ def _no_dataset() -> InvalidCollectionError:
 
 def _columns(columns: Sequence[str] | None) -> list[str] | None:
     return list(columns) if columns is not None else None
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class DatasetRecords:
-    """The :class:`~rasteret.records.RecordSource` of a collection view over a dataset.
-
-    Attributes:
-        dataset: The records (shared by every view, never modified).
-        filter: The view's filter (None: every record).
-        info: Name, description, data source and date range of the view.
-    """
-
-    dataset: ds.Dataset
-    filter: ds.Expression | None
-    info: CollectionInfo
-
-    @property
-    def schema(self) -> pa.Schema:
-        """Arrow schema of the records."""
-        return self.dataset.schema
-
-    def to_table(
-        self, columns: Sequence[str] | None = None, *, where: ds.Expression | None = None
-    ) -> pa.Table:
-        """The filtered records (only ``columns``), narrowed by ``where`` when given."""
-        return self.dataset.to_table(columns=_columns(columns), filter=combine(self.filter, where))
-
-    def to_batches(
-        self, columns: Sequence[str] | None = None, *, where: ds.Expression | None = None
-    ) -> Iterator[pa.RecordBatch]:
-        """The same records as :meth:`to_table`, batch by batch."""
-        return iter(
-            self.dataset.to_batches(columns=_columns(columns), filter=combine(self.filter, where))
-        )
 
 
 class Collection(ReadMethods):
