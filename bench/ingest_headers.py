@@ -95,7 +95,7 @@ def _table(rows: list[dict[str, Any]]) -> Any:
 
 
 def run_ours(rows: list[dict[str, Any]], base_url: str) -> tuple[float, float, int]:
-    from rasteret_ingest.table import build_record_table_with_report
+    from rasteret_ingest import EnrichOptions, TableSource, build_record_table
     from rasteret_io import create_backend
 
     backend = create_backend(
@@ -108,8 +108,9 @@ def run_ours(rows: list[dict[str, Any]], base_url: str) -> tuple[float, float, i
     )
     table = _table(rows)
     t0 = time.monotonic()
-    _out, report = build_record_table_with_report(
-        table, enrich_cog=True, band_codes=list(BANDS), backend=backend, progress=False
+    _out, report = build_record_table(
+        TableSource.of(table),
+        EnrichOptions(bands=tuple(BANDS), backend=backend, progress=False),
     )
     t1 = time.monotonic()
     assert report is not None and report.failed == 0, report and report.summary()

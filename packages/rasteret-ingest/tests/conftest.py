@@ -33,6 +33,20 @@ def s3_backend(object_server: Any) -> Any:
 
 
 @pytest.fixture
+def moto_fs(moto_s3: Any) -> Any:
+    """A pyarrow S3 filesystem on the moto server (for remote tables and workspaces)."""
+    from pyarrow import fs as pafs
+
+    return pafs.S3FileSystem(
+        access_key=moto_s3.access_key_id,
+        secret_key=moto_s3.secret_access_key,
+        endpoint_override=moto_s3.endpoint,
+        region=moto_s3.region,
+        scheme="http",
+    )
+
+
+@pytest.fixture
 def backend(object_server: Any, cog_pool: dict[str, Path]) -> Any:
     """Backend for HTTP and S3 URLs of the object server (the COG pool exists)."""
     return s3_backend(object_server)

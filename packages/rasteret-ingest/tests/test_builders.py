@@ -12,7 +12,8 @@ import pytest
 import shapely
 
 from rasteret_catalog.schema import MetaKey
-from rasteret_ingest.builders import build_stac_collection, build_table_collection
+from rasteret_ingest import builders
+from rasteret_ingest.specs import Destination, EnrichOptions, StacSource, TableSource
 from rasteret_ingest.update import update_collection
 from rasteret_ingest.writer import read_collection
 
@@ -96,6 +97,43 @@ def test_stac_build_reuse_force_and_update(
     assert read_collection(res.path).num_rows == 2
 
 
+def build_stac_collection(
+    *,
+    name: str,
+    workspace_dir: Any,
+    force: bool = False,
+    backend: Any,
+    progress: bool,
+    **source: Any,
+) -> Any:
+    """A STAC build with the specs written inline."""
+    return builders.build_stac_collection(
+        StacSource(**source),
+        EnrichOptions(backend=backend, progress=progress),
+        Destination(name, workspace_dir, force),
+    )
+
+
+def build_table_collection(
+    table: Any,
+    *,
+    name: str = "",
+    workspace_dir: Any = None,
+    force: bool = False,
+    workspace_filesystem: Any = None,
+    enrich_cog: bool = False,
+    backend: Any = None,
+    progress: bool | None = None,
+    **fields: Any,
+) -> Any:
+    """A record-table build with the specs written inline."""
+    return builders.build_table_collection(
+        TableSource.of(table, **fields),
+        EnrichOptions(backend=backend, progress=progress) if enrich_cog else None,
+        Destination(name, workspace_dir, force, filesystem=workspace_filesystem),
+    )
+
+
 def _rec_table(urls: list[str], first_id: int = 0) -> pa.Table:
     n = len(urls)
     return pa.table(
@@ -161,16 +199,8 @@ def test_table_build_contract_problems_reported_together(tmp_path: Path) -> None
     assert not (tmp_path / "bad_records").exists()
 
 
-def test_table_build_into_remote_workspace(moto_s3: Any) -> None:
-    from pyarrow import fs as pafs
-
-    s3 = pafs.S3FileSystem(
-        access_key=moto_s3.access_key_id,
-        secret_key=moto_s3.secret_access_key,
-        endpoint_override=moto_s3.endpoint,
-        region=moto_s3.region,
-        scheme="http",
-    )
+def test_table_build_into_remote_workspace(moto_s3: Any, moto_fs: Any) -> None:
+    s3 = moto_fs
     t = _rec_table(["s3://b/a.tif", "s3://b/b.tif"])
     kw = {"href_column": "url", "band_index_map": {"B1": 0}, "workspace_filesystem": s3}
     ws = f"{moto_s3.bucket}/ws-remote"

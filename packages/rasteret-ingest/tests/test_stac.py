@@ -17,7 +17,36 @@ import pytest
 from rasteret_catalog.arrow import ensure_valid
 from rasteret_catalog.schema import band_metadata_column
 from rasteret_ingest.errors import BandMapError, NoItemsError, StacSearchError
-from rasteret_ingest.stac import build_stac_table, build_stac_table_with_report, search_items
+from rasteret_ingest.pipeline import build_stac_table as _build
+from rasteret_ingest.specs import EnrichOptions, StacSource
+from rasteret_ingest.stac import search_items
+
+
+def build_stac_table_with_report(*, backend: Any, progress: bool, **source: Any) -> Any:
+    """(table, report) of a STAC build (the specs written inline)."""
+    return _build(StacSource(**source), EnrichOptions(backend=backend, progress=progress))
+
+
+def build_stac_table(**kw: Any) -> Any:
+    """The table of a STAC build."""
+    return build_stac_table_with_report(**kw)[0]
+
+
+@pytest.fixture
+def s2_table(stac_env: dict[str, Any], backend: Any) -> Any:
+    """``s2_table(**source)``: the table of a build of the test API's ``test-s2`` items."""
+
+    def build(**source: Any) -> Any:
+        return build_stac_table(
+            stac_api=stac_env["url"],
+            collection="test-s2",
+            backend=backend,
+            progress=False,
+            **source,
+        )
+
+    return build
+
 
 START = dt.datetime(2024, 1, 1, 10, 0)
 
@@ -113,48 +142,21 @@ def test_build_from_api_infers_band_map_and_crs(
     assert rows["item-0"]["assets"]["B04"]["href"].endswith("pool/u16.tif")
 
 
-def test_explicit_band_map_fails_before_header_reads(
-    stac_env: dict[str, Any], object_server: Any, backend: Any
-) -> None:
+def test_explicit_band_map_fails_before_header_reads(s2_table: Any, object_server: Any) -> None:
     with pytest.raises(BandMapError, match="Missing asset keys: B11->swir16"):
-        build_stac_table(
-            stac_api=stac_env["url"],
-            collection="test-s2",
-            band_map={"B04": "red", "B11": "swir16"},
-            backend=backend,
-            progress=False,
-        )
+        s2_table(band_map={"B04": "red", "B11": "swir16"})
     assert object_server.count() == 0
 
 
-def test_explicit_band_map_and_unknown_assets(stac_env: dict[str, Any], backend: Any) -> None:
-    table = build_stac_table(
-        stac_api=stac_env["url"],
-        collection="test-s2",
-        band_map={"NIR": "nir"},
-        backend=backend,
-        progress=False,
-    )
+def test_explicit_band_map_and_unknown_assets(s2_table: Any) -> None:
+    table = s2_table(band_map={"NIR": "nir"})
     assert [c for c in table.column_names if c.endswith("_metadata")] == ["NIR_metadata"]
 
 
-def test_shared_asset_needs_band_index_map(stac_env: dict[str, Any], backend: Any) -> None:
+def test_shared_asset_needs_band_index_map(s2_table: Any) -> None:
     with pytest.raises(NotImplementedError, match="band_index_map"):
-        build_stac_table(
-            stac_api=stac_env["url"],
-            collection="test-s2",
-            band_map={"X": "red", "Y": "red"},
-            backend=backend,
-            progress=False,
-        )
-    table = build_stac_table(
-        stac_api=stac_env["url"],
-        collection="test-s2",
-        band_map={"X": "red", "Y": "red"},
-        band_index_map={"X": 0, "Y": 0},
-        backend=backend,
-        progress=False,
-    )
+        s2_table(band_map={"X": "red", "Y": "red"})
+    table = s2_table(band_map={"X": "red", "Y": "red"}, band_index_map={"X": 0, "Y": 0})
     assert table.column("Y_metadata").null_count == 0
 
 

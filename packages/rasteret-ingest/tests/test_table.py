@@ -17,7 +17,23 @@ import shapely
 from rasteret_catalog.arrow import ensure_valid
 from rasteret_catalog.cloud import CloudConfig
 from rasteret_ingest.errors import RecordTableError, TableNormalizationError
-from rasteret_ingest.table import build_record_table, read_record_table
+from rasteret_ingest.pipeline import build_record_table as _build
+from rasteret_ingest.specs import EnrichOptions, TableSource
+from rasteret_ingest.table import read_record_table
+
+
+def build_record_table(
+    source: Any,
+    *,
+    enrich_cog: bool = False,
+    band_codes: list[str] | None = None,
+    backend: Any = None,
+    progress: bool | None = None,
+    **fields: Any,
+) -> pa.Table:
+    """The table of a record-table build (the specs written inline)."""
+    opts = EnrichOptions(bands=band_codes, backend=backend, progress=progress)
+    return _build(TableSource.of(source, **fields), opts if enrich_cog else None)[0]
 
 
 def _records(urls: list[str]) -> pa.Table:
@@ -125,18 +141,10 @@ def test_stac_geoparquet_from_rustac(
     assert table.column("red_metadata").null_count == 0
 
 
-def test_remote_parquet_on_moto_s3(tmp_path: Path, moto_s3: Any) -> None:
-    from pyarrow import fs as pafs
-
+def test_remote_parquet_on_moto_s3(tmp_path: Path, moto_s3: Any, moto_fs: Any) -> None:
     pq.write_table(_records(["http://x/a.tif"] * 2), tmp_path / "r.parquet")
     moto_s3.upload(tmp_path / "r.parquet", "tables/r.parquet")
-    s3 = pafs.S3FileSystem(
-        access_key=moto_s3.access_key_id,
-        secret_key=moto_s3.secret_access_key,
-        endpoint_override=moto_s3.endpoint,
-        region=moto_s3.region,
-        scheme="http",
-    )
+    s3 = moto_fs
     t = build_record_table(f"{moto_s3.bucket}/tables/r.parquet", filesystem=s3, **COMMON)
     assert t.num_rows == 2 and t.column("id").to_pylist() == ["100", "101"]
 

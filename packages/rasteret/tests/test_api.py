@@ -81,14 +81,18 @@ def test_build_from_record_table_dataset_pushes_filters(tmp_path: Path, make_rec
     )
     calls = {}
 
-    def fake(path, **kw):  # stand-in for ingest: capture the routed arguments
-        calls.update(kw, path=path)
+    def fake(spec):  # stand-in for the ingest build: capture the routed table build
+        calls.update(
+            enrich_cog=spec.enrich is not None,
+            workspace_dir=spec.destination.workspace_dir,
+            filter_expr=spec.source.filter_expr,
+        )
         return rasteret.as_collection(t)
 
-    import rasteret.api as api
+    import rasteret.builds.functions as builds
 
-    orig = api.build_from_table
-    api.build_from_table = fake
+    orig = builds._run_table
+    builds._run_table = fake
     try:
         rasteret.build(
             "test/table",
@@ -98,7 +102,7 @@ def test_build_from_record_table_dataset_pushes_filters(tmp_path: Path, make_rec
             workspace_dir=tmp_path / "ws",
         )
     finally:
-        api.build_from_table = orig
+        builds._run_table = orig
     assert calls["enrich_cog"] is True
     assert calls["workspace_dir"] == f"{tmp_path / 'ws'}/t_records"
     kept = ds.dataset(src).to_table(filter=calls["filter_expr"]).column("id").to_pylist()

@@ -128,11 +128,12 @@ def test_head_len_iter_batches(coll: rasteret.Collection) -> None:
 
 def test_pickle_keeps_source_and_filters(coll: rasteret.Collection, make_records) -> None:
     view = coll.subset(date_range=("2024-01-30", "2024-01-31"))
-    assert view._engine_state is coll._engine_state  # views share live engine state
-    view._engine_state["pool"] = lambda: None  # live state (unpicklable) is never pickled
+    # no live I/O state rides on collections (backends are cached per process, keyed on the
+    # cloud config's value), so nothing unpicklable can be pickled with a view
+    assert not any(callable(v) for v in vars(view).values())
     clone = pickle.loads(pickle.dumps(view))
     assert _ids(clone) == _ids(view)
-    assert clone.name == "legacy" and clone._engine_state == {}
+    assert clone.name == "legacy" and vars(clone).keys() == vars(view).keys()
     mem = rasteret.as_collection(make_records(3)).subset(cloud_cover_lt=15)
     assert len(pickle.loads(pickle.dumps(mem))) == 2
 

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rasteret import _demo_data, demo
-from rasteret._demo_server import DemoServer, parse_range
-from rasteret._demo_tiff import write_cog
+from rasteret import demo
+from rasteret.demo import _data as _demo_data
+from rasteret.demo._server import DemoServer, parse_range
+from rasteret.demo._tiff import write_cog
 
 rasterio = pytest.importorskip("rasterio")
 
@@ -142,7 +143,7 @@ def test_demo_server_stops_by_itself(tmp_path: Path) -> None:
 def test_stac_catalog_items(tmp_path: Path) -> None:
     import pystac
 
-    from rasteret._demo_stac import COLLECTION_ID, write_catalog
+    from rasteret.demo._stac import COLLECTION_ID, write_catalog
 
     files = [
         _demo_data.SceneFile("a", dt.date(2024, 5, 2), b, tmp_path / f"a_{b}.tif", 1.5)
@@ -194,3 +195,17 @@ def test_cli_bad_output_fails_fast(tmp_path: Path) -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("rasteret: error: --output ")
     assert _demo_dirs(tmp_path) == []
+
+
+def test_demo_without_matplotlib_names_the_extra(tmp_path: Path) -> None:
+    script = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "from rasteret.cli import main\n"
+        f"sys.exit(main(['demo', '--output', {str(tmp_path / 'x.png')!r}]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 1
+    assert "rasteret[demo]" in proc.stderr and "matplotlib" in proc.stderr
+    assert _demo_dirs(tmp_path) == [] and not (tmp_path / "x.png").exists()

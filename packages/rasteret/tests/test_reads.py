@@ -1,4 +1,4 @@
-"""Pixel-read methods: argument checks up front, then one call into the engine hook."""
+"""Pixel-read methods: argument checks up front, then one call into the read components."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ import asyncio
 import types
 from typing import Any
 
+import pyproj
 import pytest
+import shapely
 
 import rasteret
 
 
 class FakeEngine(types.SimpleNamespace):
-    """Records each engine call as (method, view, params)."""
+    """Records each read call as (method, records, request, options[, output])."""
 
     def __init__(self) -> None:
         super().__init__(calls=[])
@@ -20,22 +22,22 @@ class FakeEngine(types.SimpleNamespace):
             setattr(self, name, self._recorder(name))
 
     def _recorder(self, name: str):
-        def call(view, **params):
-            self.calls.append((name, view, params))
+        def call(records, request, *rest):
+            self.calls.append((name, records, request, *rest))
             return name
 
         return call
 
-    async def iterate_rasters(self, view, **params):
-        self.calls.append(("iterate_rasters", view, params))
-        for rid in view.to_table(["id"]).column(0).to_pylist():
+    async def iterate_rasters(self, records, data_source):
+        self.calls.append(("iterate_rasters", records, data_source))
+        for rid in records.to_table(["id"]).column(0).to_pylist():
             yield rid
 
 
 @pytest.fixture
 def engine(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
     fake = FakeEngine()
-    monkeypatch.setattr(rasteret.Collection, "_read_engine", lambda self: fake)
+    monkeypatch.setattr(rasteret.Collection, "_readers", lambda self: fake)
     return fake
 
 
@@ -49,15 +51,17 @@ def test_aoi_reads_forward_normalised_arguments(engine, coll, method) -> None:
     with rasteret.options(progress=True):
         out = getattr(coll, method)((0, 0, 1, 1), "B04", cloud_cover_lt=25, max_concurrent=8)
     assert out == method
-    name, view, params = engine.calls[-1]
+    name, records, request, *rest = engine.calls[-1]
+    options = rest[-1]
     assert name == method
-    assert len(view) == 3  # **filters went through subset
-    assert params["bands"] == ["B04"] and params["progress"] is True
-    assert params["data_source"] == "sentinel-2-l2a"  # inferred from the collection column
-    assert params["geometries"] == (0, 0, 1, 1) and params["max_concurrent"] == 8
-    assert params["geometry_crs"] == "auto" and params["all_touched"] is False
+    assert records.to_table().num_rows == 3  # **filters went through subset
+    assert request.bands == ("B04",) and options.progress is True
+    assert options.data_source == "sentinel-2-l2a"  # inferred from the collection column
+    assert request.geometries == (shapely.box(0, 0, 1, 1),) and options.max_concurrent == 8
+    assert request.crs == pyproj.CRS.from_epsg(4326)  # geometry_crs="auto" on a bbox tuple
+    assert request.all_touched is False
     if method == "get_xarray":
-        assert params["xr_combine"] == "combine_first"
+        assert rest[0].xr_combine == "combine_first"
 
 
 def test_band_check_happens_before_the_engine(engine, coll) -> None:
@@ -91,11 +95,14 @@ def test_sample_points_validation_and_forwarding(engine, coll) -> None:
     with pytest.raises(ValueError, match="must be > 0 when return_neighbourhood"):
         coll.sample_points([(0.5, 0.5)], ["B04"], return_neighbourhood="always")
     assert (
-        coll.sample_points([(0.5, 0.5)], "B08", split_column="split", bbox=(0, 0, 1.5, 1))
+        coll.sample_points(
+            [shapely.Point(0.5, 0.5)], "B08", split_column="split", bbox=(0, 0, 1.5, 1)
+        )
         == "sample_points"
     )
-    _, view, params = engine.calls[-1]
-    assert len(view) == 2 and params["bands"] == ["B08"] and params["match"] == "all"
+    _, records, request, _options = engine.calls[-1]
+    assert records.to_table().num_rows == 2 and request.bands == ("B08",)
+    assert request.match == "all"
 
 
 def test_read_window_validation_and_forwarding(engine, coll) -> None:
@@ -114,8 +121,8 @@ def test_read_window_validation_and_forwarding(engine, coll) -> None:
         coll.read_window(record_ids=pa.array(["rec-1", "rec-0"]), group_by="id", **kw)
         == "read_window"
     )
-    _, _, params = engine.calls[-1]
-    assert params["record_ids"] == ["rec-1", "rec-0"] and params["bounds"] == (0.0, 0.0, 10.0, 10.0)
+    _, _, request, _options = engine.calls[-1]
+    assert request.record_ids == ("rec-1", "rec-0") and request.bounds == (0.0, 0.0, 10.0, 10.0)
 
 
 def test_iterate_rasters_and_first_raster(engine, coll, make_records) -> None:
@@ -131,6 +138,6 @@ def test_iterate_rasters_and_first_raster(engine, coll, make_records) -> None:
 def test_missing_engine_is_a_clear_error(coll, monkeypatch) -> None:
     import sys
 
-    monkeypatch.setitem(sys.modules, "rasteret._engine", None)
+    monkeypatch.setitem(sys.modules, "rasteret.read.entry", None)
     with pytest.raises(NotImplementedError, match="read engine"):
         coll.get_numpy((0, 0, 1, 1), ["B04"])

@@ -19,13 +19,16 @@ from rasteret_catalog.cloud import (
 )
 from rasteret_catalog.descriptor import DatasetDescriptor, validate_dataset_id
 from rasteret_catalog.errors import (
+    BandCodeError,
     CatalogError,
     DescriptorError,
     DuplicateDatasetError,
     LocalRegistryError,
     SchemaError,
+    UnknownColumnError,
     UnknownDatasetError,
 )
+from rasteret_catalog.frozen import FrozenMap, freeze
 from rasteret_catalog.local import (
     default_registry_path,
     export_local_descriptor,
@@ -44,6 +47,7 @@ __version__ = "0.5.0"
 
 __all__ = [
     "SCHEMA_VERSION",
+    "BandCodeError",
     "BandRegistry",
     "CatalogError",
     "CloudConfig",
@@ -52,8 +56,10 @@ __all__ = [
     "DatasetRegistry",
     "DescriptorError",
     "DuplicateDatasetError",
+    "FrozenMap",
     "LocalRegistryError",
     "SchemaError",
+    "UnknownColumnError",
     "UnknownDatasetError",
     "__version__",
     "asset_key_candidates",
@@ -61,6 +67,7 @@ __all__ = [
     "builtin_descriptors",
     "default_registry_path",
     "export_local_descriptor",
+    "freeze",
     "load_local_descriptors",
     "remove_local_descriptor",
     "resolve_band_asset",

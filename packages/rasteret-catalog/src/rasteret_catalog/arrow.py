@@ -7,7 +7,7 @@ reporting every problem at once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,31 +140,43 @@ class SchemaProblem:
         return f"{self.column}: {self.message}"
 
 
+_FAMILIES: tuple[tuple[str, tuple[Callable[[pa.DataType], bool], ...]], ...] = (
+    ("integer", (pa.types.is_integer,)),
+    ("floating", (pa.types.is_floating,)),
+    ("string", (pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view)),
+    (
+        "binary",
+        (
+            pa.types.is_binary,
+            pa.types.is_large_binary,
+            pa.types.is_fixed_size_binary,
+            pa.types.is_binary_view,
+        ),
+    ),
+    ("timestamp", (pa.types.is_timestamp,)),
+    (
+        "list",
+        (
+            pa.types.is_list,
+            pa.types.is_large_list,
+            pa.types.is_fixed_size_list,
+            pa.types.is_list_view,
+            pa.types.is_large_list_view,
+        ),
+    ),
+    ("struct", (pa.types.is_struct,)),
+    ("map", (pa.types.is_map,)),
+    ("null", (pa.types.is_null,)),
+)
+"""Type families the contract distinguishes, and the pyarrow predicates of each."""
+
+
 def _family(t: pa.DataType) -> str:
     if pa.types.is_dictionary(t):  # dictionary-encoded columns are judged by their values
         return _family(t.value_type)
-    if pa.types.is_integer(t):
-        return "integer"
-    if pa.types.is_floating(t):
-        return "floating"
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
-        return "string"
-    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
-        return "binary"
-    if pa.types.is_binary_view(t):
-        return "binary"
-    if pa.types.is_timestamp(t):
-        return "timestamp"
-    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
-        return "list"
-    if pa.types.is_list_view(t) or pa.types.is_large_list_view(t):
-        return "list"
-    if pa.types.is_struct(t):
-        return "struct"
-    if pa.types.is_map(t):
-        return "map"
-    if pa.types.is_null(t):
-        return "null"
+    for family, tests in _FAMILIES:
+        if any(test(t) for test in tests):
+            return family
     if isinstance(t, pa.ExtensionType):
         return _family(t.storage_type)
     return str(t)

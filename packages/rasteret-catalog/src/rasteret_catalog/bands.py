@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import ClassVar
 
+from rasteret_catalog.errors import BandCodeError
+
 __all__ = ["BandRegistry", "DataSources", "asset_key_candidates", "resolve_band_asset"]
 
 
@@ -55,11 +57,11 @@ class BandRegistry:
     def register(cls, source_id: str, band_map: Mapping[str, str]) -> None:
         """Register (or replace) the band map of ``source_id``."""
         if not isinstance(source_id, str) or not source_id:
-            raise ValueError("source_id must be a non-empty string")
+            raise BandCodeError("source_id must be a non-empty string")
         if not all(
             isinstance(k, str) and k and isinstance(v, str) and v for k, v in band_map.items()
         ):
-            raise ValueError(
+            raise BandCodeError(
                 f"band map of {source_id!r} must map non-empty strings to non-empty strings"
             )
         cls._maps[source_id] = dict(band_map)

@@ -6,6 +6,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from rasteret_catalog.frozen import FrozenMap
+
 __all__ = [
     "CloudConfig",
     "backend_config_from_cloud_config",
@@ -14,9 +16,14 @@ __all__ = [
 ]
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class CloudConfig:
-    """Cloud access settings of one data source.
+    """Cloud access settings of one data source (an immutable, hashable value).
+
+    Constructed as in rasteret 0.4.1 (``CloudConfig(provider="aws", url_patterns={...})``);
+    ``url_patterns`` is stored as a read-only :class:`~rasteret_catalog.frozen.FrozenMap`
+    that compares equal to the dict it was built from. Two configs with the same values are
+    equal and hash alike, so caches key on the value, never on the object's identity.
 
     Attributes:
         provider: ``aws``, ``gcp``, ``azure`` or a custom label.
@@ -29,11 +36,15 @@ class CloudConfig:
     provider: str
     requester_pays: bool = False
     region: str = "us-west-2"
-    url_patterns: dict[str, str] = field(default_factory=dict)
+    url_patterns: Mapping[str, str] = field(default_factory=FrozenMap)
 
     _configs: ClassVar[dict[str, CloudConfig]] = {}
     _before_lookup: ClassVar[Callable[[], None] | None] = None
     """Set by the dataset registry so that lookups see built-in datasets' cloud configs."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.url_patterns, FrozenMap):
+            object.__setattr__(self, "url_patterns", FrozenMap(self.url_patterns or {}))
 
     @classmethod
     def register(cls, source_id: str, config: CloudConfig) -> None:

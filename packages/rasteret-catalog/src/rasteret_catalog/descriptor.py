@@ -106,9 +106,9 @@ class DatasetDescriptor:
         if roles and (self.field_roles is not None or self.column_map):
             cmap = dict(self.column_map or {})
             for canonical in _CANONICAL_MAPPED:
-                source = roles.get(canonical)
-                if source and source != canonical:
-                    cmap.setdefault(source, canonical)
+                mapped = roles.get(canonical)
+                if mapped and mapped != canonical:
+                    cmap.setdefault(mapped, canonical)
             setf(self, "column_map", cmap or None)
         if not self.href_column and roles.get("href"):
             setf(self, "href_column", roles["href"])

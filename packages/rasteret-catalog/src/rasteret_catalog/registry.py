@@ -8,6 +8,7 @@ silently, depending on file order).
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import warnings
@@ -166,7 +167,7 @@ class DatasetRegistry:
         return list(cls._descriptors.values())
 
     @classmethod
-    def ids(cls) -> list[str]:
+    def ids(cls) -> builtins.list[str]:
         """All registered ids, in registration order."""
         cls._ensure_loaded()
         return list(cls._descriptors)
@@ -185,7 +186,7 @@ class DatasetRegistry:
         return d
 
     @classmethod
-    def search(cls, keyword: str) -> list[DatasetDescriptor]:
+    def search(cls, keyword: str) -> builtins.list[DatasetDescriptor]:
         """Descriptors whose id, name or description contains ``keyword`` (case-insensitive)."""
         k = keyword.lower()
         return [

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from rasteret_catalog.errors import BandCodeError, UnknownColumnError
+
 SCHEMA_VERSION = "1.1"
 """Version of this contract. ``1`` is rasteret 0.4.1's layout; ``1.x`` adds nullable fields only."""
 
@@ -57,11 +59,11 @@ class StructOf:
         return "struct<" + ", ".join(f"{f.name}: {f.type}" for f in self.fields) + ">"
 
     def field(self, name: str) -> Field:
-        """Return the field called ``name`` (``KeyError`` when absent)."""
+        """Return the field called ``name`` (:class:`UnknownColumnError`, a ``KeyError``, when absent)."""
         for f in self.fields:
             if f.name == name:
                 return f
-        raise KeyError(name)
+        raise UnknownColumnError(f"struct has no field {name!r} (fields: {', '.join(self.names)})")
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -222,7 +224,7 @@ PARTITION_COLUMNS: tuple[str, ...] = (Col.YEAR.value, Col.MONTH.value)
 def band_metadata_column(band: str) -> str:
     """Return the metadata column name of ``band`` (``"B04"`` -> ``"B04_metadata"``)."""
     if not band:
-        raise ValueError("band code must be a non-empty string")
+        raise BandCodeError("band code must be a non-empty string")
     return f"{band}{BAND_METADATA_SUFFIX}"
 
 
@@ -411,4 +413,4 @@ def column(name: str) -> Field:
     for c in COLUMNS:
         if c.name == name:
             return c
-    raise KeyError(name)
+    raise UnknownColumnError(f"{name!r} is not a declared column of the collection contract")

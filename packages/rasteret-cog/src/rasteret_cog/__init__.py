@@ -7,7 +7,7 @@ Header parsing (:func:`parse_header`, :class:`HeaderParser`, :func:`read_header_
 
 from __future__ import annotations
 
-from rasteret_cog.codecs import decode_tile, supported_compressions
+from rasteret_cog.codecs import decode_tile, fill_value, supported_compressions
 from rasteret_cog.errors import (
     CogError,
     IncompleteHeaderError,
@@ -69,6 +69,7 @@ __all__ = [
     "check_axis_aligned",
     "decode_tile",
     "file_get_range",
+    "fill_value",
     "is_axis_aligned",
     "open_header",
     "parse_header",

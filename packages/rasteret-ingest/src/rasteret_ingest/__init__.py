@@ -12,53 +12,73 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.5.0"
 
 __all__ = [
+    "DEFAULT_MAX_CONCURRENT",
     "DEFAULT_WORKSPACE",
     "BandMapError",
     "BuildResult",
+    "BuildSpecError",
     "CollectionExistsError",
     "CrsResolutionError",
+    "Destination",
     "EnrichFailure",
+    "EnrichOptions",
     "EnrichReport",
     "EnrichmentError",
     "IngestError",
     "IngestWarning",
     "NoItemsError",
+    "Prepared",
     "RecordTableError",
     "SharedAssetError",
     "StacSearchError",
+    "StacSource",
     "StaleAsset",
     "TableNormalizationError",
+    "TableSource",
     "UnusableHeaderError",
     "WriteError",
+    "WriteTarget",
     "__version__",
+    "arrow_table",
     "build_record_table",
     "build_stac_collection",
     "build_stac_table",
     "build_table_collection",
     "collection_metadata",
     "create_name",
+    "default_workspace",
+    "enrich_records",
     "enrich_table",
     "geoparquet_metadata",
+    "is_arrow_object",
+    "items_to_table",
+    "load_cached",
     "normalize_table",
     "parse_name",
+    "prepare_stac",
+    "prepare_table",
     "read_collection",
     "read_record_table",
     "records_collection_dir",
+    "resolve_backend",
     "search_items",
     "stac_collection_dir",
     "stale_assets",
     "tag_geoarrow_wkb",
     "update_collection",
     "write_collection",
+    "write_records",
 ]
 
 _WHERE = {
     "DEFAULT_WORKSPACE": "naming",
     "create_name": "naming",
+    "default_workspace": "naming",
     "parse_name": "naming",
     "records_collection_dir": "naming",
     "stac_collection_dir": "naming",
     "BandMapError": "errors",
+    "BuildSpecError": "errors",
     "CollectionExistsError": "errors",
     "CrsResolutionError": "errors",
     "EnrichmentError": "errors",
@@ -80,23 +100,49 @@ _WHERE = {
     "EnrichFailure": "enrich",
     "EnrichReport": "enrich",
     "enrich_table": "enrich",
-    "build_stac_table": "stac",
+    "items_to_table": "stac",
     "search_items": "stac",
-    "build_record_table": "table",
+    "arrow_table": "table",
+    "is_arrow_object": "table",
     "read_record_table": "table",
+    "DEFAULT_MAX_CONCURRENT": "specs",
+    "Destination": "specs",
+    "EnrichOptions": "specs",
+    "Prepared": "specs",
+    "StacSource": "specs",
+    "TableSource": "specs",
+    "WriteTarget": "specs",
+    "build_record_table": "pipeline",
+    "build_stac_table": "pipeline",
+    "enrich_records": "pipeline",
+    "prepare_stac": "pipeline",
+    "prepare_table": "pipeline",
+    "resolve_backend": "pipeline",
+    "write_records": "pipeline",
     "BuildResult": "builders",
     "build_stac_collection": "builders",
     "build_table_collection": "builders",
+    "load_cached": "builders",
     "update_collection": "update",
     "StaleAsset": "verify",
     "stale_assets": "verify",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from rasteret_ingest.builders import BuildResult, build_stac_collection, build_table_collection
-    from rasteret_ingest.enrich import EnrichFailure, EnrichReport, enrich_table
+    from rasteret_ingest.builders import (
+        BuildResult,
+        build_stac_collection,
+        build_table_collection,
+        load_cached,
+    )
+    from rasteret_ingest.enrich import (
+        EnrichFailure,
+        EnrichReport,
+        enrich_table,
+    )
     from rasteret_ingest.errors import (
         BandMapError,
+        BuildSpecError,
         CollectionExistsError,
         CrsResolutionError,
         EnrichmentError,
@@ -110,20 +156,60 @@ if TYPE_CHECKING:  # pragma: no cover
         UnusableHeaderError,
         WriteError,
     )
-    from rasteret_ingest.metadata import collection_metadata, geoparquet_metadata, tag_geoarrow_wkb
+    from rasteret_ingest.metadata import (
+        collection_metadata,
+        geoparquet_metadata,
+        tag_geoarrow_wkb,
+    )
     from rasteret_ingest.naming import (
         DEFAULT_WORKSPACE,
         create_name,
+        default_workspace,
         parse_name,
         records_collection_dir,
         stac_collection_dir,
     )
-    from rasteret_ingest.normalize import normalize_table
-    from rasteret_ingest.stac import build_stac_table, search_items
-    from rasteret_ingest.table import build_record_table, read_record_table
-    from rasteret_ingest.update import update_collection
-    from rasteret_ingest.verify import StaleAsset, stale_assets
-    from rasteret_ingest.writer import read_collection, write_collection
+    from rasteret_ingest.normalize import (
+        normalize_table,
+    )
+    from rasteret_ingest.pipeline import (
+        build_record_table,
+        build_stac_table,
+        enrich_records,
+        prepare_stac,
+        prepare_table,
+        resolve_backend,
+        write_records,
+    )
+    from rasteret_ingest.specs import (
+        DEFAULT_MAX_CONCURRENT,
+        Destination,
+        EnrichOptions,
+        Prepared,
+        StacSource,
+        TableSource,
+        WriteTarget,
+    )
+    from rasteret_ingest.stac import (
+        items_to_table,
+        search_items,
+    )
+    from rasteret_ingest.table import (
+        arrow_table,
+        is_arrow_object,
+        read_record_table,
+    )
+    from rasteret_ingest.update import (
+        update_collection,
+    )
+    from rasteret_ingest.verify import (
+        StaleAsset,
+        stale_assets,
+    )
+    from rasteret_ingest.writer import (
+        read_collection,
+        write_collection,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -16,12 +16,18 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rasteret_cog import DEFAULT_FIRST_READ, ByteRange, CogHeader, HeaderParser, TiffFormatError
-from rasteret_io import ObstoreBackend, RetryPolicy, as_range_reader, redact_url
+from rasteret_io import ObstoreBackend, RetryPolicy, RoutingBackend, as_range_reader, redact_url
 from rasteret_io.retry import classify_error, to_fetch_error
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rasteret_io.protocols import Backend
+
+T = TypeVar("T")
 
 __all__ = ["HeaderRead", "HeaderSource", "ObjectInfo"]
 
@@ -78,7 +84,7 @@ class HeaderSource:
 
     def __init__(
         self,
-        backend: Any,
+        backend: Backend,
         *,
         retry: RetryPolicy | None = None,
         first_read: int = DEFAULT_FIRST_READ,
@@ -93,7 +99,7 @@ class HeaderSource:
 
     def _store_path(self, url: str) -> tuple[Any, str] | None:
         b = self.backend
-        if hasattr(b, "store_for"):
+        if isinstance(b, RoutingBackend):
             return b.store_for(url)
         if isinstance(b, ObstoreBackend):
             prefix = b.url_prefix
@@ -120,19 +126,24 @@ class HeaderSource:
         bufs = await self._reader.get_ranges(url, [start], [end])
         return bytes(bufs[0]), None
 
-    async def _get(self, url: str, start: int, end: int) -> tuple[bytes, ObjectInfo | None, int]:
+    async def _retried(
+        self,
+        url: str,
+        attempt_once: Callable[[], Awaitable[T]],
+        start: int | None = None,
+        end: int | None = None,
+    ) -> tuple[T, int]:
+        """``(result, attempts)`` of ``attempt_once`` retried on transient errors."""
         policy = self.retry
         attempt = 0
         while True:
             attempt += 1
             self.request_count += 1
             try:
-                coro = self._get_once(url, start, end)
+                coro = attempt_once()
                 if policy.timeout is not None:
-                    data, info = await asyncio.wait_for(coro, policy.timeout)
-                else:
-                    data, info = await coro
-                return data, info, attempt
+                    return await asyncio.wait_for(coro, policy.timeout), attempt
+                return await coro, attempt
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -141,6 +152,12 @@ class HeaderSource:
                         exc, url=redact_url(url), start=start, end=end, attempts=attempt
                     ) from None
             await asyncio.sleep(policy.backoff(attempt - 1, self._rng))
+
+    async def _get(self, url: str, start: int, end: int) -> tuple[bytes, ObjectInfo | None, int]:
+        (data, info), attempts = await self._retried(
+            url, lambda: self._get_once(url, start, end), start, end
+        )
+        return data, info, attempts
 
     async def head(self, url: str) -> ObjectInfo | None:
         """Object metadata of ``url`` (one HEAD request), or None when the backend hides it.
@@ -154,25 +171,17 @@ class HeaderSource:
         import obstore
 
         store, path = sp
-        policy = self.retry
-        attempt = 0
-        while True:
-            attempt += 1
-            self.request_count += 1
-            try:
-                coro = obstore.head_async(store, path)
-                meta = await (asyncio.wait_for(coro, policy.timeout) if policy.timeout else coro)
-                return ObjectInfo(
-                    etag=meta.get("e_tag"),
-                    size=meta.get("size"),
-                    last_modified=_naive_utc(meta.get("last_modified")),
-                )
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if not classify_error(exc).retryable or attempt >= policy.max_attempts:
-                    raise to_fetch_error(exc, url=redact_url(url), attempts=attempt) from None
-            await asyncio.sleep(policy.backoff(attempt - 1, self._rng))
+
+        async def head_once() -> ObjectInfo:
+            meta = await obstore.head_async(store, path)
+            return ObjectInfo(
+                etag=meta.get("e_tag"),
+                size=meta.get("size"),
+                last_modified=_naive_utc(meta.get("last_modified")),
+            )
+
+        info, _ = await self._retried(url, head_once)
+        return info
 
     async def read(self, url: str) -> HeaderRead:
         """Fetch and parse the header of ``url``.

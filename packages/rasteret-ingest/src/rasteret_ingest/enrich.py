@@ -20,7 +20,7 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -31,8 +31,12 @@ from rasteret_ingest._bandmeta import header_to_band_metadata
 from rasteret_ingest._crs import ParsedCrs, parse_crs
 from rasteret_ingest._source import HeaderRead, HeaderSource
 from rasteret_ingest.errors import CrsResolutionError, EnrichmentError, IngestWarning
+from rasteret_ingest.specs import DEFAULT_MAX_CONCURRENT
 from rasteret_io import RetryPolicy, get_default_backend, redact_url, run_sync
 from rasteret_io.urls import redact_text
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rasteret_io.protocols import Backend
 
 __all__ = [
     "DEFAULT_MAX_CONCURRENT",
@@ -44,9 +48,6 @@ __all__ = [
     "progress_enabled",
 ]
 
-DEFAULT_MAX_CONCURRENT = 256
-"""Header reads in flight when a caller does not say (a header is one small request, so a
-wide bound turns N files into ~one latency wave; the public builders keep 0.4.1's defaults)."""
 _SHOWN_FAILURES = 5
 _ALTERNATE_KEYS = ("s3", "aws", "https", "http", "cloudfront")
 
@@ -278,7 +279,7 @@ async def enrich_table_async(
     table: pa.Table,
     bands: Sequence[str],
     *,
-    backend: Any = None,
+    backend: Backend | None = None,
     max_concurrent: int = DEFAULT_MAX_CONCURRENT,
     progress: bool | None = None,
     band_map: Mapping[str, str] | None = None,
@@ -355,7 +356,7 @@ def enrich_table(
     table: pa.Table,
     bands: Sequence[str],
     *,
-    backend: Any = None,
+    backend: Backend | None = None,
     max_concurrent: int = DEFAULT_MAX_CONCURRENT,
     progress: bool | None = None,
     band_map: Mapping[str, str] | None = None,

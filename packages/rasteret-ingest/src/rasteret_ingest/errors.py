@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "BandMapError",
+    "BuildSpecError",
     "CollectionExistsError",
     "CrsResolutionError",
     "EnrichmentError",
@@ -27,6 +28,10 @@ __all__ = [
 
 class IngestError(Exception):
     """Base class of every error raised by rasteret_ingest."""
+
+
+class BuildSpecError(IngestError, ValueError):
+    """A build, update or write was asked for with missing or inconsistent arguments."""
 
 
 class TableNormalizationError(IngestError, ValueError):

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rasteret_ingest.errors import BuildSpecError
+
 __all__ = [
     "DEFAULT_WORKSPACE",
     "RECORDS_SUFFIX",
@@ -179,6 +181,6 @@ def records_collection_dir(workspace_dir: Any, name: str) -> WorkspacePath:
         return ws
     if not name:
         if workspace_dir is None:
-            raise ValueError("a record-table collection needs a name or a workspace_dir")
+            raise BuildSpecError("a record-table collection needs a name or a workspace_dir")
         return ws
     return _join(ws, f"{name}{RECORDS_SUFFIX}")

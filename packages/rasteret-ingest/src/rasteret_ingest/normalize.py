@@ -146,7 +146,7 @@ def build_assets(
         )
     urls = pc.cast(table.column(href_column), pa.string()).to_pylist()
     cache: dict[str, str] = {}
-    hrefs = []
+    hrefs: list[str | None] = []
     for u in urls:
         if u is None:
             hrefs.append(None)
@@ -303,7 +303,7 @@ def add_bbox(table: pa.Table, *, recompute: bool = False) -> pa.Table:
             return _replace(table, Col.BBOX.value, filled)
         if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
             vals = table.column(Col.BBOX).to_pylist()
-            rows = []
+            rows: list[dict[str, Any] | None] = []
             for v in vals:
                 if v is None or len(v) < 4:
                     rows.append(None)

@@ -1,7 +1,8 @@
-"""STAC indexer: search an API or walk a static catalog, then build an enriched record table.
+"""STAC indexer: search an API or walk a static catalog and turn the items into records.
 
-Pipeline (:func:`build_stac_table`): search → band map (validated before any header I/O) →
-URL rewrites → header enrichment → per-record raster CRS → normalised table. The CRS comes from
+:func:`prepare_stac` runs the *prepare* step of a STAC build: search → band map (validated
+before any header I/O) → URL rewrites → normalised records; header enrichment and the
+per-record raster CRS check follow in :mod:`rasteret_ingest.pipeline`. The CRS comes from
 item properties ``proj:code`` / ``proj:epsg`` / ``proj:wkt2`` / ``proj:projjson`` (or the same
 fields on the band's assets), else from the parsed headers.
 """
@@ -16,18 +17,18 @@ from typing import Any
 import pyarrow as pa
 
 from rasteret_catalog.cloud import CloudConfig, rewrite_url
-from rasteret_catalog.schema import AssetField, Col
+from rasteret_catalog.schema import AssetField, Col, band_metadata_column
 from rasteret_ingest._crs import CRS_CANDIDATES
 from rasteret_ingest.bandmaps import asset_key_union, check_band_index_map, resolve_band_map
-from rasteret_ingest.enrich import EnrichReport, enrich_table
 from rasteret_ingest.errors import CrsResolutionError, NoItemsError, StacSearchError
 from rasteret_ingest.normalize import normalize_table
+from rasteret_ingest.specs import Prepared, StacSource
 from rasteret_io import redact_url
 
 __all__ = [
-    "build_stac_table",
-    "build_stac_table_with_report",
+    "check_record_crs",
     "items_to_table",
+    "prepare_stac",
     "search_items",
 ]
 
@@ -268,7 +269,12 @@ def items_to_table(
             ):
                 seen.add(k)
                 props_keys.append(k)
-    ids, times, geoms, bboxes, assets, colls = [], [], [], [], [], []
+    ids: list[str] = []
+    times: list[Any] = []
+    geoms: list[bytes | None] = []
+    bboxes: list[dict[str, Any] | None] = []
+    assets: list[dict[str, Any]] = []
+    colls: list[str | None] = []
     props: dict[str, list[Any]] = {k: [] for k in props_keys}
     extra_crs: dict[str, list[Any]] = {k: [] for k in CRS_CANDIDATES if k not in seen}
     for it in items:
@@ -334,8 +340,12 @@ def items_to_table(
     return normalize_table(pa.table(data))
 
 
-def _check_crs(table: pa.Table, bands: Sequence[str]) -> None:
-    from rasteret_catalog.schema import band_metadata_column
+def check_record_crs(table: pa.Table, bands: Sequence[str]) -> None:
+    """Every record with indexed band metadata must have a raster CRS.
+
+    Raises:
+        CrsResolutionError: naming the records without one.
+    """
 
     if Col.CRS not in table.column_names:
         crs = [None] * table.num_rows
@@ -361,116 +371,54 @@ def _check_crs(table: pa.Table, bands: Sequence[str]) -> None:
         )
 
 
-def build_stac_table_with_report(
-    *,
-    stac_api: str,
-    collection: str,
-    data_source: str | None = None,
-    band_map: Mapping[str, str] | None = None,
-    band_index_map: Mapping[str, int] | None = None,
-    bbox: Sequence[float] | None = None,
-    date_range: Sequence[Any] | None = None,
-    query: Mapping[str, Any] | None = None,
-    static_catalog: bool = False,
-    max_concurrent: int = 50,
-    cloud_config: CloudConfig | None = None,
-    backend: Any = None,
-    progress: bool | None = None,
-    items: Sequence[Mapping[str, Any]] | None = None,
-    limit: int | None = None,
-) -> tuple[pa.Table, EnrichReport]:
-    """:func:`build_stac_table` returning ``(table, EnrichReport)``; ``items`` skips the search."""
-    source = data_source or collection
-    if items is None:
-        items = search_items(
-            stac_api,
-            collection,
-            bbox=bbox,
-            date_range=date_range,
-            query=query,
-            static_catalog=static_catalog,
-            limit=limit,
-        )
-    items = list(items)
+def prepare_stac(source: StacSource, *, credentialed: bool = False) -> Prepared:
+    """Search STAC and turn the items into normalised records (no header I/O).
+
+    Search → band map (validated before any header request) → URL rewrites → records.
+
+    Args:
+        source: What to search.
+        credentialed: A backend with credentials will read the assets: ``s3://`` sibling
+            hrefs are preferred and Planetary Computer items are not signed.
+
+    Raises:
+        StacSearchError, NoItemsError, BandMapError.
+    """
+    items = search_items(
+        source.stac_api,
+        source.collection,
+        bbox=source.bbox,
+        date_range=source.date_range,
+        query=source.query,
+        static_catalog=source.static_catalog,
+        limit=source.limit,
+    )
     bm = resolve_band_map(
         asset_key_union(items),
-        band_map=band_map,
-        sources=(source, collection),
-        strict=True if band_map else None,
+        band_map=source.band_map,
+        sources=(source.source_id, source.collection),
+        strict=True if source.band_map else None,
     )
-    check_band_index_map(bm, band_index_map)
-    if cloud_config is None:
-        cloud_config = CloudConfig.get_config(source) or CloudConfig.get_config(collection)
-    if backend is None and _PC_HOST in (stac_api or ""):
+    check_band_index_map(bm, source.band_index_map)
+    cloud_config = (
+        source.cloud_config
+        or CloudConfig.get_config(source.source_id)
+        or CloudConfig.get_config(source.collection)
+    )
+    if not credentialed and _PC_HOST in (source.stac_api or ""):
         items = _sign_planetary_computer([dict(i) for i in items])
     table = items_to_table(
         items,
         bm,
-        band_index_map=band_index_map,
-        collection=collection,
+        band_index_map=source.band_index_map,
+        collection=source.collection,
         url_patterns=cloud_config.url_patterns if cloud_config else None,
-        prefer_s3=backend is not None,
+        prefer_s3=credentialed,
     )
-    if backend is None and cloud_config is not None:
-        from rasteret_io import create_backend
-
-        backend = create_backend(cloud_config=cloud_config)
-    table, report = enrich_table(
-        table, list(bm), backend=backend, max_concurrent=max_concurrent, progress=progress
-    )
-    _check_crs(table, list(bm))
-    return table, report
-
-
-def build_stac_table(
-    *,
-    stac_api: str,
-    collection: str,
-    data_source: str | None = None,
-    band_map: Mapping[str, str] | None = None,
-    band_index_map: Mapping[str, int] | None = None,
-    bbox: Sequence[float] | None = None,
-    date_range: Sequence[Any] | None = None,
-    query: Mapping[str, Any] | None = None,
-    static_catalog: bool = False,
-    max_concurrent: int = 50,
-    cloud_config: CloudConfig | None = None,
-    backend: Any = None,
-    progress: bool | None = None,
-) -> pa.Table:
-    """Search STAC and build the header-enriched, normalised record table (not written).
-
-    Args:
-        stac_api: STAC API root, or a static catalog file / URL with ``static_catalog``.
-        collection: Collection id.
-        data_source: Source id for band maps / cloud config (default: ``collection``).
-        band_map: Explicit ``{band code: asset key}``; every band must exist in some item.
-        band_index_map: ``{band code: sample index}`` for multi-band assets.
-        bbox: Lon/lat search box.
-        date_range: ``(start, end)``.
-        query: STAC ``query`` terms (``max_items`` caps the search locally).
-        static_catalog: Walk a static catalog.
-        max_concurrent: Headers read at the same time.
-        cloud_config: URL rewrites / requester-pays (default: the registered one of the source).
-        backend: ``rasteret_io`` backend for header reads.
-        progress: ``False`` hides the progress bar.
-
-    Raises:
-        StacSearchError, NoItemsError, BandMapError, EnrichmentError, CrsResolutionError.
-    """
-    table, _ = build_stac_table_with_report(
-        stac_api=stac_api,
-        collection=collection,
-        data_source=data_source,
-        band_map=band_map,
-        band_index_map=band_index_map,
-        bbox=bbox,
-        date_range=date_range,
-        query=query,
-        static_catalog=static_catalog,
-        max_concurrent=max_concurrent,
+    return Prepared(
+        table,
+        tuple(bm),
+        data_source=source.source_id,
         cloud_config=cloud_config,
-        backend=backend,
-        progress=progress,
+        require_crs=True,
     )
-    return table

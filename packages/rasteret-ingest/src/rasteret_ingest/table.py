@@ -1,16 +1,16 @@
 """Record tables: Parquet / GeoParquet files or directories (local or remote) and Arrow objects.
 
 :func:`read_record_table` reads with projection (``columns``) and predicate (``filter_expr``)
-pushdown; :func:`build_record_table` then aliases columns, builds ``assets``, normalises and,
-with ``enrich_cog=True``, indexes the COG headers. Unlike rasteret 0.4.1, ``cloud_config`` is
-honoured: its URL patterns rewrite ``href_column`` URLs (unless ``url_rewrite_patterns`` is
-given) and it configures the default backend (requester-pays, regions).
+pushdown; :func:`prepare_table` (the *prepare* step of a record-table build) then aliases
+columns, builds ``assets`` and normalises. Unlike rasteret 0.4.1, ``cloud_config`` is honoured:
+its URL patterns rewrite ``href_column`` URLs (unless ``url_rewrite_patterns`` is given) and it
+configures the backend of the header enrichment (requester-pays, regions).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +19,15 @@ import pyarrow.dataset as ds
 
 from rasteret_catalog.cloud import CloudConfig
 from rasteret_catalog.schema import Col
-from rasteret_ingest.enrich import EnrichReport, enrich_table
 from rasteret_ingest.errors import RecordTableError
 from rasteret_ingest.normalize import normalize_table
+from rasteret_ingest.specs import Prepared, TableSource
 
 __all__ = [
     "arrow_table",
-    "build_record_table",
-    "build_record_table_with_report",
+    "asset_bands",
     "is_arrow_object",
+    "prepare_table",
     "read_record_table",
 ]
 
@@ -128,54 +128,45 @@ def read_record_table(
     return table
 
 
-def build_record_table_with_report(
-    source: Any,
-    *,
-    column_map: Mapping[str, str] | None = None,
-    href_column: str | None = None,
-    band_index_map: Mapping[str, int] | None = None,
-    url_rewrite_patterns: Mapping[str, str] | None = None,
-    filesystem: Any = None,
-    columns: Sequence[str] | None = None,
-    filter_expr: Any = None,
-    enrich_cog: bool = False,
-    band_codes: Sequence[str] | None = None,
-    cloud_config: CloudConfig | None = None,
-    max_concurrent: int = 300,
-    backend: Any = None,
-    progress: bool | None = None,
-    data_source: str | None = None,
-) -> tuple[pa.Table, EnrichReport | None]:
-    """:func:`build_record_table` returning ``(table, EnrichReport or None)``."""
+def prepare_table(source: TableSource) -> Prepared:
+    """Read a record table and bring it to the collection contract (no header I/O).
+
+    Reads with projection and predicate pushdown, aliases columns, builds ``assets`` from
+    ``href_column`` (with the URL rewrites of ``url_rewrite_patterns``, else of the cloud
+    config), and normalises ids, datetimes, footprints, bbox and partitions.
+
+    Raises:
+        RecordTableError, TableNormalizationError.
+    """
     table = read_record_table(
-        source, filesystem=filesystem, columns=columns, filter_expr=filter_expr
+        source.source,
+        filesystem=source.filesystem,
+        columns=source.columns,
+        filter_expr=source.filter_expr,
     )
-    if cloud_config is None and data_source:
-        cloud_config = CloudConfig.get_config(data_source)
-    patterns = url_rewrite_patterns
+    cloud_config = source.cloud_config
+    if cloud_config is None and source.data_source:
+        cloud_config = CloudConfig.get_config(source.data_source)
+    patterns = source.url_rewrite_patterns
     if patterns is None and cloud_config is not None:
-        patterns = dict(cloud_config.url_patterns)
+        patterns = cloud_config.url_patterns
     table = normalize_table(
         table,
-        column_map=column_map,
-        href_column=href_column,
-        band_index_map=band_index_map,
+        column_map=source.column_map,
+        href_column=source.href_column,
+        band_index_map=source.band_index_map,
         url_rewrite_patterns=patterns or {},
     )
-    if not enrich_cog:
-        return table, None
-    bands = list(band_codes) if band_codes else _asset_bands(table)
-    if backend is None and cloud_config is not None:
-        from rasteret_io import create_backend
-
-        backend = create_backend(cloud_config=cloud_config)
-    table, report = enrich_table(
-        table, bands, backend=backend, max_concurrent=max_concurrent, progress=progress
+    return Prepared(
+        table,
+        tuple(asset_bands(table)),
+        data_source=source.data_source,
+        cloud_config=cloud_config,
     )
-    return table, report
 
 
-def _asset_bands(table: pa.Table) -> list[str]:
+def asset_bands(table: pa.Table) -> list[str]:
+    """The asset keys of a normalised table's ``assets`` column, sorted."""
     t = table.schema.field(Col.ASSETS).type
     if pa.types.is_struct(t):
         return sorted(t.field(i).name for i in range(t.num_fields))
@@ -184,61 +175,3 @@ def _asset_bands(table: pa.Table) -> list[str]:
         if isinstance(value, list):
             keys.update(k for k, v in value if v is not None)
     return sorted(keys)
-
-
-def build_record_table(
-    source: Any,
-    *,
-    column_map: Mapping[str, str] | None = None,
-    href_column: str | None = None,
-    band_index_map: Mapping[str, int] | None = None,
-    url_rewrite_patterns: Mapping[str, str] | None = None,
-    filesystem: Any = None,
-    columns: Sequence[str] | None = None,
-    filter_expr: Any = None,
-    enrich_cog: bool = False,
-    band_codes: Sequence[str] | None = None,
-    cloud_config: CloudConfig | None = None,
-    max_concurrent: int = 300,
-    backend: Any = None,
-    progress: bool | None = None,
-) -> pa.Table:
-    """Read, alias, normalise and optionally header-enrich a record table (not written).
-
-    Args:
-        source: Path / URI / Arrow object (see :func:`read_record_table`).
-        column_map: ``{source column: canonical name}`` aliases (sources kept).
-        href_column: URL column used with ``band_index_map`` to build ``assets``.
-        band_index_map: ``{band: sample index}`` of the multi-band COG in ``href_column``.
-        url_rewrite_patterns: Prefix rewrites of ``href_column`` URLs (default: the
-            ``cloud_config``'s patterns).
-        filesystem: pyarrow filesystem for paths.
-        columns: Scan-time projection.
-        filter_expr: Scan-time predicate (``pyarrow.compute.Expression``).
-        enrich_cog: Read every asset's header and add ``{band}_metadata``.
-        band_codes: Bands to enrich (default: every asset key, sorted).
-        cloud_config: URL rewrites and backend settings.
-        max_concurrent: Headers read at the same time.
-        backend: ``rasteret_io`` backend for header reads.
-        progress: ``False`` hides the progress bar.
-
-    Raises:
-        RecordTableError, TableNormalizationError, EnrichmentError.
-    """
-    table, _ = build_record_table_with_report(
-        source,
-        column_map=column_map,
-        href_column=href_column,
-        band_index_map=band_index_map,
-        url_rewrite_patterns=url_rewrite_patterns,
-        filesystem=filesystem,
-        columns=columns,
-        filter_expr=filter_expr,
-        enrich_cog=enrich_cog,
-        band_codes=band_codes,
-        cloud_config=cloud_config,
-        max_concurrent=max_concurrent,
-        backend=backend,
-        progress=progress,
-    )
-    return table

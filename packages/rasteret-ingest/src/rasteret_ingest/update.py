@@ -2,14 +2,15 @@
 
 New rows come from STAC items (given, or searched with ``stac_api`` for e.g. a later date
 range) or from a record table. Rows whose ``id`` is already in the collection are skipped; only
-the new rows' headers are read, for the bands the collection already indexes. The merged
-collection replaces the old one atomically.
+the new rows' headers are read, for the bands the collection already indexes (the *prepare*
+and *enrich* steps of :mod:`rasteret_ingest.pipeline`). The merged collection replaces the old
+one atomically, keeping its metadata (the date range becomes the union).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -17,13 +18,17 @@ import pyarrow.compute as pc
 from rasteret_catalog.schema import Col, MetaKey, band_of_metadata_column
 from rasteret_ingest.bandmaps import asset_key_union, resolve_band_map
 from rasteret_ingest.builders import BuildResult, _meta, _stem
-from rasteret_ingest.enrich import EnrichReport, enrich_table
-from rasteret_ingest.errors import NoItemsError
+from rasteret_ingest.enrich import EnrichReport
+from rasteret_ingest.errors import BuildSpecError, NoItemsError
 from rasteret_ingest.metadata import date_range_string, parse_date_range
-from rasteret_ingest.normalize import normalize_table
+from rasteret_ingest.pipeline import enrich_records
+from rasteret_ingest.specs import EnrichOptions, Prepared, TableSource
 from rasteret_ingest.stac import items_to_table, search_items
-from rasteret_ingest.table import read_record_table
+from rasteret_ingest.table import prepare_table
 from rasteret_ingest.writer import read_collection, write_collection
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rasteret_io.protocols import Backend
 
 __all__ = ["update_collection"]
 
@@ -71,7 +76,7 @@ def update_collection(
     column_map: Mapping[str, str] | None = None,
     href_column: str | None = None,
     url_rewrite_patterns: Mapping[str, str] | None = None,
-    backend: Any = None,
+    backend: Backend | None = None,
     max_concurrent: int = 50,
     progress: bool | None = None,
 ) -> BuildResult:
@@ -109,7 +114,9 @@ def update_collection(
 
     if new_items_or_table is None:
         if stac_api is None:
-            raise ValueError("update_collection needs new items / a table, or stac_api to search")
+            raise BuildSpecError(
+                "update_collection needs new items / a table, or stac_api to search"
+            )
         try:
             new_items_or_table = search_items(
                 stac_api,
@@ -134,27 +141,29 @@ def update_collection(
             items, bm, band_index_map=band_index_map, collection=collection or source
         )
     else:
-        raw = read_record_table(new_items_or_table)
-        new = normalize_table(
-            raw,
-            column_map=column_map,
-            href_column=href_column,
-            band_index_map=band_index_map,
-            url_rewrite_patterns=url_rewrite_patterns or {},
-        )
+        new = prepare_table(
+            TableSource.of(
+                new_items_or_table,
+                column_map=column_map,
+                href_column=href_column,
+                band_index_map=band_index_map,
+                url_rewrite_patterns=url_rewrite_patterns or {},
+            )
+        ).table
         mask = pc.invert(pc.is_in(new.column(Col.ID), value_set=pa.array(known, pa.string())))
         new = new.filter(mask)
         if new.num_rows == 0:
             return BuildResult(str(path), existing, name, source, True, EnrichReport())
     report = EnrichReport()
     if bands:
-        new, report = enrich_table(
-            new,
-            bands,
-            backend=backend,
-            max_concurrent=max_concurrent,
-            progress=progress,
-            band_map=band_map,
+        new, report = enrich_records(
+            Prepared(new, tuple(bands)),
+            EnrichOptions(
+                backend=backend,
+                max_concurrent=max_concurrent,
+                progress=progress,
+                band_map=band_map,
+            ),
         )
     merged = pa.concat_tables(
         [existing.replace_schema_metadata(None), new.replace_schema_metadata(None)],

@@ -11,7 +11,7 @@ import asyncio
 import datetime as _dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -19,6 +19,9 @@ from rasteret_catalog.schema import BandField, Col, band_metadata_column, band_o
 from rasteret_ingest._source import HeaderSource, ObjectInfo
 from rasteret_ingest.enrich import asset_urls
 from rasteret_io import get_default_backend, redact_url, run_sync
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rasteret_io.protocols import Backend
 
 __all__ = ["StaleAsset", "stale_assets"]
 
@@ -59,7 +62,7 @@ def _differs(stored: dict[str, Any], now: ObjectInfo) -> str | None:
 
 
 async def _stale_async(
-    table: pa.Table, bands: Sequence[str], backend: Any, max_concurrent: int
+    table: pa.Table, bands: Sequence[str], backend: Backend | None, max_concurrent: int
 ) -> list[StaleAsset]:
     per_row = asset_urls(table, bands)
     metas = {b: table.column(band_metadata_column(b)).to_pylist() for b in bands}
@@ -95,7 +98,7 @@ def stale_assets(
     table: pa.Table,
     bands: Sequence[str] | None = None,
     *,
-    backend: Any = None,
+    backend: Backend | None = None,
     max_concurrent: int = 50,
 ) -> list[StaleAsset]:
     """List indexed assets whose object changed or disappeared since indexing.

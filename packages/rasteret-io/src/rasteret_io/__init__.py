@@ -15,8 +15,10 @@ __all__ = [
     "DEFAULT_MAX_SIZE",
     "GLOBAL_METRICS",
     "AoiInput",
+    "Backend",
     "BandResolutionError",
     "BandSource",
+    "BatchReader",
     "Chip",
     "ConfigError",
     "Deadline",
@@ -48,6 +50,7 @@ __all__ = [
     "ReadError",
     "ReadFailure",
     "ReadOutcome",
+    "RecordSources",
     "RetryPolicy",
     "RoutingBackend",
     "ShortRangeError",
@@ -55,6 +58,7 @@ __all__ = [
     "StaleObjectError",
     "StaleObjectWarning",
     "StalenessPolicy",
+    "StorageBackend",
     "UnsupportedGeometryError",
     "Window",
     "WindowRequest",
@@ -63,19 +67,29 @@ __all__ = [
     "band_metadata",
     "coalesce_ranges",
     "create_backend",
+    "crs_of_row",
     "crs_sidecars",
     "default_fetcher",
     "fetch_ranges",
+    "geometry_mask",
     "get_default_backend",
+    "inverse_gdal",
     "normalize_aois",
+    "plan_tasks",
     "read_aois",
     "read_grid",
     "read_ranges",
     "read_windows",
     "record_sources",
     "redact_url",
+    "resolve_crs",
     "run_sync",
+    "same_crs",
     "sample_points",
+    "to_crs",
+    "transform_from_metadata",
+    "transformer",
+    "window_transform",
 ]
 
 _WHERE = {
@@ -144,9 +158,29 @@ _WHERE = {
     "WindowRequest": "tiles",
     "WindowResult": "tiles",
     "read_windows": "tiles",
+    "BatchReader": "batch",
+    "plan_tasks": "engine",
+    "geometry_mask": "rasterize",
+    "same_crs": "warp",
+    "transformer": "warp",
+    "inverse_gdal": "grid",
+    "window_transform": "grid",
+    "transform_from_metadata": "grid",
+    "crs_of_row": "sources",
+    "RecordSources": "sources",
+    "to_crs": "aoi",
+    "resolve_crs": "aoi",
+    "StorageBackend": "protocols",
+    "Backend": "protocols",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
+    from rasteret_io.aoi import (
+        AoiInput,
+        normalize_aois,
+        resolve_crs,
+        to_crs,
+    )
     from rasteret_io.backend import (
         ObstoreBackend,
         RoutingBackend,
@@ -154,20 +188,40 @@ if TYPE_CHECKING:  # pragma: no cover
         create_backend,
         get_default_backend,
     )
-    from rasteret_io.coalesce import DEFAULT_MAX_GAP, DEFAULT_MAX_SIZE, RangeGroup, coalesce_ranges
+    from rasteret_io.batch import (
+        BatchReader,
+    )
+    from rasteret_io.coalesce import (
+        DEFAULT_MAX_GAP,
+        DEFAULT_MAX_SIZE,
+        RangeGroup,
+        coalesce_ranges,
+    )
+    from rasteret_io.engine import (
+        Chip,
+        ReadFailure,
+        ReadOutcome,
+        default_fetcher,
+        plan_tasks,
+        read_aois,
+    )
     from rasteret_io.errors import (
+        BandResolutionError,
         ConfigError,
         DeadlineExceededError,
         FetchError,
         FetchTimeoutError,
         ForkSafetyError,
+        NoDataError,
         ObjectNotFoundError,
         PermissionDeniedError,
         RasteretIOError,
+        ReadError,
         ShortRangeError,
         ShortReadError,
         StaleObjectError,
         StaleObjectWarning,
+        UnsupportedGeometryError,
     )
     from rasteret_io.fetch import (
         ErrorPolicy,
@@ -177,13 +231,73 @@ if TYPE_CHECKING:  # pragma: no cover
         fetch_ranges,
         read_ranges,
     )
-    from rasteret_io.identity import ObjectIdentity, StalenessPolicy
-    from rasteret_io.metrics import GLOBAL_METRICS, IOMetrics, MetricsSnapshot
-    from rasteret_io.options import Deadline, FetchOptions
-    from rasteret_io.protocols import IdentifiedRangeReader, RangeBody, RangeReader
-    from rasteret_io.retry import RetryPolicy
-    from rasteret_io.runtime import run_sync
-    from rasteret_io.urls import redact_url
+    from rasteret_io.grid import (
+        Grid,
+        Window,
+        inverse_gdal,
+        transform_from_metadata,
+        window_transform,
+    )
+    from rasteret_io.grid_read import (
+        GridRead,
+        read_grid,
+    )
+    from rasteret_io.header_meta import (
+        band_metadata,
+        crs_sidecars,
+    )
+    from rasteret_io.identity import (
+        ObjectIdentity,
+        StalenessPolicy,
+    )
+    from rasteret_io.metrics import (
+        GLOBAL_METRICS,
+        IOMetrics,
+        MetricsSnapshot,
+    )
+    from rasteret_io.options import (
+        Deadline,
+        FetchOptions,
+    )
+    from rasteret_io.points import (
+        PointSample,
+        PointSamples,
+        sample_points,
+    )
+    from rasteret_io.protocols import (
+        Backend,
+        IdentifiedRangeReader,
+        RangeBody,
+        RangeReader,
+        StorageBackend,
+    )
+    from rasteret_io.rasterize import (
+        geometry_mask,
+    )
+    from rasteret_io.retry import (
+        RetryPolicy,
+    )
+    from rasteret_io.runtime import (
+        run_sync,
+    )
+    from rasteret_io.sources import (
+        BandSource,
+        RecordSources,
+        crs_of_row,
+        record_sources,
+    )
+    from rasteret_io.tiles import (
+        WindowRequest,
+        WindowResult,
+        read_windows,
+    )
+    from rasteret_io.urls import (
+        redact_url,
+    )
+    from rasteret_io.warp import (
+        same_crs,
+        transformer,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -27,11 +27,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from rasteret_io.errors import ConfigError, ForkSafetyError
 from rasteret_io.identity import ObjectIdentity
 from rasteret_io.protocols import (
+    Backend,
     Buffer,
     IdentifiedRangeReader,
-    LegacyRangeBackend,
     RangeBody,
     RangeReader,
+    StorageBackend,
 )
 from rasteret_io.stores import CredentialProvider, StoreCache, StoreSettings
 from rasteret_io.urls import Location, classify, redact_url, rewrite_url
@@ -239,7 +240,7 @@ class _LegacyAdapter:
 
     __slots__ = ("inner",)
 
-    def __init__(self, inner: LegacyRangeBackend) -> None:
+    def __init__(self, inner: StorageBackend) -> None:
         self.inner = inner
 
     async def get_ranges(
@@ -254,7 +255,7 @@ class _LegacyAdapter:
         return f"_LegacyAdapter({type(self.inner).__name__})"
 
 
-def as_range_reader(backend: object = None) -> RangeReader:
+def as_range_reader(backend: Backend | None = None) -> RangeReader:
     """Return ``backend`` as a :class:`RangeReader`.
 
     Accepts our backends (and any :class:`IdentifiedRangeReader`) as they are; an object
@@ -270,7 +271,7 @@ def as_range_reader(backend: object = None) -> RangeReader:
         return get_default_backend()
     if isinstance(backend, IdentifiedRangeReader):
         return backend
-    if isinstance(backend, LegacyRangeBackend):
+    if isinstance(backend, StorageBackend):
         return _LegacyAdapter(backend)
     if isinstance(backend, RangeReader):
         return backend

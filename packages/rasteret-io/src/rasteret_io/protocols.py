@@ -8,7 +8,7 @@ in-memory fake in a test.
 - :class:`IdentifiedRangeReader` adds ranged reads that also report the object's
   identity (ETag, size, Last-Modified) from the same response, and a HEAD; readers
   offering it get the read-time staleness check (every ``rasteret_io`` backend does).
-- :class:`LegacyRangeBackend` is the original library's ``StorageBackend`` shape
+- :class:`StorageBackend` is the original library's backend shape
   (``get_range(url, start, length)``); :func:`rasteret_io.backend.as_range_reader`
   adapts it.
 """
@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeAlias, runtime_check
 from rasteret_io.identity import ObjectIdentity
 
 __all__ = [
+    "Backend",
     "Buffer",
     "IdentifiedRangeReader",
-    "LegacyRangeBackend",
     "RangeBody",
     "RangeReader",
+    "StorageBackend",
 ]
 
 if TYPE_CHECKING:
@@ -77,12 +78,19 @@ class IdentifiedRangeReader(RangeReader, Protocol):
 
 
 @runtime_checkable
-class LegacyRangeBackend(Protocol):
-    """The original library's backend shape: ``get_range(url, start, length)``.
+class StorageBackend(Protocol):
+    """The backend protocol of rasteret 0.4.1: one range at a time, as ``(start, length)``.
 
-    Its optional ``get_ranges(url, ranges)`` takes ``(start, length)`` pairs.
+    Its optional ``get_ranges(url, ranges)`` takes ``(start, length)`` pairs; such a backend
+    is read through :func:`rasteret_io.backend.as_range_reader`, which calls only
+    ``get_range`` (concurrently for several ranges).
     """
 
     async def get_range(self, url: str, start: int, length: int) -> Buffer:
         """Fetch ``length`` bytes of ``url`` at ``start``."""
         ...
+
+
+Backend = RangeReader | StorageBackend
+"""What reads and builds accept as ``backend=``: a :class:`RangeReader` or a 0.4.1
+:class:`StorageBackend`."""

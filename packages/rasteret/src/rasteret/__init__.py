@@ -37,15 +37,15 @@ __all__ = [
 ]
 
 _WHERE: dict[str, tuple[str, str]] = {
-    "BandRegistry": ("rasteret_catalog.bands", "BandRegistry"),
-    "CloudConfig": ("rasteret_catalog.cloud", "CloudConfig"),
-    "DatasetDescriptor": ("rasteret_catalog.descriptor", "DatasetDescriptor"),
-    "DatasetRegistry": ("rasteret_catalog.registry", "DatasetRegistry"),
-    "Collection": ("rasteret.collection", "Collection"),
+    "BandRegistry": ("rasteret_catalog", "BandRegistry"),
+    "CloudConfig": ("rasteret_catalog", "CloudConfig"),
+    "DatasetDescriptor": ("rasteret_catalog", "DatasetDescriptor"),
+    "DatasetRegistry": ("rasteret_catalog", "DatasetRegistry"),
+    "Collection": ("rasteret.core.collection", "Collection"),
     "as_collection": ("rasteret.api", "as_collection"),
-    "build": ("rasteret.api", "build"),
-    "build_from_stac": ("rasteret.api", "build_from_stac"),
-    "build_from_table": ("rasteret.api", "build_from_table"),
+    "build": ("rasteret.builds.functions", "build"),
+    "build_from_stac": ("rasteret.builds.functions", "build_from_stac"),
+    "build_from_table": ("rasteret.builds.functions", "build_from_table"),
     "load": ("rasteret.api", "load"),
     "register": ("rasteret.api", "register"),
     "register_local": ("rasteret.api", "register_local"),
@@ -61,19 +61,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from rasteret._version import version
     from rasteret.api import (
         as_collection,
-        build,
-        build_from_stac,
-        build_from_table,
         create_backend,
         load,
         register,
         register_local,
     )
-    from rasteret.collection import Collection
-    from rasteret_catalog.bands import BandRegistry
-    from rasteret_catalog.cloud import CloudConfig
-    from rasteret_catalog.descriptor import DatasetDescriptor
-    from rasteret_catalog.registry import DatasetRegistry
+    from rasteret.builds.functions import build, build_from_stac, build_from_table
+    from rasteret.core.collection import Collection
+    from rasteret_catalog import BandRegistry, CloudConfig, DatasetDescriptor, DatasetRegistry
 
     __version__: str
 

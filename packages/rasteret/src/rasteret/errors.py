@@ -1,35 +1,63 @@
-"""Exceptions raised by the ``rasteret`` meta package.
+"""Every exception rasteret raises, in one place.
 
-Every error derives from :class:`RasteretError` and from the builtin that rasteret 0.4.1
-raised in the same situation, so ``except ValueError`` / ``except KeyError`` code written for
-0.4.1 keeps working. Messages name the file, band, record or dataset concerned.
+Each package has one root, and every error also derives from the builtin that rasteret 0.4.1
+raised in the same situation, so ``except ValueError`` / ``except KeyError`` /
+``except OSError`` code written for 0.4.1 keeps working:
+
+- :class:`RasteretError` — raised by this package (argument checks, collections, routing);
+- ``IngestError`` — builds: STAC search, record tables, header enrichment, writing;
+- ``RasteretIOError`` — reads: fetching byte ranges, planning and assembling pixels;
+- ``CogError`` — the TIFF / COG format: header parsing and tile decoding;
+- ``CatalogError`` — dataset descriptors, the registries and the schema contract.
+
+All of them are importable from here; :data:`ROOTS` catches any of them
+(``except rasteret.errors.ROOTS:``). Passing an argument of the wrong *type* raises a plain
+``TypeError``, as Python does. Messages name the file (credentials redacted), band, record or
+dataset concerned. ``docs/architecture.md`` draws the whole hierarchy.
 """
 
 from __future__ import annotations
 
-from rasteret_catalog.errors import UnknownDatasetError as _CatalogUnknownDatasetError
+# Every package's errors, re-exported (the ``__all__`` of each package's errors module).
+import rasteret_catalog.errors as _catalog
+import rasteret_cog.errors as _cog
+import rasteret_ingest.errors as _ingest
+import rasteret_io.errors as _io
+from rasteret_catalog.errors import *  # noqa: F403
+from rasteret_catalog.errors import CatalogError, UnknownDatasetError
+from rasteret_cog.errors import *  # noqa: F403
+from rasteret_cog.errors import CogError
+from rasteret_ingest.errors import *  # noqa: F403
+from rasteret_ingest.errors import IngestError
 
-__all__ = [
+# rasteret_io last: its ShortReadError wins while rasteret_cog's is being renamed
+from rasteret_io.errors import *  # type: ignore[assignment, unused-ignore]  # noqa: F403
+from rasteret_io.errors import RasteretIOError
+
+_META_NAMES = [
+    "ROOTS",
     "AuthRequiredError",
     "BandNotFoundError",
     "CollectionNotFoundError",
+    "DatasetNotRegisteredError",
     "EmptyCollectionError",
     "InvalidCollectionError",
     "InvalidFilterError",
     "InvalidInputError",
     "MissingDependencyError",
     "RasteretError",
-    "UnknownDatasetError",
     "WorkspaceError",
+    "missing_dependency",
 ]
+__all__ = sorted({*_META_NAMES, *_catalog.__all__, *_cog.__all__, *_ingest.__all__, *_io.__all__})
 
 
 class RasteretError(Exception):
-    """Base class of every error raised by :mod:`rasteret`."""
+    """Base class of every error raised by the :mod:`rasteret` meta package itself."""
 
 
 class InvalidInputError(RasteretError, ValueError):
-    """An argument has a bad value (bbox order, date range, ...)."""
+    """An argument has a bad value (bbox order, date range, concurrency, AOI, ...)."""
 
 
 class InvalidFilterError(InvalidInputError):
@@ -56,8 +84,13 @@ class WorkspaceError(RasteretError, ValueError):
     """A cached-collection name is ambiguous, or a workspace is unusable."""
 
 
-class UnknownDatasetError(RasteretError, _CatalogUnknownDatasetError):
-    """A dataset id is not registered (a ``KeyError``); the message lists the registered ids."""
+class DatasetNotRegisteredError(RasteretError, UnknownDatasetError):
+    """A dataset id given to :func:`rasteret.build` & co. is not registered.
+
+    The catalog's :class:`~rasteret_catalog.UnknownDatasetError` (a ``KeyError``) raised by
+    the meta API, so that ``except RasteretError`` catches it too; the message lists the
+    registered ids and close matches.
+    """
 
 
 class AuthRequiredError(RasteretError, ValueError):
@@ -66,6 +99,16 @@ class AuthRequiredError(RasteretError, ValueError):
 
 class MissingDependencyError(RasteretError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""
+
+
+ROOTS: tuple[type[Exception], ...] = (
+    RasteretError,
+    IngestError,
+    RasteretIOError,
+    CogError,
+    CatalogError,
+)
+"""The root of every package's errors: ``except ROOTS`` catches anything rasteret raises."""
 
 
 def missing_dependency(package: str, extra: str, feature: str) -> MissingDependencyError:

@@ -1,0 +1,90 @@
+"""What a build is asked to do: the frozen specs the top-level build functions construct.
+
+``rasteret.build_from_stac`` / ``build_from_table`` / ``build`` keep 0.4.1's flat keywords;
+each validates them once and builds one of these values, which the rest of the build path
+takes as is. The STAC and record-table specs pair rasteret_ingest's pipeline specs (source →
+enrichment → destination); :class:`DatasetBuild` is a catalog dataset, which
+:func:`rasteret.builds.dataset.plan` turns into a STAC build, a record-table build or a
+collection to open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rasteret.query.filters import Subset
+from rasteret.query.validate import Box
+from rasteret_catalog import CloudConfig, freeze
+from rasteret_ingest import Destination, EnrichOptions, StacSource, TableSource
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rasteret_io.protocols import Backend
+
+__all__ = ["DatasetBuild", "OpenCollection", "StacBuild", "TableBuild"]
+
+
+@dataclass(frozen=True, slots=True)
+class StacBuild:
+    """A collection indexed from a STAC API or static catalog."""
+
+    source: StacSource
+    enrich: EnrichOptions
+    destination: Destination
+
+
+@dataclass(frozen=True, slots=True)
+class TableBuild:
+    """A collection built from a record table.
+
+    Attributes:
+        source: The record table and how it maps onto the contract.
+        enrich: Header enrichment (None: the table is normalised only).
+        destination: Workspace, name, force.
+        post_filter: Criteria applied to the built collection (a date range on a source
+            whose datetimes are strings cannot be pushed into the scan).
+    """
+
+    source: TableSource
+    enrich: EnrichOptions | None
+    destination: Destination
+    post_filter: Subset | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenCollection:
+    """A ready collection to open (a dataset's ``collection_uri``), then filter."""
+
+    uri: str
+    name: str
+    data_source: str
+    filesystem: Any = field(default=None, compare=False)
+    subset: Subset | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetBuild:
+    """``rasteret.build(dataset, ...)``: a registered dataset, built or opened.
+
+    Attributes mirror the keywords of :func:`rasteret.build`; ``bbox`` is validated and
+    ``date_range`` parsed-checked on construction by :meth:`rasteret.api.build`.
+    """
+
+    dataset: str
+    name: str
+    bbox: Box | None = None
+    date_range: tuple[Any, Any] | None = None
+    workspace_dir: str | None = None
+    force: bool = False
+    max_concurrent: int = 50
+    query: Mapping[str, Any] | None = None
+    prefer_geoparquet: bool = False
+    stac_api: str | None = None
+    cloud_config: CloudConfig | None = None
+    backend: Backend | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "query", freeze(self.query))
+        if self.date_range is not None:
+            object.__setattr__(self, "date_range", tuple(self.date_range))

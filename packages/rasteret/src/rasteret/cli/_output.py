@@ -1,0 +1,118 @@
+"""Printing for the CLI: JSON, aligned tables, collection summaries, exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from rasteret.core.workspace import collection_dir
+from rasteret_catalog.schema import Col
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rasteret.core.collection import Collection
+
+__all__ = [
+    "EXIT_FAILURE",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "BuildKeywords",
+    "UsageError",
+    "build_keywords",
+    "out",
+    "report_built",
+    "table",
+]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """Bad command-line input detected after parsing (exit code 2)."""
+
+
+class BuildKeywords(TypedDict):
+    """The keywords the ``--bbox ... --query`` options of the build commands set."""
+
+    bbox: tuple[float, float, float, float] | None
+    date_range: tuple[str, str] | None
+    workspace_dir: str | None
+    force: bool
+    max_concurrent: int
+    query: dict[str, Any] | None
+
+
+def build_keywords(args: argparse.Namespace) -> BuildKeywords:
+    """The build keywords of parsed build-command arguments."""
+    return BuildKeywords(
+        bbox=args.bbox,
+        date_range=args.date_range,
+        workspace_dir=args.workspace_dir,
+        force=args.force,
+        max_concurrent=args.max_concurrent,
+        query=args.query,
+    )
+
+
+def out(data: Any, as_json: bool, text: str | None = None) -> None:
+    """Print ``data`` as JSON, else ``text`` (when given)."""
+    if as_json:
+        print(json.dumps(data, indent=2, default=str, sort_keys=False))
+    elif text is not None:
+        print(text)
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    """Rows as left-aligned columns under ``header``."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(v).ljust(w) for v, w in zip(header, widths)).rstrip()]
+    lines += ["  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def _summary(collection: Collection) -> dict[str, Any]:
+    import pyarrow.compute as pc  # loaded by the commands that built a collection
+
+    start = end = None
+    if len(collection) and Col.DATETIME in collection.schema.names:
+        col = collection.to_table([Col.DATETIME]).column(0)
+        start, end = pc.min(col).as_py(), pc.max(col).as_py()
+    return {
+        "name": collection.name,
+        "data_source": collection.data_source,
+        "scene_count": len(collection),
+        "date_start": start.isoformat() if start else None,
+        "date_end": end.isoformat() if end else None,
+        "bands": collection.bands,
+        "has_split_column": Col.SPLIT in collection.schema.names,
+        "columns": list(collection.schema.names),
+    }
+
+
+def _collection_path(collection: Collection) -> str | None:
+    files = getattr(collection.dataset, "files", None) or []
+    if not files:
+        return None
+    return str(collection_dir(Path(files[0])))
+
+
+def report_built(collection: Collection, as_json: bool, path: str | None = None) -> int:
+    """Print a built collection's summary (with its directory) as text or JSON."""
+    info = _summary(collection)
+    info["path"] = path if path is not None else _collection_path(collection)
+    if as_json:
+        out(info, True)
+        return EXIT_OK
+    print(f"Collection: {info['name']}")
+    if info["path"]:
+        print(f"Path:       {info['path']}")
+    print(f"Records:    {info['scene_count']}")
+    print(f"Dates:      {info['date_start'] or '-'} .. {info['date_end'] or '-'}")
+    print(f"Bands:      {', '.join(info['bands']) or '-'}")
+    print(f"Split:      {'yes' if info['has_split_column'] else 'no'}")
+    return EXIT_OK

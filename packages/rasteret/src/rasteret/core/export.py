@@ -1,0 +1,67 @@
+"""``Collection.export``: a view's records written as a collection (ingest's *write* step)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rasteret.records import CollectionInfo
+from rasteret_catalog.schema import Col
+from rasteret_ingest import WriteTarget, write_records
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rasteret.records import RecordSource
+
+__all__ = ["export_records"]
+
+
+def _date_range(info: CollectionInfo, table: pa.Table) -> tuple[str, str] | None:
+    """The view's date range, else the min / max of its ``datetime`` column."""
+    if info.start_date is not None and info.end_date is not None:
+        return info.start_date.isoformat(), info.end_date.isoformat()
+    if Col.DATETIME in table.column_names and table.num_rows:
+        col = table.column(Col.DATETIME)
+        if pa.types.is_timestamp(col.type) and col.null_count < len(col):
+            lo, hi = pc.min(col).as_py(), pc.max(col).as_py()
+            return lo.isoformat(), hi.isoformat()
+    return None
+
+
+def export_records(
+    source: RecordSource, path: str | os.PathLike[str], partition_by: Sequence[str]
+) -> str:
+    """Write ``source``'s records to ``path`` (replacing what is there, atomically).
+
+    Metadata keys rasteret owns (name, description, data_source, date_range, created,
+    versions, geo) are rewritten from the view's current values; other keys carried by the
+    source are kept. ``bbox`` and ``year`` / ``month`` are derived when missing; the contract
+    is not re-checked (a view may hold any user columns).
+
+    Returns:
+        The path written.
+
+    Raises:
+        BuildSpecError: A partition column is missing (a ``ValueError``).
+    """
+    parts = (partition_by,) if isinstance(partition_by, str) else tuple(partition_by)
+    table = source.to_table()
+    info = source.info
+    written, _ = write_records(
+        table,
+        WriteTarget(
+            os.fspath(path),
+            info.name,
+            info.description,
+            info.data_source,
+            date_range=_date_range(info, table),
+            force=True,
+            partition_by=parts,
+            require_band_metadata=None,
+        ),
+    )
+    assert written is not None  # a path was given
+    return written

@@ -1,0 +1,7 @@
+"""Argument checks and record filters shared by collections, reads and builds.
+
+- :mod:`.validate`: dates and boxes (stdlib only);
+- :mod:`.geometry`: bounding boxes of every accepted geometry input;
+- :mod:`.filters`: :class:`~rasteret.query.filters.Subset`, the validated ``subset`` criteria,
+  and their ``pyarrow.dataset`` expressions.
+"""

@@ -1,0 +1,167 @@
+"""The one place where a record source becomes the read engine's input.
+
+Every read (AOI chips, point samples, fixed grids, lazy chunks, TorchGeo chips, raster
+accessors) gets its records through :func:`engine_records`, which scans only the columns the
+read needs, and hands :meth:`EngineRecords.engine_input` to :mod:`rasteret_io`. Today the
+engine takes one ``dict`` per record (``pa.Table.to_pylist``); when it takes Arrow batches,
+this module is the only one that changes. Outputs read per-record values through
+:meth:`EngineRecords.value`, never through the engine input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from rasteret.read.backends import read_backend
+from rasteret_catalog import asset_key_candidates
+from rasteret_catalog.schema import Col, band_metadata_column
+from rasteret_io import BatchReader, default_fetcher, record_sources
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow.dataset as ds
+
+    from rasteret.read.requests import ReadOptions
+    from rasteret.records import RecordSource
+    from rasteret_io import Fetcher, RecordSources
+
+__all__ = [
+    "ENGINE_COLUMNS",
+    "EngineRecords",
+    "batch_reader",
+    "engine_records",
+    "fetcher",
+    "iter_engine_records",
+    "read_columns",
+    "reader_fetcher",
+]
+
+ENGINE_COLUMNS: tuple[str, ...] = (
+    Col.ID,
+    Col.DATETIME,
+    Col.ASSETS,
+    Col.BBOX,
+    Col.PROJ_EPSG,
+    Col.CRS,
+    Col.CLOUD_COVER,
+    Col.COLLECTION,
+)
+"""Record columns every read needs (besides the requested bands' ``{band}_metadata``)."""
+
+
+def read_columns(
+    schema: pa.Schema,
+    bands: Sequence[str],
+    band_map: Mapping[str, str] | None,
+    extra: Sequence[str] = (),
+) -> list[str]:
+    """The columns of ``schema`` a read of ``bands`` needs, plus ``extra`` ones."""
+    names = set(schema.names)
+    cols = [c for c in (*ENGINE_COLUMNS, *extra) if c in names]
+    for b in bands:
+        for key in asset_key_candidates(b, band_map):
+            col = band_metadata_column(key)
+            if col in names and col not in cols:
+                cols.append(col)
+    return list(dict.fromkeys(cols))
+
+
+class EngineRecords:
+    """The records of one read: the engine's input, plus per-record values for outputs.
+
+    Args:
+        table: The records (only the columns the read needs).
+    """
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    @cached_property
+    def _rows(self) -> list[dict[str, Any]]:
+        return self.table.to_pylist()
+
+    def engine_input(self) -> Sequence[Mapping[str, Any]]:
+        """What :mod:`rasteret_io`'s read functions take as ``rows``."""
+        return self._rows
+
+    def value(self, index: int, column: str) -> Any:
+        """The value of ``column`` for record ``index`` (None when the column is absent)."""
+        return self._rows[index].get(column)
+
+    def row(self, index: int) -> dict[str, Any]:
+        """Record ``index`` as a dict (for per-record objects such as raster accessors)."""
+        return self._rows[index]
+
+    def record(self, index: int) -> EngineRecords:
+        """Record ``index`` alone."""
+        return EngineRecords(self.table.slice(index, 1))
+
+    def take(self, indices: Sequence[int]) -> EngineRecords:
+        """The records at ``indices``, in that order."""
+        return EngineRecords(self.table.take(pa.array(indices, pa.int64())))
+
+    def record_sources(
+        self, bands: Sequence[str], band_map: Mapping[str, str] | None
+    ) -> list[RecordSources]:
+        """Band sources of every record (planning from the index alone, no I/O)."""
+        return [record_sources(r, i, bands, band_map) for i, r in enumerate(self.engine_input())]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"table": self.table}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.table = state["table"]
+
+
+def engine_records(
+    source: RecordSource,
+    bands: Sequence[str],
+    band_map: Mapping[str, str] | None,
+    *,
+    where: ds.Expression | None = None,
+    extra: Sequence[str] = (),
+) -> EngineRecords:
+    """The records of ``source`` a read of ``bands`` needs (narrowed by ``where``)."""
+    cols = read_columns(source.schema, bands, band_map, extra)
+    return EngineRecords(source.to_table(cols, where=where))
+
+
+def iter_engine_records(
+    source: RecordSource, columns: Sequence[str] | None = None
+) -> Iterator[EngineRecords]:
+    """The records of ``source``, one :class:`EngineRecords` per Arrow batch."""
+    for batch in source.to_batches(columns):
+        yield EngineRecords(pa.Table.from_batches([batch]))
+
+
+def fetcher(options: ReadOptions) -> Fetcher:
+    """A fetcher over the read's backend, with its concurrency and error policy."""
+    return default_fetcher(
+        read_backend(options),
+        max_concurrent=options.max_concurrent,
+        error_policy=options.error_policy,
+    )
+
+
+def reader_fetcher(reader: BatchReader) -> Fetcher:
+    """A fetcher over ``reader``'s backend, in the calling process (its loop and pool)."""
+    return default_fetcher(
+        reader.backend, max_concurrent=reader.max_concurrent, error_policy=reader.error_policy
+    )
+
+
+def batch_reader(bands: Sequence[str], options: ReadOptions) -> BatchReader:
+    """A picklable reader (one event loop and connection pool per process) for ``bands``."""
+    return BatchReader(
+        tuple(bands),
+        backend=read_backend(options),
+        band_map=options.band_map,
+        max_concurrent=options.max_concurrent,
+        error_policy=options.error_policy,
+    )

@@ -1,0 +1,113 @@
+"""``sample_points``: sample the records at points through the engine, as one Arrow table.
+
+Output schema (stable, also when empty): ``point_index, point_x, point_y, point_crs,
+record_id, datetime, collection, band, value, raster_crs[, neighbourhood_values]`` followed by
+the input table's own columns (taken by ``point_index``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from rasteret.errors import InvalidInputError, NoDataError
+from rasteret.read._adapter import EngineRecords, engine_records, fetcher
+from rasteret.read.progress import progress_callback
+from rasteret_catalog.schema import Col
+from rasteret_io import run_sync
+from rasteret_io import sample_points as engine_sample_points
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rasteret.read.requests import PointRequest, ReadOptions
+    from rasteret.records import RecordSource
+
+__all__ = ["output_schema", "sample_points"]
+
+
+def output_schema(neighbourhood: bool) -> pa.Schema:
+    """The fixed schema of ``sample_points`` results."""
+    fields = [
+        pa.field("point_index", pa.int64(), nullable=False),
+        pa.field("point_x", pa.float64(), nullable=False),
+        pa.field("point_y", pa.float64(), nullable=False),
+        pa.field("point_crs", pa.int32()),
+        pa.field("record_id", pa.string(), nullable=False),
+        pa.field("datetime", pa.timestamp("us")),
+        pa.field("collection", pa.string(), nullable=False),
+        pa.field("band", pa.string(), nullable=False),
+        pa.field("value", pa.float64(), nullable=False),
+        pa.field("raster_crs", pa.int32()),
+    ]
+    if neighbourhood:
+        fields.append(pa.field("neighbourhood_values", pa.list_(pa.float64())))
+    return pa.schema(fields)
+
+
+def sample_points(source: RecordSource, request: PointRequest, options: ReadOptions) -> pa.Table:
+    """Run ``sample_points`` (see module docs).
+
+    Raises:
+        NoDataError: Every sample failed.
+        InvalidInputError: The points table's columns collide with the output columns.
+    """
+    neighbourhood = request.return_neighbourhood != "off"
+    schema = output_schema(neighbourhood)
+    band_map = options.band_map
+    records = (
+        engine_records(source, request.bands, band_map)
+        if len(request.xs)
+        else EngineRecords(pa.table({}))
+    )
+    if request.match == "latest" and len(records):
+        times = records.table.column(Col.DATETIME).to_pylist()
+        order = sorted(range(len(times)), key=lambda i: (times[i] is None, times[i]), reverse=True)
+        records = records.take(order)
+    with progress_callback(options.progress, "rasteret sample_points") as on_progress:
+        result = run_sync(
+            engine_sample_points(
+                records.engine_input(), request.bands, request.xs, request.ys, request.epsg,
+                fetcher(options), band_map=band_map, match=request.match,
+                max_distance_pixels=request.max_distance_pixels,
+                return_neighbourhood=request.return_neighbourhood,
+                progress=on_progress,
+            )
+        )  # fmt: skip
+    if result.failures and not result.samples:
+        raise NoDataError(
+            f"No point samples resolved: {result.failures[0].error}"
+        ) from result.failures[0].error
+    if result.failures:
+        warnings.warn(
+            f"Some point samples failed: {result.failures[0].error}", RuntimeWarning, stacklevel=3
+        )
+    cols: dict[str, list[Any]] = {f.name: [] for f in schema}
+    for s in result.samples:
+        i = s.record_index
+        cols["point_index"].append(s.point_index)
+        cols["point_x"].append(float(request.xs[s.point_index]))
+        cols["point_y"].append(float(request.ys[s.point_index]))
+        cols["point_crs"].append(request.epsg)
+        cols["record_id"].append(str(records.value(i, Col.ID)))
+        cols["datetime"].append(records.value(i, Col.DATETIME))
+        cols["collection"].append(records.value(i, Col.COLLECTION) or options.data_source)
+        cols["band"].append(s.band)
+        cols["value"].append(s.value)
+        cols["raster_crs"].append(records.value(i, Col.PROJ_EPSG))
+        if neighbourhood:
+            cols["neighbourhood_values"].append(
+                list(s.neighbourhood) if s.neighbourhood is not None else None
+            )
+    table = pa.table(cols, schema=schema)
+    attrs = request.attributes
+    if attrs is not None and attrs.num_columns:
+        clash = sorted(set(attrs.column_names) & set(schema.names))
+        if clash:
+            raise InvalidInputError(
+                f"point table columns collide with sample_points output columns: {clash}"
+            )
+        taken = attrs.take(pa.array(cols["point_index"], pa.int64()))
+        for name in taken.column_names:
+            table = table.append_column(taken.schema.field(name), taken.column(name))
+    return table

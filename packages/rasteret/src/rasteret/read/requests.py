@@ -1,0 +1,498 @@
+"""Typed read requests, built once from the public keywords and validated there.
+
+``Collection.get_numpy(...)`` & co. keep rasteret 0.4.1's flat keyword signatures. Each call
+checks its arguments once and builds frozen, hashable values; everything below takes them:
+
+- :class:`ReadOptions` — *how* a read runs: data source, backend, cloud config, concurrency,
+  progress, error policy;
+- :class:`AoiRequest` — *what* an AOI read (``get_numpy`` / ``get_xarray`` / ``get_gdf``)
+  reads: normalised polygons with their CRS, bands, output CRS, masking;
+- :class:`XarrayOptions` — ``get_xarray``'s output options (``xr_combine``, ``chunks``);
+- :class:`PointRequest` — ``sample_points``; :class:`GridRequest` — ``read_window``;
+  :class:`TorchGeoRequest` — ``to_torchgeo_dataset``.
+
+New options are new fields with a default that keeps today's behaviour (resolution,
+resampling, dtype or grouping of a cube; deadlines, budgets or staleness checks of a read).
+Bulk inputs with no value identity (point coordinate arrays, attribute tables of tabular
+inputs, user callables) are held in fields that take no part in equality or hashing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from rasteret._options import resolve_progress
+from rasteret.errors import BandNotFoundError, InvalidInputError, UnsupportedGeometryError
+from rasteret.query.validate import Box, numbers
+from rasteret_catalog import BandRegistry, CloudConfig, asset_key_candidates
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rasteret_io import AoiInput
+    from rasteret_io.protocols import Backend
+
+__all__ = [
+    "AoiRequest",
+    "Chunking",
+    "ErrorPolicy",
+    "GridRequest",
+    "PointRequest",
+    "ReadOptions",
+    "TorchGeoRequest",
+    "XarrayOptions",
+    "check_bands",
+]
+
+ErrorPolicy = Literal["raise", "skip", "nodata"]
+XrCombine = Literal["combine_first", "merge", "merge_override"]
+Match = Literal["all", "latest"]
+Neighbourhood = Literal["off", "always", "if_center_nodata"]
+GroupBy = Literal["id", "datetime"] | None
+
+_XR_COMBINE = ("combine_first", "merge", "merge_override")
+_MATCH = ("all", "latest")
+_NEIGHBOURHOOD = ("off", "always", "if_center_nodata")
+_GROUP_BY = (None, "id", "datetime")
+_DIMS = ("time", "geometry", "y", "x")
+
+
+def _positive_int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInputError(f"{what} must be an int, got {value!r}")
+    if value < 1:
+        raise InvalidInputError(f"{what} must be >= 1, got {value}")
+    return value
+
+
+def check_bands(
+    bands: Any, available: Sequence[str], band_map: Mapping[str, str] | None
+) -> tuple[str, ...]:
+    """``bands`` as a tuple of codes, each resolvable among ``available`` (directly or mapped).
+
+    A single string is one band. Nothing is checked against an empty ``available`` (a
+    collection without band metadata columns).
+
+    Raises:
+        InvalidInputError: Not a non-empty sequence of non-empty strings.
+        BandNotFoundError: A band matches no column (the message lists the available bands).
+    """
+    if isinstance(bands, str):
+        bands = [bands]
+    if bands is None or not isinstance(bands, Sequence) or not bands:
+        raise InvalidInputError(
+            f"bands must be a non-empty list of band codes, got {bands!r}; "
+            f"available bands: {list(available)}"
+        )
+    if not all(isinstance(b, str) and b for b in bands):
+        raise InvalidInputError(f"band codes must be non-empty strings, got {bands!r}")
+    if available:
+        missing = [
+            b for b in bands if not any(c in available for c in asset_key_candidates(b, band_map))
+        ]
+        if missing:
+            raise BandNotFoundError(
+                f"Band(s) not found: {missing}. Available bands: {list(available)}"
+            )
+    return tuple(bands)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    """How a read runs.
+
+    Attributes:
+        data_source: Resolved data source id (drives band maps and the default cloud config).
+        backend: The caller's range reader, else None (built from ``cloud_config``, else the
+            process default).
+        cloud_config: Cloud settings, else the one registered for ``data_source``.
+        max_concurrent: Range requests in flight.
+        progress: Show a progress bar.
+        error_policy: What a failed record/band read does: ``"skip"`` (warn, leave it out),
+            ``"raise"`` or ``"nodata"``.
+    """
+
+    data_source: str = ""
+    backend: Backend | None = None
+    cloud_config: CloudConfig | None = None
+    max_concurrent: int = 50
+    progress: bool = False
+    error_policy: ErrorPolicy = "skip"
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        data_source: str,
+        max_concurrent: Any = 50,
+        progress: bool | None = None,
+        cloud_config: CloudConfig | Mapping[str, Any] | None = None,
+        backend: Backend | None = None,
+    ) -> ReadOptions:
+        """Check the public keywords (``progress=None`` takes the global option).
+
+        Raises:
+            InvalidInputError: ``max_concurrent`` is not an int >= 1.
+            TypeError: ``cloud_config`` is neither a CloudConfig nor a mapping.
+        """
+        if isinstance(cloud_config, Mapping):
+            cloud_config = CloudConfig.from_dict(cloud_config)
+        elif cloud_config is not None and not isinstance(cloud_config, CloudConfig):
+            raise TypeError(
+                f"cloud_config must be a CloudConfig, got {type(cloud_config).__name__}"
+            )
+        return cls(
+            data_source=data_source,
+            backend=backend,
+            cloud_config=cloud_config,
+            max_concurrent=_positive_int(max_concurrent, "max_concurrent"),
+            progress=resolve_progress(progress),
+        )
+
+    @property
+    def band_map(self) -> dict[str, str] | None:
+        """The registered band map of ``data_source`` (None when there is none)."""
+        return BandRegistry.get(self.data_source) or None
+
+
+@dataclass(frozen=True, slots=True)
+class AoiRequest:
+    """What an AOI read reads.
+
+    Attributes:
+        geometries: The AOIs as shapely (Multi)Polygons, in input order.
+        crs: Their CRS (a ``pyproj.CRS``).
+        bands: Band codes, in output order.
+        target_crs: Output CRS (None: the records' own, or the most common one).
+        all_touched: Rasterize AOIs with ``all_touched``.
+        attributes: Non-geometry columns of a tabular AOI input (``get_gdf`` joins them).
+    """
+
+    geometries: tuple[Any, ...]
+    crs: Any
+    bands: tuple[str, ...]
+    target_crs: Any = None
+    all_touched: bool = False
+    attributes: Any = field(default=None, compare=False)
+
+    @classmethod
+    def build(
+        cls,
+        geometries: Any,
+        bands: tuple[str, ...],
+        *,
+        what: str,
+        geometry_crs: Any = "auto",
+        geometry_column: str | None = None,
+        target_crs: Any = None,
+        all_touched: bool = False,
+    ) -> AoiRequest:
+        """Normalise the AOI input (see :func:`rasteret_io.normalize_aois`).
+
+        Raises:
+            InvalidInputError: No geometries.
+            UnsupportedGeometryError: An AOI that is not a (Multi)Polygon, or an unusable input.
+        """
+        from rasteret_io import normalize_aois
+
+        if geometries is None:
+            raise InvalidInputError(
+                f"{what} needs geometries (a bbox tuple, shapely geometries, WKB, GeoJSON or "
+                "an Arrow table of geometries)"
+            )
+        aois = normalize_aois(
+            geometries, geometry_column=geometry_column, geometry_crs=geometry_crs
+        )
+        for i, g in enumerate(aois.geometries):
+            if g.geom_type not in ("Polygon", "MultiPolygon"):
+                raise UnsupportedGeometryError(
+                    f"Unsupported geometry for AOI {i}: {g.geom_type}; get_* reads need Polygon "
+                    "or MultiPolygon geometries (use sample_points for Point geometries)"
+                )
+        return cls(
+            tuple(aois.geometries),
+            aois.crs,
+            bands,
+            target_crs=target_crs,
+            all_touched=bool(all_touched),
+            attributes=aois.attributes,
+        )
+
+    def aoi_input(self) -> AoiInput:
+        """The AOIs as the read engine takes them."""
+        from rasteret_io import AoiInput
+
+        return AoiInput(self.geometries, self.crs, self.attributes)
+
+    def lonlat_bounds(self) -> Box | None:
+        """The lon/lat box around every AOI (None when it cannot be computed)."""
+        from rasteret_io import to_crs
+
+        if not self.geometries:
+            return None
+        geoms = to_crs(self.geometries, self.crs, 4326)
+        xs0, ys0, xs1, ys1 = zip(*(g.bounds for g in geoms), strict=True)
+        box = (min(xs0), min(ys0), max(xs1), max(ys1))
+        if box[0] > box[2] or box[1] > box[3] or any(math.isnan(v) for v in box):
+            return None
+        return box
+
+
+@dataclass(frozen=True, slots=True)
+class Chunking:
+    """Dask chunk sizes of a lazy ``get_xarray`` cube (None: the whole axis)."""
+
+    time: int | None = 1
+    y: int | None = None
+    x: int | None = None
+
+    @classmethod
+    def parse(cls, chunks: Any) -> Chunking:
+        """From ``"auto"`` / ``True`` (1 step, 1024 x 1024 px), an int (time, y and x; ``-1``
+        whole axes) or a mapping of ``time`` / ``geometry`` (always 1) / ``y`` / ``x`` — a
+        missing ``time`` means 1 step, a missing ``y`` / ``x`` or ``-1`` / None the whole axis.
+
+        Raises:
+            InvalidInputError: Any other value.
+        """
+        if chunks is True or chunks == "auto":
+            return cls(1, 1024, 1024)
+        if isinstance(chunks, int) and not isinstance(chunks, bool):
+            if chunks == -1:
+                return cls(None, None, None)
+            if chunks < 1:
+                raise InvalidInputError(f"chunks must be >= 1 or -1, got {chunks}")
+            return cls(chunks, chunks, chunks)
+        if isinstance(chunks, Mapping):
+            unknown = sorted(set(chunks) - set(_DIMS))
+            if unknown:
+                raise InvalidInputError(
+                    f"chunks names unknown dims {unknown}; dims are {list(_DIMS)}"
+                )
+            sizes: dict[str, int | None] = {"time": 1, "y": None, "x": None}
+            for dim in sizes:
+                if dim not in chunks:
+                    continue
+                v = chunks[dim]
+                if v is None or v == -1:
+                    sizes[dim] = None
+                elif isinstance(v, int) and not isinstance(v, bool) and v >= 1:
+                    sizes[dim] = v
+                else:
+                    raise InvalidInputError(
+                        f"chunks[{dim!r}] must be an int >= 1, -1 or None, got {v!r}"
+                    )
+            return cls(**sizes)
+        raise InvalidInputError(
+            f"chunks must be None, 'auto', True, an int or a dict of dim -> size, got {chunks!r}"
+        )
+
+    def as_dict(self) -> dict[str, int | None]:
+        """``{"time": ..., "y": ..., "x": ...}``."""
+        return {"time": self.time, "y": self.y, "x": self.x}
+
+
+@dataclass(frozen=True, slots=True)
+class XarrayOptions:
+    """Output options of ``get_xarray``.
+
+    Attributes:
+        xr_combine: How per-AOI Datasets on different grids are combined.
+        chunks: Dask chunking of a lazy cube; None reads eagerly.
+    """
+
+    xr_combine: XrCombine = "combine_first"
+    chunks: Chunking | None = None
+
+    @classmethod
+    def build(cls, *, xr_combine: Any = "combine_first", chunks: Any = None) -> XarrayOptions:
+        """Check ``xr_combine`` and parse ``chunks``.
+
+        Raises:
+            InvalidInputError: Unknown ``xr_combine`` or bad ``chunks``.
+        """
+        if xr_combine not in _XR_COMBINE:
+            raise InvalidInputError(
+                f"Unknown xr_combine strategy {xr_combine!r}: use 'combine_first', 'merge' or "
+                "'merge_override'"
+            )
+        return cls(xr_combine, None if chunks is None else Chunking.parse(chunks))
+
+
+@dataclass(frozen=True, slots=True)
+class PointRequest:
+    """What ``sample_points`` samples.
+
+    Attributes:
+        xs: Point x coordinates (float64 array).
+        ys: Point y coordinates (float64 array).
+        epsg: EPSG code of the points' CRS.
+        bands: Band codes.
+        match: ``"all"`` records, or only the ``"latest"`` one that has data.
+        max_distance_pixels: Nodata fallback radius in pixels.
+        return_neighbourhood: ``"off"``, ``"always"`` or ``"if_center_nodata"``.
+        attributes: The input table's own columns, appended to the output.
+    """
+
+    xs: Any = field(compare=False)
+    ys: Any = field(compare=False)
+    epsg: int
+    bands: tuple[str, ...]
+    match: Match = "all"
+    max_distance_pixels: int = 0
+    return_neighbourhood: Neighbourhood = "off"
+    attributes: Any = field(default=None, compare=False)
+
+    @classmethod
+    def build(
+        cls,
+        points: Any,
+        bands: tuple[str, ...],
+        *,
+        geometry_column: str | None = None,
+        x_column: str | None = None,
+        y_column: str | None = None,
+        geometry_crs: Any = "auto",
+        match: Any = "all",
+        max_distance_pixels: Any = 0,
+        return_neighbourhood: Any = "off",
+    ) -> PointRequest:
+        """Check the sampling options and normalise the points.
+
+        Raises:
+            InvalidInputError: An unknown option value, a neighbourhood without a radius, a
+                points table without usable columns or CRS.
+            UnsupportedGeometryError: Geometries that are not points.
+        """
+        cls._check(match, max_distance_pixels, return_neighbourhood)
+        # numpy / shapely / pyproj are loaded by the first point read, not by `load`
+        from rasteret.read._point_input import parse_points
+
+        xs, ys, epsg, attributes = parse_points(
+            points,
+            geometry_column=geometry_column,
+            x_column=x_column,
+            y_column=y_column,
+            geometry_crs=geometry_crs,
+        )
+        return cls(
+            xs,
+            ys,
+            epsg,
+            bands,
+            match=match,
+            max_distance_pixels=max_distance_pixels,
+            return_neighbourhood=return_neighbourhood,
+            attributes=attributes,
+        )
+
+    @staticmethod
+    def _check(match: Any, max_distance_pixels: Any, return_neighbourhood: Any) -> None:
+        if match not in _MATCH:
+            raise InvalidInputError(f"match must be one of {list(_MATCH)}, got {match!r}")
+        if (
+            isinstance(max_distance_pixels, bool)
+            or not isinstance(max_distance_pixels, int)
+            or max_distance_pixels < 0
+        ):
+            raise InvalidInputError(
+                f"max_distance_pixels must be an int >= 0, got {max_distance_pixels!r}"
+            )
+        if return_neighbourhood not in _NEIGHBOURHOOD:
+            raise InvalidInputError(
+                f"return_neighbourhood must be one of {list(_NEIGHBOURHOOD)}, "
+                f"got {return_neighbourhood!r}"
+            )
+        if return_neighbourhood != "off" and max_distance_pixels <= 0:
+            raise InvalidInputError(
+                "max_distance_pixels must be > 0 when return_neighbourhood is enabled"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class GridRequest:
+    """What ``read_window`` reads: ``record_ids`` mosaicked on one grid.
+
+    Attributes:
+        record_ids: Records in mosaic priority order (first wins).
+        bounds: ``(xmin, ymin, xmax, ymax)`` in the output CRS.
+        res: ``(xres, yres)``, positive.
+        bands: Band codes.
+        target_crs: Output CRS (None: the first record's).
+        group_by: Stack records by ``"id"`` / ``"datetime"`` instead of mosaicking.
+    """
+
+    record_ids: tuple[str, ...]
+    bounds: Box
+    res: tuple[float, float]
+    bands: tuple[str, ...]
+    target_crs: Any = None
+    group_by: GroupBy = None
+
+    @classmethod
+    def build(
+        cls,
+        record_ids: Any,
+        bands: tuple[str, ...],
+        *,
+        bounds: Any,
+        res: Any,
+        target_crs: Any = None,
+        group_by: Any = None,
+    ) -> GridRequest:
+        """Check the window.
+
+        Raises:
+            InvalidInputError: Empty ``record_ids``, bad ``bounds`` / ``res`` / ``group_by``.
+        """
+        ids = record_ids.to_pylist() if hasattr(record_ids, "to_pylist") else record_ids
+        if isinstance(ids, str) or ids is None or len(ids) == 0:
+            raise InvalidInputError("read_window needs a non-empty sequence of record_ids")
+        xmin, ymin, xmax, ymax = numbers(bounds, 4, "bounds must be (xmin, ymin, xmax, ymax)")
+        if not (xmin < xmax and ymin < ymax):
+            raise InvalidInputError(f"bounds must have xmin < xmax and ymin < ymax, got {bounds!r}")
+        xres, yres = numbers(res, 2, "res must be (xres, yres)")
+        if not (xres > 0 and yres > 0 and math.isfinite(xres) and math.isfinite(yres)):
+            raise InvalidInputError(f"res values must be positive, got {res!r}")
+        if group_by not in _GROUP_BY:
+            raise InvalidInputError(f"group_by must be None, 'id' or 'datetime', got {group_by!r}")
+        return cls(
+            tuple(str(i) for i in ids),
+            (xmin, ymin, xmax, ymax),
+            (xres, yres),
+            bands,
+            target_crs=target_crs,
+            group_by=group_by,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TorchGeoRequest:
+    """What a TorchGeo ``GeoDataset`` over a collection samples.
+
+    Attributes:
+        bands: Band codes (the first band's grid defines the footprints).
+        chip_size: Recorded for samplers (TorchGeo's samplers take their own size).
+        is_image: Samples hold ``"image"`` (else ``"mask"``).
+        allow_resample: Accept bands of different resolutions (resampled onto the chip grid).
+        label_field: Column returned as ``"label"``.
+        geometries: Geometries restricting the index to records meeting their bounds.
+        geometries_crs: CRS of ``geometries``.
+        time_series: Stack records of a chip as ``[T, C, H, W]``.
+        target_crs: Dataset CRS (None: the first record's; others are dropped).
+        transforms: TorchGeo sample transform.
+    """
+
+    bands: tuple[str, ...]
+    chip_size: int | None = None
+    is_image: bool = True
+    allow_resample: bool = False
+    label_field: str | None = None
+    geometries: tuple[Any, ...] | None = None
+    geometries_crs: Any = None
+    time_series: bool = False
+    target_crs: Any = None
+    transforms: Callable[[dict[str, Any]], dict[str, Any]] | None = field(
+        default=None, compare=False
+    )
