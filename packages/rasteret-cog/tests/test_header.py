@@ -60,8 +60,8 @@ def test_header_matches_tifffile_and_rasterio(cog_factory, case):
         for lv in header.ifds:
             page = tf.pages[lv.ifd_index]
             assert (lv.height, lv.width) == (page.imagelength, page.imagewidth)
-            assert tuple(page.dataoffsets) == lv.tile_offsets
-            assert tuple(page.databytecounts) == lv.tile_byte_counts
+            assert tuple(page.dataoffsets) == tuple(lv.tile_offsets)
+            assert tuple(page.databytecounts) == tuple(lv.tile_byte_counts)
             assert lv.compression == page.compression
             assert lv.predictor == page.predictor
             assert lv.photometric == page.photometric

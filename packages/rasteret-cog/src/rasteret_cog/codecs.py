@@ -174,7 +174,9 @@ def _decode_bytes(raw: Any, spec: TileSpec, dtype: np.dtype) -> np.ndarray:
         raise TileDecodeError(f"tile holds {len(buf)} bytes, expected {th * row_bytes}")
     if rows == 0:
         raise TileDecodeError(f"strip holds {len(buf)} bytes, less than one row ({row_bytes})")
-    file_dt = dtype.newbyteorder(spec.byte_order) if dtype.itemsize > 1 else dtype
+    file_dt = (
+        dtype.newbyteorder(">" if spec.byte_order == ">" else "<") if dtype.itemsize > 1 else dtype
+    )
     arr = np.frombuffer(buf, dtype=file_dt, count=rows * row_samples).reshape(rows, tw, spt)
     return undo_predictor(arr, spec.predictor, spec.byte_order)
 

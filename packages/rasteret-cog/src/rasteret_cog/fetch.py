@@ -13,7 +13,7 @@ import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from rasteret_cog.errors import ShortReadError, TiffFormatError, TruncatedError
+from rasteret_cog.errors import IncompleteRangeError, TiffFormatError, TruncatedError
 from rasteret_cog.header import ByteRange, CogHeader, HeaderParser
 from rasteret_cog.ifd import ParseLimits
 
@@ -68,7 +68,7 @@ class _Plan:
             data = data[:length]
         if len(data) < length:
             if self.parser.file_size is not None:
-                raise ShortReadError(
+                raise IncompleteRangeError(
                     f"get_range({start}, {length}) returned {len(data)} bytes before the end of "
                     f"the file ({self.parser.file_size} bytes)"
                 )

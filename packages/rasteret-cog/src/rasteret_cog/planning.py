@@ -154,6 +154,7 @@ def plan_window(
     c1, r1 = min(col_off + width, spec.width), min(row_off + height, spec.height)
     placements: list[TilePlacement] = []
     if c0 < c1 and r0 < r1:
+        groups: list[tuple[int, tuple[int, ...], tuple[int, ...]]]
         if spec.planar_configuration == 2:
             groups = [(s, (i,), (0,)) for i, s in enumerate(sel)]
         else:
