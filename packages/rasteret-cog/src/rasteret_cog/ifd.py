@@ -56,8 +56,9 @@ class ParseLimits:
             1, where every tile holds every sample). Imaging spectrometers top out around 450
             bands; band-separate (planar) files may declare up to TIFF's 65,535 samples, as GDAL
             accepts, since each of their tiles holds one sample.
-        max_tile_bytes: Maximum decoded size of one tile or strip
-            (``tile_width * tile_height * samples per tile * bytes per sample``).
+        max_tile_bytes: Maximum decoded size of one tile
+            (``tile_width * tile_height * samples per tile * bytes per sample``); strips are
+            held to it when decoded (``decode_tile(max_bytes=...)``), not when parsed.
         max_image_bytes: Maximum decoded size of one image (IFD), all samples.
     """
 

@@ -258,10 +258,11 @@ def build_level(
     itemsize = _ITEMSIZE.get(dtype or "", -(-bps // 8))
     samples_per_tile = spp if planar == 1 else 1
     tile_bytes = tw * th * samples_per_tile * itemsize
-    if tile_bytes > limits.max_tile_bytes:
+    # Strips are checked when decoded: a large single strip is common in legitimate files,
+    # and their header alone allocates nothing.
+    if tiled and tile_bytes > limits.max_tile_bytes:
         raise LimitExceededError(
-            f"decoded {'tile' if tiled else 'strip'} size ({tw}x{th}x{samples_per_tile} "
-            f"samples of {itemsize} bytes)",
+            f"decoded tile size ({tw}x{th}x{samples_per_tile} samples of {itemsize} bytes)",
             tile_bytes,
             limits.max_tile_bytes,
             f"IFD {ifd_index}",
