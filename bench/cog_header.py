@@ -18,7 +18,11 @@ written once by GDAL and cached under the temp directory. Stages, in µs per hea
 - ``parse + contract row``: plus ``rasteret_io.header_meta.band_metadata`` (one band struct as a
   dict, what tests and single-row callers use);
 - ``batch -> Arrow``: turning ``--rows`` parsed headers into one ``{band}_metadata`` Arrow
-  column, as the indexer does, divided by ``--rows``.
+  column, as the indexer does (header -> contract values -> column), divided by ``--rows``.
+
+Timings are the median CPU time of this process (stable on a shared machine) and the best wall
+time of the batches. ``PYTHONPATH`` pointing at another checkout's ``src`` folders times that
+version with the same script (how the before/after figures in ``docs/cog.md`` were taken).
 
 Run: ``uv run python bench/cog_header.py --memory``
 """
@@ -254,13 +258,12 @@ def memory(per_batch: int, batches: int, rows: int) -> None:
         lambda: header_meta.band_metadata(parse_header(head, file_size=size)), per_batch, batches
     )
     headers = [parse_header(head, file_size=size) for _ in range(rows)]
-    batch = header_meta.__dict__.get("band_metadata_array")
-    if batch is not None:  # the columnar builder (one call per batch of headers)
-        items = [header_meta.HeaderBand(hd) for hd in headers]
+    batch = getattr(header_meta, "band_metadata_struct_array", None)
+    if batch is not None:  # the columnar builder: records with array tables, one call per batch
 
         def to_arrow():
-            return batch(items)
-    else:  # per-row dicts, then pyarrow's converter
+            return batch([header_meta.band_metadata_record(hd) for hd in headers])
+    else:  # per-row dicts, then pyarrow's converter (rasteret before the columnar builder)
         import pyarrow as pa
 
         from rasteret_catalog.arrow import band_metadata_type

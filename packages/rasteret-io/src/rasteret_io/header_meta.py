@@ -3,20 +3,42 @@
 This is the one mapping between ``rasteret_cog``'s header model and the collection contract:
 the indexer (``rasteret_ingest``) writes what it returns and the read engine
 (:mod:`rasteret_io.sources`) reads it back, so both sides can never disagree.
+
+- :func:`band_metadata_record` maps one (header, band) to the struct's values, keeping tile
+  tables as the parser's int64 arrays;
+- :func:`band_metadata_struct_array` turns a batch of those records into the Arrow column in
+  one pass: tile tables are concatenated into one flat buffer per list column (offsets +
+  values), with no Python object per tile;
+- :func:`band_metadata` is the same record as plain Python values (lists, dicts), for callers
+  that build rows one at a time.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import math
-from collections.abc import Sequence
+from array import array
+from collections.abc import Mapping, Sequence
+from itertools import accumulate
 from typing import Any
 
+import pyarrow as pa
+
+from rasteret_catalog.arrow import band_metadata_type
 from rasteret_catalog.schema import BandField, LevelField
 from rasteret_cog import CogHeader, Level
 from rasteret_io.errors import ReadError
 
-__all__ = ["band_metadata", "crs_sidecars", "legacy_transform", "slice_plane"]
+__all__ = [
+    "band_metadata",
+    "band_metadata_record",
+    "band_metadata_struct_array",
+    "crs_sidecars",
+    "legacy_transform",
+    "slice_plane",
+]
+
+_TABLES = (BandField.TILE_OFFSETS.value, BandField.TILE_BYTE_COUNTS.value)
 
 
 def legacy_transform(t: tuple[float, ...]) -> list[float]:
@@ -29,25 +51,26 @@ def legacy_transform(t: tuple[float, ...]) -> list[float]:
 
 def slice_plane(
     offsets: Sequence[int], counts: Sequence[int], tiles_per_plane: int, band_index: int
-) -> tuple[list[int], list[int]]:
+) -> tuple[Sequence[int], Sequence[int]]:
     """Keep ``band_index``'s plane of a planar tile table (rasteret 0.4.1's rule).
 
     Planar tables hold every plane one after the other. With ``k * n`` entries (``n`` tiles per
     plane, ``k > 1``) the slice ``[i*n, (i+1)*n)`` is kept for ``band_index`` ``i`` (``i >= k``
-    is an error); anything else (exactly ``n`` entries, odd lengths) is returned unchanged.
+    is an error); anything else (exactly ``n`` entries, odd lengths) is returned whole. The
+    result has the input's type (a list for lists, an int64 ``array`` for the parser's tables).
     """
     n = int(tiles_per_plane)
     total = len(offsets)
     if n <= 0 or total == n or total % n != 0:
-        return list(offsets), list(counts)
+        return offsets[:], counts[:]
     k = total // n
     if band_index >= k:
         raise ReadError(f"band_index {band_index} is out of range: the file has {k} planes")
     lo, hi = band_index * n, (band_index + 1) * n
-    return list(offsets[lo:hi]), list(counts[lo:hi])
+    return offsets[lo:hi], counts[lo:hi]
 
 
-def _plane_slice(lv: Level, band_index: int | None) -> tuple[list[int], list[int]]:
+def _plane_slice(lv: Level, band_index: int | None) -> tuple[Sequence[int], Sequence[int]]:
     return slice_plane(lv.tile_offsets, lv.tile_byte_counts, lv.tiles_per_plane, band_index or 0)
 
 
@@ -70,7 +93,7 @@ def _level_struct(lv: Level, band_index: int | None, base: Level) -> dict[str, A
     }
 
 
-def band_metadata(
+def band_metadata_record(
     header: CogHeader,
     *,
     band_index: int | None = None,
@@ -78,7 +101,11 @@ def band_metadata(
     file_size: int | None = None,
     last_modified: _dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """The ``{band}_metadata`` struct (as a dict) for one band of a parsed COG.
+    """The ``{band}_metadata`` values of one band, tile tables kept as int64 arrays.
+
+    Keys are the contract's field names; ``overviews`` is a list and ``mask`` a dict (or None)
+    of level values, whose tile tables are arrays too. Feed a batch of these to
+    :func:`band_metadata_struct_array`.
 
     Args:
         header: The parsed header.
@@ -149,6 +176,107 @@ def band_metadata(
         BandField.FILE_SIZE.value: file_size if file_size is not None else header.file_size,
         BandField.LAST_MODIFIED.value: last_modified,
     }
+
+
+def _as_lists(level: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(level)
+    for name in _TABLES:
+        out[name] = list(out[name])
+    return out
+
+
+def band_metadata(
+    header: CogHeader,
+    *,
+    band_index: int | None = None,
+    etag: str | None = None,
+    file_size: int | None = None,
+    last_modified: _dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The ``{band}_metadata`` struct (as a dict of plain Python values) for one band.
+
+    The same values as :func:`band_metadata_record` with tile tables as lists; arguments and
+    errors as there.
+    """
+    rec = _as_lists(
+        band_metadata_record(
+            header,
+            band_index=band_index,
+            etag=etag,
+            file_size=file_size,
+            last_modified=last_modified,
+        )
+    )
+    rec[BandField.OVERVIEWS.value] = [_as_lists(o) for o in rec[BandField.OVERVIEWS.value]]
+    mask = rec[BandField.MASK.value]
+    rec[BandField.MASK.value] = None if mask is None else _as_lists(mask)
+    return rec
+
+
+def _int64_lists(
+    tables: Sequence[Sequence[int] | None], list_type: pa.DataType, mask: pa.Array | None
+) -> pa.Array:
+    """A ``list<int64>`` array from per-row tables: one flat buffer, offsets from the lengths."""
+    offsets = array("i", [0])
+    offsets.extend(accumulate(len(t) if t is not None else 0 for t in tables))
+    if offsets[-1] >= 1 << 31:
+        raise ReadError(f"{offsets[-1]} tile table entries in one batch (at most 2**31 - 1)")
+    chunks = [t if isinstance(t, array) else array("q", t) for t in tables if t]
+    values = pa.Array.from_buffers(pa.int64(), offsets[-1], [None, pa.py_buffer(b"".join(chunks))])
+    return pa.ListArray.from_arrays(
+        pa.Array.from_buffers(pa.int32(), len(offsets), [None, pa.py_buffer(offsets)]),
+        values,
+        type=list_type,
+        mask=mask,
+    )
+
+
+def _null_mask(rows: Sequence[Mapping[str, Any] | None]) -> pa.Array | None:
+    if all(r is not None for r in rows):
+        return None
+    return pa.array([r is None for r in rows], pa.bool_())
+
+
+def _struct_array(rows: Sequence[Mapping[str, Any] | None], struct_type: pa.StructType) -> pa.Array:
+    mask = _null_mask(rows)
+    children = []
+    for f in struct_type:
+        name = f.name
+        if name in _TABLES:
+            children.append(_int64_lists([r[name] if r else None for r in rows], f.type, mask))
+        elif name == BandField.OVERVIEWS.value:
+            levels = [o for r in rows if r for o in r[name]]
+            lengths = array("i", [0])
+            lengths.extend(accumulate(len(r[name]) if r else 0 for r in rows))
+            children.append(
+                pa.ListArray.from_arrays(
+                    pa.array(lengths, pa.int32()),
+                    _struct_array(levels, f.type.value_type),
+                    type=f.type,
+                    mask=mask,
+                )
+            )
+        elif name == BandField.MASK.value:
+            children.append(_struct_array([r[name] if r else None for r in rows], f.type))
+        else:
+            children.append(pa.array([r[name] if r else None for r in rows], type=f.type))
+    return pa.StructArray.from_arrays(children, fields=list(struct_type), mask=mask)
+
+
+def band_metadata_struct_array(records: Sequence[Mapping[str, Any] | None]) -> pa.StructArray:
+    """The ``{band}_metadata`` Arrow column of a batch of :func:`band_metadata_record` values.
+
+    ``None`` entries become null structs. Tile tables of every row and level are joined into
+    one int64 buffer per list column and wrapped with offsets computed from their lengths, so
+    the cost does not depend on the number of tiles beyond a memory copy.
+
+    Returns:
+        An array of the contract's ``{band}_metadata`` type, equal to
+        ``pa.array([band_metadata(...) ...], type=band_metadata_type())``.
+    """
+    arr = _struct_array(records, band_metadata_type())
+    assert isinstance(arr, pa.StructArray)
+    return arr
 
 
 def crs_sidecars(header: CogHeader) -> tuple[int | None, str | None]:
