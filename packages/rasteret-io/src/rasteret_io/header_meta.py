@@ -11,6 +11,11 @@ the indexer (``rasteret_ingest``) writes what it returns and the read engine
   values), with no Python object per tile;
 - :func:`band_metadata` is the same record as plain Python values (lists, dicts), for callers
   that build rows one at a time.
+
+Stripped images are indexed like tiled ones: a strip is a full-width tile
+(``tile_width = image_width``, ``tile_height = RowsPerStrip``), and
+:class:`rasteret_cog.TileSpec` decodes full-width tiles allowing the shorter last strip, so a
+reader needs no extra field to read them; a window fetches only the strips it crosses.
 """
 
 from __future__ import annotations
@@ -119,8 +124,6 @@ def band_metadata_record(
         ReadError: the image is not georeferenced or has no numpy dtype.
     """
     lv = header.full
-    if not lv.is_tiled:
-        raise ReadError("not a tiled TIFF (stripped images cannot be indexed)")
     if lv.transform is None:
         raise ReadError("no geotransform (ModelTiepoint/PixelScale or ModelTransformation)")
     if lv.dtype is None:
@@ -166,12 +169,8 @@ def band_metadata_record(
         BandField.LERC_PARAMETERS.value: list(lv.lerc_parameters) if lv.lerc_parameters else None,
         BandField.SCALE.value: scale if scale is None or math.isfinite(scale) else None,
         BandField.OFFSET.value: offset if offset is None or math.isfinite(offset) else None,
-        BandField.OVERVIEWS.value: [
-            _level_struct(o, band_index, lv) for o in header.overviews if o.is_tiled
-        ],
-        BandField.MASK.value: _level_struct(mask, None, lv)
-        if mask is not None and mask.is_tiled
-        else None,
+        BandField.OVERVIEWS.value: [_level_struct(o, band_index, lv) for o in header.overviews],
+        BandField.MASK.value: None if mask is None else _level_struct(mask, None, lv),
         BandField.ETAG.value: etag,
         BandField.FILE_SIZE.value: file_size if file_size is not None else header.file_size,
         BandField.LAST_MODIFIED.value: last_modified,
