@@ -11,6 +11,7 @@ __all__ = [
     "CogError",
     "IncompleteHeaderError",
     "IncompleteRangeError",
+    "InvalidArgumentError",
     "LimitExceededError",
     "NotGeoreferencedError",
     "RotatedTransformError",
@@ -24,6 +25,10 @@ __all__ = [
 
 class CogError(Exception):
     """Base class of every error raised by rasteret_cog."""
+
+
+class InvalidArgumentError(CogError, TypeError, ValueError):
+    """A call's arguments are unusable (wrong kind, missing companion, out of range)."""
 
 
 class TiffFormatError(CogError, ValueError):
