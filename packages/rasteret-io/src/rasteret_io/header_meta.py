@@ -180,7 +180,8 @@ def band_metadata_record(
 def _as_lists(level: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(level)
     for name in _TABLES:
-        out[name] = list(out[name])
+        t = out[name]
+        out[name] = t.tolist() if isinstance(t, array) else list(t)
     return out
 
 
