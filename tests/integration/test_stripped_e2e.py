@@ -86,6 +86,20 @@ def served(tmp_path_factory, object_server_session) -> dict[str, Any]:
         ),
         d / "strips-late.tif",
     )
+    # One strip for the whole image, uncompressed (as many non-GDAL writers store it): indexed
+    # as blocks of whole rows so that windows read only the rows around them.
+    single = synth(
+        "single-strip-planar",
+        "uint16",
+        2,
+        size=(700, 520),
+        tiled=False,
+        compress="NONE",
+        interleave="BAND",
+        blockysize=700,
+    )
+    files["single/b0"], files["single/b1"] = (single, 0), (single, 1)
+    records["single"] = {"b0": "single/b0", "b1": "single/b1"}
     for i in range(3):
         files[f"planar/b{i}"] = (planar, i)
     records["planar"] = {f"b{i}": f"planar/b{i}" for i in range(3)}
@@ -171,10 +185,15 @@ def test_every_stripped_and_late_ifd_file_is_indexed(served, built, record_prope
             assert meta is not None, f"{rid}/{band} was not indexed"
             header = open_header(served["files"][key][0])
             lv = header.full
-            assert (meta["tile_width"], meta["tile_height"]) == (lv.tile_width, lv.tile_height)
             plane = served["files"][key][1] or 0
             n = lv.tiles_per_plane if lv.planar_configuration == 2 else len(lv.tile_offsets)
             start = plane * n if lv.planar_configuration == 2 else 0
+            if rid == "single":  # 700 rows of 1,040 bytes: blocks of 252 rows (<= 256 KiB)
+                assert lv.tile_height == 700 and meta["tile_height"] == 252
+                assert meta["tile_offsets"][0] == lv.tile_offsets[start]
+                assert sum(meta["tile_byte_counts"]) == lv.tile_byte_counts[start]
+                continue
+            assert (meta["tile_width"], meta["tile_height"]) == (lv.tile_width, lv.tile_height)
             assert meta["tile_offsets"] == list(lv.tile_offsets[start : start + n])
     # Header requests per file: one for files whose header is at the front, two when GDAL
     # rewrote the IFDs after the pixels (the first 64 KiB, then the directory at the end).
@@ -251,3 +270,19 @@ def test_reads_fetch_only_the_strips_under_the_window(served, built, object_serv
         assert lo <= s and e + 1 <= hi, f"range {r.range} outside the strips [{lo}, {hi})"
         fetched += e + 1 - s
     assert fetched == hi - lo == sum(c for _, c in wanted)  # the plane's strips are contiguous
+
+
+def test_a_window_of_a_single_strip_image_reads_only_its_row_blocks(
+    served, built, object_server_session
+):
+    coll = built["coll"]
+    path, index = served["files"]["single/b1"]
+    geom, epsg = _aoi(path)
+    server = object_server_session
+    server.reset()
+    day = next(r["datetime"].date().isoformat() for r in served["rows"] if r["id"] == "single")
+    arr = coll.get_numpy(geom, ["b1"], geometry_crs=epsg, date_range=(day, day))
+    np.testing.assert_array_equal(arr[0], _mask(path, geom, index + 1))
+    fetched = sum(r.bytes_sent for r in server.requests if r.path.endswith(path.name))
+    strip = open_header(path).full.tile_byte_counts[index]
+    assert 0 < fetched <= 2 * 252 * 520 * 2 < strip  # at most two 252-row blocks of the strip

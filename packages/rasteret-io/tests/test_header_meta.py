@@ -135,3 +135,37 @@ def test_flat_buffers_not_rows(headers):
     col = band_metadata_struct_array(rows).field(BandField.TILE_OFFSETS.value)
     flat = np.asarray(col.values)
     np.testing.assert_array_equal(flat, np.tile(np.frombuffer(h.full.tile_offsets, np.int64), 3))
+
+
+def test_large_uncompressed_strips_are_indexed_as_row_blocks(tmp_path):
+    import rasterio
+
+    from rasteret_cog import TileSpec, decode_tile
+    from rasteret_io.header_meta import STRIP_BLOCK_BYTES
+    from rasteret_testkit.cogs import sample_array, write_cog
+
+    # 1,400 rows of 600 bytes in strips of 600 rows (360 KB each, the last one 200 rows).
+    path = write_cog(
+        tmp_path / "strips.tif",
+        sample_array("uint16", 1, 1400, 300),
+        driver="GTiff",
+        tiled=False,
+        compress="NONE",
+        blockysize=600,
+        overviews=False,
+    )
+    h = open_header(path)
+    assert h.full.tile_height == 600 and STRIP_BLOCK_BYTES < 600 * 600
+    rec = band_metadata_record(h)
+    k = rec[BandField.TILE_HEIGHT]
+    assert k == 300  # the largest divisor of 600 whose block fits in 256 KiB
+    offs, cnts = rec[BandField.TILE_OFFSETS], rec[BandField.TILE_BYTE_COUNTS]
+    assert len(offs) == -(-1400 // k) and sum(cnts) == sum(h.full.tile_byte_counts)
+    spec = TileSpec(width=300, height=1400, tile_width=300, tile_height=k, dtype="uint16")
+    data = path.read_bytes()
+    with rasterio.open(path) as src:
+        ref = src.read(1)
+    for i, (o, c) in enumerate(zip(offs, cnts, strict=True)):
+        tile = decode_tile(data[o : o + c], spec)
+        rows = min(k, 1400 - i * k)
+        np.testing.assert_array_equal(tile[:rows], ref[i * k : i * k + rows])

@@ -16,6 +16,7 @@ Stripped images are indexed like tiled ones: a strip is a full-width tile
 (``tile_width = image_width``, ``tile_height = RowsPerStrip``), and
 :class:`rasteret_cog.TileSpec` decodes full-width tiles allowing the shorter last strip, so a
 reader needs no extra field to read them; a window fetches only the strips it crosses.
+Uncompressed strips over :data:`STRIP_BLOCK_BYTES` are stored as blocks of whole rows.
 """
 
 from __future__ import annotations
@@ -79,8 +80,68 @@ def _plane_slice(lv: Level, band_index: int | None) -> tuple[Sequence[int], Sequ
     return slice_plane(lv.tile_offsets, lv.tile_byte_counts, lv.tiles_per_plane, band_index or 0)
 
 
-def _level_struct(lv: Level, band_index: int | None, base: Level) -> dict[str, Any]:
+#: Uncompressed strips larger than this are indexed as row blocks of at most this size.
+STRIP_BLOCK_BYTES = 256 * 1024
+
+
+def _block_rows(rows_per_strip: int, strips: int, row_bytes: int) -> int:
+    """Rows per block: as many as fit in :data:`STRIP_BLOCK_BYTES`, dividing the strip height
+    when there are several strips (so no block straddles two strips)."""
+    most = max(1, STRIP_BLOCK_BYTES // row_bytes)
+    if strips == 1:
+        return min(most, rows_per_strip)
+    best, d = 1, 1
+    while d * d <= rows_per_strip:
+        if rows_per_strip % d == 0:
+            for k in (d, rows_per_strip // d):
+                if best < k <= most:
+                    best = k
+        d += 1
+    return best
+
+
+def _tables(lv: Level, band_index: int | None) -> tuple[int, Sequence[int], Sequence[int]]:
+    """``(tile_height, offsets, counts)`` of the band's plane as the collection stores them.
+
+    Uncompressed strips are stored bytes, row after row: a large one (a single-strip image
+    from many non-GDAL writers) is indexed as blocks of whole rows, each a full-width tile at
+    its byte offset, so a window fetches and decodes only the rows around it, as GDAL reads
+    such files. Everything else is stored as in the file.
+    """
     offsets, counts = _plane_slice(lv, band_index)
+    th = lv.tile_height
+    spt = lv.samples_per_pixel if lv.planar_configuration == 1 else 1
+    row_bytes = -(-lv.width * spt * lv.bits_per_sample // 8)
+    strips = len(offsets)
+    if (
+        lv.is_tiled
+        or lv.compression != 1
+        or th * row_bytes <= STRIP_BLOCK_BYTES
+        or strips != -(-lv.height // th)
+    ):
+        return th, offsets, counts
+    import numpy as np  # only for this rare layout
+
+    k = _block_rows(th, strips, row_bytes)
+    per_strip = -(-th // k)
+    rows = np.minimum(th, lv.height - np.arange(strips, dtype=np.int64) * th)  # rows per strip
+    j = np.arange(per_strip, dtype=np.int64)
+    start_row = j[None, :] * k  # first row of each block inside its strip
+    keep = (start_row < rows[:, None]).ravel()
+    offs = np.asarray(offsets, dtype=np.int64)
+    cnts = np.asarray(counts, dtype=np.int64)
+    block_off = offs[:, None] + start_row * row_bytes
+    want = np.minimum(k, rows[:, None] - start_row) * row_bytes
+    have = np.clip(cnts[:, None] - start_row * row_bytes, 0, None)  # short strips stay short
+    block_cnt = np.minimum(want, have)
+    block_off = np.where(block_cnt > 0, block_off, 0)  # sparse strips stay sparse
+    out_off = array("q", block_off.ravel()[keep].tobytes())
+    out_cnt = array("q", block_cnt.ravel()[keep].tobytes())
+    return k, out_off, out_cnt
+
+
+def _level_struct(lv: Level, band_index: int | None, base: Level) -> dict[str, Any]:
+    th, offsets, counts = _tables(lv, band_index)
     t = lv.transform
     if t is None and base.transform is not None:  # masks carry no geotags: scale the base grid
         a, b, c, d, e, f = base.transform
@@ -90,7 +151,7 @@ def _level_struct(lv: Level, band_index: int | None, base: Level) -> dict[str, A
         LevelField.IMAGE_WIDTH.value: lv.width,
         LevelField.IMAGE_HEIGHT.value: lv.height,
         LevelField.TILE_WIDTH.value: lv.tile_width,
-        LevelField.TILE_HEIGHT.value: lv.tile_height,
+        LevelField.TILE_HEIGHT.value: th,
         LevelField.TRANSFORM.value: legacy_transform(t) if t else None,
         LevelField.TILE_OFFSETS.value: offsets,
         LevelField.TILE_BYTE_COUNTS.value: counts,
@@ -134,7 +195,7 @@ def band_metadata_record(
         raise ReadError(
             f"band_index {band_index} is out of range: the file has {lv.samples_per_pixel} sample(s)"
         )
-    offsets, counts = _plane_slice(lv, band_index)
+    th, offsets, counts = _tables(lv, band_index)
     nodata = lv.nodata
     si = band_index or 0
     scale = lv.scales[si] if lv.scales and si < len(lv.scales) else None
@@ -148,7 +209,7 @@ def band_metadata_record(
         BandField.IMAGE_WIDTH.value: lv.width,
         BandField.IMAGE_HEIGHT.value: lv.height,
         BandField.TILE_WIDTH.value: lv.tile_width,
-        BandField.TILE_HEIGHT.value: lv.tile_height,
+        BandField.TILE_HEIGHT.value: th,
         BandField.DTYPE.value: lv.dtype,
         BandField.TRANSFORM.value: legacy_transform(lv.transform),
         BandField.PREDICTOR.value: lv.predictor,
