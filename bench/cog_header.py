@@ -7,11 +7,31 @@ IFD entries, then one request per out-of-line tag value of the first IFD, in seq
 against the same server.
 
 Run: ``uv run python bench/cog_header.py``
+
+``--memory`` instead times the in-memory header work of a build on one large header: a 10980²
+COG with 256-px tiles and 4 overviews (5 levels, 1,849 tiles at full resolution, 2,499 in all),
+written once by GDAL and cached under the temp directory. Stages, in µs per header (median of
+``--batches`` batches of ``--per-batch`` calls, after a warm-up):
+
+- ``parse``: ``parse_header`` of the header bytes (everything before the first tile) with the
+  file size known, as the indexer calls it;
+- ``parse + contract row``: plus ``rasteret_io.header_meta.band_metadata`` (one band struct as a
+  dict, what tests and single-row callers use);
+- ``batch -> Arrow``: turning ``--rows`` parsed headers into one ``{band}_metadata`` Arrow
+  column, as the indexer does (header -> contract values -> column), divided by ``--rows``.
+
+Timings are the median CPU time of this process (stable on a shared machine) and the best wall
+time of the batches. ``PYTHONPATH`` pointing at another checkout's ``src`` folders times that
+version with the same script (how the before/after figures in ``docs/cog.md`` were taken).
+
+Run: ``uv run python bench/cog_header.py --memory``
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import gc
 import statistics
 import struct
 import tempfile
@@ -162,7 +182,115 @@ async def remote(root: Path, names: list[str]) -> list[tuple[int, float, int, fl
     return out
 
 
+BIG = dict(size=10980, tile=256, overviews=4)
+
+
+def big_cog() -> Path:
+    """The 10980² / 256-px / 4-overview COG (written once, reused from the temp directory)."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    root = Path(tempfile.gettempdir()) / "rasteret-bench-cog-header"
+    path = root / "big-10980-256-ov4.tif"
+    if path.exists():
+        return path
+    root.mkdir(parents=True, exist_ok=True)
+    n, tmp = BIG["size"], path.with_suffix(".tmp.tif")
+    # A gentle ramp: realistic tile byte counts vary, and it compresses quickly.
+    row = (np.arange(n, dtype=np.uint32) % 4096).astype(np.uint16)
+    data = np.broadcast_to(row, (n, n)) + (np.arange(n, dtype=np.uint16)[:, None] % 7)
+    profile = {
+        "driver": "COG",
+        "width": n,
+        "height": n,
+        "count": 1,
+        "dtype": "uint16",
+        "crs": "EPSG:32633",
+        "transform": from_origin(300_000.0, 5_000_040.0, 10.0, 10.0),
+        "compress": "DEFLATE",
+        "predictor": 2,
+        "blocksize": BIG["tile"],
+        "overview_count": BIG["overviews"],
+        "num_threads": "ALL_CPUS",
+    }
+    with rasterio.open(tmp, "w", **profile) as dst:
+        dst.write(data.astype(np.uint16), 1)
+    tmp.replace(path)
+    return path
+
+
+def _per_call_us(fn, per_batch: int, batches: int) -> tuple[float, float]:
+    """``(median CPU µs, best wall µs)`` per call.
+
+    CPU time of this process is the stable figure on a shared machine (other processes' load
+    does not count); the best wall time of the batches is shown beside it.
+    """
+    fn()
+    cpu, wall = [], []
+    for _ in range(batches):
+        gc.collect()
+        c0, t0 = time.process_time(), time.perf_counter()
+        for _ in range(per_batch):
+            fn()
+        wall.append((time.perf_counter() - t0) / per_batch)
+        cpu.append((time.process_time() - c0) / per_batch)
+    return statistics.median(cpu) * 1e6, min(wall) * 1e6
+
+
+def memory(per_batch: int, batches: int, rows: int) -> None:
+    from rasteret_cog import parse_header
+    from rasteret_io import header_meta
+
+    path = big_cog()
+    data = path.read_bytes()
+    h = parse_header(data, file_size=len(data))
+    first_tile = min(o for lv in h.ifds for o, c in zip(lv.tile_offsets, lv.tile_byte_counts) if c)
+    head = data[:first_tile]
+    size = len(data)
+    print(
+        f"file: {path.name}, {len(h.levels)} levels, "
+        f"{sum(len(lv.tile_offsets) for lv in h.ifds)} tiles "
+        f"({len(h.full.tile_offsets)} at full resolution), header {len(head) / 1024:.0f} KiB"
+    )
+    parse = _per_call_us(lambda: parse_header(head, file_size=size), per_batch, batches)
+    row = _per_call_us(
+        lambda: header_meta.band_metadata(parse_header(head, file_size=size)), per_batch, batches
+    )
+    headers = [parse_header(head, file_size=size) for _ in range(rows)]
+    batch = getattr(header_meta, "band_metadata_struct_array", None)
+    if batch is not None:  # the columnar builder: records with array tables, one call per batch
+
+        def to_arrow():
+            return batch([header_meta.band_metadata_record(hd) for hd in headers])
+    else:  # per-row dicts, then pyarrow's converter (rasteret before the columnar builder)
+        import pyarrow as pa
+
+        from rasteret_catalog.arrow import band_metadata_type
+
+        mtype = band_metadata_type()
+
+        def to_arrow():
+            return pa.array([header_meta.band_metadata(hd) for hd in headers], type=mtype)
+
+    arrow = tuple(x / rows for x in _per_call_us(to_arrow, 1, batches))
+    print("| stage | µs per header (median CPU) | µs per header (best wall) |")
+    print("|---|---|---|")
+    print(f"| parse | {parse[0]:.0f} | {parse[1]:.0f} |")
+    print(f"| parse + contract row (dict) | {row[0]:.0f} | {row[1]:.0f} |")
+    print(f"| batch of {rows} headers -> Arrow column | {arrow[0]:.0f} | {arrow[1]:.0f} |")
+
+
 def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--memory", action="store_true", help="in-memory parse of a large header")
+    ap.add_argument("--per-batch", type=int, default=50)
+    ap.add_argument("--batches", type=int, default=9)
+    ap.add_argument("--rows", type=int, default=200)
+    args = ap.parse_args()
+    if args.memory:
+        memory(args.per_batch, args.batches, args.rows)
+        return
     root = Path(tempfile.mkdtemp(prefix="cog-hdr-"))
     make = make_cog_factory(root)
     paths = [make(**opts) for _, opts in FILES]

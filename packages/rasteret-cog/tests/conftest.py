@@ -41,8 +41,8 @@ def _compare_header_fields(path: Path, header: CogHeader) -> None:
         assert len(header.ifds) == len(tf.pages)
         for lv in header.ifds:
             page = tf.pages[lv.ifd_index]
-            assert lv.tile_offsets == tuple(page.dataoffsets)
-            assert lv.tile_byte_counts == tuple(page.databytecounts)
+            assert tuple(lv.tile_offsets) == tuple(page.dataoffsets)
+            assert tuple(lv.tile_byte_counts) == tuple(page.databytecounts)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with rasterio.open(path) as src:

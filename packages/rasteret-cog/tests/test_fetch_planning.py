@@ -245,10 +245,10 @@ def test_decode_is_thread_safe(cog_factory):
 
 
 def test_short_read_before_known_eof(cog_factory):
-    from rasteret_cog import ShortReadError
+    from rasteret_cog import IncompleteRangeError
 
     data = cog_factory(dtype="uint16", blocksize=128).read_bytes()
-    with pytest.raises(ShortReadError):
+    with pytest.raises(IncompleteRangeError):
         read_header(lambda s, ln: data[s : s + ln // 2], file_size=len(data))
     with pytest.raises(OSError):
         read_header(lambda s, ln: data[s : s + ln // 2], file_size=len(data))

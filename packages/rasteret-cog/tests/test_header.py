@@ -60,8 +60,8 @@ def test_header_matches_tifffile_and_rasterio(cog_factory, case):
         for lv in header.ifds:
             page = tf.pages[lv.ifd_index]
             assert (lv.height, lv.width) == (page.imagelength, page.imagewidth)
-            assert tuple(page.dataoffsets) == lv.tile_offsets
-            assert tuple(page.databytecounts) == lv.tile_byte_counts
+            assert tuple(page.dataoffsets) == tuple(lv.tile_offsets)
+            assert tuple(page.databytecounts) == tuple(lv.tile_byte_counts)
             assert lv.compression == page.compression
             assert lv.predictor == page.predictor
             assert lv.photometric == page.photometric
@@ -307,3 +307,35 @@ def test_ycbcr_without_jpeg_is_refused():
     )
     with pytest.raises(UnsupportedTiffError, match="YCbCr"):
         decode_tile(b"\x00" * 768, spec)
+
+
+def test_parsed_header_holds_no_object_per_tile(tmp_path):
+    """Tile tables are int64 arrays: a 1,849-tile header holds as many objects as a 16-tile one."""
+    import gc
+    import sys
+
+    from rasteret_cog import parse_header
+    from rasteret_testkit.cogs import sample_array, write_cog
+
+    def blocks_held(tiles_across: int) -> int:
+        n = 16 * tiles_across
+        path = write_cog(
+            tmp_path / f"t{tiles_across}.tif",
+            sample_array("uint16", 1, n, n),
+            driver="GTiff",
+            blocksize=16,
+            compress="NONE",  # byte counts of 512: not among Python's cached small ints
+            overviews=False,
+        )
+        data = path.read_bytes()
+        head = data[: min(open_header(path).full.tile_offsets)]
+        gc.collect()
+        before = sys.getallocatedblocks()
+        header = parse_header(head, file_size=len(data))
+        gc.collect()
+        held = sys.getallocatedblocks() - before
+        assert len(header.full.tile_offsets) == tiles_across**2
+        return held
+
+    small, large = blocks_held(4), blocks_held(43)  # 16 and 1,849 tiles
+    assert large - small < 200, (small, large)  # tuples of ints held ~3,700 more blocks

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
-from rasteret_cog.errors import TruncatedError
+from rasteret_cog.errors import CogError, InvalidArgumentError, TruncatedError
 
 __all__ = ["ByteStore", "NeedBytes"]
 
 
-class NeedBytes(Exception):
-    """Raised inside the parser when a range is missing; turned into a request by the driver."""
+class NeedBytes(CogError):
+    """Raised inside the parser when a range is missing; turned into a request by the driver.
+
+    Never leaves the package: :class:`~rasteret_cog.HeaderParser` turns it into a
+    :class:`~rasteret_cog.ByteRange` (or ``IncompleteHeaderError``).
+    """
 
     def __init__(self, start: int, length: int) -> None:
         super().__init__(start, length)
@@ -36,7 +40,7 @@ class ByteStore:
     def add(self, start: int, data: bytes | bytearray | memoryview) -> None:
         """Add ``data`` found at file offset ``start`` (merging with touching chunks)."""
         if start < 0:
-            raise ValueError("start must be >= 0")
+            raise InvalidArgumentError("start must be >= 0")
         data = bytes(data)
         if not data:
             return

@@ -5,12 +5,9 @@ Covers the projection methods GDAL writes for non-EPSG CRSs; anything else yield
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
-from rasteret_cog.tags import USER_DEFINED, GeoKey
-
-if TYPE_CHECKING:
-    from rasteret_cog.geokeys import CrsInfo, GeoKeyValue
+from rasteret_cog.tags import USER_DEFINED, GeoKey, GeoKeyValue
 
 __all__ = ["crs_to_wkt"]
 
@@ -184,17 +181,30 @@ def _utm(proj: int) -> tuple[str, list[tuple[str, float]]] | None:
     return None
 
 
-def crs_to_wkt(crs: CrsInfo) -> str | None:
-    """WKT1 for a user-defined CRS, or None (EPSG-coded, or a method not covered)."""
-    if crs.epsg is not None:
+def crs_to_wkt(
+    epsg: int | None,
+    model_type: int | None,
+    citation: str | None,
+    geokeys: Iterable[tuple[str, GeoKeyValue]],
+) -> str | None:
+    """WKT1 for a user-defined CRS, or None (EPSG-coded, or a method not covered).
+
+    Args:
+        epsg: The CRS's EPSG code (an EPSG-coded CRS yields None).
+        model_type: GTModelTypeGeoKey.
+        citation: The most specific citation string, used as the CRS name.
+        geokeys: Every GeoKey as ``(name, value)``, as :class:`~rasteret_cog.CrsInfo` holds them.
+    """
+    if epsg is not None:
         return None
-    for _name, value in crs.geokeys:
+    geokeys = tuple(geokeys)
+    for _name, value in geokeys:
         # GDAL's ESRI flavour stores the whole WKT in a citation.
         if isinstance(value, str) and value.startswith("ESRI PE String = "):
             return value.removeprefix("ESRI PE String = ")
     names = {m.name: m.value for m in GeoKey}
     k: dict[int, GeoKeyValue] = {}
-    for name, value in crs.geokeys:
+    for name, value in geokeys:
         if name in names:
             k[names[name]] = value
         elif name.isdigit():
@@ -202,9 +212,9 @@ def crs_to_wkt(crs: CrsInfo) -> str | None:
     geog = _geogcs(k, "unknown")
     if geog is None:
         return None
-    if crs.model_type == 2:
+    if model_type == 2:
         return geog
-    if crs.model_type not in (1, None):
+    if model_type not in (1, None):
         return None
     proj = k.get(K.PROJECTION)
     params: list[tuple[str, float]] | None = None
@@ -229,7 +239,7 @@ def crs_to_wkt(crs: CrsInfo) -> str | None:
     size = k.get(K.PROJ_LINEAR_UNIT_SIZE)
     if isinstance(size, float):
         uname, usize = "unknown", size
-    name = crs.citation or "unknown"
+    name = citation or "unknown"
     ps = ",".join(f"PARAMETER[{_q(p)},{_num(v)}]" for p, v in params)
     return (
         f"PROJCS[{_q(name)},{geog},PROJECTION[{_q(method)}],{ps},"

@@ -10,14 +10,22 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from rasteret_cog.errors import TileDecodeError, UnsupportedCompressionError, UnsupportedTiffError
+from rasteret_cog._guard import declared_size
+from rasteret_cog.errors import (
+    LimitExceededError,
+    TileDecodeError,
+    UnsupportedCompressionError,
+    UnsupportedTiffError,
+)
+from rasteret_cog.ifd import ParseLimits
+from rasteret_cog.predictors import undo_predictor, unpack_bits
 from rasteret_cog.spec import TileSpec
 from rasteret_cog.tags import Compression, Photometric
 
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["decode_tile", "fill_value", "supported_compressions"]
+__all__ = ["DEFAULT_MAX_TILE_BYTES", "decode_tile", "fill_value", "supported_compressions"]
 
 _BYTE_CODECS = {
     Compression.NONE: None,
@@ -30,8 +38,11 @@ _BYTE_CODECS = {
 }
 _IMAGE_CODECS = {Compression.JPEG, Compression.WEBP, Compression.LERC}
 
-#: Largest decoded tile accepted (bytes): guards against hostile headers/streams.
-MAX_TILE_BYTES = 1 << 30
+#: Largest decoded tile accepted by default (bytes); the same cap as
+#: :attr:`ParseLimits.max_tile_bytes` (256 MiB).
+DEFAULT_MAX_TILE_BYTES = ParseLimits().max_tile_bytes
+#: Most values per pixel an image codec may declare (RGBA); more is a hostile stream.
+_MAX_CODEC_SAMPLES = 4
 
 # libjpeg colour-space codes (J_COLOR_SPACE).
 _JCS_GRAYSCALE, _JCS_RGB, _JCS_YCBCR = 1, 2, 3
@@ -58,14 +69,25 @@ def fill_value(spec: TileSpec) -> int | float:
     return int(nd) if info.min <= int(nd) <= info.max else 0
 
 
-def decode_tile(raw: bytes | bytearray | memoryview, spec: TileSpec) -> np.ndarray:
+def decode_tile(
+    raw: bytes | bytearray | memoryview,
+    spec: TileSpec,
+    *,
+    max_bytes: int = DEFAULT_MAX_TILE_BYTES,
+) -> np.ndarray:
     """Decode one tile (or strip) into a native-byte-order array.
+
+    Memory is bounded by the tile, whatever the bytes say: byte codecs write into a buffer of
+    the expected size, image codecs (JPEG, WebP, LERC) are refused when their stream declares
+    another size, and the decoded tile itself is capped at ``max_bytes``. Transient copies
+    (byte swap, predictor, short-strip padding) stay within a small multiple of it.
 
     Args:
         raw: The tile's bytes exactly as stored (``tile_byte_counts[i]`` bytes at
             ``tile_offsets[i]``). Empty bytes denote a sparse tile and decode to a tile filled
             with :func:`fill_value`.
         spec: How the image is encoded.
+        max_bytes: Largest decoded tile accepted (default 256 MiB).
 
     Returns:
         A full tile: shape ``(tile_height, tile_width)`` when one sample per tile, else
@@ -77,16 +99,15 @@ def decode_tile(raw: bytes | bytearray | memoryview, spec: TileSpec) -> np.ndarr
     Raises:
         UnsupportedCompressionError: no decoder for ``spec.compression``.
         TileDecodeError: the bytes do not decode to the expected size.
+        LimitExceededError: the decoded tile would exceed ``max_bytes``.
     """
     import numpy as np
 
     shape = spec.tile_shape
     dtype = np.dtype(spec.dtype)
     nbytes = math.prod(shape) * dtype.itemsize
-    if nbytes > MAX_TILE_BYTES:
-        raise TileDecodeError(
-            f"tile of {shape} {dtype} ({nbytes} bytes) exceeds {MAX_TILE_BYTES} bytes"
-        )
+    if nbytes > max_bytes:
+        raise LimitExceededError(f"decoded tile size ({shape} {dtype})", nbytes, max_bytes)
     if len(raw) == 0:
         return np.full(shape, fill_value(spec), dtype=dtype)
     comp = spec.compression
@@ -134,7 +155,7 @@ def _finish(arr: np.ndarray, spec: TileSpec, dtype: np.dtype, shape: tuple[int, 
     if rows > spec.tile_height:
         arr = arr[: spec.tile_height]
     elif rows < spec.tile_height:
-        if spec.is_tiled:
+        if not spec.full_width:
             raise TileDecodeError(f"decoded tile has {rows} rows, expected {spec.tile_height}")
         padded = np.full((spec.tile_height, spec.tile_width, spt), fill_value(spec), dtype=dtype)
         padded[:rows] = arr
@@ -145,8 +166,6 @@ def _finish(arr: np.ndarray, spec: TileSpec, dtype: np.dtype, shape: tuple[int, 
 def _decode_bytes(raw: Any, spec: TileSpec, dtype: np.dtype) -> np.ndarray:
     import imagecodecs
     import numpy as np
-
-    from rasteret_cog.predictors import undo_predictor, unpack_bits
 
     spt = spec.samples_per_tile
     tw, th = spec.tile_width, spec.tile_height
@@ -162,7 +181,7 @@ def _decode_bytes(raw: Any, spec: TileSpec, dtype: np.dtype) -> np.ndarray:
             raise UnsupportedTiffError(f"predictor {spec.predictor} with {bits}-bit samples")
         row_bytes = (row_samples * bits + 7) // 8
         rows = min(th, len(buf) // row_bytes)
-        if rows < th and spec.is_tiled:
+        if rows < th and not spec.full_width:
             raise TileDecodeError(f"tile holds {len(buf)} bytes, expected {th * row_bytes}")
         out = unpack_bits(buf, dtype, bits, rows, row_samples)
         if spec.photometric == Photometric.MASK and bits == 1:
@@ -170,11 +189,13 @@ def _decode_bytes(raw: Any, spec: TileSpec, dtype: np.dtype) -> np.ndarray:
         return out.reshape(rows, tw, spt)
     row_bytes = row_samples * dtype.itemsize
     rows = min(th, len(buf) // row_bytes)
-    if rows < th and spec.is_tiled:
+    if rows < th and not spec.full_width:
         raise TileDecodeError(f"tile holds {len(buf)} bytes, expected {th * row_bytes}")
     if rows == 0:
         raise TileDecodeError(f"strip holds {len(buf)} bytes, less than one row ({row_bytes})")
-    file_dt = dtype.newbyteorder(spec.byte_order) if dtype.itemsize > 1 else dtype
+    file_dt = (
+        dtype.newbyteorder(">" if spec.byte_order == ">" else "<") if dtype.itemsize > 1 else dtype
+    )
     arr = np.frombuffer(buf, dtype=file_dt, count=rows * row_samples).reshape(rows, tw, spt)
     return undo_predictor(arr, spec.predictor, spec.byte_order)
 
@@ -195,15 +216,19 @@ def _decode_jpeg(raw: Any, spec: TileSpec) -> np.ndarray:
 
 
 def _check_declared(kind: str, raw: Any, spec: TileSpec) -> None:
-    from rasteret_cog._guard import declared_size
-
     size = declared_size(kind, raw)
     if size is None:
         raise TileDecodeError(f"not a valid {kind.upper()} stream")
-    h, w = size
+    h, w, samples = size
     if w != spec.tile_width or not 0 < h <= spec.tile_height:
         raise TileDecodeError(
             f"{kind.upper()} stream is {w}x{h}, tile is {spec.tile_width}x{spec.tile_height}"
+        )
+    spt = spec.samples_per_tile
+    allowed = spt if kind == "lerc" else max(spt, _MAX_CODEC_SAMPLES)
+    if not 0 < samples <= allowed:
+        raise TileDecodeError(
+            f"{kind.upper()} stream declares {samples} values per pixel, the tile holds {spt}"
         )
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 __all__ = [
     "CogError",
     "IncompleteHeaderError",
+    "IncompleteRangeError",
+    "InvalidArgumentError",
+    "LimitExceededError",
     "NotGeoreferencedError",
     "RotatedTransformError",
-    "ShortReadError",
     "TiffFormatError",
     "TileDecodeError",
     "TruncatedError",
@@ -25,12 +27,36 @@ class CogError(Exception):
     """Base class of every error raised by rasteret_cog."""
 
 
+class InvalidArgumentError(CogError, TypeError, ValueError):
+    """A call's arguments are unusable (wrong kind, missing companion, out of range)."""
+
+
 class TiffFormatError(CogError, ValueError):
     """The bytes are not a valid TIFF, or a tag holds an impossible value."""
 
 
 class TruncatedError(TiffFormatError):
     """A structure points past the end of the file (or past the bytes available)."""
+
+
+class LimitExceededError(TiffFormatError):
+    """A header or tile exceeds a safety limit (:class:`~rasteret_cog.ParseLimits`).
+
+    Attributes:
+        what: What was measured (e.g. ``"decoded tile size"``).
+        value: The measured value.
+        limit: The limit it exceeds.
+    """
+
+    def __init__(self, what: str, value: int, limit: int, context: str = "") -> None:
+        where = f"{context}: " if context else ""
+        super().__init__(
+            f"{where}{what} {value} exceeds the limit of {limit} "
+            "(raise it through ParseLimits / decode_tile(max_bytes=...) if the file is legitimate)"
+        )
+        self.what = what
+        self.value = value
+        self.limit = limit
 
 
 class IncompleteHeaderError(CogError, ValueError):
@@ -69,5 +95,5 @@ class RotatedTransformError(CogError, NotImplementedError, ValueError):
     """The geotransform has rotation/shear terms; readers only handle north-up/south-up grids."""
 
 
-class ShortReadError(CogError, OSError):
+class IncompleteRangeError(CogError, OSError):
     """A byte source returned fewer bytes than asked before the known end of the file."""

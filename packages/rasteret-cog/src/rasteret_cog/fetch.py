@@ -13,7 +13,12 @@ import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from rasteret_cog.errors import ShortReadError, TiffFormatError, TruncatedError
+from rasteret_cog.errors import (
+    IncompleteRangeError,
+    InvalidArgumentError,
+    TiffFormatError,
+    TruncatedError,
+)
 from rasteret_cog.header import ByteRange, CogHeader, HeaderParser
 from rasteret_cog.ifd import ParseLimits
 
@@ -68,7 +73,7 @@ class _Plan:
             data = data[:length]
         if len(data) < length:
             if self.parser.file_size is not None:
-                raise ShortReadError(
+                raise IncompleteRangeError(
                     f"get_range({start}, {length}) returned {len(data)} bytes before the end of "
                     f"the file ({self.parser.file_size} bytes)"
                 )
@@ -115,7 +120,7 @@ def read_header(
 ) -> tuple[CogHeader, int]:
     """Blocking twin of :func:`read_header_async` for a synchronous ``get_range``."""
     if inspect.iscoroutinefunction(get_range):
-        raise TypeError("get_range is async; use read_header_async")
+        raise InvalidArgumentError("get_range is async; use read_header_async")
     parser = HeaderParser(file_size=file_size, limits=limits)
     plan = _Plan(parser, first_read)
     start, length = plan.first()

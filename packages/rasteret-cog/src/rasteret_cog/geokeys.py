@@ -6,12 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rasteret_cog._wkt import crs_to_wkt
 from rasteret_cog.errors import TiffFormatError
-from rasteret_cog.tags import USER_DEFINED, GeoKey
+from rasteret_cog.tags import USER_DEFINED, GeoKey, GeoKeyValue
 
-__all__ = ["CrsInfo", "crs_from_geokeys", "parse_geokeys"]
-
-GeoKeyValue = int | float | str | tuple[float, ...] | tuple[int, ...]
+__all__ = ["CrsInfo", "GeoKeyValue", "crs_from_geokeys", "parse_geokeys"]
 
 _MAX_KEYS = 512
 
@@ -97,9 +96,7 @@ class CrsInfo:
         equirectangular, sinusoidal, azimuthal equidistant) and user-defined geographic CRSs are
         expanded from their GeoKeys. Returns None when that is not possible.
         """
-        from rasteret_cog._wkt import crs_to_wkt
-
-        return crs_to_wkt(self)
+        return crs_to_wkt(self.epsg, self.model_type, self.citation, self.geokeys)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable description (EPSG code, WKT when user-defined, raw GeoKeys)."""
@@ -155,12 +152,12 @@ def crs_from_geokeys(keys: dict[int, GeoKeyValue]) -> CrsInfo:
             citation = v
             break
     named: list[tuple[str, GeoKeyValue]] = []
-    for k in sorted(keys):
+    for key_id in sorted(keys):
         try:
-            name = GeoKey(k).name
+            name = GeoKey(key_id).name
         except ValueError:
-            name = str(k)
-        named.append((name, keys[k]))
+            name = str(key_id)
+        named.append((name, keys[key_id]))
     return CrsInfo(
         epsg=epsg,
         model_type=model_type,

@@ -14,13 +14,14 @@ from rasteret_cog.ifd import (
     IfdEntry,
     ParseLimits,
     read_ifd,
+    read_int,
     read_ints,
     read_layout,
     read_numbers,
     read_value,
 )
 from rasteret_cog.level import Level, build_level
-from rasteret_cog.tags import GeoKey, Tag
+from rasteret_cog.tags import GeoKey, Photometric, Tag
 
 __all__ = ["ByteRange", "CogHeader", "HeaderParser", "parse_header"]
 
@@ -115,7 +116,7 @@ class CogHeader:
                 "predictor": x.predictor,
                 "photometric": x.photometric,
                 "tiles": len(x.tile_offsets),
-                "sparse_tiles": sum(1 for c in x.tile_byte_counts if c == 0),
+                "sparse_tiles": x.tile_byte_counts.count(0),
                 "nodata": x.nodata,
                 "scales": x.scales,
                 "offsets": x.offsets,
@@ -152,7 +153,6 @@ def _parse(store: ByteStore, limits: ParseLimits) -> CogHeader:
         raw_ifds.append(entries)
     if not raw_ifds:
         raise TiffFormatError("TIFF has no IFD")
-    levels = [build_level(store, layout, i, e, limits) for i, e in enumerate(raw_ifds)]
 
     # Georeferencing and GDAL metadata come from the first IFD.
     e0 = raw_ifds[0]
@@ -168,6 +168,10 @@ def _parse(store: ByteStore, limits: ParseLimits) -> CogHeader:
         if entry is None:
             return None
         return read_numbers(store, layout, entry, limits, max_count=max_count)
+
+    def one(e: dict[int, IfdEntry], tag: int, default: int) -> int:
+        entry = e.get(tag)
+        return default if entry is None else read_int(store, layout, entry, limits)
 
     crs: CrsInfo | None = None
     pixel_is_point = False
@@ -192,35 +196,51 @@ def _parse(store: ByteStore, limits: ParseLimits) -> CogHeader:
 
     nd_text = val(Tag.GDAL_NODATA, 4096)
     nodata = parse_nodata(nd_text if isinstance(nd_text, str) else None)
-    _items, scales_d, offsets_d, md_nodata = parse_gdal_metadata(levels[0].gdal_metadata)
+    md0 = val(Tag.GDAL_METADATA, 4 << 20)
+    _items, scales_d, offsets_d, md_nodata = parse_gdal_metadata(
+        md0 if isinstance(md0, str) else None
+    )
     if nodata is None:
         nodata = md_nodata
-    spp0 = levels[0].samples_per_pixel
+    spp0 = one(e0, Tag.SAMPLES_PER_PIXEL, 1)
     scales = tuple(scales_d.get(i, 1.0) for i in range(spp0)) if scales_d else None
     offsets = tuple(offsets_d.get(i, 0.0) for i in range(spp0)) if offsets_d else None
 
-    base = next((lv for lv in levels if not lv.is_mask and not lv.is_overview), levels[0])
+    # The full-resolution image: the first IFD that is neither a mask nor an overview.
+    roles = [
+        (one(e, Tag.NEW_SUBFILE_TYPE, 0), one(e, Tag.PHOTOMETRIC, 1) == Photometric.MASK)
+        for e in raw_ifds
+    ]
+    base_i = next((i for i, (sub, m) in enumerate(roles) if not (sub & 5 or m)), 0)
+    base_w = one(raw_ifds[base_i], Tag.IMAGE_WIDTH, 0)
+    base_h = one(raw_ifds[base_i], Tag.IMAGE_LENGTH, 0)
+
     finished: list[Level] = []
-    for lv in levels:
-        t = None
-        if transform is not None:
-            t = (
-                transform
-                if (lv.width, lv.height) == (base.width, base.height)
-                else scale_transform(transform, base.width / lv.width, base.height / lv.height)
-            )
-        own_nd_entry = raw_ifds[lv.ifd_index].get(Tag.GDAL_NODATA)
+    for i, e in enumerate(raw_ifds):
+        sub, photometric_mask = roles[i]
+        is_mask = bool(sub & 4) or photometric_mask
         lv_nodata = nodata
-        if own_nd_entry is not None and lv.ifd_index != 0:
+        own_nd_entry = e.get(Tag.GDAL_NODATA)
+        if own_nd_entry is not None and i != 0:
             txt = read_value(store, layout, own_nd_entry, limits, max_count=4096)
             lv_nodata = parse_nodata(txt if isinstance(txt, str) else None)
+        t = transform
+        if t is not None:
+            w, h = one(e, Tag.IMAGE_WIDTH, 0), one(e, Tag.IMAGE_LENGTH, 0)
+            if (w, h) != (base_w, base_h) and w > 0 and h > 0:
+                t = scale_transform(t, base_w / w, base_h / h)
         finished.append(
-            lv.with_(
+            build_level(
+                store,
+                layout,
+                i,
+                e,
+                limits,
                 transform=t,
                 crs=crs,
-                nodata=None if lv.is_mask else lv_nodata,
-                scales=None if lv.is_mask else scales,
-                offsets=None if lv.is_mask else offsets,
+                nodata=None if is_mask else lv_nodata,
+                scales=None if is_mask else scales,
+                offsets=None if is_mask else offsets,
             )
         )
 

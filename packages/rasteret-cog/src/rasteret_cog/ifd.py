@@ -8,9 +8,11 @@ trigger a huge allocation or an endless loop.
 from __future__ import annotations
 
 import struct
+from array import array
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
+from rasteret_cog._arrays import as_int64, to_array
 from rasteret_cog._bytes import ByteStore
 from rasteret_cog.errors import TiffFormatError, TruncatedError
 from rasteret_cog.tags import FieldType
@@ -21,7 +23,9 @@ __all__ = [
     "ParseLimits",
     "TiffLayout",
     "read_ifd",
+    "read_int",
     "read_layout",
+    "read_table",
     "read_value",
 ]
 
@@ -31,27 +35,40 @@ FIELD_SIZES: dict[int, int] = {
     16: 8, 17: 8, 18: 8,
 }  # fmt: skip
 
-_STRUCT_CODES: dict[int, str] = {
-    1: "B", 3: "H", 4: "I", 5: "I", 6: "b", 8: "h", 9: "i", 10: "i", 11: "f", 12: "d", 13: "I",
-    16: "Q", 17: "q", 18: "Q",
-}  # fmt: skip
+_UNSIGNED_SCALARS = frozenset({1, 3, 4, 13, 16, 18})
 
 
 @dataclass(frozen=True, slots=True)
 class ParseLimits:
     """Safety caps applied while parsing untrusted headers.
 
+    The decode limits bound what one header can make a reader allocate: a 64 KiB header is
+    otherwise free to declare 65,535 interleaved samples per pixel and make every tile decode
+    allocate gigabytes. Exceeding them raises :class:`~rasteret_cog.errors.LimitExceededError`; raise them for
+    unusual but legitimate files.
+
     Attributes:
         max_ifds: Maximum number of IFDs followed in the chain.
         max_entries: Maximum number of entries in one IFD.
         max_value_bytes: Maximum size of one tag's value (e.g. a tile offset array).
         max_header_bytes: Maximum total bytes the parser may ask for.
+        max_samples_per_pixel: Maximum samples interleaved in one pixel (PlanarConfiguration
+            1, where every tile holds every sample). Imaging spectrometers top out around 450
+            bands; band-separate (planar) files may declare up to TIFF's 65,535 samples, as GDAL
+            accepts, since each of their tiles holds one sample.
+        max_tile_bytes: Maximum decoded size of one tile
+            (``tile_width * tile_height * samples per tile * bytes per sample``); strips are
+            held to it when decoded (``decode_tile(max_bytes=...)``), not when parsed.
+        max_image_bytes: Maximum decoded size of one image (IFD), all samples.
     """
 
     max_ifds: int = 1024
     max_entries: int = 4096
     max_value_bytes: int = 64 * 1024 * 1024
     max_header_bytes: int = 256 * 1024 * 1024
+    max_samples_per_pixel: int = 4096
+    max_tile_bytes: int = 256 * 1024 * 1024
+    max_image_bytes: int = 1 << 42
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,28 +91,30 @@ class TiffLayout:
         return 8 if self.bigtiff else 4
 
 
-@dataclass(frozen=True, slots=True)
-class IfdEntry:
+class IfdEntry(NamedTuple):
     """One IFD entry: where its value lives, not yet decoded.
+
+    A named tuple rather than a dataclass: a header holds a few dozen and they are created on
+    every parse, where tuple construction is several times cheaper.
 
     Attributes:
         tag: Tag code.
         type: Field type code.
-        count: Number of values.
+        value_count: Number of values (TIFF's "count"; ``count`` is a tuple method).
         value_offset: File offset of the value, or None when stored inline.
         inline: The inline value bytes (already trimmed to size) when ``value_offset`` is None.
     """
 
     tag: int
     type: int
-    count: int
+    value_count: int
     value_offset: int | None
     inline: bytes | None
 
     @property
     def nbytes(self) -> int:
         """Size of the value in bytes (0 for unknown field types)."""
-        return FIELD_SIZES.get(self.type, 0) * self.count
+        return FIELD_SIZES.get(self.type, 0) * self.value_count
 
 
 def read_layout(store: ByteStore) -> TiffLayout:
@@ -130,9 +149,9 @@ def read_ifd(
     """
     bo = layout.byte_order
     if layout.bigtiff:
-        count_size, entry_size, next_fmt = 8, 20, "Q"
+        count_size, entry_size = 8, 20
     else:
-        count_size, entry_size, next_fmt = 2, 12, "I"
+        count_size, entry_size = 2, 12
     if offset < (16 if layout.bigtiff else 8):
         raise TiffFormatError(f"IFD offset {offset} points into the file header")
     (n,) = struct.unpack(bo + ("Q" if layout.bigtiff else "H"), store.get(offset, count_size))
@@ -142,27 +161,50 @@ def read_ifd(
         raise TiffFormatError(
             f"IFD at offset {offset} claims {n} entries (limit {limits.max_entries})"
         )
-    table = bytes(store.get(offset + count_size, n * entry_size + layout.offset_size))
+    table = store.get(offset + count_size, n * entry_size + layout.offset_size)
     entries: dict[int, IfdEntry] = {}
     inline_cap = layout.offset_size
-    for i in range(n):
-        raw = table[i * entry_size : (i + 1) * entry_size]
-        if layout.bigtiff:
-            tag, typ, cnt = struct.unpack(bo + "HHQ", raw[:12])
-            val = raw[12:20]
-        else:
-            tag, typ, cnt = struct.unpack(bo + "HHI", raw[:8])
-            val = raw[8:12]
+    order: Literal["little", "big"] = "little" if bo == "<" else "big"
+    fmt = bo + ("HHQ8s" if layout.bigtiff else "HHI4s")
+    for tag, typ, cnt, val in struct.iter_unpack(fmt, table[: n * entry_size]):
         if tag in entries:
             continue
         size = FIELD_SIZES.get(typ, 0) * cnt
         if size <= inline_cap:
             entries[tag] = IfdEntry(tag, typ, cnt, None, val[:size])
         else:
-            (voff,) = struct.unpack(bo + ("Q" if layout.bigtiff else "I"), val)
-            entries[tag] = IfdEntry(tag, typ, cnt, voff, None)
-    (next_off,) = struct.unpack(bo + next_fmt, table[n * entry_size :])
+            entries[tag] = IfdEntry(tag, typ, cnt, int.from_bytes(val, order), None)
+    next_off = int.from_bytes(table[n * entry_size :], order)
     return entries, next_off
+
+
+def _raw(
+    store: ByteStore,
+    entry: IfdEntry,
+    limits: ParseLimits,
+    max_count: int | None,
+) -> bytes | memoryview:
+    """The bytes of an entry's value, after the count and size checks."""
+    size = FIELD_SIZES.get(entry.type)
+    if size is None:
+        raise TiffFormatError(f"tag {entry.tag} has unknown field type {entry.type}")
+    if max_count is not None and entry.value_count > max_count:
+        raise TiffFormatError(
+            f"tag {entry.tag} has {entry.value_count} values (at most {max_count} expected)"
+        )
+    nbytes = size * entry.value_count
+    if nbytes > limits.max_value_bytes:
+        raise TiffFormatError(
+            f"tag {entry.tag} value is {nbytes} bytes (limit {limits.max_value_bytes})"
+        )
+    if entry.value_offset is None:
+        return entry.inline or b""
+    if store.file_size is not None and entry.value_offset + nbytes > store.file_size:
+        raise TruncatedError(
+            f"tag {entry.tag} value [{entry.value_offset}, {entry.value_offset + nbytes}) "
+            f"lies past the end of the file ({store.file_size} bytes)"
+        )
+    return store.get(entry.value_offset, nbytes)
 
 
 def read_value(
@@ -176,47 +218,67 @@ def read_value(
     """Decode an entry's value.
 
     Returns:
-        ``str`` for ASCII, ``bytes`` for UNDEFINED, a tuple of numbers otherwise (RATIONAL as
-        floats).
+        ``str`` for ASCII, ``bytes`` for UNDEFINED, a tuple of floats for (S)RATIONAL, and for
+        every other numeric type a native-order ``array.array`` (decoded in one step).
 
     Raises:
         TiffFormatError: unknown field type, or a count above ``max_count`` / the size limit.
         TruncatedError: the value lies past the end of the file.
     """
-    size = FIELD_SIZES.get(entry.type)
-    if size is None:
-        raise TiffFormatError(f"tag {entry.tag} has unknown field type {entry.type}")
-    if max_count is not None and entry.count > max_count:
-        raise TiffFormatError(
-            f"tag {entry.tag} has {entry.count} values (at most {max_count} expected)"
-        )
-    nbytes = size * entry.count
-    if nbytes > limits.max_value_bytes:
-        raise TiffFormatError(
-            f"tag {entry.tag} value is {nbytes} bytes (limit {limits.max_value_bytes})"
-        )
-    if entry.value_offset is None:
-        raw: bytes | memoryview = entry.inline or b""
-    else:
-        if store.file_size is not None and entry.value_offset + nbytes > store.file_size:
-            raise TruncatedError(
-                f"tag {entry.tag} value [{entry.value_offset}, {entry.value_offset + nbytes}) "
-                f"lies past the end of the file ({store.file_size} bytes)"
-            )
-        raw = store.get(entry.value_offset, nbytes)
+    raw = _raw(store, entry, limits, max_count)
     typ = entry.type
     if typ == FieldType.ASCII:
         return bytes(raw).split(b"\x00", 1)[0].decode("latin-1")
     if typ == FieldType.UNDEFINED:
         return bytes(raw)
-    code = _STRUCT_CODES[typ]
-    n = entry.count * (2 if typ in (FieldType.RATIONAL, FieldType.SRATIONAL) else 1)
-    vals = struct.unpack(f"{layout.byte_order}{n}{code}", raw)
     if typ in (FieldType.RATIONAL, FieldType.SRATIONAL):
+        code = "I" if typ == FieldType.RATIONAL else "i"
+        vals = struct.unpack(f"{layout.byte_order}{2 * entry.value_count}{code}", raw)
         return tuple(
-            (vals[i] / vals[i + 1]) if vals[i + 1] else float("nan") for i in range(0, n, 2)
+            (vals[i] / vals[i + 1]) if vals[i + 1] else float("nan") for i in range(0, len(vals), 2)
         )
-    return vals
+    return to_array(raw, typ, layout.byte_order)
+
+
+def read_int(
+    store: ByteStore,
+    layout: TiffLayout,
+    entry: IfdEntry,
+    limits: ParseLimits,
+) -> int:
+    """The first value of an integer tag (fast path for the usual inline unsigned scalar).
+
+    Raises:
+        TiffFormatError: no value, or a value that is not an integer.
+    """
+    if entry.inline is not None and entry.type in _UNSIGNED_SCALARS and entry.value_count >= 1:
+        size = FIELD_SIZES[entry.type]
+        return int.from_bytes(entry.inline[:size], "little" if layout.byte_order == "<" else "big")
+    vals = read_value(store, layout, entry, limits, max_count=65535)
+    if isinstance(vals, (str, bytes)) or not len(vals):
+        raise TiffFormatError(f"tag {entry.tag} has no numeric value")
+    v = vals[0]
+    if isinstance(v, float):
+        if v.is_integer():
+            return int(v)
+        raise TiffFormatError(f"tag {entry.tag} must be an integer, got {v!r}")
+    return int(v)
+
+
+def read_table(
+    store: ByteStore,
+    layout: TiffLayout,
+    entry: IfdEntry,
+    limits: ParseLimits,
+) -> array[int]:
+    """A tile/strip offset or byte-count table as an int64 ``array`` (no per-value objects).
+
+    Raises:
+        TiffFormatError: not an integer type, a negative or absurd value, or the size limit.
+        TruncatedError: the table lies past the end of the file.
+    """
+    raw = _raw(store, entry, limits, None)
+    return as_int64(raw, entry.type, layout.byte_order, f"tag {entry.tag}")
 
 
 def read_numbers(
@@ -226,10 +288,10 @@ def read_numbers(
     limits: ParseLimits,
     *,
     max_count: int | None = None,
-) -> tuple[float | int, ...]:
+) -> array[int] | array[float] | tuple[float, ...]:
     """Like :func:`read_value` but insists on a numeric field type."""
     vals = read_value(store, layout, entry, limits, max_count=max_count)
-    if not isinstance(vals, tuple):
+    if isinstance(vals, (str, bytes)):
         raise TiffFormatError(f"tag {entry.tag} has non-numeric field type {entry.type}")
     return vals
 
@@ -241,11 +303,11 @@ def read_ints(
     limits: ParseLimits,
     *,
     max_count: int | None = None,
-) -> tuple[int, ...]:
+) -> array[int]:
     """Like :func:`read_value` but insists on integer values (checked on the field type)."""
     if entry.type not in _INTEGER_TYPES:
         raise TiffFormatError(f"tag {entry.tag} must hold integers (field type {entry.type})")
-    return read_value(store, layout, entry, limits, max_count=max_count)  # type: ignore[no-any-return]
+    return read_value(store, layout, entry, limits, max_count=max_count)
 
 
 _INTEGER_TYPES = frozenset(

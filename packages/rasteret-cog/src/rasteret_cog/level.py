@@ -2,20 +2,41 @@
 
 from __future__ import annotations
 
-import operator
-from dataclasses import dataclass, replace
+from array import array
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from rasteret_cog._arrays import any_end_past
 from rasteret_cog._bytes import ByteStore
 from rasteret_cog._tilegrid import TileGridMixin
-from rasteret_cog.errors import TiffFormatError, TruncatedError
+from rasteret_cog.errors import (
+    LimitExceededError,
+    TiffFormatError,
+    TruncatedError,
+    UnsupportedTiffError,
+)
 from rasteret_cog.geo import Transform
 from rasteret_cog.geokeys import CrsInfo
-from rasteret_cog.ifd import IfdEntry, ParseLimits, TiffLayout, read_ints, read_value
+from rasteret_cog.ifd import (
+    IfdEntry,
+    ParseLimits,
+    TiffLayout,
+    read_int,
+    read_ints,
+    read_table,
+    read_value,
+)
 from rasteret_cog.spec import TileSpec, dtype_from_tiff
 from rasteret_cog.tags import Compression, Photometric, Tag
 
-__all__ = ["Level", "build_level"]
+__all__ = ["Level", "TileTable", "build_level"]
+
+TileTable = array
+"""A tile (or strip) offset / byte-count table: an ``array.array`` of int64 (typecode ``"q"``).
+
+It supports ``len``, indexing, slicing and iteration like a tuple, exposes its memory through
+the buffer protocol (``numpy.frombuffer(t, numpy.int64)``, ``memoryview(t)``) and holds no
+Python object per tile. Treat it as read-only."""
 
 _MAX_DIM = 2**31 - 1
 
@@ -45,7 +66,7 @@ class Level(TileGridMixin):
         lerc_parameters: LercParameters values, if present.
         ycbcr_subsampling: YCbCrSubsampling, if present.
         byte_order: ``"<"`` or ``">"``.
-        tile_offsets: Tile (or strip) offsets, plane-major when planar.
+        tile_offsets: Tile (or strip) offsets, plane-major when planar (a :data:`TileTable`).
         tile_byte_counts: Tile (or strip) byte counts; 0 marks a sparse (empty) tile.
         nodata: GDAL nodata value (inherited from the full-resolution image by overviews).
         scales: Per-sample scale from GDAL_METADATA, or None.
@@ -75,8 +96,8 @@ class Level(TileGridMixin):
     lerc_parameters: tuple[int, ...] | None
     ycbcr_subsampling: tuple[int, ...] | None
     byte_order: str
-    tile_offsets: tuple[int, ...]
-    tile_byte_counts: tuple[int, ...]
+    tile_offsets: array[int] = field(hash=False)
+    tile_byte_counts: array[int] = field(hash=False)
     nodata: int | float | None = None
     scales: tuple[float, ...] | None = None
     offsets: tuple[float, ...] | None = None
@@ -119,8 +140,6 @@ class Level(TileGridMixin):
         Raises:
             UnsupportedTiffError: the sample format has no numpy dtype here.
         """
-        from rasteret_cog.errors import UnsupportedTiffError
-
         if self.dtype is None:
             raise UnsupportedTiffError(
                 f"unsupported sample format {self.sample_format} with {self.bits_per_sample} bits"
@@ -160,15 +179,11 @@ def _one(
     entry = e.get(tag)
     if entry is None:
         return default
-    vals = read_value(store, layout, entry, limits, max_count=65535)
-    if not isinstance(vals, tuple) or not vals:
-        raise TiffFormatError(f"tag {tag} has no numeric value")
-    v = vals[0]
-    if not isinstance(v, int):
-        if isinstance(v, float) and v.is_integer():
-            return int(v)
-        raise TiffFormatError(f"tag {tag} must be an integer, got {v!r}")
-    return v
+    return read_int(store, layout, entry, limits)
+
+
+def _tuple_of_ints(vals: Any) -> tuple[int, ...]:
+    return tuple(int(v) for v in vals)
 
 
 def build_level(
@@ -177,8 +192,23 @@ def build_level(
     ifd_index: int,
     e: dict[int, IfdEntry],
     limits: ParseLimits,
+    **geo: Any,
 ) -> Level:
-    """Decode and validate the image tags of one IFD (georeferencing is added by the header)."""
+    """Decode and validate the image tags of one IFD.
+
+    Args:
+        store: The header bytes.
+        layout: The file header.
+        ifd_index: Position of the IFD.
+        e: Its entries.
+        limits: Safety caps (sizes, samples, decoded bytes).
+        **geo: Georeferencing fields of :class:`Level` decided by the header (``transform``,
+            ``crs``, ``nodata``, ``scales``, ``offsets``).
+
+    Raises:
+        TiffFormatError: invalid tags; :class:`LimitExceededError` for sizes over ``limits``.
+        TruncatedError: a tag value or tile lies past the end of the file.
+    """
     width = _one(store, layout, e, Tag.IMAGE_WIDTH, 0, limits)
     height = _one(store, layout, e, Tag.IMAGE_LENGTH, 0, limits)
     if not (0 < width <= _MAX_DIM and 0 < height <= _MAX_DIM):
@@ -191,6 +221,10 @@ def build_level(
         raise TiffFormatError(f"IFD {ifd_index}: invalid PlanarConfiguration {planar}")
     if spp == 1:
         planar = 1
+    if planar == 1 and spp > limits.max_samples_per_pixel:
+        raise LimitExceededError(
+            "interleaved SamplesPerPixel", spp, limits.max_samples_per_pixel, f"IFD {ifd_index}"
+        )
     bps_entry = e.get(Tag.BITS_PER_SAMPLE)
     bps = 1
     if bps_entry is not None:
@@ -220,6 +254,27 @@ def build_level(
         off_tag, cnt_tag = Tag.STRIP_OFFSETS, Tag.STRIP_BYTE_COUNTS
     if not (0 < tw <= _MAX_DIM and 0 < th <= _MAX_DIM):
         raise TiffFormatError(f"IFD {ifd_index}: invalid tile size {tw}x{th}")
+    dtype = dtype_from_tiff(sample_format, bps)
+    itemsize = _ITEMSIZE.get(dtype or "", -(-bps // 8))
+    samples_per_tile = spp if planar == 1 else 1
+    tile_bytes = tw * th * samples_per_tile * itemsize
+    # Strips are checked when decoded: a large single strip is common in legitimate files,
+    # and their header alone allocates nothing.
+    if tiled and tile_bytes > limits.max_tile_bytes:
+        raise LimitExceededError(
+            f"decoded tile size ({tw}x{th}x{samples_per_tile} samples of {itemsize} bytes)",
+            tile_bytes,
+            limits.max_tile_bytes,
+            f"IFD {ifd_index}",
+        )
+    image_bytes = width * height * spp * itemsize
+    if image_bytes > limits.max_image_bytes:
+        raise LimitExceededError(
+            f"decoded image size ({width}x{height}x{spp} samples of {itemsize} bytes)",
+            image_bytes,
+            limits.max_image_bytes,
+            f"IFD {ifd_index}",
+        )
     planes = spp if planar == 2 else 1
     expected = (-(-width // tw)) * (-(-height // th)) * planes
     off_entry = e.get(off_tag)
@@ -229,46 +284,48 @@ def build_level(
             f"IFD {ifd_index}: missing {'Tile' if tiled else 'Strip'}Offsets/ByteCounts"
         )
     for ent in (off_entry, cnt_entry):
-        if ent.count != expected:
+        if ent.value_count != expected:
             raise TiffFormatError(
-                f"IFD {ifd_index}: tag {ent.tag} has {ent.count} values, expected {expected} "
+                f"IFD {ifd_index}: tag {ent.tag} has {ent.value_count} values, expected {expected} "
                 f"({'tiles' if tiled else 'strips'} across x down x planes)"
             )
-    offsets = read_ints(store, layout, off_entry, limits)
-    counts = read_ints(store, layout, cnt_entry, limits)
-    if (
-        store.file_size is not None
-        and offsets
-        and max(map(operator.add, offsets, counts)) > store.file_size
-    ):
+    offsets = read_table(store, layout, off_entry, limits)
+    counts = read_table(store, layout, cnt_entry, limits)
+    size = store.file_size
+    if size is not None and any_end_past(offsets, counts, size):
         # rare path (a tile past EOF, or a sparse tile with a stray offset): find the culprit
-        size = store.file_size
         for i, (o, c) in enumerate(zip(offsets, counts)):
-            if c and (o < 0 or o + c > size):
+            if c and o + c > size:
                 raise TruncatedError(
                     f"IFD {ifd_index}: tile {i} [{o}, {o + c}) lies past the end of the file ({size} bytes)"
                 )
 
     extra: tuple[int, ...] = ()
     if Tag.EXTRA_SAMPLES in e:
-        extra = read_ints(store, layout, e[Tag.EXTRA_SAMPLES], limits, max_count=spp)
+        extra = _tuple_of_ints(
+            read_ints(store, layout, e[Tag.EXTRA_SAMPLES], limits, max_count=spp)
+        )
     jpeg_tables = None
     if Tag.JPEG_TABLES in e:
         jt = read_value(store, layout, e[Tag.JPEG_TABLES], limits, max_count=1 << 20)
         if isinstance(jt, bytes):
             jpeg_tables = jt
-        elif isinstance(jt, tuple) and all(isinstance(v, int) for v in jt):
-            jpeg_tables = bytes(v & 0xFF for v in jt)
+        elif isinstance(jt, array) and jt.typecode in "Bb":
+            jpeg_tables = jt.tobytes()
         else:
             raise TiffFormatError(
                 f"IFD {ifd_index}: JPEGTables has field type {e[Tag.JPEG_TABLES].type}"
             )
     lerc = None
     if Tag.LERC_PARAMETERS in e:
-        lerc = read_ints(store, layout, e[Tag.LERC_PARAMETERS], limits, max_count=64)
+        lerc = _tuple_of_ints(
+            read_ints(store, layout, e[Tag.LERC_PARAMETERS], limits, max_count=64)
+        )
     ycbcr = None
     if Tag.YCBCR_SUBSAMPLING in e:
-        ycbcr = read_ints(store, layout, e[Tag.YCBCR_SUBSAMPLING], limits, max_count=2)
+        ycbcr = _tuple_of_ints(
+            read_ints(store, layout, e[Tag.YCBCR_SUBSAMPLING], limits, max_count=2)
+        )
     gdal_md = None
     if Tag.GDAL_METADATA in e:
         v = read_value(store, layout, e[Tag.GDAL_METADATA], limits, max_count=4 << 20)
@@ -285,7 +342,7 @@ def build_level(
         samples_per_pixel=spp,
         bits_per_sample=bps,
         sample_format=sample_format,
-        dtype=dtype_from_tiff(sample_format, bps),
+        dtype=dtype,
         planar_configuration=planar,
         compression=compression,
         predictor=predictor,
@@ -298,4 +355,11 @@ def build_level(
         tile_offsets=offsets,
         tile_byte_counts=counts,
         gdal_metadata=gdal_md,
+        **geo,
     )
+
+
+_ITEMSIZE = {
+    "uint8": 1, "int8": 1, "uint16": 2, "int16": 2, "float16": 2, "uint32": 4, "int32": 4,
+    "float32": 4, "uint64": 8, "int64": 8, "float64": 8, "complex64": 8, "complex128": 16,
+}  # fmt: skip

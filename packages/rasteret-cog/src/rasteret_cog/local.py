@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rasteret_cog.codecs import decode_tile
+from rasteret_cog.errors import InvalidArgumentError
 from rasteret_cog.header import CogHeader
 from rasteret_cog.planning import assemble, plan_window
 
@@ -47,7 +48,7 @@ def read_window(
     if mask:
         m = header.masks[level]
         if m is None:
-            raise ValueError(f"level {level} has no internal mask")
+            raise InvalidArgumentError(f"level {level} has no internal mask")
         lv = m
     if window is None:
         window = (0, 0, lv.width, lv.height)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rasteret_cog.errors import TiffFormatError
+from rasteret_cog.errors import InvalidArgumentError, TiffFormatError
 from rasteret_cog.level import Level
 from rasteret_cog.spec import TileSpec
 
@@ -135,7 +135,9 @@ def plan_window(
     else:
         spec = level_or_spec
         if tile_offsets is None or tile_byte_counts is None:
-            raise TypeError("plan_window(TileSpec, ...) needs tile_offsets and tile_byte_counts")
+            raise InvalidArgumentError(
+                "plan_window(TileSpec, ...) needs tile_offsets and tile_byte_counts"
+            )
         offsets, counts = tile_offsets, tile_byte_counts
     if len(offsets) != spec.tile_count or len(counts) != spec.tile_count:
         raise TiffFormatError(
@@ -154,6 +156,7 @@ def plan_window(
     c1, r1 = min(col_off + width, spec.width), min(row_off + height, spec.height)
     placements: list[TilePlacement] = []
     if c0 < c1 and r0 < r1:
+        groups: list[tuple[int, tuple[int, ...], tuple[int, ...]]]
         if spec.planar_configuration == 2:
             groups = [(s, (i,), (0,)) for i, s in enumerate(sel)]
         else:
@@ -214,7 +217,7 @@ def assemble(
         fv = fill_value(plan.spec) if fill is None else fill
         out = np.full(plan.shape, fv, dtype=np.dtype(plan.spec.dtype))
     elif out.shape != plan.shape:
-        raise ValueError(f"out has shape {out.shape}, expected {plan.shape}")
+        raise InvalidArgumentError(f"out has shape {out.shape}, expected {plan.shape}")
     for t in plan.tiles:
         tile = get(t.index)
         if tile is None:

@@ -76,8 +76,11 @@ def unpack_bits(buf: Any, dtype: np.dtype, bits: int, rows: int, row_samples: in
         raise TileDecodeError(f"packed tile has {len(buf)} bytes, expected {need}")
     out = imagecodecs.packints_decode(bytes(buf[:need]), unsigned, bits, runlen=row_samples)
     out = np.asarray(out).reshape(rows, row_samples)
+    out = out.astype(unsigned, copy=False)
     if dtype.kind == "i":
-        sign = 1 << (bits - 1)
-        out = (out.astype(np.int64) ^ sign) - sign
-        return out.astype(dtype)
-    return out.astype(dtype, copy=False)
+        # Sign-extend in place with wrapping unsigned arithmetic: (v ^ s) - s, s = 2**(bits-1).
+        sign = unsigned.type(1 << (bits - 1))
+        np.bitwise_xor(out, sign, out=out)
+        np.subtract(out, sign, out=out)
+        return out.view(dtype)
+    return out

@@ -56,7 +56,7 @@ class TileSpec(TileGridMixin):
         lerc_parameters: LercParameters (tag 50674): ``(version, additional_compression, ...)``.
         nodata: Value used to fill sparse (empty) tiles; 0 when None.
         is_tiled: False for stripped TIFFs: each strip is decoded as a full-width tile, and the
-            last strip may hold fewer rows (the rest is filled).
+            last strip may hold fewer rows (the rest is filled). See :attr:`full_width`.
     """
 
     width: int
@@ -93,6 +93,19 @@ class TileSpec(TileGridMixin):
             object.__setattr__(self, "lerc_parameters", tuple(self.lerc_parameters))
         if self.jpeg_tables is not None and not isinstance(self.jpeg_tables, bytes):
             object.__setattr__(self, "jpeg_tables", bytes(self.jpeg_tables))
+
+    @property
+    def full_width(self) -> bool:
+        """True when each tile spans the image width, as strips do.
+
+        Such tiles may hold fewer rows than ``tile_height`` (a stripped TIFF's last strip; the
+        rest is filled). This holds for ``is_tiled=False`` and for any spec whose tile width is
+        the image width, which is how the collection contract stores strips, so a spec rebuilt
+        from a collection decodes strips without knowing the file was stripped. A tiled file
+        whose single tile column is short of rows is corrupt; it is padded here rather than
+        refused.
+        """
+        return not self.is_tiled or self.tile_width == self.width
 
     @property
     def planes(self) -> int:

@@ -8,6 +8,7 @@ __all__ = [
     "Compression",
     "FieldType",
     "GeoKey",
+    "GeoKeyValue",
     "Photometric",
     "PlanarConfiguration",
     "Predictor",
@@ -194,3 +195,6 @@ class GeoKey(IntEnum):
 
 #: GeoKey value meaning "user-defined" (not an EPSG code).
 USER_DEFINED = 32767
+
+GeoKeyValue = int | float | str | tuple[float, ...] | tuple[int, ...]
+"""A decoded GeoKey value: an inline SHORT, a double or doubles, or an ASCII string."""

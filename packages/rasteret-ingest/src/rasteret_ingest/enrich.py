@@ -24,10 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from rasteret_catalog.arrow import band_metadata_type
 from rasteret_catalog.bands import resolve_band_asset
 from rasteret_catalog.schema import AssetField, Col, band_metadata_column
-from rasteret_ingest._bandmeta import header_to_band_metadata
+from rasteret_ingest._bandmeta import band_metadata_column_array, header_to_band_record
 from rasteret_ingest._crs import ParsedCrs, parse_crs
 from rasteret_ingest._source import HeaderRead, HeaderSource
 from rasteret_ingest.errors import CrsResolutionError, EnrichmentError, IngestWarning
@@ -305,6 +304,7 @@ async def enrich_table_async(
         if Col.ID in table.column_names
         else [None] * table.num_rows
     )
+    # Per band, one record per row (tile tables stay int64 arrays until the column is built).
     columns: dict[str, list[dict[str, Any] | None]] = {b: [None] * table.num_rows for b in bands}
     failures: list[EnrichFailure] = []
     row_crs: list[ParsedCrs | None] = [None] * table.num_rows
@@ -315,7 +315,7 @@ async def enrich_table_async(
                 failures.append(EnrichFailure(redact_url(url), band, ids[i], _error_text(got)))
                 continue
             try:
-                columns[band][i] = header_to_band_metadata(got.header, band_index, got.info)
+                columns[band][i] = header_to_band_record(got.header, band_index, got.info)
             except ValueError as exc:
                 failures.append(EnrichFailure(redact_url(url), band, ids[i], _error_text(exc)))
                 continue
@@ -341,12 +341,11 @@ async def enrich_table_async(
         raise EnrichmentError(f"no COG header could be indexed. {report.summary()}", report)
     if failures:
         warnings.warn(IngestWarning(report.summary()), stacklevel=3)
-    mtype = band_metadata_type()
     for band in bands:
         name = band_metadata_column(band)
-        arr = pa.array(columns[band], type=mtype)
+        arr = band_metadata_column_array(columns[band])
         idx = table.schema.get_field_index(name)
-        f = pa.field(name, mtype)
+        f = pa.field(name, arr.type)
         table = table.set_column(idx, f, arr) if idx >= 0 else table.append_column(f, arr)
     table = _backfill_crs(table, row_crs, ids)
     return table, report

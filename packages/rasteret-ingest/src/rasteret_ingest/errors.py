@@ -55,7 +55,7 @@ class CrsResolutionError(IngestError, ValueError):
 
 
 class UnusableHeaderError(IngestError, ValueError):
-    """A header parsed but cannot be indexed (stripped, not georeferenced, bad band index)."""
+    """A header parsed but cannot be indexed (not georeferenced, unsupported samples, bad band index)."""
 
 
 class NoItemsError(IngestError, ValueError):

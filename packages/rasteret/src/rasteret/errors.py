@@ -29,9 +29,7 @@ from rasteret_cog.errors import *  # noqa: F403
 from rasteret_cog.errors import CogError
 from rasteret_ingest.errors import *  # noqa: F403
 from rasteret_ingest.errors import IngestError
-
-# rasteret_io last: its ShortReadError wins while rasteret_cog's is being renamed
-from rasteret_io.errors import *  # type: ignore[assignment, unused-ignore]  # noqa: F403
+from rasteret_io.errors import *  # noqa: F403
 from rasteret_io.errors import RasteretIOError
 
 _META_NAMES = [
