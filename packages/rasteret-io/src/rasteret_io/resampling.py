@@ -303,17 +303,18 @@ def warp_into(
                     plan.pmap, xs + 1.0, rows.astype(np.float64) + 1.0, opts.error_threshold
                 )
                 boxes = area.area_boxes(
-                    x1 - ch.sx,
-                    y1 - ch.sy,
-                    x2 - ch.sx,
-                    y2 - ch.sy,
+                    (x1 - ch.sx).ravel(),
+                    (y1 - ch.sy).ravel(),
+                    (x2 - ch.sx).ravel(),
+                    (y2 - ch.sy).ravel(),
                     ch.sw,
                     ch.sh,
                     sx=ch.sx,
                     xscale=xscale,
                     yscale=yscale,
                 )
-                val, ok = area.reduce_area(kind.value, view, boxes, int_mode=int_mode)
+                flat, fok = area.reduce_area(kind.value, view, boxes, int_mode=int_mode)
+                val, ok = flat.reshape(x1.shape), fok.reshape(x1.shape)
             else:
                 xs = np.arange(ch.dw, dtype=np.float64) + 0.5 + ch.dx
                 ys = rows.astype(np.float64) + 0.5
@@ -332,7 +333,7 @@ def warp_into(
                     val, ok = cval, cok & ok0
                 else:
                     xv, yv = x[ok0], y[ok0]
-                    if xscale > 0.5 and yscale > 0.5:
+                    if xscale >= 0.95 and yscale >= 0.95:
                         fn = point.bilinear if kind is Resampling.BILINEAR else point.cubic
                         v1, k1 = fn(view, xv, yv)
                     else:
