@@ -231,6 +231,8 @@ def reduce_area(
             val, good = _average(vals, valid, w)
         elif kind == "mode":
             val, good = _mode(vals, valid, as_float32=not int_mode)
+            if int_mode:  # GDAL's histogram mode uses -1 as "nothing found": a mode of -1 is lost
+                good &= val != -1
         elif kind in ("min", "max"):
             v = vals.astype(np.float64)
             use = valid & ~np.isnan(v)

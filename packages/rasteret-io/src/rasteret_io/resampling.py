@@ -196,7 +196,8 @@ def _to_dtype(val: np.ndarray, dtype: np.dtype, avoid: float | None) -> np.ndarr
                 repl = info.min + 1 if int(avoid) == info.min else int(avoid) - 1
                 v = np.where(hit, dtype.type(repl), v)
         return v
-    return val.astype(dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return val.astype(dtype)
 
 
 def warp_into(

@@ -44,7 +44,7 @@ def same_crs(a: Any, b: Any) -> bool:
 
 def reproject_array(
     src: np.ndarray,
-    src_valid: np.ndarray,
+    src_valid: np.ndarray | None,
     src_transform: Transform,
     src_crs: Any,
     dst: Grid,
@@ -60,7 +60,7 @@ def reproject_array(
 
     Args:
         src: ``(h, w)`` source array.
-        src_valid: Boolean validity of ``src`` pixels (tiles present, masks).
+        src_valid: Boolean validity of ``src`` pixels (tiles present, masks), or None.
         src_transform: Geotransform of ``src`` (ignored when ``src_grid`` is given).
         src_crs: CRS of ``src`` (ignored when ``src_grid`` is given).
         dst: Target grid.
