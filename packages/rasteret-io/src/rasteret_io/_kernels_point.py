@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SourceView", "bilinear", "check_offsets", "cubic", "general", "nearest"]
+__all__ = ["SourceView", "bilinear", "check_offsets", "cubic", "general", "index", "nearest"]
 
 _EPS = 1e-10
 _SRC_DENSITY_THRESHOLD = np.float32(0.000000001)
@@ -71,15 +71,12 @@ class SourceView:
         return vals, ok
 
 
-def check_offsets(
-    x: np.ndarray, y: np.ndarray, sw: int, sh: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def check_offsets(x: np.ndarray, y: np.ndarray, sw: int, sh: int) -> tuple[np.ndarray, np.ndarray]:
     """GDAL's ``GWKCheckAndComputeSrcOffsets`` on chunk-relative coordinates, first attempt.
 
     Returns:
-        ``(ok, retry, index)``: accepted pixels, pixels GDAL re-transforms exactly because
-        they fall less than one pixel outside the window, and for accepted pixels the
-        ``(col, row)`` index pair stacked as ``(2, ...)``.
+        ``(ok, retry)``: accepted pixels, and pixels GDAL re-transforms exactly because they
+        fall less than one pixel outside the window.
     """
     nan = ~(np.isfinite(x) & np.isfinite(y))
     a = x < 0
@@ -90,10 +87,11 @@ def check_offsets(
     bad = a | b | c | d
     retry &= bad & ~nan
     ok = ~bad & ~nan
-    return ok, retry, _index(x, y, sw, sh, ok)
+    return ok, retry
 
 
-def _index(x: np.ndarray, y: np.ndarray, sw: int, sh: int, ok: np.ndarray) -> np.ndarray:
+def index(x: np.ndarray, y: np.ndarray, sw: int, sh: int, ok: np.ndarray) -> np.ndarray:
+    """GDAL's nearest ``(col, row)`` (stacked as ``(2, ...)``) of accepted points."""
     xi = np.where(ok, x, 0.0) + _EPS
     yi = np.where(ok, y, 0.0) + _EPS
     ci = xi.astype(np.int64)

@@ -29,7 +29,15 @@ if TYPE_CHECKING:
     from rasteret_io._pixel_map import PixelMap
     from rasteret_io._warp_chunks import Chunk
 
-__all__ = ["Resampling", "WarpOptions", "WarpPlan", "plan_warp", "warp_into"]
+__all__ = [
+    "Resampling",
+    "WarpOptions",
+    "WarpPlan",
+    "nearest_index",
+    "plan_warp",
+    "source_valid",
+    "warp_into",
+]
 
 
 class Resampling(StrEnum):
@@ -200,6 +208,91 @@ def _to_dtype(val: np.ndarray, dtype: np.dtype, avoid: float | None) -> np.ndarr
         return val.astype(dtype)
 
 
+def source_valid(data: np.ndarray, valid: np.ndarray | None, nodata: float | None) -> np.ndarray:
+    """GDAL's validity of source pixels: ``valid`` (or all) and not equal to ``nodata``.
+
+    A NaN nodata matches NaN pixels; an integer band compares in its own type.
+    """
+    import numpy as np
+
+    ok = np.ones(data.shape, dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
+    if nodata is None:
+        return ok
+    if isinstance(nodata, float) and math.isnan(nodata):
+        return ok & ~np.isnan(data)
+    if data.dtype.kind in "ui":
+        info = np.iinfo(data.dtype)
+        if not (info.min <= nodata <= info.max) or float(nodata) != int(nodata):
+            return ok
+        return ok & (data != data.dtype.type(int(nodata)))
+    return ok & (data != np.asarray(nodata).astype(data.dtype))
+
+
+def _sample_points(
+    plan: WarpPlan, ch: Chunk, r0: int, r1: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Chunk-relative source coordinates of the pixel centres of chunk rows ``r0:r1``.
+
+    Returns:
+        ``(x, y, ok, idx)``: coordinates relative to the chunk's source window, whether GDAL
+        accepts the point (after its exact retry near the window edge) and, for accepted
+        points, the nearest ``(col, row)`` in the chunk window.
+    """
+    import numpy as np
+
+    from rasteret_io import _kernels_point as point
+    from rasteret_io._pixel_map import approx_rows
+
+    xs = np.arange(ch.dw, dtype=np.float64) + 0.5 + ch.dx
+    ys = np.arange(r0, r1, dtype=np.float64) + ch.dy + 0.5
+    sx, sy = approx_rows(plan.pmap, xs, ys, plan.options.error_threshold)
+    x, y = sx - ch.sx, sy - ch.sy
+    ok, retry = point.check_offsets(x, y, ch.sw, ch.sh)
+    if retry.any():  # GDAL re-transforms these points exactly
+        rr, cc = np.nonzero(retry)
+        ex, ey = plan.pmap.exact(xs[cc], ys[rr])
+        x[rr, cc], y[rr, cc] = ex - ch.sx, ey - ch.sy
+        ok[rr, cc] = point.check_offsets(x[rr, cc], y[rr, cc], ch.sw, ch.sh)[0]
+    return x, y, ok, point.index(x, y, ch.sw, ch.sh, ok)
+
+
+def nearest_index(
+    plan: WarpPlan, rows: tuple[int, int], cols: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """GDAL's nearest source pixel of every target pixel in a region of the target grid.
+
+    The same mapping :func:`warp_into` uses for ``nearest``, computed for rows
+    ``rows[0]:rows[1]`` and columns ``cols[0]:cols[1]`` only (scanlines are still
+    approximated over whole GDAL chunks, so any region agrees with the whole-grid warp).
+
+    Returns:
+        ``(ok, src_row, src_col)``: whether a source pixel is sampled, and its row and column
+        in the source level (meaningful where ``ok``).
+    """
+    import numpy as np
+
+    r0, r1 = rows
+    c0, c1 = cols
+    shape = (max(r1 - r0, 0), max(c1 - c0, 0))
+    ok = np.zeros(shape, dtype=bool)
+    src_row = np.zeros(shape, dtype=np.int64)
+    src_col = np.zeros(shape, dtype=np.int64)
+    for ch in plan.chunks:
+        if ch.sw <= 0 or ch.sh <= 0:
+            continue
+        cr0, cr1 = max(r0, ch.dy), min(r1, ch.dy + ch.dh)
+        cc0, cc1 = max(c0, ch.dx), min(c1, ch.dx + ch.dw)
+        if cr0 >= cr1 or cc0 >= cc1:
+            continue
+        _x, _y, cok, idx = _sample_points(plan, ch, cr0 - ch.dy, cr1 - ch.dy)
+        sl = slice(cc0 - ch.dx, cc1 - ch.dx)
+        dst = (slice(cr0 - r0, cr1 - r0), slice(cc0 - c0, cc1 - c0))
+        ok[dst] = cok[:, sl]
+        src_col[dst] = idx[0][:, sl] + ch.sx
+        src_row[dst] = idx[1][:, sl] + ch.sy
+    return ok, src_row, src_col
+
+
 def warp_into(
     src: np.ndarray,
     src_grid: Grid,
@@ -276,9 +369,7 @@ def warp_into(
         raise ValueError(f"src shape {src.shape} does not match window {win}")
     valid = None if src_valid is None else np.asarray(src_valid, dtype=bool)
     if nodata is not None:
-        nd = np.asarray(nodata).astype(src.dtype) if src.dtype.kind in "ui" else nodata
-        isnd = np.isnan(src) if isinstance(nodata, float) and math.isnan(nodata) else src == nd
-        valid = ~isnd if valid is None else valid & ~isnd
+        valid = source_valid(src, valid, nodata)
     masked = nodata is not None or src_has_mask or (valid is not None and not valid.all())
     if masked and valid is None:
         valid = np.ones(src.shape, dtype=bool)
@@ -317,18 +408,7 @@ def warp_into(
                 flat, fok = area.reduce_area(kind.value, view, boxes, int_mode=int_mode)
                 val, ok = flat.reshape(x1.shape), fok.reshape(x1.shape)
             else:
-                xs = np.arange(ch.dw, dtype=np.float64) + 0.5 + ch.dx
-                ys = rows.astype(np.float64) + 0.5
-                sx, sy = approx_rows(plan.pmap, xs, ys, opts.error_threshold)
-                x, y = sx - ch.sx, sy - ch.sy
-                ok0, retry, _ = point.check_offsets(x, y, ch.sw, ch.sh)
-                if retry.any():  # GDAL re-transforms these points exactly
-                    rr, cc = np.nonzero(retry)
-                    ex, ey = plan.pmap.exact(xs[cc], ys[rr])
-                    x[rr, cc], y[rr, cc] = ex - ch.sx, ey - ch.sy
-                    ok1, _r, _ = point.check_offsets(x[rr, cc], y[rr, cc], ch.sw, ch.sh)
-                    ok0[rr, cc] = ok1
-                idx = point._index(x, y, ch.sw, ch.sh, ok0)
+                x, y, ok0, idx = _sample_points(plan, ch, r0, r1)
                 cval, cok = point.nearest(view, idx)
                 if kind is Resampling.NEAREST or ch.sw == 1 or ch.sh == 1:
                     val, ok = cval, cok & ok0
