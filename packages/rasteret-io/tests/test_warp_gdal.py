@@ -407,3 +407,18 @@ def test_resampling_names():
     assert Resampling.AVERAGE.is_area and not Resampling.BILINEAR.is_area
     with pytest.raises(ValueError):
         Resampling("lanczos")
+
+
+@pytest.mark.parametrize("dtype", ["uint16", "int16"])
+@pytest.mark.parametrize("kind", ["bilinear", "cubic", "average", "med"])
+def test_computed_values_equal_to_nodata_are_nudged_like_gdal(tmp_path, dtype, kind):
+    """Values 0 and 2 around a nodata of 1: averages of 1 must not read as nodata."""
+    rng = np.random.default_rng(0)
+    data = (rng.integers(0, 2, (1, 120, 130)) * 2).astype(dtype)
+    data[0][rng.random((120, 130)) < 0.1] = 1
+    path = write_cog(tmp_path / "n.tif", data, transform=UTM, nodata=1)
+    grid = _grid_over(path, "EPSG:32632", 17.0)
+    ref = _gdal(path, grid, kind)
+    ours, valid = _ours(path, grid, kind)
+    np.testing.assert_array_equal(ours, ref)
+    assert not (valid & (ours == 1)).any()

@@ -27,14 +27,16 @@ class SourceView:
 
     Attributes:
         data: The caller's source array (a window of the level).
-        valid: Validity of ``data`` pixels, or None when the source has no mask at all
-            (GDAL's "NoMasks" kernels).
+        valid: Validity of ``data`` pixels, or None when every pixel is valid.
         off_x: Column of ``data[:, 0]`` in the level.
         off_y: Row of ``data[0]`` in the level.
         sx: Chunk source window column offset (level coordinates).
         sy: Chunk source window row offset.
         sw: Chunk source window width.
         sh: Chunk source window height.
+        generic: Whether GDAL runs its general kernels (sources with masks or nodata, and
+            pixel types without a specialised kernel) rather than its "NoMasks" kernels,
+            which treat window edges differently.
     """
 
     data: np.ndarray
@@ -45,11 +47,12 @@ class SourceView:
     sy: int
     sw: int
     sh: int
+    generic: bool = True
 
     @property
     def masked(self) -> bool:
-        """Whether GDAL would run its masked kernels."""
-        return self.valid is not None
+        """Whether GDAL would run its general (masked) kernels."""
+        return self.generic
 
     def take(self, ci: np.ndarray, ri: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Values and validity at chunk-relative ``(col, row)``; out-of-chunk pixels are invalid.

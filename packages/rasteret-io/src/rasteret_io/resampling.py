@@ -322,9 +322,9 @@ def warp_into(
         src_valid: Optional validity of ``src`` pixels (missing tiles, masks); combined with
             ``nodata``.
         nodata: Source nodata: pixels equal to it (NaN matches NaN) are invalid.
-        dst_nodata: Target nodata, the value of pixels no valid source reaches (default
-            ``nodata``, else 0). For integer targets GDAL never lets an interpolated or
-            aggregated value equal it (it is nudged by one), and neither does this function.
+        dst_nodata: Value of target pixels no valid source reaches (default ``nodata``,
+            else 0). Interpolated or aggregated integer values equal to the source ``nodata``
+            are nudged by one, as GDAL does.
         src_has_mask: The source has a per-dataset mask (affects GDAL's chunking only).
         out: Target buffer of shape ``dst_grid.shape``; its dtype sets the computation's
             working type and rounding (default: a new array of ``src.dtype``). Pixels with no
@@ -371,18 +371,29 @@ def warp_into(
     if nodata is not None:
         valid = source_valid(src, valid, nodata)
     masked = nodata is not None or src_has_mask or (valid is not None and not valid.all())
-    if masked and valid is None:
-        valid = np.ones(src.shape, dtype=bool)
     if not masked:
         valid = None
     work = _working_dtype(src.dtype, out_dtype)
     int_mode = work in (np.dtype("uint8"), np.dtype("uint16"), np.dtype("int16"))
-    avoid = dst_nodata if (masked and kind is not Resampling.NEAREST) else None
+    # GDAL has specialised kernels (their own edge rules) for these working types when the
+    # source has no mask; everything else goes through its general kernels.
+    special = work in (
+        np.dtype("uint8"),
+        np.dtype("int16"),
+        np.dtype("uint16"),
+        np.dtype("float32"),
+    )
+    generic = masked or not special or kind.is_area
+    # GDAL keeps computed integer values off the nodata value (nudging them by one). As
+    # rasterio drives it, the value avoided is the source nodata.
+    avoid = nodata if kind is not Resampling.NEAREST else None
 
     for ch in plan.chunks:
         if ch.sw <= 0 or ch.sh <= 0:
             continue
-        view = point.SourceView(src, valid, win.col_off, win.row_off, ch.sx, ch.sy, ch.sw, ch.sh)
+        view = point.SourceView(
+            src, valid, win.col_off, win.row_off, ch.sx, ch.sy, ch.sw, ch.sh, generic
+        )
         xscale, yscale = _scale(ch)
         rows_per = max(1, opts.block_pixels // max(ch.dw, 1))
         for r0 in range(0, ch.dh, rows_per):
@@ -428,10 +439,10 @@ def warp_into(
                         ok &= cok
             dst_rows = slice(ch.dy + r0, ch.dy + r1)
             dst_cols = slice(ch.dx, ch.dx + ch.dw)
-            if val.dtype != np.float64 or kind is Resampling.NEAREST:
+            if kind is Resampling.NEAREST and avoid is None:
                 conv = val.astype(out_dtype, copy=False)
             else:
-                conv = _to_dtype(val, work, avoid).astype(out_dtype, copy=False)
+                conv = _to_dtype(val.astype(np.float64), work, avoid).astype(out_dtype, copy=False)
             block = out[dst_rows, dst_cols]
             block[ok] = conv[ok]
             valid_out[dst_rows, dst_cols] |= ok
