@@ -422,3 +422,26 @@ def test_computed_values_equal_to_nodata_are_nudged_like_gdal(tmp_path, dtype, k
     ours, valid = _ours(path, grid, kind)
     np.testing.assert_array_equal(ours, ref)
     assert not (valid & (ours == 1)).any()
+
+
+@pytest.mark.parametrize("kind", ["nearest", "bilinear", "cubic"])
+@pytest.mark.parametrize(
+    "grid",
+    [
+        Grid("EPSG:4326", (0.5, 0.0, -200.0, 0.0, -0.5, 90.0), 800, 70),  # crosses +-180
+        Grid("EPSG:3413", (80_000.0, 0.0, -4e6, 0.0, -80_000.0, 4e6), 100, 100),  # pole inside
+    ],
+    ids=["4326-4326-antimeridian", "4326-3413-pole"],
+)
+def test_global_geographic_source(tmp_path, kind, grid):
+    """A whole-world source: longitudes wrap around the source's centre as in GDAL."""
+    path = _source(
+        tmp_path / "world.tif",
+        "EPSG:4326",
+        (1.0, 0, -180.0, 0, -1.0, 90.0),
+        (180, 360),
+        "uint16",
+        0,
+        3,
+    )
+    np.testing.assert_array_equal(_ours(path, grid, kind)[0], _gdal(path, grid, kind))

@@ -71,7 +71,7 @@ class ChunkCosts:
 
 def _special_points(pmap: PixelMap, src_crs: object) -> list[tuple[float, float]]:
     """Destination pixel coordinates of the poles, as GDAL computes them at initialisation."""
-    if pmap.dst_to_src is None or pmap.src_to_dst is None:
+    if pmap.dst_to_src is None:  # no reprojection step: GDAL computes no special point
         return []
     from rasteret_io._pixel_map import _crs, _pyproj
 
@@ -80,6 +80,8 @@ def _special_points(pmap: PixelMap, src_crs: object) -> list[tuple[float, float]
     lon = np.zeros(2)
     if crs.is_geographic:
         x, y = lon, lat  # GDAL does not reproject these for a geographic source
+    elif pmap.src_to_dst is None:
+        return []
     else:
         gx, gy = _pyproj(crs.geodetic_crs, crs).transform(lon, lat)
         x, y = pmap.src_to_dst(np.asarray(gx, np.float64), np.asarray(gy, np.float64))
