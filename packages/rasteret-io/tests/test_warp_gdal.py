@@ -104,6 +104,8 @@ def _grid_over(path, dst_crs, res):
 
 #: (case id, source, target CRS, target resolution, or a fixed target grid)
 PAIRS = [
+    ("utm33-utm33-coarser", "utm_u16", "EPSG:32633", 23.0),  # resolution change, same CRS
+    ("utm33-utm33-finer", "utm_u16", "EPSG:32633", 7.0),
     ("utm33-utm32", "utm_u16", "EPSG:32632", 10.0),
     ("utm33-utm32-coarse", "utm_u16", "EPSG:32632", 27.0),
     ("utm33-4326", "utm_u16", "EPSG:4326", 0.00015),
@@ -445,3 +447,15 @@ def test_global_geographic_source(tmp_path, kind, grid):
         3,
     )
     np.testing.assert_array_equal(_ours(path, grid, kind)[0], _gdal(path, grid, kind))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("res", [6.0, 10.0, 33.0])
+def test_same_crs_shifted_grid(sources, kind, res):
+    """Reading at another resolution / phase in the source CRS (no reprojection)."""
+    c, f = UTM[2], UTM[5]
+    grid = Grid(
+        "EPSG:32633", (res, 0.0, c + 3.3, 0.0, -res, f - 7.1), int(1700 / res), int(1500 / res)
+    )
+    ref = _gdal(sources["utm_u16"], grid, kind)
+    np.testing.assert_array_equal(_ours(sources["utm_u16"], grid, kind)[0], ref)
