@@ -51,6 +51,7 @@ __all__ = [
     "ReadFailure",
     "ReadOutcome",
     "RecordSources",
+    "Resampling",
     "RetryPolicy",
     "RoutingBackend",
     "ShortRangeError",
@@ -60,6 +61,8 @@ __all__ = [
     "StalenessPolicy",
     "StorageBackend",
     "UnsupportedGeometryError",
+    "WarpOptions",
+    "WarpPlan",
     "Window",
     "WindowRequest",
     "WindowResult",
@@ -74,8 +77,10 @@ __all__ = [
     "geometry_mask",
     "get_default_backend",
     "inverse_gdal",
+    "nearest_index",
     "normalize_aois",
     "plan_tasks",
+    "plan_warp",
     "read_aois",
     "read_grid",
     "read_ranges",
@@ -86,9 +91,11 @@ __all__ = [
     "run_sync",
     "same_crs",
     "sample_points",
+    "source_valid",
     "to_crs",
     "transform_from_metadata",
     "transformer",
+    "warp_into",
     "window_transform",
 ]
 
@@ -172,6 +179,13 @@ _WHERE = {
     "resolve_crs": "aoi",
     "StorageBackend": "protocols",
     "Backend": "protocols",
+    "Resampling": "resampling",
+    "WarpOptions": "resampling",
+    "WarpPlan": "resampling",
+    "plan_warp": "resampling",
+    "warp_into": "resampling",
+    "nearest_index": "resampling",
+    "source_valid": "resampling",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -273,6 +287,15 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from rasteret_io.rasterize import (
         geometry_mask,
+    )
+    from rasteret_io.resampling import (
+        Resampling,
+        WarpOptions,
+        WarpPlan,
+        nearest_index,
+        plan_warp,
+        source_valid,
+        warp_into,
     )
     from rasteret_io.retry import (
         RetryPolicy,

@@ -287,7 +287,10 @@ async def read_aois(
         all_touched: Include every pixel touched by the AOI boundary.
         target_crs: Output CRS (implies ``"stack"`` semantics for the grid).
         resolution: Output pixel size ``(x, y)`` in the output CRS.
-        resampling: ``"nearest"`` or ``"bilinear"`` when records are resampled.
+        resampling: A :class:`~rasteret_io.resampling.Resampling` kernel name (``"nearest"``,
+            ``"bilinear"``, ``"cubic"``, ``"average"``, ``"mode"``, ``"min"``, ``"max"``,
+            ``"med"``, ``"q1"``, ``"q3"``) used when records are resampled; GDAL's warper
+            semantics (``rasterio.warp.reproject``) on the level that is read.
         progress: ``progress(done, total)`` callback per COG read (see ``read_windows``).
 
     Returns:
@@ -327,7 +330,16 @@ async def read_aois(
         else:
             grid = task.out_grid
             data, valid = reproject_array(
-                res.data, res.valid, src_t, src.crs, grid, fill=res.fill, resampling=resampling
+                res.data,
+                res.valid,
+                src_t,
+                src.crs,
+                grid,
+                fill=res.fill,
+                resampling=resampling,
+                nodata=src.nodata,
+                src_grid=src.grid(task.level),
+                src_window=task.window,
             )
             transform, crs = grid.transform, grid.crs
         mkey = (task.aoi_index, transform, data.shape, str(crs))

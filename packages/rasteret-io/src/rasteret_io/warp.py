@@ -1,8 +1,8 @@
-"""Resampling a source window onto a target grid (nearest like GDAL's warper, or bilinear).
+"""CRS helpers and the legacy resampling entry point of the read engine.
 
-For every target pixel centre the source coordinate is computed exactly (pyproj for a CRS
-change, affine arithmetic otherwise); nearest picks the source pixel containing it, as
-GDAL's nearest-neighbour kernel does with an exact transformer.
+:func:`reproject_array` resamples a source window onto a target grid with any of GDAL's
+kernels by delegating to :func:`rasteret_io.resampling.warp_into`, which reproduces GDAL's
+warper (its approximate coordinate transformer, chunking and kernels) pixel for pixel.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from rasteret_io.grid import Grid, Transform, inverse_gdal
+from rasteret_io.grid import Grid, Transform, Window
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,84 +42,62 @@ def same_crs(a: Any, b: Any) -> bool:
     return bool(_crs(a) == _crs(b))
 
 
-def _target_centres(grid: Grid) -> tuple[np.ndarray, np.ndarray]:
-    import numpy as np
-
-    a, b, c, d, e, f = grid.transform
-    cols = np.arange(grid.width, dtype=np.float64) + 0.5
-    rows = np.arange(grid.height, dtype=np.float64) + 0.5
-    cc, rr = np.meshgrid(cols, rows)
-    return a * cc + b * rr + c, d * cc + e * rr + f
-
-
 def reproject_array(
     src: np.ndarray,
-    src_valid: np.ndarray,
+    src_valid: np.ndarray | None,
     src_transform: Transform,
     src_crs: Any,
     dst: Grid,
     *,
     fill: int | float,
     resampling: str = "nearest",
+    nodata: int | float | None = None,
+    src_grid: Grid | None = None,
+    src_window: Window | None = None,
+    error_threshold: float = 0.125,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Resample ``src`` (a window with ``src_transform``) onto ``dst``.
+    """Resample ``src`` onto ``dst`` as GDAL's warper does (see :mod:`rasteret_io.resampling`).
 
     Args:
         src: ``(h, w)`` source array.
-        src_valid: Boolean validity of ``src`` pixels.
-        src_transform: Geotransform of ``src``.
-        src_crs: CRS of ``src``.
+        src_valid: Boolean validity of ``src`` pixels (tiles present, masks), or None.
+        src_transform: Geotransform of ``src`` (ignored when ``src_grid`` is given).
+        src_crs: CRS of ``src`` (ignored when ``src_grid`` is given).
         dst: Target grid.
         fill: Value of target pixels with no valid source.
-        resampling: ``"nearest"`` (dtype preserved) or ``"bilinear"`` (float output; invalid
-            source pixels are excluded from the weights).
+        resampling: A :class:`~rasteret_io.resampling.Resampling` name. ``"nearest"`` keeps
+            the dtype; the other kernels return float64 (GDAL warping into a float64 target).
+        nodata: Source nodata; pixels equal to it are not used.
+        src_grid: The whole raster / overview level ``src`` was cut from. Pass it (with
+            ``src_window``) for results identical to GDAL warping the whole raster; without
+            it ``src`` is treated as a raster of its own.
+        src_window: Where ``src`` sits in ``src_grid``.
+        error_threshold: GDAL's approximation error in source pixels (0.125 is GDAL's and
+            rasterio's default; 0 for exact per-pixel transforms).
 
     Returns:
         ``(data, valid)`` on the target grid.
     """
     import numpy as np
 
-    x, y = _target_centres(dst)
-    if not same_crs(src_crs, dst.crs):
-        x, y = transformer(dst.crs, src_crs).transform(x, y)
-        x = np.asarray(x)
-        y = np.asarray(y)
-    inv = inverse_gdal(src_transform)
-    col = inv[0] * x + inv[1] * y + inv[2]
-    row = inv[3] * x + inv[4] * y + inv[5]
-    h, w = src.shape
-    if resampling == "nearest":
-        ci = np.floor(col + 1e-10).astype(np.int64)
-        ri = np.floor(row + 1e-10).astype(np.int64)
-        ok = np.isfinite(col) & np.isfinite(row) & (ci >= 0) & (ci < w) & (ri >= 0) & (ri < h)
-        ci_c = np.clip(ci, 0, max(w - 1, 0))
-        ri_c = np.clip(ri, 0, max(h - 1, 0))
-        ok &= src_valid[ri_c, ci_c] if src.size else False
-        out = np.full(dst.shape, fill, dtype=src.dtype)
-        if src.size:
-            out[ok] = src[ri_c[ok], ci_c[ok]]
-        return out, ok
-    if resampling != "bilinear":
-        raise ValueError(f"resampling must be 'nearest' or 'bilinear', got {resampling!r}")
-    fc, fr = col - 0.5, row - 0.5
-    c0, r0 = np.floor(fc).astype(np.int64), np.floor(fr).astype(np.int64)
-    wx, wy = fc - c0, fr - r0
-    acc = np.zeros(dst.shape, dtype=np.float64)
-    wsum = np.zeros(dst.shape, dtype=np.float64)
-    srcf = src.astype(np.float64)
-    for dr, dc, wgt in (
-        (0, 0, (1 - wx) * (1 - wy)),
-        (0, 1, wx * (1 - wy)),
-        (1, 0, (1 - wx) * wy),
-        (1, 1, wx * wy),
-    ):
-        rr, cc = r0 + dr, c0 + dc
-        inside = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w) & np.isfinite(wgt)
-        rr_c, cc_c = np.clip(rr, 0, max(h - 1, 0)), np.clip(cc, 0, max(w - 1, 0))
-        good = inside & src_valid[rr_c, cc_c]
-        acc += np.where(good, srcf[rr_c, cc_c] * wgt, 0.0)
-        wsum += np.where(good, wgt, 0.0)
-    valid = wsum > 1e-12
-    out = np.full(dst.shape, np.nan if fill is None else fill, dtype=np.float64)
-    out[valid] = acc[valid] / wsum[valid]
-    return out, valid
+    from rasteret_io.resampling import Resampling, WarpOptions, warp_into
+
+    kind = Resampling(resampling)
+    if src_grid is None:
+        src_grid = Grid(src_crs, src_transform, src.shape[1], src.shape[0])
+        src_window = None
+    out = np.empty(dst.shape, dtype=src.dtype if kind is Resampling.NEAREST else np.float64)
+    data, valid = warp_into(
+        src,
+        src_grid,
+        dst,
+        kind,
+        src_window=src_window,
+        src_valid=src_valid,
+        nodata=nodata,
+        out=out,
+        options=WarpOptions(error_threshold=error_threshold),
+    )
+    if not valid.all():
+        data[~valid] = fill
+    return data, valid

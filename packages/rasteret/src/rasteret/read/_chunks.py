@@ -35,12 +35,11 @@ from rasteret_io import (
     Window,
     WindowRequest,
     geometry_mask,
-    inverse_gdal,
+    nearest_index,
+    plan_warp,
     read_windows,
     run_sync,
-    same_crs,
-    transformer,
-    window_transform,
+    source_valid,
 )
 
 __all__ = ["ChunkItem", "ChunkSpec", "MaskSpec", "Opaque", "read_chunk", "read_opaque_chunk"]
@@ -109,6 +108,7 @@ class ChunkSpec:
 _MASKS: OrderedDict[MaskSpec, np.ndarray] = OrderedDict()
 _MASKS_LOCK = threading.Lock()
 _MASKS_MAX = 16
+_PLANS: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 
 
 def _full_mask(spec: MaskSpec) -> np.ndarray:
@@ -131,6 +131,26 @@ def _full_mask(spec: MaskSpec) -> np.ndarray:
     return m
 
 
+def _nearest_plan(source: BandSource, level: int, grid: Grid) -> Any:
+    """GDAL's warp plan of one band level onto an output grid (cached per process)."""
+    key = (source.url, source.band, level, grid)
+    with _MASKS_LOCK:
+        hit = _PLANS.get(key)
+    if hit is None:
+        hit = plan_warp(
+            source.grid(level),
+            grid,
+            "nearest",
+            src_dtype=source.spec.dtype,
+            src_nodata=source.nodata,
+        )
+        with _MASKS_LOCK:
+            _PLANS[key] = hit
+            while len(_PLANS) > _MASKS_MAX:
+                _PLANS.popitem(last=False)
+    return hit
+
+
 def _plan_item(item: ChunkItem, region: tuple[int, int, int, int]) -> tuple[Any, Any] | None:
     """``(window to fetch, how to place it)`` for one item, or None when it misses the chunk."""
     r0, r1, c0, c1 = region
@@ -142,30 +162,13 @@ def _plan_item(item: ChunkItem, region: tuple[int, int, int, int]) -> tuple[Any,
         if sub.intersection(image) is None:
             return None
         return sub, None
-    # Warped: the eager target pixel centres of this region, mapped into the eager source
-    # window exactly as ``rasteret_io.warp.reproject_array`` maps them (nearest).
-    g = item.out_grid
-    a, b, c, d, e, f = g.transform
-    cols = np.arange(g.width, dtype=np.float64)[c0:c1] + 0.5
-    rows = np.arange(g.height, dtype=np.float64)[r0:r1] + 0.5
-    cc, rr = np.meshgrid(cols, rows)
-    x, y = a * cc + b * rr + c, d * cc + e * rr + f
-    if not same_crs(item.source.crs, g.crs):
-        x, y = transformer(g.crs, item.source.crs).transform(x, y)
-        x, y = np.asarray(x), np.asarray(y)
-    inv = inverse_gdal(window_transform(lv.transform, win))
-    col = inv[0] * x + inv[1] * y + inv[2]
-    row = inv[3] * x + inv[4] * y + inv[5]
-    ci = np.floor(col + 1e-10).astype(np.int64)
-    ri = np.floor(row + 1e-10).astype(np.int64)
-    ok = (
-        np.isfinite(col)
-        & np.isfinite(row)
-        & (ci >= 0)
-        & (ci < win.width)
-        & (ri >= 0)
-        & (ri < win.height)
+    # Warped: GDAL's nearest source pixel of each target pixel of this region, exactly as the
+    # eager read maps it (rasteret_io.nearest_index), relative to the eager window.
+    ok, sr, sc = nearest_index(
+        _nearest_plan(item.source, item.level, item.out_grid), (r0, r1), (c0, c1)
     )
+    ci, ri = sc - win.col_off, sr - win.row_off
+    ok &= (ci >= 0) & (ci < win.width) & (ri >= 0) & (ri < win.height)
     if not ok.any():
         return None
     cmin, cmax = int(ci[ok].min()), int(ci[ok].max())
@@ -213,8 +216,9 @@ def read_chunk(reader: BatchReader, spec: ChunkSpec) -> np.ndarray:
             ok, ri, ci = place
             sh, sw = res.data.shape
             ri_c, ci_c = np.clip(ri, 0, max(sh - 1, 0)), np.clip(ci, 0, max(sw - 1, 0))
-            valid = ok & read_valid[ri_c, ci_c]
             data = res.data[ri_c, ci_c]
+            got = None if res.valid is None else res.valid[ri_c, ci_c]
+            valid = ok & source_valid(data, got, item.source.nodata)
         inside = _full_mask(item.mask)[r0:r1, c0:c1]
         take = valid & inside & ~done[item.t]
         out[item.t, 0][take] = data[take]
