@@ -21,12 +21,37 @@ from rasteret_io.fetch import Fetcher
 from rasteret_io.grid import Grid
 from rasteret_io.rasterize import geometry_mask
 from rasteret_testkit.cogs import sample_array, write_cog
-from rasteret_testkit.rows import row_for_cogs
+from rasteret_testkit.rows import row_for_cogs, rows_table
 
 
-def _read(rows, bands, geoms, crs, fetcher=None, **kw):
+def _same_outcome(a, b):
+    """Two read outcomes hold identical chips and failures."""
+    assert [(c.record_id, c.aoi_index, c.band) for c in a.chips] == [
+        (c.record_id, c.aoi_index, c.band) for c in b.chips
+    ]
+    for x, y in zip(a.chips, b.chips, strict=True):
+        assert x.data.dtype == y.data.dtype and x.transform == y.transform and x.crs == y.crs
+        np.testing.assert_array_equal(x.data, y.data)
+        np.testing.assert_array_equal(x.valid, y.valid)
+    assert [(f.record_id, f.band) for f in a.failures] == [
+        (f.record_id, f.band) for f in b.failures
+    ]
+
+
+def _read(rows, bands, geoms, crs, fetcher=None, *, form="both", **kw):
+    """Read through the engine's Arrow input (two record batches) and, with ``form="both"``,
+    through row dicts too, checking both give identical outcomes."""
     aois = normalize_aois(geoms, geometry_crs=crs)
-    return asyncio.run(read_aois(rows, bands, aois, fetcher or default_fetcher(), **kw))
+
+    def run(r):
+        return asyncio.run(read_aois(r, bands, aois, fetcher or default_fetcher(), **kw))
+
+    if form == "dicts":
+        return run(rows)
+    out = run(rows_table(rows, chunks=2))
+    if form == "both":
+        _same_outcome(out, run(rows))
+    return out
 
 
 def _random_aois(transform, rng, n):
@@ -153,11 +178,11 @@ def test_request_count_one_per_coalesced_group(tmp_path, object_server):
     geoms = [box(500_000 + 100, 5_000_000 - 3000, 500_000 + 3000, 5_000_000 - 100)]  # 3x3 tiles
     object_server.reset()
     f = Fetcher(default_fetcher().reader, max_gap=1 << 20)
-    _read([row], ["b"], geoms, 32633, fetcher=f)
+    _read([row], ["b"], geoms, 32633, fetcher=f, form="arrow")
     assert object_server.count(path_prefix="/c.tif") == 1
     object_server.reset()
     f = Fetcher(default_fetcher().reader, max_gap=0, max_size=1)
-    _read([row], ["b"], geoms, 32633, fetcher=f)
+    _read([row], ["b"], geoms, 32633, fetcher=f, form="arrow")
     assert object_server.count(path_prefix="/c.tif") == 9
 
 
@@ -271,7 +296,7 @@ def test_coarse_resolution_reads_an_overview(tmp_path, object_server):
     row = row_for_cogs("r", {"b": (path, object_server.url("ov.tif"))})
     g = [box(500_000, 5_000_000 - 10_240, 500_000 + 10_240, 5_000_000)]
     object_server.reset()
-    out = _read([row], ["b"], g, 32633, layout="stack", resolution=(40.0, 40.0))
+    out = _read([row], ["b"], g, 32633, layout="stack", resolution=(40.0, 40.0), form="arrow")
     chip = out.chips[0]
     assert chip.data.shape == (256, 256)
     with rasterio.open(path, overview_level=1) as ov:
@@ -283,7 +308,7 @@ def test_coarse_resolution_reads_an_overview(tmp_path, object_server):
 def test_geometry_validation():
     row = {"id": "r"}
     with pytest.raises(UnsupportedGeometryError, match="Point"):
-        _read([row], ["b"], [Point(1, 2)], 4326)
+        _read([row], ["b"], [Point(1, 2)], 4326, form="dicts")
     aois = normalize_aois((0.0, 1.0, 2.0, 3.0))
     assert aois.crs.to_epsg() == 4326 and aois.geometries[0].bounds == (0.0, 1.0, 2.0, 3.0)
     mp = MultiPolygon([box(0, 0, 1, 1), box(2, 2, 3, 3)])

@@ -16,14 +16,15 @@ from typing import Any
 __all__ = ["BatchReader"]
 
 
-def _rows(batch: Any) -> list[dict[str, Any]]:
-    if isinstance(batch, list):
+def _rows(batch: Any) -> Any:
+    """The engine's input: Arrow data as is (its fast path), row dicts as a list."""
+    from rasteret_io.arrow_sources import is_arrow
+
+    if isinstance(batch, list) or is_arrow(batch):
         return batch
-    if hasattr(batch, "to_pylist"):
-        return batch.to_pylist()
     import pyarrow as pa
 
-    return pa.table(batch).to_pylist()
+    return pa.table(batch)
 
 
 @dataclass(frozen=True)

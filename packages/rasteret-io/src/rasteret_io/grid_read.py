@@ -13,11 +13,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from rasteret_io.arrow_sources import as_records
 from rasteret_io.engine import ReadFailure, source_window
 from rasteret_io.errors import ReadError
 from rasteret_io.fetch import Fetcher
 from rasteret_io.grid import Grid, Window, window_transform
-from rasteret_io.sources import BandSource, record_sources
+from rasteret_io.sources import BandSource
 from rasteret_io.tiles import WindowRequest, read_windows
 from rasteret_io.warp import reproject_array, same_crs
 
@@ -73,7 +74,7 @@ def _is_valid(np: Any, data: Any, valid: Any, nodata: Any) -> Any:
 
 
 async def read_grid(
-    rows: Sequence[Mapping[str, Any]],
+    rows: Any,
     bands: Sequence[str],
     grid: Grid,
     fetcher: Fetcher,
@@ -86,7 +87,8 @@ async def read_grid(
     """Read ``bands`` of ``rows`` onto ``grid`` and mosaic them.
 
     Args:
-        rows: Collection rows in mosaic priority order (first wins).
+        rows: Collection rows in mosaic priority order (first wins): a ``pyarrow.Table`` /
+            ``RecordBatch`` (fast path) or a sequence of row dicts.
         bands: Band codes (output channels, in order).
         grid: The query grid.
         fetcher: Fetch settings.
@@ -101,7 +103,7 @@ async def read_grid(
     """
     import numpy as np
 
-    records = [record_sources(r, i, bands, band_map) for i, r in enumerate(rows)]
+    records = as_records(rows, bands, band_map)
     failures: list[ReadFailure] = []
     reqs: list[WindowRequest] = []
     meta: list[

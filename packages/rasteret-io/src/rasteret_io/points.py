@@ -14,12 +14,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rasteret_catalog.schema import BboxField, Col
+from rasteret_catalog.schema import BboxField
+from rasteret_io.arrow_sources import as_records, bboxes
 from rasteret_io.engine import ReadFailure
 from rasteret_io.errors import ReadError
 from rasteret_io.fetch import Fetcher
 from rasteret_io.grid import Window, inverse_gdal
-from rasteret_io.sources import BandSource, record_sources
+from rasteret_io.sources import BandSource
 from rasteret_io.tiles import WindowRequest, read_windows
 from rasteret_io.warp import transformer
 
@@ -63,7 +64,7 @@ def _is_nodata(v: float, nodata: Any) -> bool:
 
 
 async def sample_points(
-    rows: Sequence[Mapping[str, Any]],
+    rows: Any,
     bands: Sequence[str],
     xs: Sequence[float],
     ys: Sequence[float],
@@ -79,7 +80,8 @@ async def sample_points(
     """Sample ``bands`` of ``rows`` at points.
 
     Args:
-        rows: Collection rows; with ``match="latest"`` they must be sorted newest first.
+        rows: Collection rows (a ``pyarrow.Table`` / ``RecordBatch``, or a sequence of row
+            dicts); with ``match="latest"`` they must be sorted newest first.
         bands: Band codes.
         xs: Point x coordinates in ``points_crs``.
         ys: Point y coordinates.
@@ -108,12 +110,12 @@ async def sample_points(
     lon, lat = transformer(points_crs, 4326).transform(xs_a, ys_a)
     lon, lat = np.asarray(lon), np.asarray(lat)
     out = PointSamples()
-    records = [record_sources(row, i, bands, band_map) for i, row in enumerate(rows)]
+    records = as_records(rows, bands, band_map)
     claimed = np.zeros((len(xs_a), len(bands)), dtype=bool)
     # (point, record index, source, fractional col, fractional row) of every in-raster sample
     hits: list[tuple[np.ndarray, int, BandSource, np.ndarray, np.ndarray]] = []
-    for rec, row in zip(records, rows, strict=True):
-        cand = np.nonzero(_in_bbox_mask(row, lon, lat))[0]
+    for rec, bb in zip(records, bboxes(rows), strict=True):
+        cand = np.nonzero(_in_bbox_mask(bb, lon, lat))[0]
         if not len(cand):
             continue
         for bi, band in enumerate(bands):
@@ -151,10 +153,9 @@ async def sample_points(
     return out
 
 
-def _in_bbox_mask(row: Mapping[str, Any], lon: Any, lat: Any) -> Any:
+def _in_bbox_mask(bb: Mapping[str, Any] | None, lon: Any, lat: Any) -> Any:
     import numpy as np
 
-    bb = row.get(Col.BBOX)
     if not bb:
         return np.ones(len(lon), dtype=bool)
     return (

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from rasteret._progress import progress_callback
 from rasteret.errors import InvalidInputError
-from rasteret_catalog.schema import Col, band_metadata_column
+from rasteret_catalog.schema import Col
 
 if TYPE_CHECKING:
     import numpy as np
@@ -45,20 +45,19 @@ def band_map_for(data_source: str | None) -> dict[str, str] | None:
     return BandRegistry.get(data_source or "") or None
 
 
+def table_of(view: Collection, bands: Sequence[str], band_map: dict[str, str] | None) -> Any:
+    """Records of ``view`` as a ``pyarrow.Table`` of only the columns a read needs."""
+    from rasteret_io.arrow_sources import read_columns
+
+    extra = [c.value for c in _BASE_COLUMNS]
+    return view.to_table(columns=read_columns(view.schema, bands, band_map, extra=extra))
+
+
 def rows_of(
     view: Collection, bands: Sequence[str], band_map: dict[str, str] | None
 ) -> list[dict[str, Any]]:
     """Rows of ``view`` holding only the columns a read needs (as Python dicts)."""
-    from rasteret_catalog.bands import asset_key_candidates
-
-    names = set(view.schema.names)
-    cols = [c.value for c in _BASE_COLUMNS if c.value in names]
-    for b in bands:
-        for key in asset_key_candidates(b, band_map):
-            col = band_metadata_column(key)
-            if col in names and col not in cols:
-                cols.append(col)
-    return view.to_table(columns=cols).to_pylist()
+    return table_of(view, bands, band_map).to_pylist()  # type: ignore[no-any-return]
 
 
 def backend_for(view: Collection, backend: Any, cloud_config: Any, data_source: str | None) -> Any:
@@ -143,9 +142,10 @@ def no_data_error(failures: Sequence[Any]) -> ValueError:
 
 
 def aoi_rows(
-    view: Collection, params: dict[str, Any]
-) -> tuple[Any, dict[str, str] | None, list[dict[str, Any]]]:
-    """Normalised polygon AOIs, the band map and the rows of the records they may touch.
+    view: Collection, params: dict[str, Any], *, arrow: bool = False
+) -> tuple[Any, dict[str, str] | None, Any]:
+    """Normalised polygon AOIs, the band map and the rows of the records they may touch
+    (row dicts, or a ``pyarrow.Table`` with ``arrow=True``).
 
     Raises:
         UnsupportedGeometryError: an AOI is not a (Multi)Polygon.
@@ -165,18 +165,19 @@ def aoi_rows(
                 "MultiPolygon geometries (use sample_points for Point geometries)"
             )
     band_map = band_map_for(params.get("data_source"))
-    rows = rows_of(narrow_to_aois(view, aois), params["bands"], band_map)
-    return aois, band_map, rows
+    rows = table_of(narrow_to_aois(view, aois), params["bands"], band_map)
+    return aois, band_map, rows if arrow else rows.to_pylist()
 
 
-def read_chips(
-    view: Collection, params: dict[str, Any], *, layout: str
-) -> tuple[Any, Any, list[dict[str, Any]]]:
-    """Run the AOI engine for a get_* call; returns ``(outcome, aois, rows)``."""
+def read_chips(view: Collection, params: dict[str, Any], *, layout: str) -> tuple[Any, Any, Any]:
+    """Run the AOI engine for a get_* call; returns ``(outcome, aois, table)``.
+
+    The engine takes the records as Arrow (no per-row Python dicts, no tile lists).
+    """
     from rasteret_io.engine import read_aois
     from rasteret_io.runtime import run_sync
 
-    aois, band_map, rows = aoi_rows(view, params)
+    aois, band_map, rows = aoi_rows(view, params, arrow=True)
     target = params.get("target_crs")
     with progress_callback(bool(params.get("progress")), "rasteret read") as on_progress:
         outcome = run_sync(
@@ -299,8 +300,13 @@ def get_gdf(view: Collection, **params: Any) -> Any:
     """GeoDataFrame, one row per (record, AOI, band); see :mod:`rasteret._gdf_out`."""
     from rasteret._gdf_out import build_gdf
 
-    outcome, aois, rows = read_chips(view, params, layout="native")
-    return build_gdf(outcome, aois, rows, params)
+    outcome, aois, table = read_chips(view, params, layout="native")
+    keep = [
+        c
+        for c in (Col.ID, Col.DATETIME, Col.CLOUD_COVER, Col.COLLECTION)
+        if c in table.column_names
+    ]
+    return build_gdf(outcome, aois, table.select(keep).to_pylist(), params)
 
 
 def sample_points(view: Collection, **params: Any) -> Any:
