@@ -266,3 +266,30 @@ def test_plan_tiles_reports_unusable_windows():
     assert "record 'r' band 'b' (u)" in str(plan.errors[1])
     assert plan.window.tolist() == [0]  # the window outside the image needs no tile
     assert not plan.covered[3]
+
+
+def test_rows_sharing_a_header_build_overviews_on_use(varied_rows):
+    _rows, (a, *_rest) = varied_rows
+    twins = [row_for_cogs(f"t{i}", {"x": (a, str(a))}) for i in range(3)]
+    recs = records_from_arrow(rows_table(twins), ["x"])
+    _same_records(recs, [record_sources(r, i, ["x"]) for i, r in enumerate(twins)])
+    assert all(len(rec.bands["x"].levels) == 3 for rec in recs)
+    lazy = recs[2].bands["x"].levels
+    assert type(lazy).__name__ == "LazyLevels"
+    assert type(pickle.loads(pickle.dumps(lazy))) is tuple
+    # a coarse read through those rows uses the overview, like GDAL's overview choice
+    g = [box(500_000, 5_000_000 - 5_120, 500_000 + 5_120, 5_000_000)]
+    out = asyncio.run(
+        read_aois(
+            rows_table(twins),
+            ["x"],
+            normalize_aois(g, geometry_crs=32633),
+            default_fetcher(),
+            layout="stack",
+            resolution=(20.0, 20.0),
+        )
+    )
+    with rasterio.open(a, overview_level=0) as ov:
+        expect = ov.read(1, window=((0, 256), (0, 256)))
+    for chip in out.chips:
+        np.testing.assert_array_equal(chip.data, expect)

@@ -25,10 +25,13 @@ from rasteret_io.errors import BandResolutionError, ReadError
 from rasteret_io.sources import (
     TILE_REF,
     BandSource,
+    LazyLevels,
+    LevelRef,
     RecordSources,
     TileTable,
     band_source,
     crs_of,
+    overview_levels,
     record_sources,
 )
 
@@ -49,6 +52,27 @@ RECORD_COLUMNS: tuple[str, ...] = (
 )
 
 _LEVEL_LISTS = (LevelField.TILE_OFFSETS.value, LevelField.TILE_BYTE_COUNTS.value)
+#: Fields of a level struct (overview, mask) that band sources are built from.
+_LEVEL_FIELDS = frozenset(f.value for f in LevelField)
+#: Fields of a ``{band}_metadata`` struct that band sources are built from (legacy
+#: ``width`` / ``height`` included); the rest (provenance, GeoTIFF tags) is not read.
+_SOURCE_FIELDS = frozenset(
+    [
+        *(
+            f.value
+            for f in (
+                BandField.IMAGE_WIDTH, BandField.IMAGE_HEIGHT, BandField.TILE_WIDTH,
+                BandField.TILE_HEIGHT, BandField.DTYPE, BandField.TRANSFORM,
+                BandField.PREDICTOR, BandField.COMPRESSION, BandField.NODATA,
+                BandField.SAMPLES_PER_PIXEL, BandField.PLANAR_CONFIGURATION,
+                BandField.PHOTOMETRIC, BandField.BITS_PER_SAMPLE, BandField.BYTE_ORDER,
+                BandField.JPEG_TABLES, BandField.LERC_PARAMETERS,
+            )
+        ),
+        "width",
+        "height",
+    ]
+)  # fmt: skip
 
 
 def is_arrow(rows: Any) -> bool:
@@ -127,7 +151,9 @@ def records_from_arrow(
 
 def _batches(data: Any) -> Iterator[pa.RecordBatch]:
     if hasattr(data, "to_batches"):  # Table: one batch (per-batch column setup costs more
-        yield from data.combine_chunks().to_batches()  # than copying the buffers together)
+        if any(c.num_chunks > 1 for c in data.columns):  # than copying the buffers together)
+            data = data.combine_chunks()
+        yield from data.to_batches()
     elif hasattr(data, "num_columns") and hasattr(data, "column"):  # RecordBatch
         yield data
     else:  # RecordBatchReader or any iterable of batches
@@ -157,14 +183,21 @@ def _batch_records(
             metas[name] = _MetaColumn(batch.column(idx)) if idx >= 0 else None
         return metas[name]
 
+    # Rows whose metadata agree in every scalar field (same grid, tiling, dtype, codec...) share
+    # one validated prototype: a row then costs a few views and LevelRefs, whatever the tile
+    # or overview count of its file.
+    protos: dict[tuple[Any, ...], _Proto] = {}
     per_band: list[list[BandSource | ReadError]] = []
     for band in bands:
         cands = asset_key_candidates(band, band_map)
         present = {k: assets.present(k) for k in cands}
         own = meta_column(band_metadata_column(band))
         col_out: list[BandSource | ReadError] = []
+        chosen: list[str | None] = [None] * n  # per row: the first candidate key present
+        for k in reversed(cands):
+            chosen = [k if p else c for p, c in zip(present[k], chosen, strict=True)]
         for i in range(n):
-            key = next((k for k in cands if present[k][i]), None)
+            key = chosen[i]
             if key is None:
                 col_out.append(
                     BandResolutionError(
@@ -184,12 +217,19 @@ def _batch_records(
                     )
                 )
                 continue
-            try:
-                col_out.append(
-                    band_source(ids[i], band, assets.entry(key, i), mcol.row(i), crss[i])
-                )
-            except ReadError as exc:
-                col_out.append(exc)
+            asset = assets.entry(key, i)
+            url, bidx = asset[AssetField.HREF.value], asset[AssetField.BAND_INDEX.value]
+            sig = (id(mcol), mcol.signature(i), bidx, bool(url))
+            proto = protos.get(sig)
+            src = proto.source(ids[i], band, url, crss[i], mcol, i) if proto else None
+            if src is None:  # first row of its kind (or odd tile tables): the full rules
+                try:
+                    src = band_source(ids[i], band, asset, mcol.row(i), crss[i])
+                except ReadError as exc:
+                    col_out.append(exc)
+                    continue
+                protos[sig] = _Proto(src)
+            col_out.append(src)
         per_band.append(col_out)
     return [
         RecordSources(
@@ -294,6 +334,17 @@ def _int64_values(lst: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return vals, offs
 
 
+_NAN = object()  # stands for NaN in row signatures (NaN != NaN would defeat dict lookups)
+
+
+def _hashable(values: list[Any], kind: str) -> list[Any]:
+    if kind == "list":
+        return [tuple(v) if v is not None else None for v in values]
+    if kind == "float":
+        return [_NAN if v is not None and v != v else v for v in values]
+    return values
+
+
 class _LevelColumns:
     """The fields of a level struct column (band metadata, an overview list's values, a mask).
 
@@ -302,17 +353,22 @@ class _LevelColumns:
     :class:`TileTable` (and say where, under :data:`~rasteret_io.sources.TILE_REF`).
     """
 
-    def __init__(self, struct: pa.StructArray, skip: Iterable[str] = ()) -> None:
+    def __init__(self, struct: pa.StructArray, used: frozenset[str]) -> None:
         import pyarrow as pa
 
         self.struct = struct
         t = struct.type
-        lists = set(_LEVEL_LISTS) | set(skip)
-        self.keys = [t.field(i).name for i in range(t.num_fields) if t.field(i).name not in lists]
+        self.fields = [
+            t.field(i)
+            for i in range(t.num_fields)
+            if t.field(i).name in used and t.field(i).name not in _LEVEL_LISTS
+        ]
+        self.keys = [f.name for f in self.fields]
         self.valid: list[bool] = (
             struct.is_valid().to_pylist() if struct.null_count else [True] * len(struct)
         )
-        self._rows: list[tuple[Any, ...]] | None = None
+        self._cols: list[list[Any]] | None = None
+        self._sigs: list[tuple[Any, ...]] | None = None
         self.table: TileTable | None = None
         self.offs: tuple[Any, Any] | None = None
         self._null: list[bool] | None = None
@@ -331,12 +387,48 @@ class _LevelColumns:
         else:  # not a list type we know: plain Python values
             self._fallback = (lo.to_pylist(), lc.to_pylist())
 
+    def _kind(self, f: pa.Field) -> str:
+        import pyarrow as pa
+
+        if pa.types.is_list(f.type) or pa.types.is_large_list(f.type):
+            return "list"
+        return "float" if pa.types.is_floating(f.type) else ""
+
+    def _values(self) -> list[list[Any]]:
+        if self._cols is None:
+            self._cols = [self.struct.field(f.name).to_pylist() for f in self.fields]
+        return self._cols
+
+    def signature(self, i: int) -> tuple[Any, ...]:
+        """Hashable value of row ``i``'s scalar fields and tile counts."""
+        if self._sigs is None:
+            sigs = []
+            for f, vals in zip(self.fields, self._values(), strict=True):
+                kind = self._kind(f)
+                sigs.append(_hashable(vals, kind) if kind else vals)
+            if self.offs is not None:  # tile counts are part of the signature
+                oo, co = self.offs
+                sigs.append((oo[1:] - oo[:-1]).tolist())
+                sigs.append((co[1:] - co[:-1]).tolist())
+            n = len(self.struct)
+            self._sigs = list(zip(*sigs, strict=True)) if sigs else [()] * n
+        return self._sigs[i]
+
+    def tiles(self, i: int) -> tuple[Any, Any, TileTable | None, int] | None:
+        """Row ``i``'s tile tables as views (and where they sit), or None when unusable."""
+        if self.offs is None or self.table is None or (self._null is not None and self._null[i]):
+            return None
+        oo, co = self.offs
+        o0, o1, c0, c1 = int(oo[i]), int(oo[i + 1]), int(co[i]), int(co[i + 1])
+        if o1 - o0 != c1 - c0:
+            return None
+        table = self.table
+        shared = o0 == c0
+        return table.offsets[o0:o1], table.byte_counts[c0:c1], table if shared else None, o0
+
     def row(self, i: int) -> dict[str, Any]:
         """Row ``i`` as a dict (tile tables as numpy views)."""
-        if self._rows is None:
-            cols = [self.struct.field(k).to_pylist() for k in self.keys]
-            self._rows = list(zip(*cols, strict=True)) if cols else [()] * len(self.struct)
-        d = dict(zip(self.keys, self._rows[i], strict=True))
+        d = {k: vals[i] for k, vals in zip(self.keys, self._values(), strict=True)}
         if self.offs is not None and self.table is not None:
             oo, co = self.offs
             o0, o1, c0, c1 = int(oo[i]), int(oo[i + 1]), int(co[i]), int(co[i + 1])
@@ -364,38 +456,113 @@ class _MetaColumn(_LevelColumns):
     """A ``{band}_metadata`` column: level 0 fields plus overviews and the internal mask."""
 
     def __init__(self, col: pa.StructArray) -> None:
-        super().__init__(col, skip=(BandField.OVERVIEWS.value, BandField.MASK.value))
+        super().__init__(col, _SOURCE_FIELDS)
         names = {col.type.field(i).name for i in range(col.type.num_fields)}
         self._has_ov = BandField.OVERVIEWS.value in names
         self._has_mask = BandField.MASK.value in names
-        self._ov: tuple[_LevelColumns, Any, list[bool]] | None = None
+        self._ov: tuple[_LevelColumns, list[int], list[bool]] | None = None
         self._mask: _LevelColumns | None = None
 
-    def _overviews(self, i: int) -> list[dict[str, Any]] | None:
+    def overview_columns(self) -> tuple[_LevelColumns, list[int], list[bool]] | None:
+        """``(levels, list offsets, row valid)`` of the overviews list, if the struct has one."""
         if not self._has_ov:
             return None
         if self._ov is None:
             lst = self.struct.field(BandField.OVERVIEWS.value)
             valid = lst.is_valid().to_pylist() if lst.null_count else [True] * len(lst)
-            self._ov = (
-                _LevelColumns(lst.values),
-                lst.offsets.to_numpy(zero_copy_only=False),
-                valid,
-            )
-        cols, offs, valid = self._ov
-        if not valid[i]:
-            return None
-        return [cols.row(j) for j in range(int(offs[i]), int(offs[i + 1]))]
+            offs = lst.offsets.to_numpy(zero_copy_only=False).tolist()
+            self._ov = (_LevelColumns(lst.values, _LEVEL_FIELDS), offs, valid)
+        return self._ov
 
-    def _mask_row(self, i: int) -> dict[str, Any] | None:
-        if not self._has_mask:
-            return None
-        if self._mask is None:
-            self._mask = _LevelColumns(self.struct.field(BandField.MASK.value))
-        return self._mask.row(i) if self._mask.valid[i] else None
+    def mask_columns(self) -> _LevelColumns | None:
+        """The internal-mask struct's columns, if the struct has one."""
+        if self._has_mask and self._mask is None:
+            self._mask = _LevelColumns(self.struct.field(BandField.MASK.value), _LEVEL_FIELDS)
+        return self._mask
+
+    def overview_rows(self, i: int) -> range:
+        """Positions of row ``i``'s overviews in :meth:`overview_columns` (empty if none)."""
+        ov = self.overview_columns()
+        if ov is None or not ov[2][i]:
+            return range(0)
+        return range(ov[1][i], ov[1][i + 1])
+
+    def signature(self, i: int) -> tuple[Any, ...]:
+        """Row ``i``'s level-0 and mask signature (overviews are built per row, on use)."""
+        mask = self.mask_columns()
+        msig = mask.signature(i) if mask is not None and mask.valid[i] else None
+        return (super().signature(i), msig)
 
     def row(self, i: int) -> dict[str, Any]:
         d = super().row(i)
-        d[BandField.OVERVIEWS.value] = self._overviews(i)
-        d[BandField.MASK.value] = self._mask_row(i)
+        ov = self.overview_columns()
+        if ov is not None:
+            d[BandField.OVERVIEWS.value] = (
+                [ov[0].row(j) for j in self.overview_rows(i)] if ov[2][i] else None
+            )
+        mask = self.mask_columns()
+        if mask is not None:
+            d[BandField.MASK.value] = mask.row(i) if mask.valid[i] else None
         return d
+
+
+_LevelParams = tuple[int, int, int, int, Any, Any]  # width, height, tiles, transform, compression
+
+
+def _params(lv: LevelRef) -> _LevelParams:
+    return (lv.width, lv.height, lv.tile_width, lv.tile_height, lv.transform, lv.compression)
+
+
+def _level_ref(p: _LevelParams, tiles: tuple[Any, Any, TileTable | None, int]) -> LevelRef:
+    offsets, counts, table, start = tiles
+    return LevelRef(p[0], p[1], p[2], p[3], p[4], offsets, counts, p[5], table, start)
+
+
+class _Proto:
+    """What rows of one signature share: the validated spec and level-0 / mask geometry.
+
+    Overview levels are not part of it: each row's are built from its own overview entries
+    the first time a read asks for a level other than 0 (:class:`LazyLevels`), so the cost
+    of resolving a row does not depend on the pyramid depth or tile count of its file.
+    """
+
+    __slots__ = ("level0", "mask", "nodata", "sample", "spec")
+
+    def __init__(self, src: BandSource) -> None:
+        self.spec = src.spec
+        self.sample = src.sample
+        self.nodata = src.nodata
+        self.level0 = _params(src.levels[0])
+        self.mask = _params(src.mask) if src.mask is not None else None
+
+    def source(
+        self, record_id: str, band: str, url: Any, crs: Any, mcol: _MetaColumn, i: int
+    ) -> BandSource | None:
+        """Row ``i``'s band source, or None when its tile tables need the full rules."""
+        t0 = mcol.tiles(i)
+        if t0 is None or not url:
+            return None
+        mask = None
+        if self.mask is not None:
+            mcols = mcol.mask_columns()
+            mt = mcols.tiles(i) if mcols is not None else None
+            if mt is None:
+                return None
+            mask = _level_ref(self.mask, mt)
+        level0 = _level_ref(self.level0, t0)
+        n_ov = len(mcol.overview_rows(i))
+        levels: Sequence[LevelRef] = (level0,)
+        if n_ov:
+            ov = mcol.overview_columns()
+            assert ov is not None
+            w, h, transform = self.level0[0], self.level0[1], self.level0[4]
+            what = f"record {record_id!r} band {band!r} ({url})"
+
+            def overviews() -> list[LevelRef]:
+                rows = [ov[0].row(j) for j in mcol.overview_rows(i)]
+                return overview_levels(rows, w, h, transform, what)
+
+            levels = LazyLevels(level0, 1 + n_ov, overviews)
+        return BandSource(
+            record_id, band, str(url), self.spec, self.sample, crs, self.nodata, levels, mask
+        )

@@ -10,7 +10,7 @@ dict row (:func:`record_sources`). Nothing here turns a tile table into Python i
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -26,11 +26,13 @@ if TYPE_CHECKING:
 __all__ = [
     "TILE_REF",
     "BandSource",
+    "LazyLevels",
     "LevelRef",
     "RecordSources",
     "TileTable",
     "crs_of",
     "crs_of_row",
+    "overview_levels",
     "record_sources",
 ]
 
@@ -121,6 +123,44 @@ class LevelRef:
         )
 
 
+class LazyLevels(Sequence[LevelRef]):
+    """Pyramid levels whose overviews are built on first use (level 0 is always at hand).
+
+    Most reads use only full resolution; building every overview's :class:`LevelRef` for every
+    record would make planning cost grow with the pyramid depth. Pickles as a plain tuple.
+    """
+
+    __slots__ = ("_all", "_first", "_make", "_n")
+
+    def __init__(self, first: LevelRef, n: int, make: Callable[[], Sequence[LevelRef]]) -> None:
+        self._first = first
+        self._n = n
+        self._make: Callable[[], Sequence[LevelRef]] | None = make
+        self._all: tuple[LevelRef, ...] | None = None
+
+    def _levels(self) -> tuple[LevelRef, ...]:
+        if self._all is None:
+            make = self._make
+            assert make is not None
+            self._all = (self._first, *make())
+            self._make = None
+        return self._all
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, k: Any) -> Any:
+        if k == 0 or (isinstance(k, int) and k == -self._n):
+            return self._first
+        return self._levels()[k]
+
+    def __iter__(self) -> Iterator[LevelRef]:
+        return iter(self._levels())
+
+    def __reduce__(self) -> Any:
+        return (tuple, (self._levels(),))
+
+
 @dataclass(frozen=True, slots=True)
 class BandSource:
     """Everything needed to read one band of one record.
@@ -146,7 +186,7 @@ class BandSource:
     sample: int
     crs: Any
     nodata: float | int | None
-    levels: tuple[LevelRef, ...]
+    levels: Sequence[LevelRef]
     mask: LevelRef | None = None
 
     @property
@@ -301,6 +341,33 @@ def _tile_spec(key: tuple[Any, ...]) -> TileSpec:
     return spec
 
 
+def overview_levels(
+    overviews: Iterable[Mapping[str, Any]],
+    width: int,
+    height: int,
+    transform: Transform,
+    what: str,
+) -> list[LevelRef]:
+    """Levels of a band's overview entries (finest first); transforms default to the full
+    resolution one scaled by the size ratio.
+
+    Raises:
+        ReadError: an unusable transform or tile table (``what`` names record, band and URL).
+    """
+    out = []
+    for ov in overviews:
+        ov_t = ov.get(LevelField.TRANSFORM)
+        if ov_t:
+            t = transform_from_metadata(ov_t, what=what)
+        else:
+            sx = width / int(ov[LevelField.IMAGE_WIDTH])
+            sy = height / int(ov[LevelField.IMAGE_HEIGHT])
+            a, b, c, d, e, f = transform
+            t = (a * sx, b, c, d, e * sy, f)
+        out.append(_level(ov, t, what))
+    return out
+
+
 def band_source(
     record_id: str,
     band: str,
@@ -365,16 +432,11 @@ def band_source(
     except (ValueError, TypeError) as exc:
         raise ReadError(f"{what}: unusable band metadata: {exc}") from exc
     levels = [_level(meta, transform, what)]
-    for ov in meta.get(BandField.OVERVIEWS) or ():
-        ov_t = ov.get(LevelField.TRANSFORM)
-        if ov_t:
-            t = transform_from_metadata(ov_t, what=what)
-        else:
-            sx = int(width) / int(ov[LevelField.IMAGE_WIDTH])
-            sy = int(height) / int(ov[LevelField.IMAGE_HEIGHT])
-            a, b, c, d, e, f = transform
-            t = (a * sx, b, c, d, e * sy, f)
-        levels.append(_level(ov, t, what))
+    levels.extend(
+        overview_levels(
+            meta.get(BandField.OVERVIEWS) or (), int(width), int(height), transform, what
+        )
+    )
     mask_meta = meta.get(BandField.MASK)
     mask = _level(mask_meta, transform, what) if mask_meta else None
     return BandSource(record_id, band, str(url), spec, sample, crs, nodata, tuple(levels), mask)
