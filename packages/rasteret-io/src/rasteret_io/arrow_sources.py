@@ -310,13 +310,13 @@ class _Assets:
 def _and_valid(a: pa.Array, b: pa.Array) -> list[bool]:
     import pyarrow.compute as pc
 
-    return pc.and_(a, b).to_pylist()  # type: ignore[no-any-return]
+    return pc.and_(a, b).to_pylist()
 
 
 def _child_list(struct: pa.StructArray, name: str) -> list[Any]:
     if struct.type.get_field_index(name) < 0:
         return [None] * len(struct)
-    return struct.field(name).to_pylist()  # type: ignore[no-any-return]
+    return struct.field(name).to_pylist()
 
 
 def _int64_values(lst: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -449,7 +449,7 @@ def pc_or_null(a: pa.Array, b: pa.Array) -> list[bool]:
     """Per row: either list is null."""
     import pyarrow.compute as pc
 
-    return pc.or_(a.is_null(), b.is_null()).to_pylist()  # type: ignore[no-any-return]
+    return pc.or_(a.is_null(), b.is_null()).to_pylist()
 
 
 class _MetaColumn(_LevelColumns):

@@ -87,7 +87,8 @@ class BatchReader:
         """Rows of ``batch`` on one grid (see :func:`rasteret_io.grid_read.read_grid`)."""
         from rasteret_io.grid import Grid
 
-        grid = Grid.from_bounds(crs, tuple(bounds), (float(res[0]), float(res[1])), snap=False)
+        x0, y0, x1, y1 = (float(v) for v in bounds)
+        grid = Grid.from_bounds(crs, (x0, y0, x1, y1), (float(res[0]), float(res[1])), snap=False)
         return self._read_on(batch, grid, group_by=group_by, resampling=resampling)
 
     def read_transform(

@@ -19,12 +19,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from rasteret_io.aoi import AoiInput, to_crs
 from rasteret_io.arrow_sources import as_records
 from rasteret_io.errors import ReadError, UnsupportedGeometryError
-from rasteret_io.fetch import Fetcher
+from rasteret_io.fetch import ErrorPolicy, Fetcher
 from rasteret_io.grid import Grid, Transform, Window, geometry_window, window_transform
 from rasteret_io.rasterize import geometry_mask
 from rasteret_io.sources import BandSource, RecordSources
@@ -280,10 +280,10 @@ def plan_tasks(
                 tasks.append(_Task(rec, src, i, aois_in(src.crs)[i], None, 0, win))
                 continue
             level = src.best_level(min(grid.res) if resolution is not None else None)
-            win = source_window(src, level, grid)
-            if win is None:
+            swin = source_window(src, level, grid)
+            if swin is None:
                 continue
-            tasks.append(_Task(rec, src, i, to_crs([aoi], aois.crs, crs)[0], grid, level, win))
+            tasks.append(_Task(rec, src, i, to_crs([aoi], aois.crs, crs)[0], grid, level, swin))
     return tasks
 
 
@@ -322,8 +322,10 @@ class _Finish:
             data, valid, transform, crs = res.data, res.valid_mask, src_t, src.crs
         else:
             grid = task.out_grid
+            ok = res.valid
+            assert ok is not None  # data is not None
             data, valid = reproject_array(
-                res.data, res.valid, src_t, src.crs, grid, fill=res.fill, resampling=self.resampling
+                res.data, ok, src_t, src.crs, grid, fill=res.fill, resampling=self.resampling
             )
             transform, crs = grid.transform, grid.crs
         self.geo[k] = (transform, crs)
@@ -421,6 +423,7 @@ def default_fetcher(
     """A :class:`Fetcher` over ``backend`` (the process default routing backend when None)."""
     from rasteret_io.backend import as_range_reader
 
+    policy = cast("ErrorPolicy", error_policy)  # Fetcher validates the value
     return Fetcher(
-        as_range_reader(backend), concurrency=max(1, int(max_concurrent)), error_policy=error_policy
-    )  # type: ignore[arg-type]
+        as_range_reader(backend), concurrency=max(1, int(max_concurrent)), error_policy=policy
+    )

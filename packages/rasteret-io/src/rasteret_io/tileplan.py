@@ -180,7 +180,7 @@ def plan_tiles(windows: Sequence[tuple[BandSource, int, Window]]) -> TilePlan:
     ty0, tx0 = trow * g["th"], tcol * g["tw"]
     rs, re = np.maximum(g["r0"], ty0), np.minimum(g["r1"], ty0 + g["th"])
     cs, ce = np.maximum(g["c0"], tx0), np.minimum(g["c1"], tx0 + g["tw"])
-    src = np.stack([rs - ty0, re - ty0, cs - tx0, ce - tx0], axis=1)
+    src_rc = np.stack([rs - ty0, re - ty0, cs - tx0, ce - tx0], axis=1)
     dst = np.stack(
         [rs - g["row_off"], re - g["row_off"], cs - g["col_off"], ce - g["col_off"]], axis=1
     )
@@ -221,7 +221,7 @@ def plan_tiles(windows: Sequence[tuple[BandSource, int, Window]]) -> TilePlan:
         errors=errors,
         window=win,
         tile=tile,
-        src=src,
+        src=src_rc,
         dst=dst,
         sample=g["take"],
         tile_url=p_url[heads],

@@ -16,10 +16,10 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rasteret_cog import decode_tile
 from rasteret_cog.codecs import fill_value
@@ -50,7 +50,7 @@ class WindowRequest:
     source: BandSource
     window: Window
     level: int = 0
-    key: Hashable | Any = None
+    key: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,7 +296,7 @@ def _jobs(rd: _Read) -> list[_CogJob]:
         ).tolist()
         for t, row in zip(plan.tile.tolist(), rows, strict=True):
             if t >= 0:
-                jobs[owner[t]].places[local[t]].append(tuple(row))  # type: ignore[arg-type]
+                jobs[owner[t]].places[local[t]].append(tuple(row))
     return [j for j in jobs if j.windows]
 
 
@@ -350,7 +350,8 @@ async def read_windows(
         items: list[tuple[int, Any]] = []
         if job.tiles:
             for res in await fetcher.fetch(job.ranges()):
-                items.append((res.request.tag, res.data if res.error is None else res.error))
+                tile = cast(int, res.request.tag)  # the tile's position in job.tiles
+                items.append((tile, res.data if res.error is None else res.error))
         # As few executor tasks as possible (one for a COG of a few tiles), enough to spread
         # a single large COG over every core.
         size = max(4, -(-len(items) // workers))

@@ -57,7 +57,7 @@ def rows_of(
     view: Collection, bands: Sequence[str], band_map: dict[str, str] | None
 ) -> list[dict[str, Any]]:
     """Rows of ``view`` holding only the columns a read needs (as Python dicts)."""
-    return table_of(view, bands, band_map).to_pylist()  # type: ignore[no-any-return]
+    return table_of(view, bands, band_map).to_pylist()
 
 
 def backend_for(view: Collection, backend: Any, cloud_config: Any, data_source: str | None) -> Any:
