@@ -360,3 +360,31 @@ def test_rasterize_edges_on_pixel_centres_match_gdal():
                     [g], out_shape=(14, 14), transform=Affine(*t), all_touched=at
                 )
                 np.testing.assert_array_equal(geometry_mask(g, t, (14, 14), all_touched=at), ref)
+
+
+def test_corrupt_tile_raises_or_is_reported(tmp_path, object_server):
+    """A tile that does not decode: ``raise`` names the URL; ``skip`` drops only that record."""
+    from rasteret_io import ReadError
+
+    data = sample_array("uint16", 1, 256, 256, seed=5)
+    path = write_cog(tmp_path / "k.tif", data, compress="DEFLATE", blocksize=128, overviews=False)
+    row = row_for_cogs("bad", {"b": (path, object_server.url("bad.tif"))})
+    raw = bytearray(path.read_bytes())
+    off, n = row["b_metadata"]["tile_offsets"][0], row["b_metadata"]["tile_byte_counts"][0]
+    raw[off : off + n] = b"\x00" * n  # not a DEFLATE stream any more
+    (object_server.root / "bad.tif").write_bytes(bytes(raw))
+    (object_server.root / "good.tif").write_bytes(path.read_bytes())
+    good = row_for_cogs("good", {"b": (path, object_server.url("good.tif"))})
+    g = [box(500_000 + 10, 5_000_000 - 2500, 500_000 + 2500, 5_000_000 - 10)]
+    with pytest.raises(ReadError, match=r"bad\.tif"):
+        _read([good, row], ["b"], g, 32633)
+    out = _read([good, row], ["b"], g, 32633, fetcher=default_fetcher(error_policy="skip"))
+    assert [c.record_id for c in out.chips] == ["good"]
+    assert [f.record_id for f in out.failures] == ["bad"]
+    nod = _read([good, row], ["b"], g, 32633, fetcher=default_fetcher(error_policy="nodata"))
+    bad = nod.chips[1]
+    edge = 128 - round((bad.transform[2] - 500_000) / 10)  # tile 0 ends here in the window
+    assert not bad.valid[:edge, :edge].any() and bad.valid[edge:, edge:].all()
+    with rasterio.open(path) as src:
+        ref, _ = rasterio.mask.mask(src, g, crop=True, filled=True)
+    np.testing.assert_array_equal(bad.data[edge:, edge:], ref[0][edge:, edge:])

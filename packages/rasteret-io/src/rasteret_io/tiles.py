@@ -140,6 +140,19 @@ class _CogJob:
 
     def run(self, batch: list[tuple[int, Any]]) -> None:
         """Decode ``batch`` (``(tile, bytes or error)``) into the windows (worker thread)."""
+        try:
+            self._decode(batch)
+            with self.lock:
+                self.pending -= 1
+                last = self.pending == 0
+            if last:
+                for w in self.windows:
+                    self.read.finish_window(w)
+                self.read.done.job_done()
+        except BaseException as exc:  # handed to the event loop, which raises it
+            self.read.done.failed(exc)
+
+    def _decode(self, batch: list[tuple[int, Any]]) -> None:
         rd = self.read
         with self.lock:
             if not self.ready:
@@ -167,12 +180,6 @@ class _CogJob:
                 valid = rd.valid[w]
                 if valid is not None:
                     valid[dr0:dr1, dc0:dc1] = True
-        with self.lock:
-            self.pending -= 1
-            last = self.pending == 0
-        if last:
-            for w in self.windows:
-                rd.finish_window(w)
 
     def _failed(self, t: int, err: Exception) -> None:
         import numpy as np
@@ -184,6 +191,44 @@ class _CogJob:
                 rd.valid[w] = np.ones(rd.data[w].shape, dtype=bool)  # type: ignore[union-attr]
             rd.data[w][dr0:dr1, dc0:dc1] = rd.fills[w]  # type: ignore[index]
             rd.valid[w][dr0:dr1, dc0:dc1] = False  # type: ignore[index]
+
+
+class _Completion:
+    """Counts finished COG jobs in the decode threads and wakes the event loop once: when the
+    last job is done, or at the first failure (not once per COG)."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        total: int,
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        self.loop = loop
+        self.total = total
+        self.left = total
+        self.progress = progress
+        self.lock = threading.Lock()
+        self.future: asyncio.Future[None] = loop.create_future()
+        if total == 0:
+            self.future.set_result(None)
+
+    def _settle(self, exc: BaseException | None) -> None:
+        if not self.future.done():
+            if exc is None:
+                self.future.set_result(None)
+            else:
+                self.future.set_exception(exc)
+
+    def job_done(self) -> None:
+        with self.lock:
+            self.left -= 1
+            if self.progress is not None:  # queued in completion order
+                self.loop.call_soon_threadsafe(self.progress, self.total - self.left, self.total)
+            if self.left == 0:
+                self.loop.call_soon_threadsafe(self._settle, None)
+
+    def failed(self, exc: BaseException) -> None:
+        self.loop.call_soon_threadsafe(self._settle, exc)
 
 
 class _Read:
@@ -215,6 +260,7 @@ class _Read:
             fill_value(plan.specs[s]) if s >= 0 else 0 for s in plan.window_spec.tolist()
         ]
         self.results: list[WindowResult | None] = [None] * n_out
+        self.done: _Completion  # set once the jobs are known
 
     def allocate(self, w: int) -> None:
         """Output arrays of window ``w`` (pre-filled unless its tiles cover it)."""
@@ -344,6 +390,7 @@ async def read_windows(
         raise plan.errors[min(plan.errors)]
     rd = _Read(expanded, plan, mask_of, len(requests), raise_errors, fetcher.error_policy, finish)
     jobs = _jobs(rd)
+    rd.done = _Completion(loop, len(jobs), progress)
     workers = max(1, os.cpu_count() or 1)
 
     async def one_cog(job: _CogJob) -> None:
@@ -352,38 +399,34 @@ async def read_windows(
             for res in await fetcher.fetch(job.ranges()):
                 tile = cast(int, res.request.tag)  # the tile's position in job.tiles
                 items.append((tile, res.data if res.error is None else res.error))
-        # As few executor tasks as possible (one for a COG of a few tiles), enough to spread
-        # a single large COG over every core.
+        # As few pool tasks as possible (one for a COG of a few tiles), enough to spread a
+        # single large COG over every core. Nothing comes back to the loop per task.
         size = max(4, -(-len(items) // workers))
         batches = [items[i : i + size] for i in range(0, len(items), size)] or [[]]
         job.pending = len(batches)
-        futs = [loop.run_in_executor(pool, job.run, b) for b in batches]
-        try:
-            for fut in futs:
-                await fut
-        except BaseException:
-            for fut in futs:
-                fut.cancel()
-            await asyncio.gather(*futs, return_exceptions=True)
-            raise
+        for b in batches:
+            pool.submit(job.run, b)
 
-    total = len(jobs)
-    done_count = 0
-
-    async def tracked(job: _CogJob) -> None:
-        nonlocal done_count
-        await one_cog(job)
-        done_count += 1
-        if progress is not None:
-            progress(done_count, total)
-
-    tasks = [asyncio.ensure_future(tracked(job)) for job in jobs]
+    tasks = [asyncio.ensure_future(one_cog(job)) for job in jobs]
+    fetching = asyncio.gather(*tasks)
+    decoded = rd.done.future
+    either: list[asyncio.Future[Any]] = [fetching, decoded]
     try:
-        await asyncio.gather(*tasks)
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        if decoded.done():
+            decoded.result()  # a decode failure: raise it now, cancelling the fetches below
+        await fetching
+        await decoded
     except BaseException:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if not fetching.cancelled() and fetching.done():
+            fetching.exception()  # retrieved
+        if decoded.done() and not decoded.cancelled():
+            decoded.exception()  # retrieved
+        else:
+            decoded.cancel()
         raise
     out = rd.results
     assert all(r is not None for r in out), "every window is finished by its COG's job"
