@@ -186,7 +186,7 @@ def _batch_records(
     # Rows whose metadata agree in every scalar field (same grid, tiling, dtype, codec...) share
     # one validated prototype: a row then costs a few views and LevelRefs, whatever the tile
     # or overview count of its file.
-    protos: dict[tuple[Any, ...], _Proto] = {}
+    protos: dict[tuple[Any, ...] | None, _Proto] = {}
     per_band: list[list[BandSource | ReadError]] = []
     for band in bands:
         cands = asset_key_candidates(band, band_map)
@@ -206,9 +206,12 @@ def _batch_records(
                     )
                 )
                 continue
-            mcol = (
-                own if own is not None and own.valid[i] else meta_column(band_metadata_column(key))
+            mname = (
+                band_metadata_column(band)
+                if own is not None and own.valid[i]
+                else band_metadata_column(key)
             )
+            mcol = meta_column(mname)
             if mcol is None or not mcol.valid[i]:
                 col_out.append(
                     BandResolutionError(
@@ -219,8 +222,11 @@ def _batch_records(
                 continue
             asset = assets.entry(key, i)
             url, bidx = asset[AssetField.HREF.value], asset[AssetField.BAND_INDEX.value]
-            sig = (id(mcol), mcol.signature(i), bidx, bool(url))
-            proto = protos.get(sig)
+            sig: tuple[Any, ...] | None = (mname, mcol.signature(i), bidx, bool(url))
+            try:
+                proto = protos.get(sig)
+            except TypeError:  # an unhashable field value: no sharing for this row
+                proto, sig = None, None
             src = proto.source(ids[i], band, url, crss[i], mcol, i) if proto else None
             if src is None:  # first row of its kind (or odd tile tables): the full rules
                 try:
@@ -228,7 +234,8 @@ def _batch_records(
                 except ReadError as exc:
                     col_out.append(exc)
                     continue
-                protos[sig] = _Proto(src)
+                if sig is not None:
+                    protos[sig] = _Proto(src)
             col_out.append(src)
         per_band.append(col_out)
     return [
