@@ -16,6 +16,7 @@ cost does not depend on how many tiles a file has.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -377,7 +378,7 @@ class _LevelColumns:
         self._cols: list[list[Any]] | None = None
         self._sigs: list[tuple[Any, ...]] | None = None
         self.table: TileTable | None = None
-        self.offs: tuple[Any, Any] | None = None
+        self.offs: tuple[list[int], list[int]] | None = None
         self._null: list[bool] | None = None
         self._fallback: tuple[list[Any], list[Any]] | None = None
         names = {t.field(i).name for i in range(t.num_fields)}
@@ -388,7 +389,7 @@ class _LevelColumns:
             ov, oo = _int64_values(lo)
             cv, co = _int64_values(lc)
             self.table = TileTable(ov, cv)
-            self.offs = (oo, co)
+            self.offs = (oo.tolist(), co.tolist())  # Python ints: cheap per-row lookups
             if lo.null_count or lc.null_count:
                 self._null = pc_or_null(lo, lc)
         else:  # not a list type we know: plain Python values
@@ -403,7 +404,7 @@ class _LevelColumns:
 
     def _values(self) -> list[list[Any]]:
         if self._cols is None:
-            self._cols = [self.struct.field(f.name).to_pylist() for f in self.fields]
+            self._cols = [_pyvalues(self.struct.field(f.name)) for f in self.fields]
         return self._cols
 
     def signature(self, i: int) -> tuple[Any, ...]:
@@ -415,8 +416,8 @@ class _LevelColumns:
                 sigs.append(_hashable(vals, kind) if kind else vals)
             if self.offs is not None:  # tile counts are part of the signature
                 oo, co = self.offs
-                sigs.append((oo[1:] - oo[:-1]).tolist())
-                sigs.append((co[1:] - co[:-1]).tolist())
+                sigs.append([b - a for a, b in itertools.pairwise(oo)])
+                sigs.append([b - a for a, b in itertools.pairwise(co)])
             n = len(self.struct)
             self._sigs = list(zip(*sigs, strict=True)) if sigs else [()] * n
         return self._sigs[i]
@@ -426,7 +427,7 @@ class _LevelColumns:
         if self.offs is None or self.table is None or (self._null is not None and self._null[i]):
             return None
         oo, co = self.offs
-        o0, o1, c0, c1 = int(oo[i]), int(oo[i + 1]), int(co[i]), int(co[i + 1])
+        o0, o1, c0, c1 = oo[i], oo[i + 1], co[i], co[i + 1]
         if o1 - o0 != c1 - c0:
             return None
         table = self.table
@@ -438,7 +439,7 @@ class _LevelColumns:
         d = {k: vals[i] for k, vals in zip(self.keys, self._values(), strict=True)}
         if self.offs is not None and self.table is not None:
             oo, co = self.offs
-            o0, o1, c0, c1 = int(oo[i]), int(oo[i + 1]), int(co[i]), int(co[i + 1])
+            o0, o1, c0, c1 = oo[i], oo[i + 1], co[i], co[i + 1]
             if self._null is not None and self._null[i]:
                 d[_LEVEL_LISTS[0]] = d[_LEVEL_LISTS[1]] = None
             else:
@@ -450,6 +451,16 @@ class _LevelColumns:
             d[_LEVEL_LISTS[0]] = self._fallback[0][i]
             d[_LEVEL_LISTS[1]] = self._fallback[1][i]
         return d
+
+
+def _pyvalues(arr: pa.Array) -> list[Any]:
+    """``arr.to_pylist()``, through numpy for null-free integer / float columns (much faster)."""
+    import pyarrow as pa
+
+    t = arr.type
+    if not arr.null_count and (pa.types.is_integer(t) or pa.types.is_floating(t)):
+        return arr.to_numpy(zero_copy_only=False).tolist()
+    return arr.to_pylist()
 
 
 def pc_or_null(a: pa.Array, b: pa.Array) -> list[bool]:
