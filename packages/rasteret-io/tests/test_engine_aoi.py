@@ -21,12 +21,37 @@ from rasteret_io.fetch import Fetcher
 from rasteret_io.grid import Grid
 from rasteret_io.rasterize import geometry_mask
 from rasteret_testkit.cogs import sample_array, write_cog
-from rasteret_testkit.rows import row_for_cogs
+from rasteret_testkit.rows import row_for_cogs, rows_table
 
 
-def _read(rows, bands, geoms, crs, fetcher=None, **kw):
+def _same_outcome(a, b):
+    """Two read outcomes hold identical chips and failures."""
+    assert [(c.record_id, c.aoi_index, c.band) for c in a.chips] == [
+        (c.record_id, c.aoi_index, c.band) for c in b.chips
+    ]
+    for x, y in zip(a.chips, b.chips, strict=True):
+        assert x.data.dtype == y.data.dtype and x.transform == y.transform and x.crs == y.crs
+        np.testing.assert_array_equal(x.data, y.data)
+        np.testing.assert_array_equal(x.valid, y.valid)
+    assert [(f.record_id, f.band) for f in a.failures] == [
+        (f.record_id, f.band) for f in b.failures
+    ]
+
+
+def _read(rows, bands, geoms, crs, fetcher=None, *, form="both", **kw):
+    """Read through the engine's Arrow input (two record batches) and, with ``form="both"``,
+    through row dicts too, checking both give identical outcomes."""
     aois = normalize_aois(geoms, geometry_crs=crs)
-    return asyncio.run(read_aois(rows, bands, aois, fetcher or default_fetcher(), **kw))
+
+    def run(r):
+        return asyncio.run(read_aois(r, bands, aois, fetcher or default_fetcher(), **kw))
+
+    if form == "dicts":
+        return run(rows)
+    out = run(rows_table(rows, chunks=2))
+    if form == "both":
+        _same_outcome(out, run(rows))
+    return out
 
 
 def _random_aois(transform, rng, n):
@@ -153,11 +178,11 @@ def test_request_count_one_per_coalesced_group(tmp_path, object_server):
     geoms = [box(500_000 + 100, 5_000_000 - 3000, 500_000 + 3000, 5_000_000 - 100)]  # 3x3 tiles
     object_server.reset()
     f = Fetcher(default_fetcher().reader, max_gap=1 << 20)
-    _read([row], ["b"], geoms, 32633, fetcher=f)
+    _read([row], ["b"], geoms, 32633, fetcher=f, form="arrow")
     assert object_server.count(path_prefix="/c.tif") == 1
     object_server.reset()
     f = Fetcher(default_fetcher().reader, max_gap=0, max_size=1)
-    _read([row], ["b"], geoms, 32633, fetcher=f)
+    _read([row], ["b"], geoms, 32633, fetcher=f, form="arrow")
     assert object_server.count(path_prefix="/c.tif") == 9
 
 
@@ -271,7 +296,7 @@ def test_coarse_resolution_reads_an_overview(tmp_path, object_server):
     row = row_for_cogs("r", {"b": (path, object_server.url("ov.tif"))})
     g = [box(500_000, 5_000_000 - 10_240, 500_000 + 10_240, 5_000_000)]
     object_server.reset()
-    out = _read([row], ["b"], g, 32633, layout="stack", resolution=(40.0, 40.0))
+    out = _read([row], ["b"], g, 32633, layout="stack", resolution=(40.0, 40.0), form="arrow")
     chip = out.chips[0]
     assert chip.data.shape == (256, 256)
     with rasterio.open(path, overview_level=1) as ov:
@@ -283,7 +308,7 @@ def test_coarse_resolution_reads_an_overview(tmp_path, object_server):
 def test_geometry_validation():
     row = {"id": "r"}
     with pytest.raises(UnsupportedGeometryError, match="Point"):
-        _read([row], ["b"], [Point(1, 2)], 4326)
+        _read([row], ["b"], [Point(1, 2)], 4326, form="dicts")
     aois = normalize_aois((0.0, 1.0, 2.0, 3.0))
     assert aois.crs.to_epsg() == 4326 and aois.geometries[0].bounds == (0.0, 1.0, 2.0, 3.0)
     mp = MultiPolygon([box(0, 0, 1, 1), box(2, 2, 3, 3)])
@@ -335,3 +360,31 @@ def test_rasterize_edges_on_pixel_centres_match_gdal():
                     [g], out_shape=(14, 14), transform=Affine(*t), all_touched=at
                 )
                 np.testing.assert_array_equal(geometry_mask(g, t, (14, 14), all_touched=at), ref)
+
+
+def test_corrupt_tile_raises_or_is_reported(tmp_path, object_server):
+    """A tile that does not decode: ``raise`` names the URL; ``skip`` drops only that record."""
+    from rasteret_io import ReadError
+
+    data = sample_array("uint16", 1, 256, 256, seed=5)
+    path = write_cog(tmp_path / "k.tif", data, compress="DEFLATE", blocksize=128, overviews=False)
+    row = row_for_cogs("bad", {"b": (path, object_server.url("bad.tif"))})
+    raw = bytearray(path.read_bytes())
+    off, n = row["b_metadata"]["tile_offsets"][0], row["b_metadata"]["tile_byte_counts"][0]
+    raw[off : off + n] = b"\x00" * n  # not a DEFLATE stream any more
+    (object_server.root / "bad.tif").write_bytes(bytes(raw))
+    (object_server.root / "good.tif").write_bytes(path.read_bytes())
+    good = row_for_cogs("good", {"b": (path, object_server.url("good.tif"))})
+    g = [box(500_000 + 10, 5_000_000 - 2500, 500_000 + 2500, 5_000_000 - 10)]
+    with pytest.raises(ReadError, match=r"bad\.tif"):
+        _read([good, row], ["b"], g, 32633)
+    out = _read([good, row], ["b"], g, 32633, fetcher=default_fetcher(error_policy="skip"))
+    assert [c.record_id for c in out.chips] == ["good"]
+    assert [f.record_id for f in out.failures] == ["bad"]
+    nod = _read([good, row], ["b"], g, 32633, fetcher=default_fetcher(error_policy="nodata"))
+    bad = nod.chips[1]
+    edge = 128 - round((bad.transform[2] - 500_000) / 10)  # tile 0 ends here in the window
+    assert not bad.valid[:edge, :edge].any() and bad.valid[edge:, edge:].all()
+    with rasterio.open(path) as src:
+        ref, _ = rasterio.mask.mask(src, g, crop=True, filled=True)
+    np.testing.assert_array_equal(bad.data[edge:, edge:], ref[0][edge:, edge:])

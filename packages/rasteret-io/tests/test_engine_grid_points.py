@@ -17,11 +17,36 @@ from rasteret_io.grid import Grid
 from rasteret_io.grid_read import read_grid
 from rasteret_io.points import ring_cells, sample_points
 from rasteret_testkit.cogs import sample_array, write_cog
-from rasteret_testkit.rows import row_for_cogs
+from rasteret_testkit.rows import row_for_cogs, rows_table
 
 
-def _grid(rows, bands, grid, **kw):
-    return asyncio.run(read_grid(rows, bands, grid, default_fetcher(), **kw))
+def _grid(rows, bands, grid, *, form="both", **kw):
+    """read_grid over Arrow rows (two batches) and, with ``form="both"``, row dicts too:
+    both must agree exactly."""
+
+    def run(r):
+        return asyncio.run(read_grid(r, bands, grid, default_fetcher(), **kw))
+
+    if form == "dicts":
+        return run(rows)
+    out = run(rows_table(rows, chunks=2))
+    if form == "both":
+        ref = run(rows)
+        np.testing.assert_array_equal(out.data, ref.data)
+        np.testing.assert_array_equal(out.valid, ref.valid)
+        assert out.groups == ref.groups and out.fill == ref.fill
+    return out
+
+
+def _points(rows, *args, **kw):
+    """sample_points over Arrow rows and row dicts; both must give the same samples."""
+    out = asyncio.run(sample_points(rows_table(rows, chunks=2), *args, **kw))
+    ref = asyncio.run(sample_points(rows, *args, **kw))
+    key = [(s.point_index, s.record_index, s.band, s.value, s.neighbourhood) for s in ref.samples]
+    assert [
+        (s.point_index, s.record_index, s.band, s.value, s.neighbourhood) for s in out.samples
+    ] == key
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +107,7 @@ def test_group_by_and_coarse_grid(scenes):
     with pytest.raises(ValueError):
         _grid(rows, ["b"], grid, group_by="month")
     with pytest.raises(ReadError):
-        _grid([{"id": "x", "assets": {}}], ["b"], grid)
+        _grid([{"id": "x", "assets": {}}], ["b"], grid, form="dicts")
 
 
 def test_sample_points_match_rasterio_sample(scenes):
@@ -90,7 +115,7 @@ def test_sample_points_match_rasterio_sample(scenes):
     rng = np.random.default_rng(3)
     xs = rng.uniform(499_500, 505_500, 200)
     ys = rng.uniform(4_994_500, 5_000_500, 200)
-    res = asyncio.run(sample_points(rows, ["b"], xs, ys, 32633, default_fetcher()))
+    res = _points(rows, ["b"], xs, ys, 32633, default_fetcher())
     got = {(s.record_index, s.point_index): s.value for s in res.samples}
     for ri, p in enumerate((p1, p2)):
         with rasterio.open(p) as src:
@@ -108,17 +133,15 @@ def test_sample_points_nodata_fallback_and_neighbourhood(scenes):
     rows, _ = scenes
     # a point inside the 50x50 nodata hole of scene a, 1.2 px from its left edge
     x, y = 500_000 + 101.2 * 10, 5_000_000 - 125.5 * 10
-    res = asyncio.run(
-        sample_points(
-            rows[:1],
-            ["b"],
-            [x],
-            [y],
-            32633,
-            default_fetcher(),
-            max_distance_pixels=3,
-            return_neighbourhood="if_center_nodata",
-        )
+    res = _points(
+        rows[:1],
+        ["b"],
+        [x],
+        [y],
+        32633,
+        default_fetcher(),
+        max_distance_pixels=3,
+        return_neighbourhood="if_center_nodata",
     )
     (s,) = res.samples
     with rasterio.open(rows[0]["assets"]["b"]["href"]) as src:
@@ -126,7 +149,7 @@ def test_sample_points_nodata_fallback_and_neighbourhood(scenes):
         block = src.read(1)[122:129, 98:105].astype(float)
     assert s.value == float(expect)
     np.testing.assert_array_equal(np.array(s.neighbourhood).reshape(7, 7), block)
-    res2 = asyncio.run(sample_points(rows[:1], ["b"], [x], [y], 32633, default_fetcher()))
+    res2 = _points(rows[:1], ["b"], [x], [y], 32633, default_fetcher())
     assert res2.samples[0].value == 0.0 and res2.samples[0].neighbourhood is None
     with pytest.raises(ValueError, match="max_distance_pixels must be > 0"):
         asyncio.run(
@@ -139,11 +162,9 @@ def test_sample_points_nodata_fallback_and_neighbourhood(scenes):
 def test_sample_points_latest_match_and_ring_order(scenes):
     rows, _ = scenes
     x, y = 502_000.0 + 5, 4_997_000.0 - 5  # inside both scenes
-    allm = asyncio.run(sample_points(rows, ["b"], [x], [y], 32633, default_fetcher()))
+    allm = _points(rows, ["b"], [x], [y], 32633, default_fetcher())
     assert len(allm.samples) == 2
-    latest = asyncio.run(
-        sample_points(rows[::-1], ["b"], [x], [y], 32633, default_fetcher(), match="latest")
-    )
+    latest = _points(rows[::-1], ["b"], [x], [y], 32633, default_fetcher(), match="latest")
     assert [s.record_index for s in latest.samples] == [0]
     assert ring_cells(1) == [(-1, -1), (-1, 0), (-1, 1), (1, -1), (1, 0), (1, 1), (0, -1), (0, 1)]
     assert len(ring_cells(3)) == 8 * 3

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["row_for_cogs"]
+__all__ = ["row_for_cogs", "rows_table"]
 
 
 def row_for_cogs(
@@ -68,3 +68,26 @@ def row_for_cogs(
         row[Col.BBOX.value] = dict(zip([f.value for f in BboxField], bbox, strict=True))
     row.update(extra or {})
     return row
+
+
+def rows_table(rows: list[dict[str, Any]], *, chunks: int = 1) -> Any:
+    """``rows`` as a ``pyarrow.Table`` with the contract schema (as a saved collection reads).
+
+    Args:
+        rows: Row dicts (e.g. from :func:`row_for_cogs`).
+        chunks: Split the table into this many record batches (as a multi-file dataset
+            scans), to exercise readers that walk batches.
+    """
+    import pyarrow as pa
+
+    from rasteret_catalog.arrow import to_pyarrow_schema
+
+    bands = sorted(
+        {k.removesuffix("_metadata") for r in rows for k in r if k.endswith("_metadata")}
+        | {a for r in rows for a in (r.get("assets") or {})}
+    )
+    table = pa.Table.from_pylist(rows, schema=to_pyarrow_schema(bands, partitions=False))
+    if chunks <= 1 or table.num_rows < 2:
+        return table
+    step = -(-table.num_rows // chunks)
+    return pa.concat_tables([table.slice(i, step) for i in range(0, table.num_rows, step)])

@@ -82,6 +82,7 @@ __all__ = [
     "plan_tasks",
     "plan_warp",
     "read_aois",
+    "read_columns",
     "read_grid",
     "read_ranges",
     "read_windows",
@@ -186,6 +187,7 @@ _WHERE = {
     "warp_into": "resampling",
     "nearest_index": "resampling",
     "source_valid": "resampling",
+    "read_columns": "arrow_sources",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -194,6 +196,9 @@ if TYPE_CHECKING:  # pragma: no cover
         normalize_aois,
         resolve_crs,
         to_crs,
+    )
+    from rasteret_io.arrow_sources import (
+        read_columns,
     )
     from rasteret_io.backend import (
         ObstoreBackend,

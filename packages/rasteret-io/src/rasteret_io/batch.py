@@ -16,14 +16,15 @@ from typing import Any
 __all__ = ["BatchReader"]
 
 
-def _rows(batch: Any) -> list[dict[str, Any]]:
-    if isinstance(batch, list):
+def _rows(batch: Any) -> Any:
+    """The engine's input: Arrow data as is (its fast path), row dicts as a list."""
+    from rasteret_io.arrow_sources import is_arrow
+
+    if isinstance(batch, list) or is_arrow(batch):
         return batch
-    if hasattr(batch, "to_pylist"):
-        return batch.to_pylist()
     import pyarrow as pa
 
-    return pa.table(batch).to_pylist()
+    return pa.table(batch)
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,8 @@ class BatchReader:
         """Rows of ``batch`` on one grid (see :func:`rasteret_io.grid_read.read_grid`)."""
         from rasteret_io.grid import Grid
 
-        grid = Grid.from_bounds(crs, tuple(bounds), (float(res[0]), float(res[1])), snap=False)
+        x0, y0, x1, y1 = (float(v) for v in bounds)
+        grid = Grid.from_bounds(crs, (x0, y0, x1, y1), (float(res[0]), float(res[1])), snap=False)
         return self._read_on(batch, grid, group_by=group_by, resampling=resampling)
 
     def read_transform(

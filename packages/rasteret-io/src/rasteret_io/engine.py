@@ -19,15 +19,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from rasteret_io.aoi import AoiInput, to_crs
+from rasteret_io.arrow_sources import as_records
 from rasteret_io.errors import ReadError, UnsupportedGeometryError
-from rasteret_io.fetch import Fetcher
+from rasteret_io.fetch import ErrorPolicy, Fetcher
 from rasteret_io.grid import Grid, Transform, Window, geometry_window, window_transform
 from rasteret_io.rasterize import geometry_mask
-from rasteret_io.sources import BandSource, RecordSources, record_sources
-from rasteret_io.tiles import WindowRequest, read_windows
+from rasteret_io.sources import BandSource, RecordSources
+from rasteret_io.tiles import WindowRequest, WindowResult, read_windows
 from rasteret_io.warp import reproject_array, same_crs, transformer
 
 if TYPE_CHECKING:
@@ -49,7 +50,8 @@ class Chip:
         aoi_index: 0-based AOI position.
         band: Band code.
         data: ``(height, width)`` array (native dtype for nearest reads).
-        valid: True where data is real (inside the AOI, the raster and a present tile).
+        valid_mask: True where data is real (inside the AOI, the raster and a present tile);
+            None when every pixel is (see :attr:`valid`).
         transform: Geotransform of ``data``.
         crs: CRS of ``data``.
         fill: Value of invalid pixels (nodata, else 0).
@@ -62,11 +64,25 @@ class Chip:
     aoi_index: int
     band: str
     data: np.ndarray
-    valid: np.ndarray
+    valid_mask: np.ndarray | None
     transform: Transform
     crs: Any
     fill: int | float
     nodata: int | float | None
+
+    @property
+    def all_valid(self) -> bool:
+        """True when every pixel of ``data`` is real."""
+        return self.valid_mask is None
+
+    @property
+    def valid(self) -> np.ndarray:
+        """Boolean validity of ``data`` (built on demand when every pixel is real)."""
+        if self.valid_mask is not None:
+            return self.valid_mask
+        import numpy as np
+
+        return np.ones(self.data.shape, dtype=bool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,9 +137,15 @@ def _src_res_in(src: BandSource, crs: Any) -> tuple[float, float]:
     return ((max(xs) - min(xs)) / w, (max(ys) - min(ys)) / h)
 
 
-def _plan_native(rec: RecordSources, src: BandSource, i: int, geom: Any) -> _Task | None:
+def _plan_native(
+    rec: RecordSources,
+    src: BandSource,
+    i: int,
+    geom: Any,
+    bounds: tuple[float, float, float, float],
+) -> _Task | None:
     lv = src.levels[0]
-    win = geometry_window(geom.bounds, lv.transform).intersection(Window(0, 0, lv.width, lv.height))
+    win = geometry_window(bounds, lv.transform).intersection(Window(0, 0, lv.width, lv.height))
     if win is None:
         return None
     return _Task(rec, src, i, geom, None, 0, win)
@@ -203,12 +225,18 @@ def plan_tasks(
         _check_polygon(g, i)
     tasks: list[_Task] = []
     geoms_by_crs: dict[str, list[Any]] = {}
+    bounds_by_crs: dict[str, list[tuple[float, float, float, float]]] = {}
 
     def aois_in(crs: Any) -> list[Any]:
         key = str(crs)
         if key not in geoms_by_crs:
             geoms_by_crs[key] = to_crs(aois.geometries, aois.crs, crs)
+            bounds_by_crs[key] = [g.bounds for g in geoms_by_crs[key]]
         return geoms_by_crs[key]
+
+    def bounds_in(crs: Any) -> list[tuple[float, float, float, float]]:
+        aois_in(crs)
+        return bounds_by_crs[str(crs)]
 
     usable: list[tuple[RecordSources, BandSource]] = []
     for rec in records:
@@ -230,8 +258,8 @@ def plan_tasks(
 
     if layout == "native" and target_crs is None and resolution is None:
         for rec, src in usable:
-            for i, geom in enumerate(aois_in(src.crs)):
-                task = _plan_native(rec, src, i, geom)
+            for i, (geom, bounds) in enumerate(zip(aois_in(src.crs), bounds_in(src.crs))):
+                task = _plan_native(rec, src, i, geom, bounds)
                 if task is not None:
                     tasks.append(task)
         return tasks
@@ -239,9 +267,8 @@ def plan_tasks(
     for i, aoi in enumerate(aois.geometries):
         hits: list[tuple[RecordSources, BandSource]] = []
         for rec, src in usable:
-            g = aois_in(src.crs)[i]
             lv = src.levels[0]
-            full = geometry_window(g.bounds, lv.transform)
+            full = geometry_window(bounds_in(src.crs)[i], lv.transform)
             if full.intersection(Window(0, 0, lv.width, lv.height)) is not None:
                 hits.append((rec, src))
         if not hits:
@@ -249,20 +276,79 @@ def plan_tasks(
         grid, crs = _stack_grid(aoi, aois.crs, [s for _, s in hits], target_crs, resolution)
         for rec, src in hits:
             if grid is None:  # aligned: boundless window of the shared grid
-                g = aois_in(src.crs)[i]
-                win = geometry_window(g.bounds, src.transform)
-                tasks.append(_Task(rec, src, i, g, None, 0, win))
+                win = geometry_window(bounds_in(src.crs)[i], src.transform)
+                tasks.append(_Task(rec, src, i, aois_in(src.crs)[i], None, 0, win))
                 continue
             level = src.best_level(min(grid.res) if resolution is not None else None)
-            win = source_window(src, level, grid)
-            if win is None:
+            swin = source_window(src, level, grid)
+            if swin is None:
                 continue
-            tasks.append(_Task(rec, src, i, to_crs([aoi], aois.crs, crs)[0], grid, level, win))
+            tasks.append(_Task(rec, src, i, to_crs([aoi], aois.crs, crs)[0], grid, level, swin))
     return tasks
 
 
+class _Finish:
+    """Per-window finishing of an AOI read, run in the decode threads (see ``read_windows``).
+
+    Resamples onto the output grid when there is one, then applies the AOI mask (shared by
+    every window on the same grid) — the event-loop thread never touches the pixels.
+    """
+
+    def __init__(self, tasks: Sequence[_Task], all_touched: bool, resampling: str) -> None:
+        self.tasks = tasks
+        self.all_touched = all_touched
+        self.resampling = resampling
+        self.geo: list[tuple[Transform, Any] | None] = [None] * len(tasks)
+        self.masks: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+
+    def _inside(self, task: _Task, transform: Transform, shape: Any, crs: Any) -> tuple[Any, Any]:
+        key = (task.aoi_index, transform, shape, str(crs))
+        got = self.masks.get(key)
+        if got is None:  # computed at most a few times per grid, whichever thread gets there
+            inside = geometry_mask(task.geom, transform, shape, all_touched=self.all_touched)
+            got = self.masks[key] = (inside, None if inside.all() else ~inside)
+        return got
+
+    def __call__(self, res: WindowResult) -> WindowResult:
+        import numpy as np
+
+        k = res.request.key
+        task = self.tasks[k]
+        src = task.source
+        if res.data is None:
+            return res
+        src_t = window_transform(src.levels[task.level].transform, task.window)
+        if task.out_grid is None:
+            data, valid, transform, crs = res.data, res.valid_mask, src_t, src.crs
+        else:
+            grid = task.out_grid
+            ok = res.valid
+            assert ok is not None  # data is not None
+            data, valid = reproject_array(
+                res.data,
+                ok,
+                src_t,
+                src.crs,
+                grid,
+                fill=res.fill,
+                resampling=self.resampling,
+                nodata=src.nodata,
+                src_grid=src.grid(task.level),
+                src_window=task.window,
+            )
+            transform, crs = grid.transform, grid.crs
+        self.geo[k] = (transform, crs)
+        inside, outside = self._inside(task, transform, data.shape, crs)
+        fill = res.fill if data.dtype == res.data.dtype else np.nan
+        if outside is not None:
+            data = data if data.flags.writeable else data.copy()
+            data[outside] = fill
+            valid = inside.copy() if valid is None else valid & inside
+        return WindowResult(res.request, data, valid, fill, res.error)
+
+
 async def read_aois(
-    rows: Sequence[Mapping[str, Any]],
+    rows: Any,
     bands: Sequence[str],
     aois: AoiInput,
     fetcher: Fetcher,
@@ -278,7 +364,9 @@ async def read_aois(
     """Read ``bands`` of every row over every AOI.
 
     Args:
-        rows: Collection rows (dicts of the schema contract's columns).
+        rows: Collection rows: a ``pyarrow.Table`` / ``RecordBatch`` holding (at least) the
+            columns :func:`rasteret_io.arrow_sources.read_columns` names — the fast path —
+            or a sequence of row dicts as ``pa.Table.to_pylist`` gives.
         bands: Band codes.
         aois: From :func:`rasteret_io.aoi.normalize_aois`.
         fetcher: Fetch settings (reader, concurrency, retries, error policy).
@@ -297,10 +385,8 @@ async def read_aois(
         Chips in record order, then AOI order, then band order; failures tolerated by the
         fetcher's error policy (under ``"raise"`` the first failure raises instead).
     """
-    import numpy as np
-
     outcome = ReadOutcome()
-    records = [record_sources(r, i, bands, band_map) for i, r in enumerate(rows)]
+    records = as_records(rows, bands, band_map)
     tasks = plan_tasks(
         records,
         bands,
@@ -313,58 +399,29 @@ async def read_aois(
     if fetcher.error_policy == "raise" and outcome.failures:
         raise outcome.failures[0].error
     reqs = [WindowRequest(t.source, t.window, t.level, k) for k, t in enumerate(tasks)]
-    results = await read_windows(reqs, fetcher, progress=progress)
+    finish = _Finish(tasks, all_touched, resampling)
+    results = await read_windows(reqs, fetcher, progress=progress, finish=finish)
     order = {b: j for j, b in enumerate(bands)}
-    masks: dict[tuple[Any, ...], Any] = {}
-    for task, res in zip(tasks, results, strict=True):
+    for k, (task, res) in enumerate(zip(tasks, results, strict=True)):
         src = task.source
-        if res.data is None:
-            outcome.failures.append(ReadFailure(src.record_id, src.band, task.aoi_index, res.error))
-            continue
         if res.error is not None:
             outcome.failures.append(ReadFailure(src.record_id, src.band, task.aoi_index, res.error))
-        lv = src.levels[task.level]
-        src_t = window_transform(lv.transform, task.window)
-        if task.out_grid is None:
-            data, valid, transform, crs = res.data, res.valid, src_t, src.crs
-        else:
-            grid = task.out_grid
-            data, valid = reproject_array(
-                res.data,
-                res.valid,
-                src_t,
-                src.crs,
-                grid,
-                fill=res.fill,
-                resampling=resampling,
-                nodata=src.nodata,
-                src_grid=src.grid(task.level),
-                src_window=task.window,
-            )
-            transform, crs = grid.transform, grid.crs
-        mkey = (task.aoi_index, transform, data.shape, str(crs))
-        inside = masks.get(mkey)
-        if inside is None:  # records on one grid share the AOI mask
-            inside = masks[mkey] = geometry_mask(
-                task.geom, transform, data.shape, all_touched=all_touched
-            )
-        fill = res.fill if data.dtype == res.data.dtype else np.nan
-        if not inside.all():
-            data = data.copy() if not data.flags.writeable else data
-            data[~inside] = fill
-        valid = valid & inside
+        geo = finish.geo[k]
+        if res.data is None or geo is None:
+            continue
+        rec = task.record
         outcome.chips.append(
             Chip(
-                task.record.index,
-                task.record.record_id,
-                task.record.datetime,
+                rec.index,
+                rec.record_id,
+                rec.datetime,
                 task.aoi_index,
                 src.band,
-                data,
-                valid,
-                transform,
-                crs,
-                fill,
+                res.data,
+                res.valid_mask,
+                geo[0],
+                geo[1],
+                res.fill,
                 src.nodata,
             )
         )
@@ -378,6 +435,7 @@ def default_fetcher(
     """A :class:`Fetcher` over ``backend`` (the process default routing backend when None)."""
     from rasteret_io.backend import as_range_reader
 
+    policy = cast("ErrorPolicy", error_policy)  # Fetcher validates the value
     return Fetcher(
-        as_range_reader(backend), concurrency=max(1, int(max_concurrent)), error_policy=error_policy
-    )  # type: ignore[arg-type]
+        as_range_reader(backend), concurrency=max(1, int(max_concurrent)), error_policy=policy
+    )

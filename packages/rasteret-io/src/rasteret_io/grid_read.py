@@ -9,16 +9,18 @@ groups that ``group_by`` defines.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from rasteret_io.arrow_sources import as_records
 from rasteret_io.engine import ReadFailure, source_window
 from rasteret_io.errors import ReadError
 from rasteret_io.fetch import Fetcher
 from rasteret_io.grid import Grid, Window, window_transform
-from rasteret_io.sources import BandSource, record_sources
-from rasteret_io.tiles import WindowRequest, read_windows
+from rasteret_io.sources import BandSource
+from rasteret_io.tiles import WindowRequest, WindowResult, decode_executor, read_windows
 from rasteret_io.warp import reproject_array, same_crs
 
 if TYPE_CHECKING:
@@ -64,7 +66,7 @@ def aligned_window(src: BandSource, level: int, grid: Grid) -> Window | None:
 
 
 def _is_valid(np: Any, data: Any, valid: Any, nodata: Any) -> Any:
-    ok = valid.copy()
+    ok = np.ones(data.shape, dtype=bool) if valid is None else valid.copy()
     if data.dtype.kind == "f":
         ok &= np.isfinite(data)
     if nodata is not None and not (isinstance(nodata, float) and nodata != nodata):
@@ -73,7 +75,7 @@ def _is_valid(np: Any, data: Any, valid: Any, nodata: Any) -> Any:
 
 
 async def read_grid(
-    rows: Sequence[Mapping[str, Any]],
+    rows: Any,
     bands: Sequence[str],
     grid: Grid,
     fetcher: Fetcher,
@@ -86,7 +88,8 @@ async def read_grid(
     """Read ``bands`` of ``rows`` onto ``grid`` and mosaic them.
 
     Args:
-        rows: Collection rows in mosaic priority order (first wins).
+        rows: Collection rows in mosaic priority order (first wins): a ``pyarrow.Table`` /
+            ``RecordBatch`` (fast path) or a sequence of row dicts.
         bands: Band codes (output channels, in order).
         grid: The query grid.
         fetcher: Fetch settings.
@@ -101,12 +104,10 @@ async def read_grid(
     """
     import numpy as np
 
-    records = [record_sources(r, i, bands, band_map) for i, r in enumerate(rows)]
+    records = as_records(rows, bands, band_map)
     failures: list[ReadFailure] = []
     reqs: list[WindowRequest] = []
-    meta: list[
-        tuple[int, int, BandSource, bool, int]
-    ] = []  # rec idx, band idx, src, resample, level
+    meta: list[_Placed] = []
     for rec in records:
         for bi, band in enumerate(bands):
             src = rec.bands.get(band)
@@ -123,22 +124,14 @@ async def read_grid(
             level = src.best_level(min(grid.res))
             win = aligned_window(src, level, grid)
             resample = win is None
-            if resample:
+            if win is None:
                 win = source_window(src, level, grid)
                 if win is None:
                     continue
             reqs.append(WindowRequest(src, win, level, len(meta)))
-            meta.append((rec.index, bi, src, resample, level))
-    results = await read_windows(reqs, fetcher, progress=progress)
-
-    dtypes = [res.data.dtype for res in results if res.data is not None]
-    if not dtypes:
-        err = ReadError("read_window: nothing readable for the requested records and bands")
-        if failures:
-            raise err from failures[0].error
-        raise err
+            meta.append(_Placed(rec.index, bi, src, resample, level))
     if group_by == "id":
-        keys = [rec.record_id for rec in records]
+        keys: list[Any] = [rec.record_id for rec in records]
         group_of = {rec.index: i for i, rec in enumerate(records)}
     elif group_by == "datetime":
         keys = sorted({rec.datetime for rec in records}, key=lambda v: (v is None, v))
@@ -149,31 +142,88 @@ async def read_grid(
         group_of = {rec.index: 0 for rec in records}
     else:
         raise ValueError(f"group_by must be None, 'id' or 'datetime', got {group_by!r}")
-    nodatas = {s.nodata for (_r, _b, s, _x, _l) in meta}
+    finish = _OnGrid(meta, grid, resampling)
+    results = await read_windows(reqs, fetcher, progress=progress, finish=finish)
+
+    dtypes = [finish.dtypes[k] for k, res in enumerate(results) if res.data is not None]
+    if not dtypes:
+        err = ReadError("read_window: nothing readable for the requested records and bands")
+        if failures:
+            raise err from failures[0].error
+        raise err
+    nodatas = {m.source.nodata for m in meta}
     fill: int | float = 0
     if len(nodatas) == 1:
         (nd,) = nodatas
         fill = 0 if nd is None else nd
-    out_dtype = np.result_type(*dtypes)
     shape = (len(keys), len(bands), grid.height, grid.width)
-    data = np.full(shape, fill, dtype=out_dtype)
-    filled = np.zeros(shape, dtype=bool)
-    for (ri, bi, src, resample, level), res in zip(meta, results, strict=True):
+    for m, res in zip(meta, results, strict=True):
         if res.data is None:
-            failures.append(ReadFailure(src.record_id, src.band, None, res.error))
-            continue
-        arr, ok = res.data, res.valid
-        if resample:
-            kind = resampling or ("bilinear" if arr.dtype.kind == "f" else "nearest")
-            src_t = window_transform(src.levels[level].transform, res.request.window)
-            arr, ok = reproject_array(arr, ok, src_t, src.crs, grid, fill=res.fill, resampling=kind)
-            if kind == "bilinear" and res.data.dtype.kind != "f":
-                arr = np.round(arr)
-        ok = _is_valid(np, arr, ok, src.nodata)
-        g = group_of[ri]
-        take = ok & ~filled[g, bi]
-        data[g, bi][take] = arr[take]
-        filled[g, bi] |= take
+            failures.append(
+                ReadFailure(
+                    m.source.record_id, m.source.band, None, res.error or ReadError("read failed")
+                )
+            )
+
+    def mosaic() -> tuple[np.ndarray, np.ndarray]:
+        """First valid pixel wins, in row order (in the decode pool, off the event loop)."""
+        data = np.full(shape, fill, dtype=np.result_type(*dtypes))
+        filled = np.zeros(shape, dtype=bool)
+        for m, res in zip(meta, results, strict=True):
+            if res.data is None:
+                continue
+            g = group_of[m.record]
+            ok = res.valid
+            take = ok & ~filled[g, m.band]
+            data[g, m.band][take] = res.data[take]
+            filled[g, m.band] |= take
+        return data, filled
+
+    loop = asyncio.get_running_loop()
+    data, filled = await loop.run_in_executor(decode_executor(), mosaic)
     if group_by is None:
         return GridRead(data[0], filled[0], keys, fill, failures)
     return GridRead(data, filled, keys, fill, failures)
+
+
+@dataclass(frozen=True, slots=True)
+class _Placed:
+    record: int
+    band: int
+    source: BandSource
+    resample: bool
+    level: int
+
+
+class _OnGrid:
+    """Per-window step of a grid read, in the decode threads: resample onto the grid when not
+    aligned, then mark valid only real, non-nodata, finite pixels."""
+
+    def __init__(self, meta: list[_Placed], grid: Grid, resampling: str | None) -> None:
+        self.meta = meta
+        self.grid = grid
+        self.resampling = resampling
+        self.dtypes: list[Any] = [None] * len(meta)
+
+    def __call__(self, res: WindowResult) -> WindowResult:
+        import numpy as np
+
+        if res.data is None:
+            return res
+        m = self.meta[res.request.key]
+        src = m.source
+        arr, ok = res.data, res.valid_mask
+        self.dtypes[res.request.key] = arr.dtype
+        if m.resample:
+            kind = self.resampling or ("bilinear" if arr.dtype.kind == "f" else "nearest")
+            src_t = window_transform(src.levels[m.level].transform, res.request.window)
+            valid = res.valid
+            assert valid is not None  # data is not None
+            arr, ok = reproject_array(
+                arr, valid, src_t, src.crs, self.grid, fill=res.fill, resampling=kind
+            )
+            if kind == "bilinear" and res.data.dtype.kind != "f":
+                arr = np.round(arr)
+        return WindowResult(
+            res.request, arr, _is_valid(np, arr, ok, src.nodata), res.fill, res.error
+        )

@@ -9,18 +9,20 @@ rectangle is closest to the point, ties keep scan order — PostGIS ``ST_Nearest
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rasteret_catalog.schema import BboxField, Col
+from rasteret_catalog.schema import BboxField
+from rasteret_io.arrow_sources import as_records, bboxes
 from rasteret_io.engine import ReadFailure
 from rasteret_io.errors import ReadError
 from rasteret_io.fetch import Fetcher
 from rasteret_io.grid import Window, inverse_gdal
-from rasteret_io.sources import BandSource, record_sources
-from rasteret_io.tiles import WindowRequest, read_windows
+from rasteret_io.sources import BandSource
+from rasteret_io.tiles import WindowRequest, decode_executor, read_windows
 from rasteret_io.warp import transformer
 
 __all__ = ["PointSample", "PointSamples", "ring_cells", "sample_points"]
@@ -63,7 +65,7 @@ def _is_nodata(v: float, nodata: Any) -> bool:
 
 
 async def sample_points(
-    rows: Sequence[Mapping[str, Any]],
+    rows: Any,
     bands: Sequence[str],
     xs: Sequence[float],
     ys: Sequence[float],
@@ -79,7 +81,8 @@ async def sample_points(
     """Sample ``bands`` of ``rows`` at points.
 
     Args:
-        rows: Collection rows; with ``match="latest"`` they must be sorted newest first.
+        rows: Collection rows (a ``pyarrow.Table`` / ``RecordBatch``, or a sequence of row
+            dicts); with ``match="latest"`` they must be sorted newest first.
         bands: Band codes.
         xs: Point x coordinates in ``points_crs``.
         ys: Point y coordinates.
@@ -108,12 +111,12 @@ async def sample_points(
     lon, lat = transformer(points_crs, 4326).transform(xs_a, ys_a)
     lon, lat = np.asarray(lon), np.asarray(lat)
     out = PointSamples()
-    records = [record_sources(row, i, bands, band_map) for i, row in enumerate(rows)]
+    records = as_records(rows, bands, band_map)
     claimed = np.zeros((len(xs_a), len(bands)), dtype=bool)
     # (point, record index, source, fractional col, fractional row) of every in-raster sample
     hits: list[tuple[np.ndarray, int, BandSource, np.ndarray, np.ndarray]] = []
-    for rec, row in zip(records, rows, strict=True):
-        cand = np.nonzero(_in_bbox_mask(row, lon, lat))[0]
+    for rec, bb in zip(records, bboxes(rows), strict=True):
+        cand = np.nonzero(_in_bbox_mask(bb, lon, lat))[0]
         if not len(cand):
             continue
         for bi, band in enumerate(bands):
@@ -151,10 +154,9 @@ async def sample_points(
     return out
 
 
-def _in_bbox_mask(row: Mapping[str, Any], lon: Any, lat: Any) -> Any:
+def _in_bbox_mask(bb: Mapping[str, Any] | None, lon: Any, lat: Any) -> Any:
     import numpy as np
 
-    bb = row.get(Col.BBOX)
     if not bb:
         return np.ones(len(lon), dtype=bool)
     return (
@@ -189,15 +191,22 @@ async def _sample_centres(
             reqs.append(WindowRequest(src, win, 0, len(groups)))
             groups.append((ri, src, pts[sel], rr[sel] - r0, c[sel] - c0))
     results = await read_windows(reqs, fetcher, progress=progress)
-    for (ri, src, pts, rows_in, cols_in), res in zip(groups, results, strict=True):
-        if res.data is None:
-            out.failures.append(ReadFailure(src.record_id, src.band, None, res.error))
-            continue
-        vals = res.data[rows_in, cols_in].astype(np.float64)
-        vals[~res.valid[rows_in, cols_in]] = np.nan
-        out.samples.extend(
-            PointSample(int(p), ri, src.band, float(v)) for p, v in zip(pts, vals, strict=True)
-        )
+
+    def gather() -> None:  # in the decode pool: the event loop only schedules I/O
+        for (ri, src, pts, rows_in, cols_in), res in zip(groups, results, strict=True):
+            if res.data is None:
+                err = res.error or ReadError("read failed")
+                out.failures.append(ReadFailure(src.record_id, src.band, None, err))
+                continue
+            vals = res.data[rows_in, cols_in].astype(np.float64)
+            if res.valid_mask is not None:
+                vals[~res.valid_mask[rows_in, cols_in]] = np.nan
+            out.samples.extend(
+                PointSample(int(p), ri, src.band, float(v))
+                for p, v in zip(pts.tolist(), vals.tolist(), strict=True)
+            )
+
+    await asyncio.get_running_loop().run_in_executor(decode_executor(), gather)
 
 
 async def _sample_windows(
@@ -214,24 +223,30 @@ async def _sample_windows(
             reqs.append(WindowRequest(src, win, 0, len(info)))
             info.append((int(p), ri, src, float(cf), float(rf)))
     results = await read_windows(reqs, fetcher, progress=progress)
-    for (pi, ri, src, col, rowf), res in zip(info, results, strict=True):
-        if res.data is None:
-            out.failures.append(ReadFailure(src.record_id, src.band, None, res.error))
-            continue
-        win = res.data.astype(np.float64)
-        win[~res.valid] = np.nan
-        centre = float(win[r, r])
-        nodata = None if src.nodata is None else float(src.nodata)
-        centre_nd = _is_nodata(centre, nodata)
-        value = centre
-        if centre_nd:
-            value = _nearest_valid(
-                win, r, col - math.floor(col), rowf - math.floor(rowf), src, nodata, centre
-            )
-        neigh = None
-        if neighbourhood == "always" or (neighbourhood == "if_center_nodata" and centre_nd):
-            neigh = tuple(float(v) for v in win.ravel())
-        out.samples.append(PointSample(pi, ri, src.band, value, neigh))
+
+    def gather() -> None:  # in the decode pool: the event loop only schedules I/O
+        for (pi, ri, src, col, rowf), res in zip(info, results, strict=True):
+            if res.data is None:
+                err = res.error or ReadError("read failed")
+                out.failures.append(ReadFailure(src.record_id, src.band, None, err))
+                continue
+            win = res.data.astype(np.float64)
+            if res.valid_mask is not None:
+                win[~res.valid_mask] = np.nan
+            centre = float(win[r, r])
+            nodata = None if src.nodata is None else float(src.nodata)
+            centre_nd = _is_nodata(centre, nodata)
+            value = centre
+            if centre_nd:
+                value = _nearest_valid(
+                    win, r, col - math.floor(col), rowf - math.floor(rowf), src, nodata, centre
+                )
+            neigh = None
+            if neighbourhood == "always" or (neighbourhood == "if_center_nodata" and centre_nd):
+                neigh = tuple(float(v) for v in win.ravel())
+            out.samples.append(PointSample(pi, ri, src.band, value, neigh))
+
+    await asyncio.get_running_loop().run_in_executor(decode_executor(), gather)
 
 
 def _nearest_valid(

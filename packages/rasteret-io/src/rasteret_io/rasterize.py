@@ -127,9 +127,9 @@ def _fill(out: np.ndarray, rings: list[list[tuple[float, float]]]) -> None:
             lo_x, hi_x = min(xa_, xb_), max(xa_, xb_)
             if not _inside([ring], (lo_x + hi_x) / 2, hy - 1e-7):
                 continue
-            c0, c1 = math.floor(lo_x + 0.5), math.floor(hi_x + 0.5)
-            if c0 <= width - 1 and c1 > 0 and c0 < c1:
-                out[int(row), max(c0, 0) : min(c1, width)] = True
+            e0, e1 = math.floor(lo_x + 0.5), math.floor(hi_x + 0.5)
+            if e0 <= width - 1 and e1 > 0 and e0 < e1:
+                out[int(row), max(e0, 0) : min(e1, width)] = True
 
 
 def _inside(rings: list[list[tuple[float, float]]], x: float, y: float) -> bool:

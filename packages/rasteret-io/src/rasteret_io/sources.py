@@ -2,14 +2,17 @@
 
 A :class:`BandSource` is derived from the ``assets`` entry and the ``{band}_metadata`` struct
 of one row (schema contract of ``rasteret_catalog``), so reads never touch a COG header.
+Tile tables are held as numpy arrays: views into the flattened values of the collection's
+Arrow list columns (:mod:`rasteret_io.arrow_sources`), or arrays made from the lists of a
+dict row (:func:`record_sources`). Nothing here turns a tile table into Python ints.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rasteret_catalog.bands import asset_key_candidates
 from rasteret_catalog.schema import AssetField, BandField, Col, LevelField, band_metadata_column
@@ -17,12 +20,65 @@ from rasteret_cog import TileSpec
 from rasteret_io.errors import BandResolutionError, ReadError
 from rasteret_io.grid import Grid, Transform, transform_from_metadata
 
-__all__ = ["BandSource", "LevelRef", "RecordSources", "crs_of_row", "record_sources"]
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = [
+    "TILE_REF",
+    "BandSource",
+    "LazyLevels",
+    "LevelRef",
+    "RecordSources",
+    "TileTable",
+    "crs_of",
+    "crs_of_row",
+    "overview_levels",
+    "record_sources",
+]
 
 
-@dataclass(frozen=True, slots=True)
+#: Key of a level dict holding ``(TileTable, start)``: where its tile lists sit in a shared
+#: flattened table (set by :mod:`rasteret_io.arrow_sources`; dict rows never carry it).
+TILE_REF = "__tile_ref__"
+
+
+class TileTable:
+    """Tile offsets and byte counts of many images, flattened into two int64 arrays.
+
+    One table typically holds the ``tile_offsets`` / ``tile_byte_counts`` list values of one
+    Arrow column of a record batch (every row's tiles back to back); a :class:`LevelRef`
+    points into it with ``start``. The planner gathers the tiles of many windows with one
+    numpy take per table.
+
+    Attributes:
+        offsets: Tile byte offsets (int64).
+        byte_counts: Tile byte counts (int64), same length.
+    """
+
+    __slots__ = ("byte_counts", "offsets")
+
+    def __init__(self, offsets: np.ndarray, byte_counts: np.ndarray) -> None:
+        self.offsets = offsets
+        self.byte_counts = byte_counts
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class LevelRef:
-    """One pyramid level of a band: its size, tiling, transform and tile table."""
+    """One pyramid level of a band: its size, tiling, transform and tile table.
+
+    Attributes:
+        width: Level width in pixels.
+        height: Level height in pixels.
+        tile_width: Tile width.
+        tile_height: Tile height.
+        transform: Geotransform of the level.
+        tile_offsets: The level's tile offsets (an int64 numpy array, usually a view into
+            ``table``).
+        tile_byte_counts: The level's tile byte counts, same length.
+        compression: Compression of the level when it differs from the band's (masks).
+        table: The flattened table ``tile_offsets`` is a view of (None: a table of its own).
+        start: Position of the level's first tile in ``table``.
+    """
 
     width: int
     height: int
@@ -32,6 +88,77 @@ class LevelRef:
     tile_offsets: Sequence[int]
     tile_byte_counts: Sequence[int]
     compression: int | None = None
+    table: TileTable | None = None
+    start: int = 0
+
+    def tiles(self) -> tuple[TileTable, int]:
+        """``(table, start)``: where the planner gathers this level's tiles from."""
+        if self.table is not None:
+            return self.table, self.start
+        import numpy as np
+
+        table = TileTable(
+            np.asarray(self.tile_offsets, dtype=np.int64),
+            np.asarray(self.tile_byte_counts, dtype=np.int64),
+        )
+        object.__setattr__(self, "table", table)  # cached: computed once per level
+        return table, 0
+
+    def __reduce__(self) -> Any:
+        # Pickle only this level's tiles, never the whole flattened batch table.
+        import numpy as np
+
+        return (
+            LevelRef,
+            (
+                self.width,
+                self.height,
+                self.tile_width,
+                self.tile_height,
+                self.transform,
+                np.array(self.tile_offsets, dtype=np.int64),
+                np.array(self.tile_byte_counts, dtype=np.int64),
+                self.compression,
+            ),
+        )
+
+
+class LazyLevels(Sequence[LevelRef]):
+    """Pyramid levels whose overviews are built on first use (level 0 is always at hand).
+
+    Most reads use only full resolution; building every overview's :class:`LevelRef` for every
+    record would make planning cost grow with the pyramid depth. Pickles as a plain tuple.
+    """
+
+    __slots__ = ("_all", "_first", "_make", "_n")
+
+    def __init__(self, first: LevelRef, n: int, make: Callable[[], Sequence[LevelRef]]) -> None:
+        self._first = first
+        self._n = n
+        self._make: Callable[[], Sequence[LevelRef]] | None = make
+        self._all: tuple[LevelRef, ...] | None = None
+
+    def _levels(self) -> tuple[LevelRef, ...]:
+        if self._all is None:
+            make = self._make
+            assert make is not None
+            self._all = (self._first, *make())
+            self._make = None
+        return self._all
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, k: Any) -> Any:
+        if k == 0 or (isinstance(k, int) and k == -self._n):
+            return self._first
+        return self._levels()[k]
+
+    def __iter__(self) -> Iterator[LevelRef]:
+        return iter(self._levels())
+
+    def __reduce__(self) -> Any:
+        return (tuple, (self._levels(),))
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +186,7 @@ class BandSource:
     sample: int
     crs: Any
     nodata: float | int | None
-    levels: tuple[LevelRef, ...]
+    levels: Sequence[LevelRef]
     mask: LevelRef | None = None
 
     @property
@@ -117,6 +244,8 @@ class BandSource:
             self.transform,
             m.tile_offsets,
             m.tile_byte_counts,
+            table=m.table,
+            start=m.start,
         )
         return BandSource(
             self.record_id, f"{self.band}:mask", self.url, spec, 0, self.crs, None, (lv,)
@@ -144,12 +273,10 @@ class RecordSources:
     bands: Mapping[str, BandSource | ReadError]
 
 
-def crs_of_row(row: Mapping[str, Any]) -> Any:
-    """Raster CRS of a row: ``proj:epsg`` when set, else the ``crs`` column, else None."""
-    epsg = row.get(Col.PROJ_EPSG)
+def crs_of(epsg: Any, crs: Any) -> Any:
+    """Raster CRS from the ``proj:epsg`` and ``crs`` values of a row (see :func:`crs_of_row`)."""
     if epsg is not None:
         return int(epsg)
-    crs = row.get(Col.CRS)
     if crs:
         if isinstance(crs, str) and crs.upper().startswith("EPSG:") and crs[5:].isdigit():
             return int(crs[5:])
@@ -157,11 +284,18 @@ def crs_of_row(row: Mapping[str, Any]) -> Any:
     return None
 
 
+def crs_of_row(row: Mapping[str, Any]) -> Any:
+    """Raster CRS of a row: ``proj:epsg`` when set, else the ``crs`` column, else None."""
+    return crs_of(row.get(Col.PROJ_EPSG), row.get(Col.CRS))
+
+
 def _level(meta: Mapping[str, Any], transform: Transform, what: str) -> LevelRef:
     offsets = meta.get(LevelField.TILE_OFFSETS)
     counts = meta.get(LevelField.TILE_BYTE_COUNTS)
     if offsets is None or counts is None or len(offsets) != len(counts):
         raise ReadError(f"{what}: tile_offsets / tile_byte_counts missing or of different lengths")
+    # Rows from Arrow batches say where their tiles sit in the batch's flattened table.
+    table, start = meta.get(TILE_REF) or (None, 0)
     return LevelRef(
         width=int(meta[LevelField.IMAGE_WIDTH]),
         height=int(meta[LevelField.IMAGE_HEIGHT]),
@@ -171,7 +305,67 @@ def _level(meta: Mapping[str, Any], transform: Transform, what: str) -> LevelRef
         tile_offsets=offsets,
         tile_byte_counts=counts,
         compression=meta.get(LevelField.COMPRESSION),
+        table=table,
+        start=start,
     )
+
+
+_SPECS: dict[tuple[Any, ...], TileSpec] = {}
+
+
+def _tile_spec(key: tuple[Any, ...]) -> TileSpec:
+    """The :class:`TileSpec` of ``key`` (its constructor arguments), shared by equal keys."""
+    spec = _SPECS.get(key)
+    if spec is None:
+        (w, h, tw, th, dtype, comp, pred, phot, spp, planar, bits, order, jpeg, lerc, nodata) = key
+        spec = TileSpec(
+            width=w,
+            height=h,
+            tile_width=tw,
+            tile_height=th,
+            dtype=dtype,
+            compression=comp,
+            predictor=pred,
+            photometric=phot,
+            samples_per_pixel=spp,
+            planar_configuration=planar,
+            bits_per_sample=bits,
+            byte_order=order,
+            jpeg_tables=jpeg,
+            lerc_parameters=lerc,
+            nodata=nodata,
+        )
+        if len(_SPECS) > 4096:  # a bounded cache of plain values
+            _SPECS.clear()
+        _SPECS[key] = spec
+    return spec
+
+
+def overview_levels(
+    overviews: Iterable[Mapping[str, Any]],
+    width: int,
+    height: int,
+    transform: Transform,
+    what: str,
+) -> list[LevelRef]:
+    """Levels of a band's overview entries (finest first); transforms default to the full
+    resolution one scaled by the size ratio.
+
+    Raises:
+        ReadError: an unusable transform or tile table (``what`` names record, band and URL).
+    """
+    out = []
+    for ov in overviews:
+        ov_t = ov.get(LevelField.TRANSFORM)
+        if ov_t:
+            t = transform_from_metadata(ov_t, what=what)
+        else:
+            sx = width / int(ov[LevelField.IMAGE_WIDTH])
+            sy = height / int(ov[LevelField.IMAGE_HEIGHT])
+            a, b, c, d, e, f = transform
+            t = (a * sx, b, c, d, e * sy, f)
+        out.append(_level(ov, t, what))
+    return out
 
 
 def band_source(
@@ -216,36 +410,33 @@ def band_source(
     order = meta.get(BandField.BYTE_ORDER)
     lerc = meta.get(BandField.LERC_PARAMETERS)
     try:
-        spec = TileSpec(
-            width=int(width),
-            height=int(height),
-            tile_width=tw,
-            tile_height=th,
-            dtype=str(meta[BandField.DTYPE]),
-            compression=int(meta.get(BandField.COMPRESSION) or 1),
-            predictor=int(meta.get(BandField.PREDICTOR) or 1),
-            photometric=int(meta.get(BandField.PHOTOMETRIC) or 1),
-            samples_per_pixel=spp_spec,
-            planar_configuration=planar_spec,
-            bits_per_sample=meta.get(BandField.BITS_PER_SAMPLE),
-            byte_order=">" if order in (">", "big") else "<",
-            jpeg_tables=meta.get(BandField.JPEG_TABLES),
-            lerc_parameters=tuple(lerc) if lerc is not None else None,
-            nodata=nodata,
+        spec = _tile_spec(
+            (
+                int(width),
+                int(height),
+                tw,
+                th,
+                str(meta[BandField.DTYPE]),
+                int(meta.get(BandField.COMPRESSION) or 1),
+                int(meta.get(BandField.PREDICTOR) or 1),
+                int(meta.get(BandField.PHOTOMETRIC) or 1),
+                spp_spec,
+                planar_spec,
+                meta.get(BandField.BITS_PER_SAMPLE),
+                ">" if order in (">", "big") else "<",
+                meta.get(BandField.JPEG_TABLES),
+                tuple(lerc) if lerc is not None else None,
+                nodata,
+            )
         )
     except (ValueError, TypeError) as exc:
         raise ReadError(f"{what}: unusable band metadata: {exc}") from exc
     levels = [_level(meta, transform, what)]
-    for ov in meta.get(BandField.OVERVIEWS) or ():
-        ov_t = ov.get(LevelField.TRANSFORM)
-        if ov_t:
-            t = transform_from_metadata(ov_t, what=what)
-        else:
-            sx = int(width) / int(ov[LevelField.IMAGE_WIDTH])
-            sy = int(height) / int(ov[LevelField.IMAGE_HEIGHT])
-            a, b, c, d, e, f = transform
-            t = (a * sx, b, c, d, e * sy, f)
-        levels.append(_level(ov, t, what))
+    levels.extend(
+        overview_levels(
+            meta.get(BandField.OVERVIEWS) or (), int(width), int(height), transform, what
+        )
+    )
     mask_meta = meta.get(BandField.MASK)
     mask = _level(mask_meta, transform, what) if mask_meta else None
     return BandSource(record_id, band, str(url), spec, sample, crs, nodata, tuple(levels), mask)

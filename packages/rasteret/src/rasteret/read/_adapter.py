@@ -2,10 +2,10 @@
 
 Every read (AOI chips, point samples, fixed grids, lazy chunks, TorchGeo chips, raster
 accessors) gets its records through :func:`engine_records`, which scans only the columns the
-read needs, and hands :meth:`EngineRecords.engine_input` to :mod:`rasteret_io`. Today the
-engine takes one ``dict`` per record (``pa.Table.to_pylist``); when it takes Arrow batches,
-this module is the only one that changes. Outputs read per-record values through
-:meth:`EngineRecords.value`, never through the engine input.
+read needs, and hands :meth:`EngineRecords.engine_input` to :mod:`rasteret_io`: the Arrow
+table itself (the engine plans over its list columns with numpy; no tile table becomes Python
+objects). Outputs read per-record values through :meth:`EngineRecords.value`, which converts
+only the scalar columns, never the ``{band}_metadata`` tile tables.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from rasteret.read.backends import read_backend
-from rasteret_catalog import asset_key_candidates
-from rasteret_catalog.schema import Col, band_metadata_column
+from rasteret_catalog.schema import Col, band_of_metadata_column
 from rasteret_io import BatchReader, default_fetcher, record_sources
+from rasteret_io import read_columns as _engine_columns
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow.dataset as ds
@@ -59,14 +59,7 @@ def read_columns(
     extra: Sequence[str] = (),
 ) -> list[str]:
     """The columns of ``schema`` a read of ``bands`` needs, plus ``extra`` ones."""
-    names = set(schema.names)
-    cols = [c for c in (*ENGINE_COLUMNS, *extra) if c in names]
-    for b in bands:
-        for key in asset_key_candidates(b, band_map):
-            col = band_metadata_column(key)
-            if col in names and col not in cols:
-                cols.append(col)
-    return list(dict.fromkeys(cols))
+    return _engine_columns(schema, bands, band_map, extra=(*ENGINE_COLUMNS, *extra))
 
 
 class EngineRecords:
@@ -86,16 +79,21 @@ class EngineRecords:
     def _rows(self) -> list[dict[str, Any]]:
         return self.table.to_pylist()
 
-    def engine_input(self) -> Sequence[Mapping[str, Any]]:
-        """What :mod:`rasteret_io`'s read functions take as ``rows``."""
-        return self._rows
+    @cached_property
+    def _values(self) -> list[dict[str, Any]]:
+        scalars = [n for n in self.table.column_names if not band_of_metadata_column(n)]
+        return self.table.select(scalars).to_pylist()
+
+    def engine_input(self) -> pa.Table:
+        """What :mod:`rasteret_io`'s read functions take as ``rows``: the Arrow table."""
+        return self.table
 
     def value(self, index: int, column: str) -> Any:
         """The value of ``column`` for record ``index`` (None when the column is absent)."""
-        return self._rows[index].get(column)
+        return self._values[index].get(column)
 
     def row(self, index: int) -> dict[str, Any]:
-        """Record ``index`` as a dict (for per-record objects such as raster accessors)."""
+        """Record ``index`` as a dict, tile tables included (per-record objects only)."""
         return self._rows[index]
 
     def record(self, index: int) -> EngineRecords:
@@ -110,7 +108,7 @@ class EngineRecords:
         self, bands: Sequence[str], band_map: Mapping[str, str] | None
     ) -> list[RecordSources]:
         """Band sources of every record (planning from the index alone, no I/O)."""
-        return [record_sources(r, i, bands, band_map) for i, r in enumerate(self.engine_input())]
+        return [record_sources(r, i, bands, band_map) for i, r in enumerate(self._rows)]
 
     def __getstate__(self) -> dict[str, Any]:
         return {"table": self.table}
