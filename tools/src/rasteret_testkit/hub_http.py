@@ -17,7 +17,7 @@ import datetime as dt
 import json
 import mimetypes
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode
@@ -59,6 +59,10 @@ class _Ctx:
     path: str | None = None
     bytes_sent: int = 0
     span: tuple[int, int] | None = None
+    # set once the request is in the log: a body's last bytes are logged before they are sent,
+    # so a client that has read them always finds its request in the log
+    log: Callable[[int], None] | None = None
+    logged: bool = False
 
 
 class _HubError(Exception):
@@ -91,6 +95,7 @@ def build_hub_app(state: HubState) -> web.Application:
 
     async def handle(request: web.Request) -> web.StreamResponse:
         ctx = _Ctx()
+        ctx.log = lambda status: _log(state, request, ctx, status)
         try:
             resp = await _route_hub(state, request, ctx)
         except _HubError as err:
@@ -108,6 +113,7 @@ def build_cdn_app(state: HubState) -> web.Application:
 
     async def handle(request: web.Request) -> web.StreamResponse:
         ctx = _Ctx(kind="cdn")
+        ctx.log = lambda status: _log(state, request, ctx, status)
         try:
             resp = await _cdn(state, request, ctx)
         except _HubError as err:
@@ -121,6 +127,9 @@ def build_cdn_app(state: HubState) -> web.Application:
 
 
 def _log(state: HubState, request: web.Request, ctx: _Ctx, status: int) -> None:
+    if ctx.logged:
+        return
+    ctx.logged = True
     state.log.add(
         HubRequest(
             kind=ctx.kind,
@@ -377,9 +386,11 @@ async def _serve_file(
                 chunk = fh.read(min(_CHUNK, remaining))
                 if not chunk:
                     break
-                await resp.write(chunk)
                 ctx.bytes_sent += len(chunk)
                 remaining -= len(chunk)
+                if remaining == 0 and ctx.log is not None:
+                    ctx.log(status)  # before the client can have read the last byte
+                await resp.write(chunk)
         except (ConnectionResetError, ConnectionError):
             return resp
     await resp.write_eof()
