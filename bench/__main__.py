@@ -12,7 +12,7 @@ import sys
 import time
 
 from bench import corpus, runner, workloads
-from bench.runner import READERS, RESULTS_DIR
+from bench.runner import QUICK_READERS, READERS, RESULTS_DIR
 
 
 def _csv(s: str) -> list[str]:
@@ -25,7 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workloads", type=_csv, default=list(workloads.ALL))
     p.add_argument("--latencies", type=_csv, default=None, help="ms, default 0,10,40,100")
     p.add_argument("--runs", type=int, default=None, help="runs per cell (default 5)")
-    p.add_argument("--readers", type=_csv, default=list(READERS))
+    p.add_argument(
+        "--readers",
+        type=_csv,
+        default=None,
+        help="default: all (--quick: ours, ours-engine, floor)",
+    )
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per run")
     p.add_argument("--out", default=None, help="results directory (default bench/results/<spec>)")
     p.add_argument(
@@ -55,7 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         spec,
         quick=a.quick,
         workload_names=a.workloads,
-        reader_names=runner.expand_readers(a.readers),
+        reader_names=runner.expand_readers(
+            a.readers or list(QUICK_READERS if a.quick else READERS)
+        ),
         latencies=latencies,
         runs=runs,
         out_dir=out,
