@@ -1,8 +1,11 @@
-"""``uv run python -m bench [--quick] [--workloads W1,W4] [--latencies 0,40] [--runs 5]
-[--readers ours,rasterio,...] [--no-report]``
+"""``uv run --group bench python -m bench [--quick] [--workloads W1,W4] [--latencies 0,40]
+[--runs 5] [--readers ours,floor,...] [--out NAME] [--no-report] [--report-only]
+[--save-baseline]``
 
-Runs the benchmark suite on this machine and regenerates the suite section of
-``docs/benchmarks.md`` plus ``docs/benchmarks/*.png`` (see ``bench/report.py``).
+Runs the benchmark suite on this machine (results in ``bench/results/NAME``) and regenerates
+the suite section of ``docs/benchmarks.md`` plus ``docs/benchmarks/*.png`` from every saved
+``bench/results/full-*`` run (see ``bench/report.py``). ``--quick`` is a smoke run: tiny corpus,
+one run, 0 ms, the readers of this interpreter, no report.
 """
 
 from __future__ import annotations
@@ -40,13 +43,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--no-report", action="store_true", help="do not write docs/benchmarks*")
     p.add_argument("--report-only", action="store_true", help="rewrite docs from saved results")
+    p.add_argument(
+        "--save-baseline",
+        action="store_true",
+        help="write bench/baseline-before.json from the saved results (the next report's 'before')",
+    )
+    p.add_argument(
+        "--prefix", default="full-", help="saved runs merged by the report (bench/results/PREFIX*)"
+    )
     a = p.parse_args(argv)
     spec = corpus.QUICK if a.quick else corpus.FULL
-    out = RESULTS_DIR / (a.out or spec.name)
-    if a.report_only:
+    out = RESULTS_DIR / (a.out or ("quick" if a.quick else "full-" + time.strftime("%Y%m%d-%H%M")))
+    if a.report_only or a.save_baseline:
         from bench import report
 
-        report.write_from(out / "results.json")
+        if a.save_baseline:
+            report.save_baseline(a.prefix)
+        if a.report_only:
+            report.write(a.prefix)
         return 0
     latencies = [
         float(x) for x in (a.latencies or (["0"] if a.quick else ["0", "10", "40", "100"]))
@@ -77,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     for m in mismatches:
         print("CHECKSUM MISMATCH:", m, file=sys.stderr)
     if not a.no_report and not a.quick:
-        report.write(doc)
+        report.write(a.prefix)
     return 1 if (failed or mismatches) and a.quick else 0
 
 

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from bench import corpus, server, workloads
-from bench.runner import READERS, ROOT_DIR
+from bench.runner import READERS, ROOT_DIR, code_key
 
 
 def _summarise(raw: Path, top: int) -> str:
@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=int, default=250)
     p.add_argument("--top", type=int, default=20)
     p.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy")
+    p.add_argument("--save", default=None, help="also write the summary to this file")
     a = p.parse_args(argv)
     spec = corpus.QUICK if a.quick else corpus.FULL
     root = corpus.ensure(spec)
@@ -68,7 +69,12 @@ def main(argv: list[str] | None = None) -> int:
         cfg = tmp / "cfg.json"
         cfg.write_text(
             json.dumps(
-                {"base_url": srv.base_url, "variant": reader.variant, "cache_dir": str(root.parent)}
+                {
+                    "base_url": srv.base_url,
+                    "variant": reader.variant,
+                    "cache_dir": str(root.parent),
+                    "code_key": code_key(),
+                }
             )
         )
         raw = tmp / "prof.txt"
@@ -102,7 +108,15 @@ def main(argv: list[str] | None = None) -> int:
         line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH-RESULT")), "")
         print(line[:400] or proc.stderr[-2000:])
     if raw.exists():
-        print(_summarise(raw, a.top))
+        text = _summarise(raw, a.top)
+        head = (
+            f"{a.workload} at {a.latency:g} ms, reader {a.reader}, py-spy {a.rate} Hz, "
+            f"all threads\n{line[:300]}\n\n"
+        )
+        print(text)
+        if a.save:
+            Path(a.save).parent.mkdir(parents=True, exist_ok=True)
+            Path(a.save).write_text(head + text + "\n")
     return 0
 
 

@@ -254,9 +254,17 @@ def run_suite(
     # persisted indexes (built once per library and code version) before any timed run
     with server.start(root, out_dir / "server-prepare.jsonl", lifetime_s=1800) as srv:
         cfg = {**cfg_base, "base_url": srv.base_url, "latency_ms": 0.0, "prepare_only": True}
+        from bench.readers.api import index_path
+
+        seen: set[Path] = set()
         for w, rname in cells:
-            if READERS[rname].family == "api" and tasks[w]["kind"] != "headers":
-                res = run_worker(pythons[rname], READERS[rname], task_paths[w], cfg, out_dir, 1800)
+            reader = READERS[rname]
+            if reader.family == "api" and tasks[w]["kind"] != "headers":
+                path = index_path(tasks[w], {**cfg, "variant": reader.variant})
+                if path in seen or path.exists():
+                    continue
+                seen.add(path)
+                res = run_worker(pythons[rname], reader, task_paths[w], cfg, out_dir, 1800)
                 if not res.get("ok"):
                     log(f"  prepare {w} {rname}: FAILED {res.get('error', '')[:300]}")
     for lat in latencies:

@@ -22,6 +22,7 @@ Hrefs are ``s3://perf/...`` and every call passes the same backend:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import struct
 import tempfile
@@ -79,9 +80,15 @@ def _index_scenes(task: dict[str, Any]) -> list[dict[str, Any]]:
 
 def index_path(task: dict[str, Any], cfg: dict[str, Any]) -> Path:
     """Where this library's persisted collection for ``task`` lives (keyed by code version)."""
+    import hashlib
+
     who = "ours-" + cfg.get("code_key", "dev") if cfg.get("variant") != "041" else "041"
     scenes = _index_scenes(task)
-    name = f"{task['workload'].lower()}-{len(scenes)}x{len(task['bands'])}"
+    # keyed by the records it holds, so workloads over the same scenes share one index
+    digest = hashlib.sha1(
+        json.dumps([[s["id"], s["datetime"], s["keys"]] for s in scenes]).encode()
+    ).hexdigest()[:10]
+    name = f"c{len(scenes)}x{len(task['bands'])}-{digest}"
     return Path(cfg["cache_dir"]) / "collections" / who / f"{name}_records"
 
 
