@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         "--readers",
         type=_csv,
         default=None,
-        help="default: all (--quick: ours, ours-engine, floor)",
+        help="default: all (--quick: ours, floor)",
     )
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per run")
     p.add_argument("--out", default=None, help="results directory (default bench/results/<spec>)")

@@ -3,7 +3,9 @@
 ``uv run python -m bench.profile_ours W1 --latency 40 [--reader ours] [--py-spy PATH]``
 
 Runs the worker exactly as the suite does, under ``py-spy record --format raw``, keeps only the
-samples taken inside the timed ``run`` (stacks through ``bench/worker.py:main`` -> ``run``),
+samples taken inside the timed ``run`` (main-thread stacks through ``bench/worker.py:main`` ->
+``run``) and those of the library's own threads (event loop, decode pool; their share of the
+untimed one-record warm-up in ``setup`` is small),
 and prints the hottest leaf functions and the hottest inclusive frames, in percent of samples
 (a sample per thread per tick: a busy 2-thread decode pool counts twice).
 """
@@ -32,9 +34,12 @@ def _summarise(raw: Path, top: int) -> str:
         stack, _, n = line.rpartition(" ")
         frames = stack.split(";")
         if not any(
-            f.startswith("run (bench/readers/") or f.startswith("_worker (") for f in frames
+            f.startswith("run (bench/readers/")
+            or f.startswith("_worker (")
+            or (f.startswith("thread (") and "rasteret" in f)
+            for f in frames
         ):
-            continue  # setup, imports, idle threads
+            continue  # setup and imports of the main thread, other idle threads
         k = int(n)
         total += k
         leaf[frames[-1]] += k

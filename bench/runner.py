@@ -63,7 +63,7 @@ READERS = {
     )
 }
 # what `--quick` runs unless --readers is given: this interpreter only (no venv to build)
-QUICK_READERS = ("ours", "ours-engine", "floor")
+QUICK_READERS = ("ours", "floor")
 
 
 def expand_readers(names: list[str]) -> list[str]:
