@@ -130,6 +130,7 @@ def aggregate(doc: dict[str, Any]) -> dict[Cell, dict[str, Any]]:
 def merge_docs(paths: list[Path]) -> dict[str, Any]:
     """Merge suite runs (oldest first); a later run replaces the cells it measured again."""
     docs = [json.loads(p.read_text()) for p in paths if p.exists()]
+    docs.sort(key=lambda d: d.get("created", ""))  # run order, not file times
     if not docs:
         raise FileNotFoundError("no results.json found")
     base = dict(docs[-1])

@@ -346,6 +346,7 @@ def scale_summary(doc: dict[str, Any]) -> dict[str, Any]:
         out.setdefault(row["reader"], {})[str(row["records"])] = {
             "build_s": b["build_s"],
             "index_bytes": b["index_bytes"],
+            "index_files": b.get("index_files"),
             "build_rss_mb": b["maxrss_mb"],
             "requests_per_file": row["requests"] / (2 * row["records"]),
             **{
@@ -394,12 +395,13 @@ def scale(doc: dict[str, Any] | None) -> list[str]:
         f"### Scale ({doc['latency_ms']:g} ms; `python -m bench.scale`, {doc['created']}, load "
         f"{doc['loadavg_start'][0]:.1f}–{doc['loadavg_end'][0]:.1f})",
         "",
-        "Cost growth: N records × 2 bands of time-series COGs; build once; then fresh processes "
+        "Cost growth: N records × 2 bands of time-series COGs spread over the same two years "
+        "(24 year/month partitions at every N); build once; then fresh processes "
         f"(median of {doc['runs']}): *first load* (includes the library's lazy imports), *load* "
-        "(a second `rasteret.load`), *subset* (`subset(bbox=AOI, date_range=first 10 %)` + "
+        "(a second `rasteret.load`), *subset* (`subset(bbox=AOI, date_range=first 73 days)` + "
         "`len`), *read* (`get_numpy` of the W1 AOI over that 10 %, after a one-record warm-up).",
         "",
-        "| records | reader | build s | req/file | build peak RSS MB | index MB | first load s | load s | subset s | rows read | read s | query peak RSS MB |",
+        "| records | reader | build s | req/file | build peak RSS MB | index MB (files) | first load s | load s | subset s | rows read | read s | query peak RSS MB |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for who, per in summ.items():
@@ -413,7 +415,7 @@ def scale(doc: dict[str, Any] | None) -> list[str]:
 
             lines.append(
                 f"| {n} | {who} | {f('build_s')} | {f('requests_per_file', '{:.2f}')} | "
-                f"{f('build_rss_mb', '{:.0f}')} | {v['index_bytes'] / 1e6:.2f} | {f('first_load_s')} | "
+                f"{f('build_rss_mb', '{:.0f}')} | {v['index_bytes'] / 1e6:.2f} ({f('index_files', '{:d}')}) | {f('first_load_s')} | "
                 f"{f('load_s')} | {f('subset_s')} | {f('subset_rows', '{:d}')} | {f('read_s')} | "
                 f"{f('maxrss_mb', '{:.0f}')} |"
             )
@@ -498,7 +500,8 @@ def profiles(profs: dict[str, str]) -> list[str]:
         return []
     lines = ["### Profiles (py-spy, top frames of the timed region)", ""]
     for name, text in profs.items():
-        lines += [f"**{name}**", "", "```", *text.strip().splitlines()[:40], "```", ""]
+        body = [ln for ln in text.strip().splitlines() if not ln.startswith("BENCH-RESULT")]
+        lines += [f"**{name}**", "", "```", *body[:40], "```", ""]
     return lines
 
 

@@ -146,11 +146,12 @@ def code_key() -> str:
 
 
 def code_version() -> str:
-    """Workspace commit plus a marker when packages/ has uncommitted edits (the code a fresh
-    worker imports is whatever is on disk when it starts)."""
+    """Last commit touching packages/ plus a marker when packages/ has uncommitted edits (the
+    code a fresh worker imports is whatever is on disk when it starts)."""
     try:
+        # the last commit that changed the packages (benchmark-only commits do not count)
         head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
+            ["git", "log", "-1", "--format=%h", "--", "packages"],
             cwd=ROOT_DIR,
             capture_output=True,
             text=True,

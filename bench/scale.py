@@ -3,13 +3,14 @@
 ``uv run --group bench python -m bench.scale [--quick] [--sizes 60,600,6000] [--big 4000]
 [--latency 40] [--runs 5] [--readers ours,rasteret-0.4.1]``
 
-- **Cost growth.** For N records (2 bands each) of the time-series COGs (2048², 512-px tiles;
+- **Cost growth.** For N records (2 bands each, spread over the same two years: the
+  collection's year/month partitions stay 24 whatever N) of the time-series COGs (2048², 512-px tiles;
   URLs ``perf/scale/S{i}_{band}.tif`` aliasing the 8 physical files per band by symlinks):
   the persisted build (``build_from_table(..., enrich_cog=True, workspace_dir=...)``), the
   index size on disk, then in fresh processes ``rasteret.load`` (the second of the process,
   after a first one, with the library's lazy imports, reported apart, and a one-record warm-up
   read), ``subset(bbox=AOI,
-  date_range=first 10 % of the records)`` + ``len`` (a lazy subset is not a cost), and
+  date_range=first 10 % of the two years)`` + ``len`` (a lazy subset is not a cost), and
   ``get_numpy`` of the W1 AOI (1 tile per file) over that 10 %. Build once per N; load /
   subset / read: median of ``--runs`` processes.
 - **Big build.** ``--big`` COGs of 10980² px, 256-px tiles, 4 overviews (``perf/bigscale/...``
@@ -46,11 +47,21 @@ def _link_many(spec: CorpusSpec, prefix: str, n: int, big: bool) -> None:
             corpus._link(spec.root / BUCKET / prefix / f"{corpus.scene_id(i)}_{b}.tif", target)
 
 
+SPAN_DAYS = 730  # every collection covers two years, however many records it holds
+T0 = dt.datetime(2024, 1, 1)
+
+
+def _when(i: int, n: int) -> dt.datetime:
+    """Record ``i`` of ``n``: evenly spread over SPAN_DAYS (many records per day at 6,000, like
+    the tiles of a constellation), so the year/month partitions stay 24 at every size."""
+    return T0 + dt.timedelta(seconds=int(i * SPAN_DAYS * 86400 / n))
+
+
 def _scenes(spec: CorpusSpec, prefix: str, n: int, bbox: list[float]) -> list[dict[str, Any]]:
     return [
         {
             "id": corpus.scene_id(i),
-            "datetime": corpus.scene_datetime(i).isoformat(),
+            "datetime": _when(i, n).isoformat(),
             "keys": {b: f"{BUCKET}/{prefix}/{corpus.scene_id(i)}_{b}.tif" for b in spec.bands},
             "bbox": bbox,
         }
@@ -89,6 +100,7 @@ def _child(spec_path: str) -> int:
             )
             out["build_s"] = time.monotonic() - t
             out["index_bytes"] = sum(p.stat().st_size for p in ws.rglob("*") if p.is_file())
+            out["index_files"] = sum(1 for p in ws.rglob("*.parquet"))
             out["rows"] = len(table)
         else:
             path = str(Path(job["workspace"]) / f"{job['name']}_records")
@@ -220,10 +232,10 @@ def main(argv: list[str] | None = None) -> int:
         }
         for n in sizes:
             scenes = _scenes(spec, "scale", n, ts_bbox)
-            k = max(1, n // 10)
+            # the first 10 % of the span: 73 days, both ends inclusive
             date_range = [
-                (corpus.scene_datetime(0) - dt.timedelta(days=2)).date().isoformat(),
-                (corpus.scene_datetime(k - 1) + dt.timedelta(days=2)).date().isoformat(),
+                T0.date().isoformat(),
+                (T0 + dt.timedelta(days=SPAN_DAYS // 10 - 1)).date().isoformat(),
             ]
             for who, py in pythons.items():
                 ws = ws_root / who / f"ts{n}"
