@@ -562,4 +562,7 @@ def plots(
         fig.savefig(png_dir / f"{w}.png", dpi=110)
         plt.close(fig)
         names.append(f"{w}.png")
+    for stale in png_dir.glob("*.png"):
+        if stale.name not in names:
+            stale.unlink()  # a plot of a workload this report no longer shows
     return names
