@@ -38,6 +38,7 @@ ORDER = [
     "async-tiff-warm",
     "async-geotiff",
     "virtualizarr",
+    "odc-stac",
     "rasteret-0.4.1",
     # names of earlier suite versions (old result files)
     "ours-api",
@@ -53,6 +54,7 @@ LABEL = {
     "async-tiff-warm": "async-tiff 0.7, headers parsed in advance",
     "async-geotiff": "async-geotiff 0.5 (open + read)",
     "virtualizarr": "VirtualiZarr 2.8 + virtual-tiff -> icechunk 2.3",
+    "odc-stac": "odc-stac 0.5 (`odc.stac.load`, pool=16, rasterio / GDAL 3.12)",
     "rasteret-0.4.1": "rasteret 0.4.1 (PyPI, Python 3.12)",
     "ours-api": "ours via the 0.4.1 API (earlier suite)",
     "ours-grid": "ours, read_grid (earlier suite)",

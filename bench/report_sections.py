@@ -146,6 +146,9 @@ def setup_text(doc: dict[str, Any]) -> list[str]:
         "parallel=ThreadPoolExecutor(64))` per band, merged, `to_icechunk` + commit in a local "
         "repository (W4 = this build); W1 builds in setup (phase *index*, untimed) and times "
         "open + `isel(...).values` of both bands on two threads, zarr async concurrency 128.",
+        "- **odc-stac**: `odc.stac.load(items, bands, x, y, crs, resolution, groupby='id', "
+        "pool=16)` on in-memory STAC items with the projection extension (no file opened to "
+        "plan), rasterio / GDAL underneath with the rasterio reader's settings.",
         "- rasterio (`/vsicurl/`, COG-tuned GDAL settings; sequential and 16 threads, one "
         "dataset per file) and async-tiff (cold: open + fetch + decode; warm: opened in setup).",
         "",
@@ -226,7 +229,14 @@ def targets(
         1,
         False,
     )
-    peers = ["rasterio-t16", "async-tiff-cold", "async-tiff-warm", "async-geotiff", "virtualizarr"]
+    peers = [
+        "rasterio-t16",
+        "async-tiff-cold",
+        "async-tiff-warm",
+        "async-geotiff",
+        "virtualizarr",
+        "odc-stac",
+    ]
     best = [(med("W1", p, 40), p) for p in peers if med("W1", p, 40) is not None]
     if best:
         _, p = min(best)

@@ -29,6 +29,7 @@ VERSIONED = (
     "virtualizarr",
     "virtual-tiff",
     "icechunk",
+    "odc-stac",
     "zarr",
     "xarray",
     "obstore",
@@ -59,6 +60,7 @@ READERS = {
         Reader("async-tiff-warm", "async-tiff", "warm", "peers", ("W1", "W2", "W3", "W5", "W6")),
         Reader("async-geotiff", "async-geotiff", "", "peers", ("W1", "W4", "W5", "W6")),
         Reader("virtualizarr", "virtual", "", "virtual", ("W1", "W4")),
+        Reader("odc-stac", "odc-stac", "", "odc", ("W1", "W5", "W6")),
         Reader("rasteret-0.4.1", "api", "041", "rasteret041"),
     )
 }

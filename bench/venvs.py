@@ -4,6 +4,7 @@
   imagecodecs.
 - ``rasteret041``: rasteret 0.4.1 from PyPI (needs Python >= 3.12 and rasterio < 1.5).
 - ``virtual``: VirtualiZarr + virtual-tiff + icechunk + xarray (the persisted-index peer).
+- ``odc``: odc-stac with rasterio >= 1.5 (GDAL 3.12) and pystac.
 
 A venv is rebuilt when its package list changes (the list is kept in its stamp file).
 
@@ -41,6 +42,7 @@ SPECS = {
         "numpy",
         "imagecodecs",
     ],
+    "odc": ["odc-stac==0.5.3", "rasterio>=1.5", "pystac", "numpy"],
 }
 UV_ENV = {"UV_PYTHON_DOWNLOADS": "never", "PYENV_VERSION": "3.11.7:3.12.1:3.13.0"}
 

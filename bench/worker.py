@@ -23,6 +23,7 @@ MODULES = {
     "floor": "bench.readers.floor_reader",
     "async-geotiff": "bench.readers.async_geotiff_reader",
     "virtual": "bench.readers.virtual_reader",
+    "odc-stac": "bench.readers.odc_stac_reader",
     "engine": "bench.readers.engine",
     "rasterio": "bench.readers.rasterio_reader",
     "async-tiff": "bench.readers.async_tiff_reader",
