@@ -99,8 +99,13 @@ def _child(spec_path: str) -> int:
                 backend=backend,
             )
             out["build_s"] = time.monotonic() - t
+            out["build_peak_mb"] = peak_rss_mb()  # before the index is read back below
             out["index_bytes"] = sum(p.stat().st_size for p in ws.rglob("*") if p.is_file())
             out["index_files"] = sum(1 for p in ws.rglob("*.parquet"))
+            # in-memory Arrow size of the whole index: aliased URLs share identical headers,
+            # which Parquet compresses away; the Arrow size is what real (distinct) headers cost
+            col = rasteret.load(str(ws / f"{job['name']}_records"))
+            out["arrow_bytes"] = col.dataset.to_table().nbytes
             out["rows"] = len(table)
         else:
             path = str(Path(job["workspace"]) / f"{job['name']}_records")
