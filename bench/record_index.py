@@ -126,7 +126,7 @@ def generate(out: Path, rows: int, shards: int, bands: int) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     stamp = out / "generated.json"
-    want = {"rows": rows, "shards": shards, "bands": bands, "tiles": TILES}
+    want = {"rows": rows, "shards": shards, "bands": bands, "tiles": TILES, "format": 2}
     if stamp.exists() and json.loads(stamp.read_text()) == want:
         return want
     t0 = time.monotonic()
@@ -157,7 +157,8 @@ def generate(out: Path, rows: int, shards: int, bands: int) -> dict[str, Any]:
     )
     pq.write_table(index, out / "index.parquet", row_group_size=65_536, compression="zstd")
     dts = pa.array(
-        (year.astype("datetime64[Y]").astype("datetime64[us]")).astype("int64"), pa.timestamp("us")
+        (year - 1970).astype("datetime64[Y]").astype("datetime64[us]").astype("int64"),
+        pa.timestamp("us"),
     )
     for k in range(shards):
         lo, hi = k * per, min(rows, (k + 1) * per)
@@ -211,6 +212,8 @@ def step(name, fn):
     try:
         v = fn()
         out[name] = {"s": time.monotonic() - t0, "bytes": rchar() - r0}
+        if hasattr(v, "num_rows") or isinstance(v, int):
+            out[name]["rows"] = v if isinstance(v, int) else v.num_rows
         return v
     except Exception as exc:
         out[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
@@ -236,7 +239,7 @@ def bench(out: Path, runs: int) -> dict[str, Any]:
     job = {
         "data": str(out / "data"),
         "index": str(out / "index.parquet"),
-        "bbox": [10.0, 10.0, 10.35, 10.35],
+        "bbox": [-100.0, -58.0, -99.65, -57.65],  # inside the populated band (lat -60 to -55)
         "dates": ["2021-01-01", "2021-12-31"],
     }
     env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
