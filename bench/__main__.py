@@ -1,8 +1,11 @@
-"""``uv run python -m bench [--quick] [--workloads W1,W4] [--latencies 0,40] [--runs 5]
-[--readers ours,rasterio,...] [--no-report]``
+"""``uv run --group bench python -m bench [--quick] [--workloads W1,W4] [--latencies 0,40]
+[--runs 5] [--readers ours,floor,...] [--out NAME] [--no-report] [--report-only]
+[--save-baseline]``
 
-Runs the benchmark suite on this machine and regenerates the suite section of
-``docs/benchmarks.md`` plus ``docs/benchmarks/*.png`` (see ``bench/report.py``).
+Runs the benchmark suite on this machine (results in ``bench/results/NAME``) and regenerates
+the suite section of ``docs/benchmarks.md`` plus ``docs/benchmarks/*.png`` from every saved
+``bench/results/full-*`` run (see ``bench/report.py``). ``--quick`` is a smoke run: tiny corpus,
+one run, 0 ms, the readers of this interpreter, no report.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import sys
 import time
 
 from bench import corpus, runner, workloads
-from bench.runner import READERS, RESULTS_DIR
+from bench.runner import QUICK_READERS, READERS, RESULTS_DIR
 
 
 def _csv(s: str) -> list[str]:
@@ -25,7 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workloads", type=_csv, default=list(workloads.ALL))
     p.add_argument("--latencies", type=_csv, default=None, help="ms, default 0,10,40,100")
     p.add_argument("--runs", type=int, default=None, help="runs per cell (default 5)")
-    p.add_argument("--readers", type=_csv, default=list(READERS))
+    p.add_argument(
+        "--readers",
+        type=_csv,
+        default=None,
+        help="default: all (--quick: ours, floor)",
+    )
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per run")
     p.add_argument("--out", default=None, help="results directory (default bench/results/<spec>)")
     p.add_argument(
@@ -35,13 +43,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--no-report", action="store_true", help="do not write docs/benchmarks*")
     p.add_argument("--report-only", action="store_true", help="rewrite docs from saved results")
+    p.add_argument(
+        "--save-baseline",
+        action="store_true",
+        help="write bench/baseline-before.json from the saved results (the next report's 'before')",
+    )
+    p.add_argument(
+        "--prefix", default="full-", help="saved runs merged by the report (bench/results/PREFIX*)"
+    )
     a = p.parse_args(argv)
     spec = corpus.QUICK if a.quick else corpus.FULL
-    out = RESULTS_DIR / (a.out or spec.name)
-    if a.report_only:
+    out = RESULTS_DIR / (a.out or ("quick" if a.quick else "full-" + time.strftime("%Y%m%d-%H%M")))
+    if a.report_only or a.save_baseline:
         from bench import report
 
-        report.write_from(out / "results.json")
+        if a.save_baseline:
+            report.save_baseline(a.prefix)
+        if a.report_only:
+            report.write(a.prefix)
         return 0
     latencies = [
         float(x) for x in (a.latencies or (["0"] if a.quick else ["0", "10", "40", "100"]))
@@ -55,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         spec,
         quick=a.quick,
         workload_names=a.workloads,
-        reader_names=runner.expand_readers(a.readers),
+        reader_names=runner.expand_readers(
+            a.readers or list(QUICK_READERS if a.quick else READERS)
+        ),
         latencies=latencies,
         runs=runs,
         out_dir=out,
@@ -70,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     for m in mismatches:
         print("CHECKSUM MISMATCH:", m, file=sys.stderr)
     if not a.no_report and not a.quick:
-        report.write(doc)
+        report.write(a.prefix)
     return 1 if (failed or mismatches) and a.quick else 0
 
 

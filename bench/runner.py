@@ -21,6 +21,22 @@ from bench.corpus import BENCH_DIR, CorpusSpec
 
 ROOT_DIR = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
+# package versions recorded for each venv in the report
+VERSIONED = (
+    "rasterio",
+    "async-tiff",
+    "async-geotiff",
+    "virtualizarr",
+    "virtual-tiff",
+    "icechunk",
+    "odc-stac",
+    "zarr",
+    "xarray",
+    "obstore",
+    "rasteret",
+    "numpy",
+    "imagecodecs",
+)
 
 
 @dataclass(frozen=True)
@@ -35,23 +51,32 @@ class Reader:
 READERS = {
     r.name: r
     for r in (
-        Reader("ours", "ours", "", None),
-        Reader("ours-grid", "ours", "grid", None, ("W1", "W5")),
-        Reader("ours-api", "rasteret-0.4.1", "api", None),
-        Reader("rasterio-seq", "rasterio", "seq", "peers", ("W1", "W4")),
+        Reader("ours", "api", "", None),
+        Reader("ours-engine", "engine", "", None, ("W1", "W2", "W3", "W4", "W5")),
+        Reader("floor", "floor", "", None, ("W1", "W5", "W6")),
+        Reader("rasterio-seq", "rasterio", "seq", "peers", ("W1",)),
         Reader("rasterio-t16", "rasterio", "t16", "peers"),
         Reader("async-tiff-cold", "async-tiff", "cold", "peers"),
-        Reader("async-tiff-warm", "async-tiff", "warm", "peers", ("W1", "W2", "W3", "W5")),
-        Reader("rasteret-0.4.1", "rasteret-0.4.1", "", "rasteret041"),
+        Reader("async-tiff-warm", "async-tiff", "warm", "peers", ("W1", "W2", "W3", "W5", "W6")),
+        Reader("async-geotiff", "async-geotiff", "", "peers", ("W1", "W4", "W5", "W6")),
+        Reader("virtualizarr", "virtual", "", "virtual", ("W1", "W4")),
+        Reader("odc-stac", "odc-stac", "", "odc", ("W1", "W5", "W6")),
+        Reader("rasteret-0.4.1", "api", "041", "rasteret041"),
     )
 }
+# what `--quick` runs unless --readers is given: this interpreter only (no venv to build)
+QUICK_READERS = ("ours", "floor")
 
 
 def expand_readers(names: list[str]) -> list[str]:
     """``rasterio`` -> both rasterio variants, ``async-tiff`` -> both, else exact names."""
     out: list[str] = []
     for n in names:
-        matches = [k for k in READERS if k == n or (n != "ours" and k.startswith(n + "-"))]
+        matches = [
+            k
+            for k in READERS
+            if k == n or (n in ("rasterio", "async-tiff") and k.startswith(n + "-"))
+        ]
         if not matches:
             raise SystemExit(f"unknown reader {n!r}; known: {', '.join(READERS)}")
         out += [m for m in matches if m not in out]
@@ -97,12 +122,38 @@ def run_worker(
     return out
 
 
-def code_version() -> str:
-    """Workspace commit plus a marker when packages/ has uncommitted edits (the code a fresh
-    worker imports is whatever is on disk when it starts)."""
+def code_key() -> str:
+    """A short key of the workspace packages' content (committed tree + uncommitted diff):
+    persisted collections built by our code are cached under it, so a code change that alters
+    the index format never reads a stale index."""
+    import hashlib
+
     try:
+        tree = subprocess.run(
+            ["git", "rev-parse", "HEAD:packages"],
+            cwd=ROOT_DIR,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        diff = subprocess.run(
+            ["git", "diff", "HEAD", "--", "packages"],
+            cwd=ROOT_DIR,
+            capture_output=True,
+            timeout=30,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return hashlib.sha1(tree.encode() + diff).hexdigest()[:12]
+
+
+def code_version() -> str:
+    """Last commit touching packages/ plus a marker when packages/ has uncommitted edits (the
+    code a fresh worker imports is whatever is on disk when it starts)."""
+    try:
+        # the last commit that changed the packages (benchmark-only commits do not count)
         head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
+            ["git", "log", "-1", "--format=%h", "--", "packages"],
             cwd=ROOT_DIR,
             capture_output=True,
             text=True,
@@ -190,7 +241,7 @@ def run_suite(
         rates = floor.measure(
             srv.base_url,
             str(corpus.ts_physical(spec, 0, spec.bands[0])),
-            str(root / corpus.BUCKET / "pool" / "big.tif"),
+            str(corpus.big_physical(spec)),
             pool,
         )
     log(
@@ -202,7 +253,23 @@ def run_suite(
     runs_path = out_dir / "runs.jsonl"
     runs_path.write_text("")
     versions: dict[str, Any] = {}
-    cfg_base = {"cache_dir": str(root.parent)}
+    cfg_base = {"cache_dir": str(root.parent), "code_key": code_key()}
+    # persisted indexes (built once per library and code version) before any timed run
+    with server.start(root, out_dir / "server-prepare.jsonl", lifetime_s=1800) as srv:
+        cfg = {**cfg_base, "base_url": srv.base_url, "latency_ms": 0.0, "prepare_only": True}
+        from bench.readers.api import index_path
+
+        seen: set[Path] = set()
+        for w, rname in cells:
+            reader = READERS[rname]
+            if reader.family == "api" and tasks[w]["kind"] != "headers":
+                path = index_path(tasks[w], {**cfg, "variant": reader.variant})
+                if path in seen or path.exists():
+                    continue
+                seen.add(path)
+                res = run_worker(pythons[rname], reader, task_paths[w], cfg, out_dir, 1800)
+                if not res.get("ok"):
+                    log(f"  prepare {w} {rname}: FAILED {res.get('error', '')[:300]}")
     for lat in latencies:
         budget = max(600.0, len(cells) * runs * timeout)
         with server.start(
@@ -245,9 +312,7 @@ def run_suite(
     for name, py in pythons.items():
         if READERS[name].venv and READERS[name].venv not in versions:
             versions[READERS[name].venv] = {
-                k: v
-                for k, v in venvs.freeze(Path(py)).items()
-                if k in ("rasterio", "async-tiff", "obstore", "rasteret", "numpy", "imagecodecs")
+                k: v for k, v in venvs.freeze(Path(py)).items() if k in VERSIONED
             }
     doc = {
         "spec": spec.name,

@@ -4,17 +4,22 @@ A task names scenes (id, datetime, URL keys per band, local physical paths for b
 index), and what to read. Readers compute a checksum (sum and count of the values read) that
 must be identical for all of them.
 
-- **W1** time-series AOI: one 1.2 km AOI (120x120 px, straddling two horizontally adjacent
-  512-px tiles) x all scenes x all bands.
+- **W1** time-series AOI (issue #12): one 1.2 km AOI (120x120 px inside one 512-px tile) x
+  60 scenes x 2 bands: 120 files, 1 tile per file.
 - **W2** random chips (TorchGeo-like): N chips of 256x256 px at seeded random pixel-aligned
   places and scenes, all bands, processed in batches of 32.
 - **W3** point sampling: K uniform random points x the first 50 scenes, one band.
-- **W4** header indexing (build): every big-header URL (10980² px, 256-px tiles) x all bands.
+- **W4** header indexing (build): 200 big-header URLs (10980² px, 256-px tiles, 4 overviews) x
+  2 bands = 400 COGs.
 - **W5** wide-area read: the full 2048² image x 24 scenes x all bands.
+- **W6** a read of 250 records (a date range) out of a 1,000-record collection of big-header
+  COGs: the W1 AOI (1 tile per file) x 2 bands. Index readers load the whole collection and
+  ``subset`` it inside the timed region.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import random
 from pathlib import Path
@@ -23,14 +28,15 @@ from typing import Any
 from bench import corpus
 from bench.corpus import EPSG, ORIGIN, RES, CorpusSpec
 
-ALL = ("W1", "W2", "W3", "W4", "W5")
+ALL = ("W1", "W2", "W3", "W4", "W5", "W6")
 
 DESCRIPTIONS = {
-    "W1": "time-series AOI: 120x120 px (1.2 km, 2 tiles/file) x all scenes x bands",
+    "W1": "time-series AOI: 120x120 px (1.2 km, 1 tile/file) x 60 scenes x 2 bands",
     "W2": "random 256x256 chips at random scenes, all bands, batches of 32",
     "W3": "point sampling: K random points x 50 scenes x 1 band",
-    "W4": "header indexing (build) of 10980² COGs with 256-px tiles",
+    "W4": "build: index 400 COGs of 10980² px, 256-px tiles, 4 overviews",
     "W5": "wide-area read: full 2048² images x 24 scenes x bands",
+    "W6": "250 of 1,000 records (date subset) of 10980² COGs: W1 AOI x 2 bands",
 }
 
 
@@ -54,9 +60,7 @@ def _lonlat_bbox(size: int) -> list[float]:
 def _scene(spec: CorpusSpec, i: int, big: bool, bbox: list[float]) -> dict[str, Any]:
     keys = {b: (corpus.big_key(i, b) if big else corpus.ts_key(i, b)) for b in spec.bands}
     phys = {
-        b: str(spec.root / corpus.BUCKET / "pool" / "big.tif")
-        if big
-        else str(corpus.ts_physical(spec, i, b))
+        b: str(corpus.big_physical(spec)) if big else str(corpus.ts_physical(spec, i, b))
         for b in spec.bands
     }
     return {
@@ -69,15 +73,16 @@ def _scene(spec: CorpusSpec, i: int, big: bool, bbox: list[float]) -> dict[str, 
 
 
 def make_tasks(spec: CorpusSpec, quick: bool) -> dict[str, dict[str, Any]]:
-    """All five tasks for ``spec``."""
+    """All tasks for ``spec``."""
     rng = random.Random(42)
     bands = list(spec.bands)
     ts_bbox = _lonlat_bbox(spec.size)
     big_bbox = _lonlat_bbox(spec.big_size)
-    ts = [_scene(spec, i, False, ts_bbox) for i in range(spec.scenes)]
+    ts = [_scene(spec, i, False, ts_bbox) for i in range(max(spec.scenes, spec.w1_scenes))]
     common = {"epsg": EPSG, "res": RES, "origin": list(ORIGIN), "size": spec.size}
     t = spec.tile
-    w1_win = [t - 52, t - 212, 120, 120]  # cols 460-580 (tiles 0 and 1), rows 300-420
+    w1_win = [100, 300, 120, 120]  # cols 100-220, rows 300-420: inside tile (0, 0)
+    assert w1_win[0] + w1_win[2] <= min(t, spec.big_tile) and w1_win[1] + w1_win[3] <= t
     n_chips = 8 if quick else 256
     chips = []
     for _ in range(n_chips):
@@ -100,12 +105,22 @@ def make_tasks(spec: CorpusSpec, quick: bool) -> dict[str, dict[str, Any]]:
     n_w3 = min(spec.scenes, 50)
     n_w5 = min(spec.scenes, 4 if quick else 24)
     full = [0, 0, spec.size, spec.size]
+    big = [_scene(spec, i, True, big_bbox) for i in range(corpus.big_records(spec))]
+    # W6: the middle w6_read records of a w6_records collection, chosen by a date range whose
+    # ends fall between two records (scenes are 5 days apart)
+    w6_first = (spec.w6_records - spec.w6_read) // 2
+    w6_range = [
+        (corpus.scene_datetime(w6_first) - dt.timedelta(days=2)).date().isoformat(),
+        (corpus.scene_datetime(w6_first + spec.w6_read - 1) + dt.timedelta(days=2))
+        .date()
+        .isoformat(),
+    ]
     return {
         "W1": {
             **common,
             "workload": "W1",
             "kind": "window",
-            "scenes": ts,
+            "scenes": ts[: spec.w1_scenes],
             "bands": bands,
             "window": w1_win,
             "bounds": _bounds(w1_win),
@@ -133,8 +148,20 @@ def make_tasks(spec: CorpusSpec, quick: bool) -> dict[str, dict[str, Any]]:
             "workload": "W4",
             "kind": "headers",
             "size": spec.big_size,
-            "scenes": [_scene(spec, i, True, big_bbox) for i in range(spec.big_scenes)],
+            "scenes": big[: spec.big_scenes],
             "bands": bands,
+        },
+        "W6": {
+            **common,
+            "workload": "W6",
+            "kind": "window",
+            "size": spec.big_size,
+            "scenes": big[w6_first : w6_first + spec.w6_read],
+            "collection": big[: spec.w6_records],
+            "date_range": w6_range,
+            "bands": bands,
+            "window": w1_win,
+            "bounds": _bounds(w1_win),
         },
         "W5": {
             **common,
