@@ -25,11 +25,16 @@ local ``_metadata`` as the *complete* list of row groups, so a partial one would
 (an existing ``_metadata`` / ``_common_metadata`` is dropped from the snapshot, as it would
 be stale).
 
-**When an append is not possible** — a column whose type in the old files is neither the
-new type nor null (e.g. band-metadata structs of a collection written by rasteret 0.4.1,
-which lack the 1.1 fields), rows that cannot be cast to the collection's schema, or a first
-partition holding foreign files that sort before the header — :func:`append_rows` returns
-``False`` and the caller rewrites the collection (still atomically).
+**Schemas.** The collection's column types win: new rows are cast to them, losslessly (a
+failing cast, or one that would drop a nested struct field, means no append); a column that
+is null-typed in the old files takes the new type, and columns only the new rows have are
+added (old rows read them as null).
+
+**When an append is not possible** — new rows that do not cast to the collection's types
+(e.g. band-metadata structs carrying the 1.1 identity fields into a collection written by
+rasteret 0.4.1, whose structs lack them), or a first partition holding foreign files that
+sort before the header — :func:`append_rows` returns None and the caller rewrites the
+collection (still atomically; the rewritten schema is the permissive union).
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ import pyarrow.parquet as pq
 
 from rasteret_catalog.schema import Col, MetaKey
 from rasteret_ingest._swap import WriterLock, new_temp_dir, remove_leftovers, swap_into_place
-from rasteret_ingest.errors import WriteError
+from rasteret_ingest.errors import TableNormalizationError, WriteError
 from rasteret_ingest.metadata import merge_geoparquet_metadata
 from rasteret_ingest.writer import _write_dataset, replace_locked, schema_metadata
 
@@ -104,17 +109,43 @@ def _fields(schema: pa.Schema, drop: Sequence[str]) -> pa.Schema:
     return pa.schema(keep)
 
 
+def _keeps_fields(src: pa.DataType, dst: pa.DataType) -> bool:
+    """Whether casting ``src`` to ``dst`` drops no nested struct field."""
+    if pa.types.is_struct(src):
+        if not pa.types.is_struct(dst):
+            return False
+        names = {dst.field(i).name: dst.field(i).type for i in range(dst.num_fields)}
+        return all(
+            src.field(i).name in names
+            and _keeps_fields(src.field(i).type, names[src.field(i).name])
+            for i in range(src.num_fields)
+        )
+    if pa.types.is_list(src) or pa.types.is_large_list(src) or pa.types.is_fixed_size_list(src):
+        return hasattr(dst, "value_type") and _keeps_fields(src.value_type, dst.value_type)
+    if pa.types.is_map(src):
+        return pa.types.is_map(dst) and _keeps_fields(src.item_type, dst.item_type)
+    return True
+
+
 def _unified(old: pa.Schema, new: pa.Schema) -> pa.Schema | None:
-    """The collection schema after the append, or None when old files would not fit it."""
-    try:
-        unified = pa.unify_schemas([old, new], promote_options="permissive")
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return None
+    """The collection schema after the append, or None when the old files would not fit it.
+
+    The collection's types win: new rows are cast to them (losslessly: a cast that fails or
+    would drop a nested field means no append). A column that is null-typed in the old files
+    takes the new rows' type; columns only the new rows have are added at the end.
+    """
+    fields = []
     for f in old:
-        t = unified.field(f.name).type
-        if not (f.type.equals(t) or pa.types.is_null(f.type)):
-            return None
-    return unified.remove_metadata()
+        if f.name in new.names:
+            nt = new.field(f.name).type
+            if pa.types.is_null(f.type):
+                fields.append(f.with_type(nt))
+                continue
+            if not _keeps_fields(nt, f.type):
+                return None
+        fields.append(f)
+    fields += [f for f in new if f.name not in old.names]
+    return pa.schema(fields)
 
 
 def _conform(table: pa.Table, schema: pa.Schema, keep: Sequence[str]) -> pa.Table | None:
@@ -125,7 +156,7 @@ def _conform(table: pa.Table, schema: pa.Schema, keep: Sequence[str]) -> pa.Tabl
             col = table.column(f.name)
             if not col.type.equals(f.type):
                 try:
-                    col = col.cast(f.type)
+                    col = col.cast(f.type, safe=True)
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
                     return None
             cols.append(col)
@@ -214,7 +245,7 @@ def append_rows(
         if rows.num_rows == 0:
             return AppendOutcome(0, 0, 0)
         old_schema = _fields(dataset.schema, parts)
-        unified = _unified(old_schema, _fields(rows.schema, parts).remove_metadata())
+        unified = _unified(old_schema.remove_metadata(), _fields(rows.schema, parts))
         conformed = None if unified is None else _conform(rows, unified, parts)
         if unified is None or conformed is None:
             return None
@@ -278,10 +309,15 @@ def rewrite_with_rows(
         if rows.num_rows == 0:
             return 0
         existing = dataset.to_table()
-        merged = pa.concat_tables(
-            [existing.replace_schema_metadata(None), rows.replace_schema_metadata(None)],
-            promote_options="permissive",
-        )
+        try:
+            merged = pa.concat_tables(
+                [existing.replace_schema_metadata(None), rows.replace_schema_metadata(None)],
+                promote_options="permissive",
+            )
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise TableNormalizationError(
+                f"the new rows do not fit the collection at {target}: {exc}"
+            ) from None
         md = dict(metadata)
         md.pop(MetaKey.GEO.value, None)
         merged = merged.replace_schema_metadata(schema_metadata(merged, md))

@@ -137,7 +137,7 @@ def update_collection(
     bands = [b for c in schema.names if (b := band_of_metadata_column(c)) is not None]
 
     def unchanged() -> BuildResult:
-        return BuildResult(target, None, name, source, True, EnrichReport())
+        return BuildResult(target, None, name, source, True, EnrichReport(), added=0)
 
     if new_items_or_table is None:
         if stac_api is None:
