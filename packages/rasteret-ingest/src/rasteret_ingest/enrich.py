@@ -349,17 +349,41 @@ async def enrich_table_async(
     deadline: float | Deadline | None = None,
 ) -> tuple[pa.Table, EnrichReport]:
     """Async twin of :func:`enrich_table`."""
+    table, report, notes = await _enrich(
+        table,
+        bands,
+        backend=backend,
+        max_concurrent=max_concurrent,
+        progress=progress,
+        band_map=band_map,
+        retry=retry,
+        deadline=deadline,
+    )
+    for note in notes:
+        warnings.warn(note, stacklevel=2)
+    return table, report
+
+
+async def _enrich(
+    table: pa.Table,
+    bands: Sequence[str],
+    *,
+    backend: Backend | None,
+    max_concurrent: int,
+    progress: bool | None,
+    band_map: Mapping[str, str] | None,
+    retry: RetryPolicy | None,
+    deadline: float | Deadline | None,
+) -> tuple[pa.Table, EnrichReport, list[IngestWarning]]:
+    """The enrichment; warnings are returned so that the caller's thread issues them."""
     t0 = time.perf_counter()
     bands = list(dict.fromkeys(bands))
     per_row = asset_urls(table, bands, band_map)
     urls = list(dict.fromkeys(u for row in per_row for u, _ in row.values()))
     attempted = sum(len(row) for row in per_row)
     if attempted == 0:
-        warnings.warn(
-            IngestWarning(f"no asset URLs found for bands {bands}: nothing to enrich"),
-            stacklevel=3,
-        )
-        return table, EnrichReport(elapsed=time.perf_counter() - t0)
+        note = IngestWarning(f"no asset URLs found for bands {bands}: nothing to enrich")
+        return table, EnrichReport(elapsed=time.perf_counter() - t0), [note]
     clock = _start_deadline(deadline)
     source = HeaderSource(backend, retry=retry, concurrency=max_concurrent)
     reads = await _read_all(urls, source, max_concurrent, progress, clock)
@@ -404,8 +428,7 @@ async def enrich_table_async(
     )
     if report.failed == report.attempted:
         raise EnrichmentError(f"no COG header could be indexed. {report.summary()}", report)
-    if failures:
-        warnings.warn(IngestWarning(report.summary(), report), stacklevel=3)
+    notes = [IngestWarning(report.summary(), report)] if failures else []
     for band in bands:
         name = band_metadata_column(band)
         arr = band_metadata_column_array(columns[band])
@@ -413,7 +436,7 @@ async def enrich_table_async(
         f = pa.field(name, arr.type)
         table = table.set_column(idx, f, arr) if idx >= 0 else table.append_column(f, arr)
     table = _backfill_crs(table, row_crs, ids)
-    return table, report
+    return table, report, notes
 
 
 def enrich_table(
@@ -449,8 +472,8 @@ def enrich_table(
         EnrichmentError: no header at all could be read.
         CrsResolutionError: one record's headers declare different CRSs.
     """
-    return run_sync(
-        enrich_table_async(
+    table, report, notes = run_sync(
+        _enrich(
             table,
             bands,
             backend=backend,
@@ -461,3 +484,6 @@ def enrich_table(
             deadline=deadline,
         )
     )
+    for note in notes:  # issued in the caller's thread, pointing at its caller
+        warnings.warn(note, stacklevel=2)
+    return table, report
