@@ -117,13 +117,19 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--rewrite", action="store_true")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--build", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.build:
+        make_collection(args.root, args.rows)
+        return
     if args.child:
         measure(args.root, args.new, args.rewrite)
         return
     if not (args.root / "big_records").exists():
+        # in a child too: peak RSS is inherited across fork + exec on Linux
         t0 = time.perf_counter()
-        make_collection(args.root, args.rows)
+        cmd = [sys.executable, __file__, str(args.root), "--build", "--rows", str(args.rows)]
+        subprocess.run(cmd, check=True)
         print(f"built {args.rows} rows in {time.perf_counter() - t0:.1f} s")
     for _ in range(args.runs):
         cmd = [sys.executable, __file__, str(args.root), "--child", "--new", str(args.new)]
