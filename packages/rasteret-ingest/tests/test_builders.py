@@ -54,6 +54,13 @@ def test_stac_build_reuse_force_and_update(
     assert md[b"name"] == b"my-s2_202401-01_test-s2"
     assert md[b"description"] == b"STAC collection indexed from test-s2"
     assert md[b"date_range"] == b"2024-01-01,2024-01-11"
+    # The identity the fetch layer checks at read time is recorded for every asset.
+    from rasteret_io import ObjectIdentity
+
+    size = (Path(object_server.root) / "pool" / "u16.tif").stat().st_size
+    for struct in res.table.column("B04_metadata").to_pylist():
+        ident = ObjectIdentity.from_band_metadata(struct)
+        assert ident is not None and ident.etag and ident.size == size and ident.last_modified
 
     # Cache hit: no STAC server and no COG access needed.
     object_server.reset()

@@ -60,6 +60,7 @@ __all__ = [
     "read_collection",
     "read_record_table",
     "records_collection_dir",
+    "remove_stale_temps",
     "resolve_backend",
     "search_items",
     "stac_collection_dir",
@@ -96,6 +97,7 @@ _WHERE = {
     "tag_geoarrow_wkb": "metadata",
     "normalize_table": "normalize",
     "read_collection": "writer",
+    "remove_stale_temps": "writer",
     "write_collection": "writer",
     "EnrichFailure": "enrich",
     "EnrichReport": "enrich",
@@ -208,6 +210,7 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from rasteret_ingest.writer import (
         read_collection,
+        remove_stale_temps,
         write_collection,
     )
 

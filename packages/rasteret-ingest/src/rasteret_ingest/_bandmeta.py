@@ -2,7 +2,9 @@
 
 The mapping itself is ``rasteret_io.header_meta`` — the one place that both the indexer and the
 read engine use — so what is written is exactly what readers expect. This module adds the
-object's ETag / size / Last-Modified and translates errors. Enrichment keeps one record per
+object's identity (``rasteret_io.ObjectIdentity``: ETag / size / Last-Modified, stored as
+``etag`` / ``file_size`` / ``last_modified``, exactly what ``ObjectIdentity.from_band_metadata``
+reads back) and translates errors. Enrichment keeps one record per
 (row, band) with the parser's tile tables as int64 arrays and builds each column in one call
 (:func:`band_metadata_column_array`), never a Python object per tile.
 """
@@ -15,8 +17,8 @@ from typing import Any
 import pyarrow as pa
 
 from rasteret_cog import CogHeader
-from rasteret_ingest._source import ObjectInfo
 from rasteret_ingest.errors import UnusableHeaderError
+from rasteret_io import ObjectIdentity
 from rasteret_io.errors import ReadError
 from rasteret_io.header_meta import (
     band_metadata,
@@ -28,7 +30,7 @@ __all__ = ["band_metadata_column_array", "header_to_band_metadata", "header_to_b
 
 
 def header_to_band_record(
-    header: CogHeader, band_index: int = 0, info: ObjectInfo | None = None
+    header: CogHeader, band_index: int = 0, info: ObjectIdentity | None = None
 ) -> dict[str, Any]:
     """The ``{band}_metadata`` values of sample ``band_index``, tile tables as int64 arrays.
 
@@ -49,7 +51,7 @@ def header_to_band_record(
 
 
 def header_to_band_metadata(
-    header: CogHeader, band_index: int = 0, info: ObjectInfo | None = None
+    header: CogHeader, band_index: int = 0, info: ObjectIdentity | None = None
 ) -> dict[str, Any]:
     """Build the ``{band}_metadata`` value (plain Python values) for sample ``band_index``.
 

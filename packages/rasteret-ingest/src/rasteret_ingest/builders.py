@@ -10,7 +10,6 @@ directory atomically).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,12 @@ from rasteret_ingest.naming import (
 from rasteret_ingest.pipeline import build_record_table, build_stac_table, write_records
 from rasteret_ingest.specs import Destination, EnrichOptions, StacSource, TableSource, WriteTarget
 from rasteret_ingest.table import is_arrow_object
-from rasteret_ingest.writer import collection_exists, read_collection
+from rasteret_ingest.writer import (
+    collection_exists,
+    read_collection,
+    read_schema,
+    remove_stale_temps,
+)
 
 __all__ = [
     "BuildResult",
@@ -37,25 +41,74 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
 class BuildResult:
-    """Outcome of a build.
+    """Outcome of a build or an update (immutable).
 
-    Attributes:
+    Args / attributes:
         path: Directory the collection lives in (None when nothing was persisted).
-        table: The collection table.
+        table: The collection table. When None is passed, it is read from ``path`` on first
+            access (updates and reused builds do not load the collection unless asked).
         name: Collection name (metadata ``name``).
         data_source: Data source id.
-        reused: True when an existing collection was read back instead of built.
-        report: Header-enrichment report (None when reused or not enriched).
+        reused: True when an existing collection was read back instead of built (for
+            updates: nothing new was written).
+        report: Header-enrichment report (None when reused or not enriched); its
+            ``failures`` list every (record, band) that could not be indexed.
+        added: Rows written by an update (None for builds).
     """
 
+    __slots__ = ("_table", "added", "data_source", "name", "path", "report", "reused")
+
+    _table: pa.Table | None
     path: str | None
-    table: pa.Table
     name: str
     data_source: str
     reused: bool
     report: EnrichReport | None
+    added: int | None
+
+    def __init__(
+        self,
+        path: str | None,
+        table: pa.Table | None,
+        name: str,
+        data_source: str,
+        reused: bool,
+        report: EnrichReport | None,
+        *,
+        added: int | None = None,
+    ) -> None:
+        if table is None and path is None:
+            raise ValueError("BuildResult needs a table or a path")
+        for key, value in (
+            ("path", path),
+            ("_table", table),
+            ("name", name),
+            ("data_source", data_source),
+            ("reused", reused),
+            ("report", report),
+            ("added", added),
+        ):
+            object.__setattr__(self, key, value)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError(f"BuildResult is immutable (cannot set {key!r})")
+
+    @property
+    def table(self) -> pa.Table:
+        """The collection table (read from ``path`` on first access when not given)."""
+        table: pa.Table | None = self._table
+        if table is None:
+            table = read_collection(self.path)
+            object.__setattr__(self, "_table", table)
+        return table
+
+    def __repr__(self) -> str:
+        return (
+            f"BuildResult(path={self.path!r}, name={self.name!r}, "
+            f"data_source={self.data_source!r}, reused={self.reused}, added={self.added}, "
+            f"report={self.report!r})"
+        )
 
 
 def _stem(path: Any) -> str:
@@ -66,17 +119,27 @@ def _stem(path: Any) -> str:
     return last
 
 
-def _meta(table: pa.Table, key: MetaKey) -> str:
-    md = table.schema.metadata or {}
+def _meta(schema: pa.Schema, key: MetaKey) -> str:
+    md = schema.metadata or {}
     raw = md.get(key.value.encode())
     return raw.decode() if raw else ""
 
 
 def load_cached(path: Any, *, filesystem: Any = None) -> BuildResult:
-    """Read an existing collection back as a reused :class:`BuildResult` (no network)."""
-    table = read_collection(path, filesystem=filesystem)
-    name = _meta(table, MetaKey.NAME) or _stem(path)
-    source = _meta(table, MetaKey.DATA_SOURCE)
+    """Read an existing collection back as a reused :class:`BuildResult` (no network).
+
+    Leftovers of killed writers of a local collection are removed on the way (when no
+    writer is active: see :func:`~rasteret_ingest.writer.remove_stale_temps`).
+    """
+    table: pa.Table | None = None
+    if filesystem is None:
+        remove_stale_temps(path)
+        schema = read_schema(path)  # the table is read only if asked for
+    else:
+        table = read_collection(path, filesystem=filesystem)
+        schema = table.schema
+    name = _meta(schema, MetaKey.NAME) or _stem(path)
+    source = _meta(schema, MetaKey.DATA_SOURCE)
     return BuildResult(str(path), table, name, source, True, None)
 
 

@@ -4,9 +4,14 @@
   COG header (see :mod:`rasteret_ingest._source`), with ETag / size / Last-Modified stored in the
   struct when the server sends them.
 - **Per-asset failure policy**: a header that cannot be fetched or parsed leaves that band's
-  struct null for that record; one :class:`IngestWarning` summarises the count and the first
+  struct null for that record and is listed in :attr:`EnrichReport.failures` (every one of
+  them); one :class:`IngestWarning` (carrying the report) summarises the count and the first
   failing URLs. Only when *no* header could be read does the call raise
   :class:`~rasteret_ingest.errors.EnrichmentError` (0.4.1 aborted on the first bad asset).
+- **Deadline**: ``deadline`` seconds bound the whole enrichment (queueing, attempts and
+  backoff included; one :class:`rasteret_io.Deadline` shared by every header read). Headers
+  not read when it runs out fail with ``DeadlineExceededError`` and are reported like any
+  other failure: never silently dropped.
 - The raster CRS of each record is taken from its headers where ``proj:epsg`` / ``crs`` are
   null (existing values are kept); headers of one record that disagree raise
   :class:`~rasteret_ingest.errors.CrsResolutionError`.
@@ -31,7 +36,7 @@ from rasteret_ingest._crs import ParsedCrs, parse_crs
 from rasteret_ingest._source import HeaderRead, HeaderSource
 from rasteret_ingest.errors import CrsResolutionError, EnrichmentError, IngestWarning
 from rasteret_ingest.specs import DEFAULT_MAX_CONCURRENT
-from rasteret_io import RetryPolicy, get_default_backend, redact_url, run_sync
+from rasteret_io import Deadline, RetryPolicy, redact_url, run_sync
 from rasteret_io.urls import redact_text
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -60,12 +65,28 @@ class EnrichFailure:
         band: Band code.
         record_id: Record id.
         error: Error message (credentials redacted).
+        kind: Error class name (``ObjectNotFoundError``, ``DeadlineExceededError``,
+            ``TiffFormatError``...).
+        status: HTTP status of the final failure, when the server sent one.
     """
 
     url: str
     band: str
     record_id: str | None
     error: str
+    kind: str = ""
+    status: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The failure as JSON-ready values."""
+        return {
+            "url": self.url,
+            "band": self.band,
+            "record_id": self.record_id,
+            "error": self.error,
+            "kind": self.kind,
+            "status": self.status,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +120,10 @@ class EnrichReport:
         return self.requests / self.urls if self.urls else 0.0
 
     def summary(self, limit: int = _SHOWN_FAILURES) -> str:
-        """One line: counts and the first ``limit`` failing URLs with their errors."""
+        """One line: counts and the first ``limit`` failing URLs with their errors.
+
+        The report itself (:attr:`failures`, :meth:`to_dict`) lists every failure.
+        """
         head = f"{self.failed} of {self.attempted} asset header(s) could not be read"
         shown = "; ".join(
             f"{f.url} (record {f.record_id}, band {f.band}): {f.error}"
@@ -107,6 +131,23 @@ class EnrichReport:
         )
         more = f" (+{len(self.failures) - limit} more)" if len(self.failures) > limit else ""
         return f"{head}: {shown}{more}" if shown else head
+
+    @property
+    def deadline_exceeded(self) -> int:
+        """Pairs that failed because the build's deadline ran out."""
+        return sum(1 for f in self.failures if f.kind == "DeadlineExceededError")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready values, every failure included."""
+        return {
+            "attempted": self.attempted,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "requests": self.requests,
+            "urls": self.urls,
+            "elapsed": self.elapsed,
+            "failures": [f.to_dict() for f in self.failures],
+        }
 
     def merge(self, other: EnrichReport) -> EnrichReport:
         """Sum of two reports (for incremental builds)."""
@@ -188,7 +229,11 @@ def asset_urls(
 
 
 async def _read_all(
-    urls: Sequence[str], source: HeaderSource, max_concurrent: int, progress: bool | None
+    urls: Sequence[str],
+    source: HeaderSource,
+    max_concurrent: int,
+    progress: bool | None,
+    deadline: Deadline | None,
 ) -> dict[str, HeaderRead | BaseException]:
     sem = asyncio.Semaphore(max(1, int(max_concurrent)))
     results: dict[str, HeaderRead | BaseException] = {}
@@ -201,7 +246,7 @@ async def _read_all(
     async def one(url: str) -> None:
         async with sem:
             try:
-                results[url] = await source.read(url)
+                results[url] = await source.read(url, deadline=deadline)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -220,6 +265,24 @@ async def _read_all(
 def _error_text(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return redact_text(f"{type(exc).__name__}: {text}")
+
+
+def _failure(url: str, band: str, record_id: Any, exc: BaseException) -> EnrichFailure:
+    status = getattr(exc, "status", None)
+    return EnrichFailure(
+        redact_url(url),
+        band,
+        record_id,
+        _error_text(exc),
+        type(exc).__name__,
+        status if isinstance(status, int) else None,
+    )
+
+
+def _start_deadline(deadline: float | Deadline | None) -> Deadline | None:
+    if deadline is None or isinstance(deadline, Deadline):
+        return deadline
+    return Deadline.after(float(deadline))
 
 
 def _backfill_crs(table: pa.Table, row_crs: list[ParsedCrs | None], ids: list[Any]) -> pa.Table:
@@ -283,21 +346,47 @@ async def enrich_table_async(
     progress: bool | None = None,
     band_map: Mapping[str, str] | None = None,
     retry: RetryPolicy | None = None,
+    deadline: float | Deadline | None = None,
 ) -> tuple[pa.Table, EnrichReport]:
     """Async twin of :func:`enrich_table`."""
+    table, report, notes = await _enrich(
+        table,
+        bands,
+        backend=backend,
+        max_concurrent=max_concurrent,
+        progress=progress,
+        band_map=band_map,
+        retry=retry,
+        deadline=deadline,
+    )
+    for note in notes:
+        warnings.warn(note, stacklevel=2)
+    return table, report
+
+
+async def _enrich(
+    table: pa.Table,
+    bands: Sequence[str],
+    *,
+    backend: Backend | None,
+    max_concurrent: int,
+    progress: bool | None,
+    band_map: Mapping[str, str] | None,
+    retry: RetryPolicy | None,
+    deadline: float | Deadline | None,
+) -> tuple[pa.Table, EnrichReport, list[IngestWarning]]:
+    """The enrichment; warnings are returned so that the caller's thread issues them."""
     t0 = time.perf_counter()
     bands = list(dict.fromkeys(bands))
     per_row = asset_urls(table, bands, band_map)
     urls = list(dict.fromkeys(u for row in per_row for u, _ in row.values()))
     attempted = sum(len(row) for row in per_row)
     if attempted == 0:
-        warnings.warn(
-            IngestWarning(f"no asset URLs found for bands {bands}: nothing to enrich"),
-            stacklevel=3,
-        )
-        return table, EnrichReport(elapsed=time.perf_counter() - t0)
-    source = HeaderSource(backend if backend is not None else get_default_backend(), retry=retry)
-    reads = await _read_all(urls, source, max_concurrent, progress)
+        note = IngestWarning(f"no asset URLs found for bands {bands}: nothing to enrich")
+        return table, EnrichReport(elapsed=time.perf_counter() - t0), [note]
+    clock = _start_deadline(deadline)
+    source = HeaderSource(backend, retry=retry, concurrency=max_concurrent)
+    reads = await _read_all(urls, source, max_concurrent, progress, clock)
 
     ids = (
         table.column(Col.ID).to_pylist()
@@ -312,12 +401,12 @@ async def enrich_table_async(
         for band, (url, band_index) in row.items():
             got = reads[url]
             if isinstance(got, BaseException):
-                failures.append(EnrichFailure(redact_url(url), band, ids[i], _error_text(got)))
+                failures.append(_failure(url, band, ids[i], got))
                 continue
             try:
                 columns[band][i] = header_to_band_record(got.header, band_index, got.info)
             except ValueError as exc:
-                failures.append(EnrichFailure(redact_url(url), band, ids[i], _error_text(exc)))
+                failures.append(_failure(url, band, ids[i], exc))
                 continue
             hc = _header_crs(got)
             if hc is None:
@@ -339,8 +428,7 @@ async def enrich_table_async(
     )
     if report.failed == report.attempted:
         raise EnrichmentError(f"no COG header could be indexed. {report.summary()}", report)
-    if failures:
-        warnings.warn(IngestWarning(report.summary()), stacklevel=3)
+    notes = [IngestWarning(report.summary(), report)] if failures else []
     for band in bands:
         name = band_metadata_column(band)
         arr = band_metadata_column_array(columns[band])
@@ -348,7 +436,7 @@ async def enrich_table_async(
         f = pa.field(name, arr.type)
         table = table.set_column(idx, f, arr) if idx >= 0 else table.append_column(f, arr)
     table = _backfill_crs(table, row_crs, ids)
-    return table, report
+    return table, report, notes
 
 
 def enrich_table(
@@ -360,6 +448,7 @@ def enrich_table(
     progress: bool | None = None,
     band_map: Mapping[str, str] | None = None,
     retry: RetryPolicy | None = None,
+    deadline: float | Deadline | None = None,
 ) -> tuple[pa.Table, EnrichReport]:
     """Add (or overwrite) ``{band}_metadata`` columns by reading every asset's COG header.
 
@@ -370,17 +459,21 @@ def enrich_table(
         max_concurrent: Headers read at the same time.
         progress: ``False`` hides the progress bar; otherwise it shows on a terminal.
         band_map: ``{band code: asset key}`` used to find assets keyed by provider names.
-        retry: Retry policy for transient errors (default: 3 attempts).
+        retry: Retry policy for transient errors and the per-attempt timeout (default: 3
+            attempts, 30 s each).
+        deadline: Total seconds for every header read (or a running
+            :class:`rasteret_io.Deadline`); None: no total bound. Headers not read in time
+            are failures of the report (``kind="DeadlineExceededError"``).
 
     Returns:
-        ``(table, report)``.
+        ``(table, report)``; ``report.failures`` lists every (record, band) not indexed.
 
     Raises:
         EnrichmentError: no header at all could be read.
         CrsResolutionError: one record's headers declare different CRSs.
     """
-    return run_sync(
-        enrich_table_async(
+    table, report, notes = run_sync(
+        _enrich(
             table,
             bands,
             backend=backend,
@@ -388,5 +481,9 @@ def enrich_table(
             progress=progress,
             band_map=band_map,
             retry=retry,
+            deadline=deadline,
         )
     )
+    for note in notes:  # issued in the caller's thread, pointing at its caller
+        warnings.warn(note, stacklevel=2)
+    return table, report

@@ -87,4 +87,13 @@ class CollectionExistsError(WriteError, FileExistsError):
 
 
 class IngestWarning(UserWarning):
-    """Non-fatal ingest problems (some asset headers unreadable, nothing to enrich...)."""
+    """Non-fatal ingest problems (some asset headers unreadable, nothing to enrich...).
+
+    Attributes:
+        report: The :class:`~rasteret_ingest.enrich.EnrichReport` listing every failure, when
+            the warning is about failed headers (the message only summarises them).
+    """
+
+    def __init__(self, message: str, report: object = None) -> None:
+        super().__init__(message)
+        self.report = report

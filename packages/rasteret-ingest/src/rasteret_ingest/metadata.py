@@ -25,6 +25,7 @@ __all__ = [
     "crs84_projjson",
     "date_range_string",
     "geoparquet_metadata",
+    "merge_geoparquet_metadata",
     "parse_date_range",
     "tag_geoarrow_wkb",
     "wkb_geometry_types",
@@ -182,6 +183,38 @@ def geoparquet_metadata(table: pa.Table) -> str:
         "columns": {Col.GEOMETRY.value: col},
     }
     return json.dumps(geo)
+
+
+def merge_geoparquet_metadata(old: str | bytes | None, table: pa.Table) -> str:
+    """``geo`` metadata of a collection made of the rows described by ``old`` plus ``table``.
+
+    Used when rows are appended without rewriting the old files: ``geometry_types`` become
+    the union and the overall ``bbox`` the union of both boxes. A missing or unreadable
+    ``old`` gives ``table``'s own metadata.
+    """
+    new = json.loads(geoparquet_metadata(table))
+    try:
+        before = json.loads(old) if old else None
+        old_col = before["columns"][Col.GEOMETRY.value] if before else None
+    except (ValueError, KeyError, TypeError):
+        old_col = None
+    if not isinstance(old_col, dict):
+        return json.dumps(new)
+    col = new["columns"][Col.GEOMETRY.value]
+    new_types, old_types = col.get("geometry_types") or [], old_col.get("geometry_types") or []
+    # an empty list means "any type": it stays empty
+    col["geometry_types"] = (
+        sorted(set(new_types) | set(old_types)) if new_types and old_types else []
+    )
+    boxes = [b for b in (old_col.get("bbox"), col.get("bbox")) if b and len(b) == 4]
+    if boxes:
+        col["bbox"] = [
+            min(b[0] for b in boxes),
+            min(b[1] for b in boxes),
+            max(b[2] for b in boxes),
+            max(b[3] for b in boxes),
+        ]
+    return json.dumps(new)
 
 
 def _tag_field(field: pa.Field) -> pa.Field:

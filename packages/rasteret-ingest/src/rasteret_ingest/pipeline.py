@@ -15,12 +15,14 @@ The builders (:mod:`rasteret_ingest.builders`), incremental updates
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from rasteret_catalog.arrow import ensure_valid
 from rasteret_catalog.schema import PARTITION_COLUMNS, Col, MetaKey
+from rasteret_ingest._source import DEFAULT_HEADER_RETRY
 from rasteret_ingest.enrich import EnrichReport, enrich_table
 from rasteret_ingest.errors import BuildSpecError
 from rasteret_ingest.metadata import collection_metadata
@@ -32,12 +34,15 @@ from rasteret_ingest.writer import write_collection
 
 if TYPE_CHECKING:  # pragma: no cover
     from rasteret_catalog import CloudConfig
+    from rasteret_io import RetryPolicy
     from rasteret_io.protocols import Backend
 
 __all__ = [
     "build_record_table",
     "build_stac_table",
     "enrich_records",
+    "finalise_records",
+    "header_retry",
     "prepare_stac",
     "prepare_table",
     "resolve_backend",
@@ -59,11 +64,22 @@ def resolve_backend(backend: Backend | None, cloud_config: CloudConfig | None) -
     return create_backend(cloud_config=cloud_config)
 
 
+def header_retry(options: EnrichOptions) -> RetryPolicy:
+    """The retry policy of header reads: ``options.retry`` (default 3 attempts, 30 s each)
+    with ``options.request_timeout`` as the per-attempt timeout when given."""
+    policy = options.retry or DEFAULT_HEADER_RETRY
+    if options.request_timeout is not None:
+        policy = dataclasses.replace(policy, timeout=options.request_timeout)
+    return policy
+
+
 def enrich_records(prepared: Prepared, options: EnrichOptions) -> tuple[pa.Table, EnrichReport]:
     """The *enrich* step: index the COG headers of ``prepared``'s records.
 
     Bands are ``options.bands``, else every band the records carry. With
     ``prepared.require_crs`` every record that got band metadata must end with a raster CRS.
+    ``options.deadline`` bounds the whole step; headers not read in time are failures of the
+    report (see :func:`~rasteret_ingest.enrich.enrich_table`).
 
     Raises:
         EnrichmentError: no header at all could be read.
@@ -77,7 +93,8 @@ def enrich_records(prepared: Prepared, options: EnrichOptions) -> tuple[pa.Table
         max_concurrent=options.max_concurrent,
         progress=options.progress,
         band_map=options.band_map,
-        retry=options.retry,
+        retry=header_retry(options),
+        deadline=options.deadline,
     )
     if prepared.require_crs:
         check_record_crs(table, bands)
@@ -98,6 +115,22 @@ def _layout_columns(table: pa.Table, partition_by: tuple[str, ...]) -> pa.Table:
     return table
 
 
+def finalise_records(
+    table: pa.Table, partition_by: tuple[str, ...], *, require_band_metadata: bool | None
+) -> pa.Table:
+    """Layout columns (``bbox``, partitions) derived and the contract checked (unless
+    ``require_band_metadata`` is None): what :func:`write_records` and appends write.
+
+    Raises:
+        rasteret_catalog.SchemaError: every contract problem, listed at once.
+        BuildSpecError: a partition column is missing.
+    """
+    table = _layout_columns(table, partition_by)
+    if require_band_metadata is not None:
+        ensure_valid(table, require_band_metadata=require_band_metadata)
+    return table
+
+
 def write_records(table: pa.Table, target: WriteTarget) -> tuple[str | None, pa.Table]:
     """The *write* step: finalise ``table`` and write it to ``target.path`` (when set).
 
@@ -114,9 +147,9 @@ def write_records(table: pa.Table, target: WriteTarget) -> tuple[str | None, pa.
         BuildSpecError: a partition column is missing.
         CollectionExistsError / WriteError: see :func:`~rasteret_ingest.writer.write_collection`.
     """
-    table = _layout_columns(table, target.partition_by)
-    if target.require_band_metadata is not None:
-        ensure_valid(table, require_band_metadata=target.require_band_metadata)
+    table = finalise_records(
+        table, target.partition_by, require_band_metadata=target.require_band_metadata
+    )
     md = collection_metadata(
         name=target.name,
         description=target.description,

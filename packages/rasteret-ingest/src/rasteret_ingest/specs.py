@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from rasteret_catalog import CloudConfig, freeze
 from rasteret_catalog.schema import PARTITION_COLUMNS
+from rasteret_ingest.errors import BuildSpecError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -170,7 +171,15 @@ class EnrichOptions:
         max_concurrent: Headers read at the same time.
         progress: ``False`` hides the progress bar; otherwise it shows on a terminal.
         band_map: ``{band code: asset key}`` used to find assets keyed by provider names.
-        retry: Retry policy for transient errors (default: 3 attempts).
+        retry: Retry policy for transient errors (default: 3 attempts, 30 s per attempt).
+        deadline: Total seconds for the whole enrichment (every header read, retries and
+            backoff included); None: no total bound. Headers not read in time are reported
+            as failures, never dropped silently.
+        request_timeout: Seconds per request attempt (overrides ``retry.timeout``).
+
+    Raises:
+        BuildSpecError: ``max_concurrent`` below 1, or a non-positive ``deadline`` /
+            ``request_timeout``.
     """
 
     bands: tuple[str, ...] | None = None
@@ -179,9 +188,20 @@ class EnrichOptions:
     progress: bool | None = None
     band_map: Mapping[str, str] | None = None
     retry: RetryPolicy | None = None
+    deadline: float | None = None
+    request_timeout: float | None = None
 
     def __post_init__(self) -> None:
         _set(self, bands=_tuple(self.bands), band_map=freeze(self.band_map))
+        for name in ("deadline", "request_timeout"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise BuildSpecError(
+                    f"{name} must be a positive number of seconds or None, got {value!r}"
+                )
+            _set(self, **{name: float(value)})
 
 
 @dataclass(frozen=True, slots=True)

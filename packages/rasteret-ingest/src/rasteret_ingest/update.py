@@ -1,10 +1,18 @@
 """Incremental updates: add new records to an existing collection without re-reading headers.
 
 New rows come from STAC items (given, or searched with ``stac_api`` for e.g. a later date
-range) or from a record table. Rows whose ``id`` is already in the collection are skipped; only
-the new rows' headers are read, for the bands the collection already indexes (the *prepare*
-and *enrich* steps of :mod:`rasteret_ingest.pipeline`). The merged collection replaces the old
-one atomically, keeping its metadata (the date range becomes the union).
+range) or from a record table. Rows whose ``id`` is already in the collection are skipped
+(found with one pushed-down scan of the ``id`` column); only the new rows' headers are read,
+for the bands the collection already indexes (the *prepare* and *enrich* steps of
+:mod:`rasteret_ingest.pipeline`).
+
+Local collections are **appended to** (:mod:`rasteret_ingest.append`): only new files are
+written, next to hard links of the old ones, and swapped in atomically; time and memory
+follow the new rows. The stored date range becomes the union with the searched one, and a
+zero-row header file carries the updated collection metadata. When the new rows do not fit
+the collection's schema (e.g. a collection written by rasteret 0.4.1, whose band-metadata
+structs lack the 1.1 fields), and for cloud URIs, the collection is rewritten instead (still
+atomically for local paths).
 """
 
 from __future__ import annotations
@@ -14,18 +22,26 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 
-from rasteret_catalog.schema import Col, MetaKey, band_of_metadata_column
+from rasteret_catalog.schema import PARTITION_COLUMNS, Col, MetaKey, band_of_metadata_column
+from rasteret_ingest.append import (
+    append_rows,
+    existing_ids,
+    open_collection_dataset,
+    rewrite_with_rows,
+)
 from rasteret_ingest.bandmaps import asset_key_union, resolve_band_map
-from rasteret_ingest.builders import BuildResult, _meta, _stem
+from rasteret_ingest.builders import BuildResult, _stem
 from rasteret_ingest.enrich import EnrichReport
 from rasteret_ingest.errors import BuildSpecError, NoItemsError
 from rasteret_ingest.metadata import date_range_string, parse_date_range
-from rasteret_ingest.pipeline import enrich_records
+from rasteret_ingest.naming import is_cloud_uri
+from rasteret_ingest.pipeline import enrich_records, finalise_records
 from rasteret_ingest.specs import EnrichOptions, Prepared, TableSource
 from rasteret_ingest.stac import items_to_table, search_items
 from rasteret_ingest.table import prepare_table
-from rasteret_ingest.writer import read_collection, write_collection
+from rasteret_ingest.writer import local_path, read_collection, write_collection
 
 if TYPE_CHECKING:  # pragma: no cover
     from rasteret_io.protocols import Backend
@@ -79,6 +95,8 @@ def update_collection(
     backend: Backend | None = None,
     max_concurrent: int = 50,
     progress: bool | None = None,
+    deadline: float | None = None,
+    request_timeout: float | None = None,
 ) -> BuildResult:
     """Append new records to the collection at ``path`` (atomic replacement).
 
@@ -101,16 +119,25 @@ def update_collection(
         backend: ``rasteret_io`` backend for the new headers.
         max_concurrent: Headers read at the same time.
         progress: ``False`` hides the progress bar.
+        deadline: Total seconds for reading the new headers (see :class:`EnrichOptions`).
+        request_timeout: Seconds per request attempt.
 
     Returns:
-        A :class:`BuildResult`; ``reused`` is True when nothing new was found (nothing written).
+        A :class:`BuildResult`; ``reused`` is True when nothing new was found (nothing
+        written), ``added`` counts the rows written, and its ``table`` is read from ``path``
+        on first access.
     """
-    existing = read_collection(path)
-    name = _meta(existing, MetaKey.NAME) or _stem(path)
-    source = _meta(existing, MetaKey.DATA_SOURCE)
-    bands = [b for c in existing.column_names if (b := band_of_metadata_column(c)) is not None]
-    known = pc.unique(existing.column(Col.ID)).to_pylist()
-    known_set = set(known)
+    target = str(path)
+    local = not is_cloud_uri(target)
+    dataset = open_collection_dataset(local_path(target)) if local else None
+    schema = dataset.schema if dataset is not None else read_collection(target).schema
+    md = {k.decode(): v.decode() for k, v in (schema.metadata or {}).items()}
+    name = md.get(MetaKey.NAME.value) or _stem(path)
+    source = md.get(MetaKey.DATA_SOURCE.value, "")
+    bands = [b for c in schema.names if (b := band_of_metadata_column(c)) is not None]
+
+    def unchanged() -> BuildResult:
+        return BuildResult(target, None, name, source, True, EnrichReport(), added=0)
 
     if new_items_or_table is None:
         if stac_api is None:
@@ -130,9 +157,13 @@ def update_collection(
             new_items_or_table = []
 
     if _is_items(new_items_or_table):
-        items = [i for i in _item_dicts(new_items_or_table) if str(i.get("id")) not in known_set]
+        items = _item_dicts(new_items_or_table)
         if not items:
-            return BuildResult(str(path), existing, name, source, True, EnrichReport())
+            return unchanged()
+        known = _known_ids(target, dataset, pa.array([str(i.get("id")) for i in items]))
+        items = [i for i in items if str(i.get("id")) not in known]
+        if not items:
+            return unchanged()
         bm = resolve_band_map(
             asset_key_union(items), band_map=band_map, sources=(source,), strict=False
         )
@@ -150,10 +181,12 @@ def update_collection(
                 url_rewrite_patterns=url_rewrite_patterns or {},
             )
         ).table
-        mask = pc.invert(pc.is_in(new.column(Col.ID), value_set=pa.array(known, pa.string())))
-        new = new.filter(mask)
+        known = _known_ids(target, dataset, new.column(Col.ID))
+        if known:
+            mask = pc.invert(pc.is_in(new.column(Col.ID), value_set=pa.array(sorted(known))))
+            new = new.filter(mask)
         if new.num_rows == 0:
-            return BuildResult(str(path), existing, name, source, True, EnrichReport())
+            return unchanged()
     report = EnrichReport()
     if bands:
         new, report = enrich_records(
@@ -163,16 +196,43 @@ def update_collection(
                 max_concurrent=max_concurrent,
                 progress=progress,
                 band_map=band_map,
+                deadline=deadline,
+                request_timeout=request_timeout,
             ),
         )
-    merged = pa.concat_tables(
-        [existing.replace_schema_metadata(None), new.replace_schema_metadata(None)],
-        promote_options="permissive",
-    )
-    md = {k.decode(): v.decode() for k, v in (existing.schema.metadata or {}).items()}
+    parts = _partitions(dataset)
+    new = finalise_records(new, parts, require_band_metadata=bool(bands) or None)
     md.pop(MetaKey.GEO.value, None)
     rng = _union_range(parse_date_range(md.get(MetaKey.DATE_RANGE.value)), date_range)
     md[MetaKey.DATE_RANGE.value] = date_range_string(rng)
-    written = write_collection(merged, path, metadata=md, force=True)
-    merged = read_collection(written)
-    return BuildResult(written, merged, name, source, False, report)
+    if not local:
+        merged = pa.concat_tables(
+            [
+                read_collection(target).replace_schema_metadata(None),
+                new.replace_schema_metadata(None),
+            ],
+            promote_options="permissive",
+        )
+        written = write_collection(merged, target, metadata=md, force=True)
+        return BuildResult(written, merged, name, source, False, report, added=new.num_rows)
+    outcome = append_rows(target, new, md, partition_by=parts)
+    added = (
+        outcome.appended
+        if outcome is not None
+        else rewrite_with_rows(target, new, md, partition_by=parts)
+    )
+    written = str(local_path(target))
+    return BuildResult(written, None, name, source, added == 0, report, added=added)
+
+
+def _known_ids(target: str, dataset: ds.Dataset | None, ids: Any) -> set[str]:
+    """Ids among ``ids`` already in the collection (pushed-down scan of ``id``)."""
+    if dataset is None:
+        dataset = ds.dataset(read_collection(target, columns=[Col.ID.value]))
+    return existing_ids(dataset, ids)
+
+
+def _partitions(dataset: ds.Dataset | None) -> tuple[str, ...]:
+    part = getattr(dataset, "partitioning", None) if dataset is not None else None
+    names = tuple(part.schema.names) if part is not None else ()
+    return names or PARTITION_COLUMNS

@@ -8,17 +8,16 @@ one HEAD per distinct URL and reports every ``(record, band)`` whose object now 
 from __future__ import annotations
 
 import asyncio
-import datetime as _dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from rasteret_catalog.schema import BandField, Col, band_metadata_column, band_of_metadata_column
-from rasteret_ingest._source import HeaderSource, ObjectInfo
+from rasteret_catalog.schema import Col, band_metadata_column, band_of_metadata_column
+from rasteret_ingest._source import HeaderSource
 from rasteret_ingest.enrich import asset_urls
-from rasteret_io import get_default_backend, redact_url, run_sync
+from rasteret_io import ObjectIdentity, redact_url, run_sync
 
 if TYPE_CHECKING:  # pragma: no cover
     from rasteret_io.protocols import Backend
@@ -43,22 +42,18 @@ class StaleAsset:
     reason: str
 
 
-def _differs(stored: dict[str, Any], now: ObjectInfo) -> str | None:
-    etag = stored.get(BandField.ETAG)
-    if etag and now.etag and etag != now.etag:
+def _differs(stored: dict[str, Any], now: ObjectIdentity) -> str | None:
+    """Which recorded field contradicts ``now`` (``rasteret_io.ObjectIdentity.mismatch``
+    rules: ETags when both are known, weak prefix ignored; sizes; Last-Modified only when
+    ETags cannot be compared), or None."""
+    was = ObjectIdentity.from_band_metadata(stored)
+    if was is None or was.mismatch(now) is None:
+        return None
+    if was.etag is not None and now.etag is not None and was.mismatch(ObjectIdentity(now.etag)):
         return "etag"
-    size = stored.get(BandField.FILE_SIZE)
-    if size is not None and now.size is not None and int(size) != int(now.size):
+    if was.size is not None and now.size is not None and was.size != now.size:
         return "size"
-    lm = stored.get(BandField.LAST_MODIFIED)
-    if (
-        not etag
-        and isinstance(lm, _dt.datetime)
-        and now.last_modified is not None
-        and abs((now.last_modified - lm).total_seconds()) >= 1
-    ):
-        return "last_modified"
-    return None
+    return "last_modified"
 
 
 async def _stale_async(
@@ -68,9 +63,9 @@ async def _stale_async(
     metas = {b: table.column(band_metadata_column(b)).to_pylist() for b in bands}
     ids = table.column(Col.ID).to_pylist()
     urls = list(dict.fromkeys(u for row in per_row for u, _ in row.values()))
-    source = HeaderSource(backend if backend is not None else get_default_backend())
+    source = HeaderSource(backend, concurrency=max_concurrent)
     sem = asyncio.Semaphore(max(1, max_concurrent))
-    infos: dict[str, ObjectInfo | BaseException | None] = {}
+    infos: dict[str, ObjectIdentity | BaseException | None] = {}
 
     async def one(url: str) -> None:
         async with sem:

@@ -8,10 +8,9 @@ encoding, row groups of 50,000 rows), with the collection's key-value metadata a
 (``.{name}.tmp-{uuid}``) and then moved into place with one ``rename``; when a collection already
 exists (``force=True``) the two directories are swapped with Linux ``renameat2(RENAME_EXCHANGE)``
 so that readers always see either the old or the new complete collection, never a partial one
-and never nothing. Where that call is unavailable the old directory is first renamed aside
-(a reader may then briefly find no collection, but never a partial one). A failure or a kill at
-any point leaves the previous collection untouched (at worst a hidden ``.tmp-`` directory
-remains).
+and never nothing. A failure or a kill at any point leaves the previous collection untouched.
+Writers of one collection are serialised by its writer lock, and the next writer removes what
+killed writers left behind (see :mod:`rasteret_ingest._swap` for the rule).
 
 **Cloud URIs** (``s3://``...) are written in place with the pyarrow filesystem: not atomic.
 """
@@ -19,12 +18,8 @@ remains).
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
-import errno
 import os
 import shutil
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,15 +29,28 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from rasteret_catalog.schema import SCHEMA_VERSION, Col, MetaKey
+from rasteret_ingest._swap import (
+    LOCK_TIMEOUT,
+    WriterLock,
+    new_temp_dir,
+    remove_leftovers,
+    swap_into_place,
+)
 from rasteret_ingest.errors import CollectionExistsError, WriteError
 from rasteret_ingest.metadata import geoparquet_metadata
 from rasteret_ingest.naming import is_cloud_uri
 
-__all__ = ["collection_exists", "read_collection", "schema_metadata", "write_collection"]
+__all__ = [
+    "collection_exists",
+    "local_path",
+    "read_collection",
+    "read_schema",
+    "remove_stale_temps",
+    "schema_metadata",
+    "write_collection",
+]
 
 _ROW_GROUP = 50_000
-_RENAME_EXCHANGE = 2
-_AT_FDCWD = -100
 
 
 def schema_metadata(table: pa.Table, metadata: Mapping[str, str] | None) -> dict[bytes, bytes]:
@@ -61,32 +69,12 @@ def schema_metadata(table: pa.Table, metadata: Mapping[str, str] | None) -> dict
     return md
 
 
-def _rename_exchange(a: str, b: str) -> bool:
-    """Atomically swap two paths (Linux renameat2); False when unsupported."""
-    if not hasattr(os, "uname") or os.uname().sysname != "Linux":
-        return False
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return False
-    libc = ctypes.CDLL(libc_name, use_errno=True)
-    fn = getattr(libc, "renameat2", None)
-    if fn is None:
-        return False
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    rc = fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
-    if rc == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
-        return False
-    raise OSError(err, os.strerror(err), a)
-
-
 def _write_dataset(
     table: pa.Table,
     base_dir: str,
     partition_by: Sequence[str],
     filesystem: Any,
+    basename_template: str = "part-{i}.parquet",
 ) -> None:
     fmt = ds.ParquetFileFormat()
     opts = fmt.make_write_options(
@@ -103,7 +91,7 @@ def _write_dataset(
             filesystem.create_dir(base_dir, recursive=True)
         pq.write_table(
             table,
-            f"{base_dir}/part-0.parquet",
+            f"{base_dir}/{basename_template.format(i=0)}",
             filesystem=filesystem,
             compression="zstd",
             compression_level=3,
@@ -117,7 +105,7 @@ def _write_dataset(
         format=fmt,
         file_options=opts,
         partitioning=ds.partitioning(part_schema, flavor="hive"),
-        basename_template="part-{i}.parquet",
+        basename_template=basename_template,
         max_rows_per_group=_ROW_GROUP,
         min_rows_per_group=0,
         max_rows_per_file=0,
@@ -174,41 +162,64 @@ def write_collection(
     p = str(path)
     if filesystem is not None or is_cloud_uri(p):
         return _write_remote(table, p, partition_by, force, filesystem)
-    target = Path(os.path.expanduser(_strip_file(p))).absolute()
+    target = local_path(p)
     if target.exists() and not force:
         raise CollectionExistsError(f"collection already exists at {target} (pass force=True)")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:12]}"
-    try:
-        _write_dataset(table, str(tmp), partition_by, None)
-        _swap_into_place(tmp, target)
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, WriteError | CollectionExistsError) or not isinstance(exc, Exception):
-            raise
-        raise WriteError(f"writing the collection at {target} failed: {exc}") from exc
+    with WriterLock(target) as lock:
+        remove_leftovers(target, lock)
+        if target.exists() and not force:  # another writer got there first
+            raise CollectionExistsError(f"collection already exists at {target} (pass force=True)")
+        replace_locked(table, target, partition_by)
     return str(target)
 
 
-def _swap_into_place(tmp: Path, target: Path) -> None:
-    if not target.exists():
-        try:
-            os.rename(tmp, target)
-            return
-        except OSError as exc:
-            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-                raise
-    if _rename_exchange(str(tmp), str(target)):
-        shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the old collection
-        return
-    old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:12]}"
-    os.rename(target, old)
+def replace_locked(table: pa.Table, target: Path, partition_by: Sequence[str]) -> None:
+    """Write ``table`` (metadata attached) to a temp directory and swap it with ``target``.
+
+    The caller holds ``target``'s :class:`~rasteret_ingest._swap.WriterLock`.
+
+    Raises:
+        WriteError: anything failed; ``target`` is left as it was and the temp dir removed.
+    """
+    tmp = new_temp_dir(target)
     try:
-        os.rename(tmp, target)
-    except BaseException:
-        os.rename(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+        _write_dataset(table, str(tmp), partition_by, None)
+        swap_into_place(tmp, target)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, WriteError) or not isinstance(exc, Exception):
+            raise
+        raise WriteError(f"writing the collection at {target} failed: {exc}") from exc
+
+
+def local_path(path: Any) -> Path:
+    """The absolute local directory of ``path`` (``~`` expanded, ``file://`` stripped)."""
+    return Path(os.path.expanduser(_strip_file(str(path)))).absolute()
+
+
+def remove_stale_temps(path: Any, *, wait: bool = False) -> list[Path]:
+    """Remove what killed writers of the local collection ``path`` left behind.
+
+    Takes the collection's writer lock (without waiting unless ``wait``; a live writer then
+    keeps its temp directory and nothing is removed) and applies the rule of
+    :func:`rasteret_ingest._swap.remove_leftovers`. Cloud URIs have no temp directories.
+
+    Returns:
+        The leftover directories removed (or the ``.old-`` one restored).
+    """
+    if is_cloud_uri(str(path)):
+        return []
+    target = local_path(path)
+    if not target.parent.exists():
+        return []
+    lock = WriterLock(target, timeout=LOCK_TIMEOUT if wait else 0.0)
+    if not lock.acquire():
+        return []
+    try:
+        return remove_leftovers(target, lock)
+    finally:
+        lock.release()
 
 
 def _write_remote(
@@ -245,3 +256,11 @@ def read_collection(
     if dataset.schema.metadata and not table.schema.metadata:
         table = table.replace_schema_metadata(dataset.schema.metadata)
     return table
+
+
+def read_schema(path: Any, *, filesystem: Any = None) -> pa.Schema:
+    """The schema and key-value metadata of a collection, without reading its rows."""
+    p = str(path)
+    if filesystem is None and not is_cloud_uri(p):
+        p = str(Path(os.path.expanduser(_strip_file(p))))
+    return ds.dataset(p, format="parquet", partitioning="hive", filesystem=filesystem).schema

@@ -149,6 +149,8 @@ def _record_table_build(
             backend=backend,
             max_concurrent=spec.max_concurrent,
             progress=build_progress(),
+            deadline=spec.deadline,
+            request_timeout=spec.request_timeout,
         ),
         Destination(spec.name, ws, spec.force),
         post_filter=Subset.build(date_range=spec.date_range) if post_date else None,
@@ -200,7 +202,11 @@ def plan(spec: DatasetBuild) -> StacBuild | TableBuild | OpenCollection:
                 cloud_config=spec.cloud_config,
             ),
             EnrichOptions(
-                backend=backend, max_concurrent=spec.max_concurrent, progress=build_progress()
+                backend=backend,
+                max_concurrent=spec.max_concurrent,
+                progress=build_progress(),
+                deadline=spec.deadline,
+                request_timeout=spec.request_timeout,
             ),
             Destination(spec.name, spec.workspace_dir, spec.force),
         )

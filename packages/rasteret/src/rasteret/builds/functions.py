@@ -36,13 +36,16 @@ __all__ = ["build", "build_from_stac", "build_from_table", "open_planned"]
 
 def _collection_of(result: ingest.BuildResult) -> Collection:
     if result.path:
-        return Collection._open(result.path, name=result.name, data_source=result.data_source)
-    return as_collection(
-        result.table,
-        name=result.name,
-        data_source=result.data_source,
-        require_band_metadata=False,
-    )
+        out = Collection._open(result.path, name=result.name, data_source=result.data_source)
+    else:
+        out = as_collection(
+            result.table,
+            name=result.name,
+            data_source=result.data_source,
+            require_band_metadata=False,
+        )
+    out.build_report = result.report
+    return out
 
 
 def _run_stac(spec: StacBuild) -> Collection:
@@ -70,6 +73,17 @@ def _check_build_args(bbox: Any, date_range: Any) -> tuple[float, float, float, 
     return None if bbox is None else validate_bbox(bbox)
 
 
+def _check_seconds(**values: float | None) -> None:
+    """``deadline`` / ``request_timeout``: None or a positive number of seconds."""
+    for name, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise InvalidInputError(
+                f"{name} must be a positive number of seconds or None, got {value!r}"
+            )
+
+
 # ---------------------------------------------------------------------------------------------
 # public API
 
@@ -88,6 +102,8 @@ def build(
     stac_api: str | None = None,
     cloud_config: CloudConfig | None = None,
     backend: Backend | None = None,
+    deadline: float | None = None,
+    request_timeout: float | None = None,
 ) -> Collection:
     """Build (or reuse) a collection of a catalog dataset.
 
@@ -96,6 +112,10 @@ def build(
     when it has no STAC API or ``prefer_geoparquet`` is set; otherwise it is built from its
     STAC API (``stac_api`` overrides the catalog's URL).
 
+    ``deadline`` (total seconds for reading every COG header) and ``request_timeout`` (seconds
+    per request attempt) bound the header enrichment; headers not read in time are failures
+    of the returned collection's ``build_report``.
+
     Raises:
         KeyError: Unknown dataset id (the message lists the registered ids).
         ValueError: Inverted bbox or date range; a STAC dataset without bbox / date_range;
@@ -103,6 +123,7 @@ def build(
             source.
     """
     box = _check_build_args(bbox, date_range)
+    _check_seconds(deadline=deadline, request_timeout=request_timeout)
     if not name or not isinstance(name, str):
         raise InvalidInputError("build() needs a non-empty collection name (name=...)")
     spec = DatasetBuild(
@@ -118,6 +139,8 @@ def build(
         stac_api=stac_api,
         cloud_config=cloud_config,
         backend=backend,
+        deadline=deadline,
+        request_timeout=request_timeout,
     )
     planned = plan(spec)
     if isinstance(planned, OpenCollection):
@@ -144,16 +167,25 @@ def build_from_stac(
     query: dict[str, Any] | None = None,
     backend: Backend | None = None,
     static_catalog: bool = False,
+    deadline: float | None = None,
+    request_timeout: float | None = None,
 ) -> Collection:
     """Index a STAC API collection (or a static catalog) into a cached collection.
 
     When the cache directory already exists and ``force`` is false, the cached collection is
     returned without any network access.
 
+    ``deadline`` (total seconds for reading every COG header, retries included) and
+    ``request_timeout`` (seconds per request attempt, default 30) bound the header reads.
+    Headers that cannot be read, in time or at all, leave their band metadata null and are
+    listed in the returned collection's ``build_report.failures`` (all of them; the
+    ``IngestWarning`` summarises).
+
     Raises:
         ValueError: Inverted bbox / date range, missing stac_api / collection, no STAC items.
     """
     box = _check_build_args(bbox, date_range)
+    _check_seconds(deadline=deadline, request_timeout=request_timeout)
     if not stac_api:
         raise InvalidInputError("build_from_stac() needs stac_api (a STAC API or catalog URL)")
     if not collection:
@@ -172,7 +204,11 @@ def build_from_stac(
             cloud_config=cloud_config,
         ),
         ingest.EnrichOptions(
-            backend=backend, max_concurrent=max_concurrent, progress=build_progress()
+            backend=backend,
+            max_concurrent=max_concurrent,
+            progress=build_progress(),
+            deadline=deadline,
+            request_timeout=request_timeout,
         ),
         ingest.Destination(name, workspace_dir, force),
     )
@@ -212,16 +248,21 @@ def build_from_table(
     max_concurrent: int = 300,
     force: bool = False,
     backend: Backend | None = None,
+    deadline: float | None = None,
+    request_timeout: float | None = None,
 ) -> Collection:
     """Build a collection from a Parquet/GeoParquet file or directory, or any Arrow object.
 
     With ``enrich_cog=True`` every COG is opened once and its header indexed. Unlike
     rasteret 0.4.1, ``cloud_config`` is honoured (URL rewrites, S3 settings).
+    ``deadline`` / ``request_timeout`` bound the header reads as in :func:`build_from_stac`;
+    the returned collection's ``build_report`` lists every header that could not be read.
 
     Raises:
         FileNotFoundError: A local ``path`` does not exist.
         ValueError: Missing required columns or unusable datetime values.
     """
+    _check_seconds(deadline=deadline, request_timeout=request_timeout)
     if filesystem is None:
         _check_table_path(path, name, workspace_dir, force)
     enrich = ingest.EnrichOptions(
@@ -229,6 +270,8 @@ def build_from_table(
         backend=backend,
         max_concurrent=max_concurrent,
         progress=build_progress(),
+        deadline=deadline,
+        request_timeout=request_timeout,
     )
     spec = TableBuild(
         ingest.TableSource.of(

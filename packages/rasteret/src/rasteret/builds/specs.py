@@ -83,6 +83,8 @@ class DatasetBuild:
     stac_api: str | None = None
     cloud_config: CloudConfig | None = None
     backend: Backend | None = None
+    deadline: float | None = None
+    request_timeout: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "query", freeze(self.query))

@@ -41,6 +41,8 @@ from rasteret_catalog.schema import BboxField, Col, MetaKey, band_of_metadata_co
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow.fs
 
+    from rasteret_ingest import EnrichReport
+
 __all__ = ["Collection", "as_collection"]
 
 
@@ -92,6 +94,9 @@ class Collection(ReadMethods):
         self.data_source = data_source or ""
         self.start_date = start_date
         self.end_date = end_date
+        self.build_report: EnrichReport | None = None
+        """Header-enrichment report of the build that returned this collection (every
+        failed (record, band) in ``.failures``); None when not built or reused from cache."""
 
     # -- construction ------------------------------------------------------------------------
 

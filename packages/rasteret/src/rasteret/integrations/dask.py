@@ -72,6 +72,8 @@ def build_from_table_sharded(
     backend: Backend | None = None,
     max_concurrent: int = 300,
     force: bool = False,
+    deadline: float | None = None,
+    request_timeout: float | None = None,
 ) -> Collection:
     """``build_from_table(..., enrich_cog=True)`` with the header indexing split into shards.
 
@@ -91,9 +93,13 @@ def build_from_table_sharded(
         data_source, description, column_map, href_column, band_index_map,
             url_rewrite_patterns, band_codes, cloud_config, backend, max_concurrent, force:
             As in ``build_from_table``; ``max_concurrent`` is per shard.
+        deadline: Seconds for each shard's header reads (shards run in parallel on the
+            workers; their clocks are not shared across processes).
+        request_timeout: Seconds per request attempt.
 
     Returns:
-        The written collection.
+        The written collection; its ``build_report`` merges the shards' reports (every
+        header that could not be read).
 
     Raises:
         MissingDependencyError: dask is not installed (an ``ImportError``).
@@ -121,6 +127,8 @@ def build_from_table_sharded(
         backend=ingest.resolve_backend(backend, prepared.cloud_config),
         max_concurrent=max_concurrent,
         progress=False,
+        deadline=deadline,
+        request_timeout=request_timeout,
     )
     if shards is None:
         shards = len(client.scheduler_info()["workers"]) if client is not None else os.cpu_count()
@@ -146,4 +154,9 @@ def build_from_table_sharded(
         ingest.WriteTarget(path, name, description, data_source, force=force),
     )
     assert written is not None  # a path was given
-    return Collection._open(written, name=name, data_source=data_source)
+    collection = Collection._open(written, name=name, data_source=data_source)
+    report = ingest.EnrichReport()
+    for _, shard_report in results:
+        report = report.merge(shard_report)
+    collection.build_report = report
+    return collection
