@@ -2,8 +2,8 @@
 
 Not a test (tests never assert time). Hand-off for the benchmark suite:
 
-    uv run python packages/rasteret-ingest/scripts/update_append_bench.py /tmp/upd --rows 200000
-    uv run python packages/rasteret-ingest/scripts/update_append_bench.py /tmp/upd --rewrite
+    uv run python bench/update_append.py /tmp/upd --rows 200000
+    uv run python bench/update_append.py /tmp/upd --rewrite
 
 The first call builds ``ROOT/big_records`` (``--rows`` records over two years of monthly
 partitions, one band whose struct holds a 64-tile table varied per row, all pointing at one
