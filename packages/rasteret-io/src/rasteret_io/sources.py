@@ -19,6 +19,7 @@ from rasteret_catalog.schema import AssetField, BandField, Col, LevelField, band
 from rasteret_cog import TileSpec
 from rasteret_io.errors import BandResolutionError, ReadError
 from rasteret_io.grid import Grid, Transform, transform_from_metadata
+from rasteret_io.identity import ObjectIdentity
 
 if TYPE_CHECKING:
     import numpy as np
@@ -177,6 +178,9 @@ class BandSource:
         nodata: Nodata value, or None.
         levels: Level 0 is full resolution, then overviews from finest to coarsest.
         mask: Internal mask of the full-resolution level, if indexed.
+        identity: ETag / size / Last-Modified of the object when it was indexed (from the
+            ``{band}_metadata`` struct), carried into every range request so bytes of a
+            rewritten object are refused; None when the collection recorded none.
     """
 
     record_id: str
@@ -188,6 +192,7 @@ class BandSource:
     nodata: float | int | None
     levels: Sequence[LevelRef]
     mask: LevelRef | None = None
+    identity: ObjectIdentity | None = None
 
     @property
     def transform(self) -> Transform:
@@ -248,7 +253,15 @@ class BandSource:
             start=m.start,
         )
         return BandSource(
-            self.record_id, f"{self.band}:mask", self.url, spec, 0, self.crs, None, (lv,)
+            self.record_id,
+            f"{self.band}:mask",
+            self.url,
+            spec,
+            0,
+            self.crs,
+            None,
+            (lv,),
+            identity=self.identity,
         )
 
     def best_level(self, res: float | None) -> int:
@@ -439,7 +452,10 @@ def band_source(
     )
     mask_meta = meta.get(BandField.MASK)
     mask = _level(mask_meta, transform, what) if mask_meta else None
-    return BandSource(record_id, band, str(url), spec, sample, crs, nodata, tuple(levels), mask)
+    identity = ObjectIdentity.from_band_metadata(meta)
+    return BandSource(
+        record_id, band, str(url), spec, sample, crs, nodata, tuple(levels), mask, identity
+    )
 
 
 def record_sources(
