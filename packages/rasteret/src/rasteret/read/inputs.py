@@ -16,7 +16,6 @@ from rasteret.errors import InvalidInputError
 __all__ = ["check_aoi_geometries", "check_crs", "crs_errors"]
 
 
-
 @contextmanager
 def crs_errors(what: str, value: Any) -> Iterator[None]:
     """Turn a ``pyproj.CRSError`` raised inside the block into :class:`InvalidInputError`
@@ -46,8 +45,6 @@ def check_crs(value: Any, what: str) -> Any:
     with crs_errors(what, value):
         resolve_crs(value)
     return value
-
-
 
 
 def check_aoi_geometries(geometries: Sequence[Any]) -> None:
