@@ -37,6 +37,7 @@ from rasteret_io.sources import (
     overview_levels,
     record_sources,
 )
+from rasteret_io.urls import redact_url
 
 if TYPE_CHECKING:
     import numpy as np
@@ -607,7 +608,7 @@ class _Proto:
             ov = mcol.overview_columns()
             assert ov is not None
             w, h, transform = self.level0[0], self.level0[1], self.level0[4]
-            what = f"record {record_id!r} band {band!r} ({url})"
+            what = f"record {record_id!r} band {band!r} ({redact_url(str(url))})"
 
             def overviews() -> list[LevelRef]:
                 rows = [ov[0].row(j) for j in mcol.overview_rows(i)]

@@ -20,6 +20,7 @@ from rasteret_cog import TileSpec
 from rasteret_io.errors import BandResolutionError, ReadError
 from rasteret_io.grid import Grid, Transform, transform_from_metadata
 from rasteret_io.identity import ObjectIdentity
+from rasteret_io.urls import redact_url
 
 if TYPE_CHECKING:
     import numpy as np
@@ -396,7 +397,7 @@ def band_source(
     url = asset.get(AssetField.HREF)
     if not url:
         raise BandResolutionError(f"record {record_id!r}: band {band!r} has no href")
-    what = f"record {record_id!r} band {band!r} ({url})"
+    what = f"record {record_id!r} band {band!r} ({redact_url(str(url))})"
     band_index = asset.get(AssetField.BAND_INDEX)
     width = meta.get(BandField.IMAGE_WIDTH, meta.get("width"))
     height = meta.get(BandField.IMAGE_HEIGHT, meta.get("height"))

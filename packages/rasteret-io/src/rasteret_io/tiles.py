@@ -31,6 +31,7 @@ from rasteret_io.grid import Window
 from rasteret_io.options import Deadline
 from rasteret_io.sources import BandSource
 from rasteret_io.tileplan import TilePlan, plan_tiles
+from rasteret_io.urls import redact_url
 
 if TYPE_CHECKING:
     import numpy as np
@@ -182,7 +183,7 @@ class _CogJob:
                 tile = decode_tile(raw, rd.plan.specs[spec_id])
             except CogError as exc:
                 err = ReadError(
-                    f"cannot decode tile at byte {self.tiles[t][1]} of {self.url}: {exc}"
+                    f"cannot decode tile at byte {self.tiles[t][1]} of {redact_url(self.url)}: {exc}"
                 )
                 if rd.raise_errors:
                     raise err from exc
@@ -309,7 +310,7 @@ class _Read:
             if mdata is None or m in self.errors:
                 if self.raise_errors:
                     raise ReadError(
-                        f"cannot read the internal mask of {req.source.url}"
+                        f"cannot read the internal mask of {redact_url(req.source.url)}"
                     ) from self.errors.get(m)
             else:
                 masked = mdata == 0
