@@ -9,6 +9,7 @@ then go through the error policy (:mod:`rasteret.read.failures`); nothing read a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -27,9 +28,16 @@ from rasteret_io import check_budget, read_aois, run_sync
 if TYPE_CHECKING:  # pragma: no cover
     from rasteret.read.requests import AoiRequest, ReadOptions
     from rasteret.records import RecordSource
-    from rasteret_io import ReadOutcome
+    from rasteret_io import ReadFailure, ReadOutcome
 
-__all__ = ["get_numpy", "no_data_error", "read_chips", "returned_ids"]
+__all__ = ["get_numpy", "no_data_error", "raise_or_warn", "read_chips", "returned_ids"]
+
+
+def raise_or_warn(
+    failures: Sequence[ReadFailure], what: str, *, produced: int, policy: str = "skip"
+) -> None:
+    """The error policy of :mod:`rasteret.read.failures` (kept under its former name)."""
+    apply_policy(failures, what, produced=produced, policy=policy)
 
 
 def aoi_records(source: RecordSource, request: AoiRequest, options: ReadOptions) -> EngineRecords:
