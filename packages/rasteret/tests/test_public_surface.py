@@ -21,6 +21,12 @@ EXPECTED_ALL = [
 # Signatures from the 0.4.1 reference (§1, §2): name, kind, default (repr) per parameter.
 P, K, V = "POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY", "VAR_KEYWORD"
 _NO = inspect.Parameter.empty
+# Keyword-only additions after 0.4.1's parameters (issue 16: read trust); 0.4.1 calls are
+# unaffected because every addition is keyword-only with a default.
+_OPTIONS_ADDED = [("memory_budget", K, None), ("deadline", K, None), ("timeout", K, None),
+                  ("staleness", K, None)]  # fmt: skip
+_TRUST = [("error_policy", K, "raise"), ("deadline", K, None), ("timeout", K, None),
+          ("staleness", K, None)]  # fmt: skip
 FUNCTIONS = {
     "build": [("dataset", P, _NO), ("name", K, _NO), ("bbox", K, None), ("date_range", K, None),
               ("workspace_dir", K, None), ("force", K, False), ("max_concurrent", K, 50),
@@ -49,8 +55,8 @@ FUNCTIONS = {
                        ("registry_path", K, None)],
     "create_backend": [("credential_provider", P, None), ("cloud_config", P, None),
                        ("region", P, None), ("default_s3_config", P, None)],
-    "set_options": [("progress", K, None)],
-    "options": [("progress", K, None)],
+    "set_options": [("progress", K, None), *_OPTIONS_ADDED],
+    "options": [("progress", K, None), *_OPTIONS_ADDED],
     "get_options": [],
     "version": [],
 }  # fmt: skip
@@ -81,18 +87,20 @@ METHODS = {
     "compare_to_catalog": [],
     "footprints": [("crs", K, None), ("band", K, None)],
     "native_res": [("band", P, None)],
-    "get_numpy": [("geometries", P, _NO), ("bands", P, _NO), *_READ, *_F],
-    "get_gdf": [("geometries", P, _NO), ("bands", P, _NO), *_READ, *_F],
+    "get_numpy": [("geometries", P, _NO), ("bands", P, _NO), *_READ, *_TRUST,
+                  ("return_ids", K, False), *_F],
+    "get_gdf": [("geometries", P, _NO), ("bands", P, _NO), *_READ, *_TRUST, *_F],
     "get_xarray": [("geometries", P, _NO), ("bands", P, _NO), *_READ,
-                   ("xr_combine", K, "combine_first"), *_F],
+                   ("xr_combine", K, "combine_first"), *_TRUST, *_F],
     "sample_points": [("points", P, _NO), ("bands", P, _NO), ("geometry_column", K, None),
                       ("x_column", K, None), ("y_column", K, None), ("max_concurrent", K, 50),
                       ("progress", K, None), ("cloud_config", K, None), ("data_source", K, None),
                       ("backend", K, None), ("geometry_crs", K, "auto"), ("match", K, "all"),
-                      ("max_distance_pixels", K, 0), ("return_neighbourhood", K, "off"), *_F],
+                      ("max_distance_pixels", K, 0), ("return_neighbourhood", K, "off"),
+                      *_TRUST, *_F],
     "read_window": [("record_ids", K, _NO), ("bounds", K, _NO), ("res", K, _NO),
                     ("bands", K, _NO), ("target_crs", K, None), ("max_concurrent", K, 50),
-                    ("backend", K, None), ("group_by", K, None)],
+                    ("backend", K, None), ("group_by", K, None), *_TRUST],
     "iterate_rasters": [("data_source", P, None), ("bands", P, None)],
     "get_first_raster": [],
 }  # fmt: skip

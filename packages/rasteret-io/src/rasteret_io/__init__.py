@@ -33,6 +33,8 @@ __all__ = [
     "GridRead",
     "IOMetrics",
     "IdentifiedRangeReader",
+    "MemoryBudget",
+    "MemoryBudgetError",
     "MetricsSnapshot",
     "NoDataError",
     "ObjectIdentity",
@@ -67,13 +69,17 @@ __all__ = [
     "WindowRequest",
     "WindowResult",
     "as_range_reader",
+    "available_memory",
     "band_metadata",
+    "check_budget",
     "coalesce_ranges",
     "create_backend",
     "crs_of_row",
     "crs_sidecars",
+    "default_budget",
     "default_fetcher",
     "fetch_ranges",
+    "format_bytes",
     "geometry_mask",
     "get_default_backend",
     "inverse_gdal",
@@ -101,6 +107,12 @@ __all__ = [
 ]
 
 _WHERE = {
+    "MemoryBudget": "budget",
+    "MemoryBudgetError": "errors",
+    "available_memory": "budget",
+    "check_budget": "budget",
+    "default_budget": "budget",
+    "format_bytes": "budget",
     "DeadlineExceededError": "errors",
     "FetchTimeoutError": "errors",
     "ShortRangeError": "errors",
@@ -210,6 +222,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from rasteret_io.batch import (
         BatchReader,
     )
+    from rasteret_io.budget import (
+        MemoryBudget,
+        available_memory,
+        check_budget,
+        default_budget,
+        format_bytes,
+    )
     from rasteret_io.coalesce import (
         DEFAULT_MAX_GAP,
         DEFAULT_MAX_SIZE,
@@ -231,6 +250,7 @@ if TYPE_CHECKING:  # pragma: no cover
         FetchError,
         FetchTimeoutError,
         ForkSafetyError,
+        MemoryBudgetError,
         NoDataError,
         ObjectNotFoundError,
         PermissionDeniedError,

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from rasteret_catalog.bands import asset_key_candidates
 from rasteret_catalog.schema import AssetField, BandField, Col, LevelField, band_metadata_column
 from rasteret_io.errors import BandResolutionError, ReadError
+from rasteret_io.identity import ObjectIdentity
 from rasteret_io.sources import (
     TILE_REF,
     BandSource,
@@ -35,6 +37,7 @@ from rasteret_io.sources import (
     overview_levels,
     record_sources,
 )
+from rasteret_io.urls import redact_url
 
 if TYPE_CHECKING:
     import numpy as np
@@ -228,7 +231,8 @@ def _batch_records(
                 proto = protos.get(sig)
             except TypeError:  # an unhashable field value: no sharing for this row
                 proto, sig = None, None
-            src = proto.source(ids[i], band, url, crss[i], mcol, i) if proto else None
+            ident = mcol.identity(i)
+            src = proto.source(ids[i], band, url, crss[i], mcol, i, ident) if proto else None
             if src is None:  # first row of its kind (or odd tile tables): the full rules
                 try:
                     src = band_source(ids[i], band, asset, mcol.row(i), crss[i])
@@ -237,6 +241,8 @@ def _batch_records(
                     continue
                 if sig is not None:
                     protos[sig] = _Proto(src)
+                if ident is not None:
+                    src = replace(src, identity=ident)
             col_out.append(src)
         per_band.append(col_out)
     return [
@@ -480,6 +486,25 @@ class _MetaColumn(_LevelColumns):
         self._has_mask = BandField.MASK.value in names
         self._ov: tuple[_LevelColumns, list[int], list[bool]] | None = None
         self._mask: _LevelColumns | None = None
+        self._ident: list[list[Any] | None] | None = None
+
+    def identity(self, i: int) -> ObjectIdentity | None:
+        """The object identity row ``i`` recorded at build time (``etag``, ``file_size``,
+        ``last_modified``), or None (not recorded: collections written before they were)."""
+        if self._ident is None:
+            t = self.struct.type
+            names = {t.field(k).name for k in range(t.num_fields)}
+            self._ident = [
+                self.struct.field(f.value).to_pylist() if f.value in names else None
+                for f in _IDENTITY_FIELDS
+            ]
+        etags, sizes, mods = self._ident
+        ident = ObjectIdentity(
+            etags[i] if etags is not None else None,
+            sizes[i] if sizes is not None else None,
+            mods[i] if mods is not None else None,
+        )
+        return ident if ident.known else None
 
     def overview_columns(self) -> tuple[_LevelColumns, list[int], list[bool]] | None:
         """``(levels, list offsets, row valid)`` of the overviews list, if the struct has one."""
@@ -524,6 +549,8 @@ class _MetaColumn(_LevelColumns):
         return d
 
 
+_IDENTITY_FIELDS = (BandField.ETAG, BandField.FILE_SIZE, BandField.LAST_MODIFIED)
+
 _LevelParams = tuple[int, int, int, int, Any, Any]  # width, height, tiles, transform, compression
 
 
@@ -554,7 +581,14 @@ class _Proto:
         self.mask = _params(src.mask) if src.mask is not None else None
 
     def source(
-        self, record_id: str, band: str, url: Any, crs: Any, mcol: _MetaColumn, i: int
+        self,
+        record_id: str,
+        band: str,
+        url: Any,
+        crs: Any,
+        mcol: _MetaColumn,
+        i: int,
+        identity: ObjectIdentity | None = None,
     ) -> BandSource | None:
         """Row ``i``'s band source, or None when its tile tables need the full rules."""
         t0 = mcol.tiles(i)
@@ -574,7 +608,7 @@ class _Proto:
             ov = mcol.overview_columns()
             assert ov is not None
             w, h, transform = self.level0[0], self.level0[1], self.level0[4]
-            what = f"record {record_id!r} band {band!r} ({url})"
+            what = f"record {record_id!r} band {band!r} ({redact_url(str(url))})"
 
             def overviews() -> list[LevelRef]:
                 rows = [ov[0].row(j) for j in mcol.overview_rows(i)]
@@ -582,5 +616,14 @@ class _Proto:
 
             levels = LazyLevels(level0, 1 + n_ov, overviews)
         return BandSource(
-            record_id, band, str(url), self.spec, self.sample, crs, self.nodata, levels, mask
+            record_id,
+            band,
+            str(url),
+            self.spec,
+            self.sample,
+            crs,
+            self.nodata,
+            levels,
+            mask,
+            identity,
         )

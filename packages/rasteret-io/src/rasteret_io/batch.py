@@ -11,7 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rasteret_io.budget import MemoryBudget
+    from rasteret_io.options import FetchOptions
 
 __all__ = ["BatchReader"]
 
@@ -40,6 +44,10 @@ class BatchReader:
         error_policy: ``"raise"``, ``"skip"`` or ``"nodata"``.
         read_options: Extra keyword arguments for :func:`rasteret_io.engine.read_aois`
             (``layout``, ``all_touched``, ``target_crs``, ``resolution``, ``resampling``).
+        fetch_options: Retries, per-attempt timeout, total deadline per call and staleness
+            policy (a :class:`~rasteret_io.options.FetchOptions`; None: its defaults).
+        memory_budget: Refuse a call whose arrays would exceed this
+            :class:`~rasteret_io.budget.MemoryBudget` before fetching (None: not checked).
     """
 
     bands: tuple[str, ...]
@@ -48,12 +56,17 @@ class BatchReader:
     max_concurrent: int = 64
     error_policy: str = "raise"
     read_options: Mapping[str, Any] = field(default_factory=dict)
+    fetch_options: FetchOptions | None = None
+    memory_budget: MemoryBudget | None = None
 
     def _fetcher(self) -> Any:
         from rasteret_io.engine import default_fetcher
 
         return default_fetcher(
-            self.backend, max_concurrent=self.max_concurrent, error_policy=self.error_policy
+            self.backend,
+            max_concurrent=self.max_concurrent,
+            error_policy=self.error_policy,
+            options=self.fetch_options,
         )
 
     def read_aois(self, batch: Any, geometries: Any, geometry_crs: Any = "auto") -> Any:
@@ -70,6 +83,7 @@ class BatchReader:
                 aois,
                 self._fetcher(),
                 band_map=self.band_map,
+                budget=self.memory_budget,
                 **dict(self.read_options),
             )
         )
@@ -122,6 +136,7 @@ class BatchReader:
                 band_map=self.band_map,
                 group_by=group_by,  # type: ignore[arg-type]
                 resampling=resampling,
+                budget=self.memory_budget,
             )
         )
 
@@ -141,6 +156,7 @@ class BatchReader:
                 crs,
                 self._fetcher(),
                 band_map=self.band_map,
+                budget=self.memory_budget,
                 **kwargs,
             )
         )

@@ -23,9 +23,11 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from rasteret_io.aoi import AoiInput, to_crs
 from rasteret_io.arrow_sources import as_records
-from rasteret_io.errors import ReadError, UnsupportedGeometryError
+from rasteret_io.budget import Estimate, MemoryBudget
+from rasteret_io.errors import BandResolutionError, ReadError, UnsupportedGeometryError
 from rasteret_io.fetch import ErrorPolicy, Fetcher
 from rasteret_io.grid import Grid, Transform, Window, geometry_window, window_transform
+from rasteret_io.options import Deadline, FetchOptions
 from rasteret_io.rasterize import geometry_mask
 from rasteret_io.sources import BandSource, RecordSources
 from rasteret_io.tiles import WindowRequest, WindowResult, read_windows
@@ -34,7 +36,7 @@ from rasteret_io.warp import reproject_array, same_crs, transformer
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Chip", "ReadFailure", "ReadOutcome", "read_aois"]
+__all__ = ["Chip", "ReadFailure", "ReadOutcome", "aoi_read_bytes", "read_aois"]
 
 Layout = Literal["native", "stack"]
 
@@ -287,6 +289,27 @@ def plan_tasks(
     return tasks
 
 
+def aoi_read_bytes(tasks: Sequence[_Task], resampling: str = "nearest") -> Estimate:
+    """The arrays an AOI read of ``tasks`` holds at its peak, from the plan alone.
+
+    Every task's decoded source window (plus its internal-mask window and validity mask);
+    a resampled task also its output grid (the kernel's dtype: the band's for nearest,
+    float64 otherwise). The chips handed back are marked as output.
+    """
+    est = Estimate()
+    for t in tasks:
+        src = t.source
+        dtype = src.level_spec(t.level).dtype
+        shape = (t.window.height, t.window.width)
+        est.add(shape, dtype, mask=True, output=t.out_grid is None)
+        if t.level == 0 and src.mask is not None:
+            est.add(shape, "uint8")
+        if t.out_grid is not None:
+            out_dtype = dtype if resampling == "nearest" else "float64"
+            est.add(t.out_grid.shape, out_dtype, mask=True, output=True)
+    return est
+
+
 class _Finish:
     """Per-window finishing of an AOI read, run in the decode threads (see ``read_windows``).
 
@@ -360,6 +383,9 @@ async def read_aois(
     resolution: tuple[float, float] | None = None,
     resampling: str = "nearest",
     progress: Callable[[int, int], None] | None = None,
+    deadline: Deadline | None = None,
+    budget: MemoryBudget | None = None,
+    skip_unresolved: bool = False,
 ) -> ReadOutcome:
     """Read ``bands`` of every row over every AOI.
 
@@ -380,10 +406,20 @@ async def read_aois(
             ``"med"``, ``"q1"``, ``"q3"``) used when records are resampled; GDAL's warper
             semantics (``rasterio.warp.reproject``) on the level that is read.
         progress: ``progress(done, total)`` callback per COG read (see ``read_windows``).
+        deadline: The read's running deadline, shared by all its fetches (default: one
+            started now from ``fetcher.options.deadline``).
+        budget: Refuse the read, before any fetch, when the arrays it would hold
+            (:func:`aoi_read_bytes`) exceed it (None: not checked).
+        skip_unresolved: Report bands the index cannot resolve for a record (no asset, no
+            indexed header: :class:`~rasteret_io.errors.BandResolutionError`) as failures
+            even under ``error_policy="raise"``, which then applies to reading pixels only.
 
     Returns:
         Chips in record order, then AOI order, then band order; failures tolerated by the
         fetcher's error policy (under ``"raise"`` the first failure raises instead).
+
+    Raises:
+        MemoryBudgetError: The read does not fit ``budget`` (nothing was fetched).
     """
     outcome = ReadOutcome()
     records = as_records(rows, bands, band_map)
@@ -396,11 +432,16 @@ async def read_aois(
         resolution=resolution,
         outcome=outcome,
     )
-    if fetcher.error_policy == "raise" and outcome.failures:
-        raise outcome.failures[0].error
+    if fetcher.error_policy == "raise":
+        for f in outcome.failures:
+            if not (skip_unresolved and isinstance(f.error, BandResolutionError)):
+                raise f.error
+    aoi_read_bytes(tasks, resampling).check(budget, f"reading {len(aois.geometries)} AOI(s)")
+    if deadline is None:
+        deadline = fetcher.options.start_deadline()
     reqs = [WindowRequest(t.source, t.window, t.level, k) for k, t in enumerate(tasks)]
     finish = _Finish(tasks, all_touched, resampling)
-    results = await read_windows(reqs, fetcher, progress=progress, finish=finish)
+    results = await read_windows(reqs, fetcher, progress=progress, finish=finish, deadline=deadline)
     order = {b: j for j, b in enumerate(bands)}
     for k, (task, res) in enumerate(zip(tasks, results, strict=True)):
         src = task.source
@@ -430,12 +471,27 @@ async def read_aois(
 
 
 def default_fetcher(
-    backend: Any = None, *, max_concurrent: int = 64, error_policy: str = "raise"
+    backend: Any = None,
+    *,
+    max_concurrent: int = 64,
+    error_policy: str = "raise",
+    options: FetchOptions | None = None,
 ) -> Fetcher:
-    """A :class:`Fetcher` over ``backend`` (the process default routing backend when None)."""
+    """A :class:`Fetcher` over ``backend`` (the process default routing backend when None).
+
+    Args:
+        backend: The backend (None: the process default).
+        max_concurrent: Requests in flight (overrides ``options.concurrency``).
+        error_policy: ``"raise"``, ``"skip"`` or ``"nodata"``.
+        options: Retries, per-attempt timeout, total deadline and staleness policy
+            (default :class:`FetchOptions()`).
+    """
     from rasteret_io.backend import as_range_reader
 
     policy = cast("ErrorPolicy", error_policy)  # Fetcher validates the value
     return Fetcher(
-        as_range_reader(backend), concurrency=max(1, int(max_concurrent)), error_policy=policy
+        as_range_reader(backend),
+        options,
+        concurrency=max(1, int(max_concurrent)),
+        error_policy=policy,
     )

@@ -23,6 +23,7 @@ __all__ = [
     "FetchError",
     "FetchTimeoutError",
     "ForkSafetyError",
+    "MemoryBudgetError",
     "NoDataError",
     "ObjectNotFoundError",
     "PermissionDeniedError",
@@ -255,6 +256,29 @@ class BandResolutionError(ReadError):
 
 class NoDataError(ReadError):
     """Nothing could be read: no record intersects the AOIs, or every read failed."""
+
+
+class MemoryBudgetError(RasteretIOError, MemoryError):
+    """A read would allocate more than the memory budget; raised before any byte is fetched.
+
+    Attributes:
+        needed: Estimated bytes the read's arrays would take.
+        budget: The budget in bytes.
+        what: What would have been allocated (named in the message).
+    """
+
+    def __init__(self, message: str, *, needed: int = 0, budget: int = 0, what: str = "") -> None:
+        super().__init__(message)
+        self.needed = needed
+        self.budget = budget
+        self.what = what
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_budget_error, (str(self), self.needed, self.budget, self.what))
+
+
+def _rebuild_budget_error(message: str, needed: int, budget: int, what: str) -> MemoryBudgetError:
+    return MemoryBudgetError(message, needed=needed, budget=budget, what=what)
 
 
 class UnsupportedGeometryError(RasteretIOError, TypeError):

@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from rasteret_io.arrow_sources import as_records
+from rasteret_io.budget import Estimate, MemoryBudget
 from rasteret_io.engine import ReadFailure, source_window
 from rasteret_io.errors import ReadError
 from rasteret_io.fetch import Fetcher
 from rasteret_io.grid import Grid, Window, window_transform
+from rasteret_io.options import Deadline
 from rasteret_io.sources import BandSource
 from rasteret_io.tiles import WindowRequest, WindowResult, decode_executor, read_windows
 from rasteret_io.warp import reproject_array, same_crs
@@ -26,7 +28,7 @@ from rasteret_io.warp import reproject_array, same_crs
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["GridRead", "aligned_window", "read_grid"]
+__all__ = ["GridRead", "aligned_window", "grid_read_bytes", "nothing_readable", "read_grid"]
 
 GroupBy = Literal["id", "datetime"] | None
 
@@ -84,6 +86,8 @@ async def read_grid(
     group_by: GroupBy = None,
     resampling: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    deadline: Deadline | None = None,
+    budget: MemoryBudget | None = None,
 ) -> GridRead:
     """Read ``bands`` of ``rows`` onto ``grid`` and mosaic them.
 
@@ -98,9 +102,15 @@ async def read_grid(
             mosaic per distinct datetime, sorted).
         resampling: ``"nearest"`` or ``"bilinear"``; default nearest for integer bands and
             bilinear for float bands.
+        deadline: The read's running deadline, shared by all its fetches (default: one
+            started now from ``fetcher.options.deadline``).
+        budget: Refuse the read, before any fetch, when its arrays (windows, resampled
+            grids, the mosaic) exceed it (None: not checked).
 
     Raises:
-        ReadError: nothing readable (chained to the first failure).
+        ReadError: nothing readable; the message names the first failure (URL, record,
+            band, HTTP status) and the error is chained to it.
+        MemoryBudgetError: The read does not fit ``budget`` (nothing was fetched).
     """
     import numpy as np
 
@@ -142,15 +152,18 @@ async def read_grid(
         group_of = {rec.index: 0 for rec in records}
     else:
         raise ValueError(f"group_by must be None, 'id' or 'datetime', got {group_by!r}")
+    grid_read_bytes(reqs, meta, grid, len(keys), len(bands), resampling).check(
+        budget, f"reading a {grid.height} x {grid.width} grid"
+    )
     finish = _OnGrid(meta, grid, resampling)
-    results = await read_windows(reqs, fetcher, progress=progress, finish=finish)
+    results = await read_windows(reqs, fetcher, progress=progress, finish=finish, deadline=deadline)
 
     dtypes = [finish.dtypes[k] for k, res in enumerate(results) if res.data is not None]
     if not dtypes:
-        err = ReadError("read_window: nothing readable for the requested records and bands")
-        if failures:
-            raise err from failures[0].error
-        raise err
+        for m, res in zip(meta, results, strict=True):
+            if res.error is not None:
+                failures.append(ReadFailure(m.source.record_id, m.source.band, None, res.error))
+        raise nothing_readable(failures, len(records), list(bands))
     nodatas = {m.source.nodata for m in meta}
     fill: int | float = 0
     if len(nodatas) == 1:
@@ -158,7 +171,7 @@ async def read_grid(
         fill = 0 if nd is None else nd
     shape = (len(keys), len(bands), grid.height, grid.width)
     for m, res in zip(meta, results, strict=True):
-        if res.data is None:
+        if res.error is not None:  # skipped, or filled with nodata: reported either way
             failures.append(
                 ReadFailure(
                     m.source.record_id, m.source.band, None, res.error or ReadError("read failed")
@@ -184,6 +197,57 @@ async def read_grid(
     if group_by is None:
         return GridRead(data[0], filled[0], keys, fill, failures)
     return GridRead(data, filled, keys, fill, failures)
+
+
+def nothing_readable(
+    failures: Sequence[ReadFailure], n_records: int, bands: list[str]
+) -> ReadError:
+    """The error of a grid read that produced nothing, naming why (chained to the first
+    failure: its message carries the URL, record, band and HTTP status)."""
+    if not failures:
+        err = ReadError(
+            f"read_window: nothing readable for {n_records} record(s) and bands {bands}: "
+            "no record overlaps the requested bounds"
+        )
+        return err
+    first = failures[0]
+    more = f" (+{len(failures) - 1} more failure(s))" if len(failures) > 1 else ""
+    err = ReadError(
+        f"read_window: nothing readable for {n_records} record(s) and bands {bands}; "
+        f"record {first.record_id!r} band {first.band!r}: {first.error}{more}"
+    )
+    err.__cause__ = first.error
+    return err
+
+
+def grid_read_bytes(
+    reqs: Sequence[WindowRequest],
+    meta: Sequence[_Placed],
+    grid: Grid,
+    steps: int,
+    channels: int,
+    resampling: str | None,
+) -> Estimate:
+    """The arrays a grid read holds at its peak: every source window (data and mask), every
+    resampled grid, the per-window validity on the grid, and the mosaic (output) with its
+    coverage mask."""
+    import numpy as np
+
+    est = Estimate()
+    dtypes = []
+    for req, m in zip(reqs, meta, strict=True):
+        dtype = np.dtype(m.source.level_spec(m.level).dtype)
+        dtypes.append(dtype)
+        est.add((req.window.height, req.window.width), dtype, mask=True)
+        if m.resample:
+            kind = resampling or ("bilinear" if dtype.kind == "f" else "nearest")
+            est.add(grid.shape, dtype if kind == "nearest" else "float64", mask=True)
+        else:
+            est.add(grid.shape, "bool")
+    if dtypes:
+        out = np.result_type(*dtypes)
+        est.add((steps, channels, grid.height, grid.width), out, mask=True, output=True)
+    return est
 
 
 @dataclass(frozen=True, slots=True)

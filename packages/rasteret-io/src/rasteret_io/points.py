@@ -17,10 +17,12 @@ from typing import Any, Literal
 
 from rasteret_catalog.schema import BboxField
 from rasteret_io.arrow_sources import as_records, bboxes
+from rasteret_io.budget import Estimate, MemoryBudget
 from rasteret_io.engine import ReadFailure
 from rasteret_io.errors import ReadError
 from rasteret_io.fetch import Fetcher
 from rasteret_io.grid import Window, inverse_gdal
+from rasteret_io.options import Deadline
 from rasteret_io.sources import BandSource
 from rasteret_io.tiles import WindowRequest, decode_executor, read_windows
 from rasteret_io.warp import transformer
@@ -77,6 +79,8 @@ async def sample_points(
     max_distance_pixels: int = 0,
     return_neighbourhood: Neighbourhood = "off",
     progress: Callable[[int, int], None] | None = None,
+    deadline: Deadline | None = None,
+    budget: MemoryBudget | None = None,
 ) -> PointSamples:
     """Sample ``bands`` of ``rows`` at points.
 
@@ -93,9 +97,17 @@ async def sample_points(
             only the first such record per (point, band).
         max_distance_pixels: Nodata fallback radius in pixels (0: none).
         return_neighbourhood: ``"off"``, ``"always"`` or ``"if_center_nodata"``.
+        progress: ``progress(done, total)`` callback per COG read.
+        deadline: The read's running deadline, shared by all its fetches (default: one
+            started now from ``fetcher.options.deadline``).
+        budget: Refuse the read, before any fetch, when the windows it decodes (and the
+            neighbourhood values it returns) exceed it (None: not checked).
 
     Returns:
         Samples ordered by record, band, point.
+
+    Raises:
+        MemoryBudgetError: The read does not fit ``budget`` (nothing was fetched).
     """
     import numpy as np
 
@@ -145,10 +157,13 @@ async def sample_points(
             ok = (col >= 0) & (col < lv.width) & (rowf >= 0) & (rowf < lv.height)
             if ok.any():
                 hits.append((pts[ok], rec.index, src, col[ok], rowf[ok]))
+    if deadline is None:
+        deadline = fetcher.options.start_deadline()
+    io = _Io(fetcher, progress, deadline, budget)
     if r == 0:
-        await _sample_centres(hits, fetcher, out, progress)
+        await _sample_centres(hits, io, out)
     else:
-        await _sample_windows(hits, fetcher, out, r, return_neighbourhood, progress)
+        await _sample_windows(hits, io, out, r, return_neighbourhood)
     order = {b: j for j, b in enumerate(bands)}
     out.samples.sort(key=lambda s: (s.record_index, order[s.band], s.point_index))
     return out
@@ -165,9 +180,17 @@ def _in_bbox_mask(bb: Mapping[str, Any] | None, lon: Any, lat: Any) -> Any:
     )  # fmt: skip
 
 
-async def _sample_centres(
-    hits: list[Any], fetcher: Fetcher, out: PointSamples, progress: Any
-) -> None:
+@dataclass(frozen=True, slots=True)
+class _Io:
+    """How the windows of one sampling read are fetched."""
+
+    fetcher: Fetcher
+    progress: Callable[[int, int], None] | None
+    deadline: Deadline | None
+    budget: MemoryBudget | None
+
+
+async def _sample_centres(hits: list[Any], io: _Io, out: PointSamples) -> None:
     """Nearest-pixel values: one window per distinct tile, values gathered per tile."""
     import numpy as np
 
@@ -190,13 +213,16 @@ async def _sample_centres(
             )
             reqs.append(WindowRequest(src, win, 0, len(groups)))
             groups.append((ri, src, pts[sel], rr[sel] - r0, c[sel] - c0))
-    results = await read_windows(reqs, fetcher, progress=progress)
+    results = await read_windows(
+        reqs, io.fetcher, progress=io.progress, deadline=io.deadline, budget=io.budget
+    )
 
     def gather() -> None:  # in the decode pool: the event loop only schedules I/O
         for (ri, src, pts, rows_in, cols_in), res in zip(groups, results, strict=True):
-            if res.data is None:
+            if res.error is not None or res.data is None:  # skipped, or filled with nodata
                 err = res.error or ReadError("read failed")
                 out.failures.append(ReadFailure(src.record_id, src.band, None, err))
+            if res.data is None:
                 continue
             vals = res.data[rows_in, cols_in].astype(np.float64)
             if res.valid_mask is not None:
@@ -210,7 +236,7 @@ async def _sample_centres(
 
 
 async def _sample_windows(
-    hits: list[Any], fetcher: Fetcher, out: PointSamples, r: int, neighbourhood: str, progress: Any
+    hits: list[Any], io: _Io, out: PointSamples, r: int, neighbourhood: str
 ) -> None:
     """Values with a nodata fallback / neighbourhood: a (2r+1)² window per point."""
     import numpy as np
@@ -222,13 +248,23 @@ async def _sample_windows(
             win = Window(math.floor(cf) - r, math.floor(rf) - r, 2 * r + 1, 2 * r + 1)
             reqs.append(WindowRequest(src, win, 0, len(info)))
             info.append((int(p), ri, src, float(cf), float(rf)))
-    results = await read_windows(reqs, fetcher, progress=progress)
+    est = Estimate()
+    side = 2 * r + 1
+    for req in reqs:
+        est.add((side, side), req.source.spec.dtype, mask=True)
+    if reqs:
+        est.add((side, side), "float64")  # one window at a time as float64
+        if neighbourhood != "off":  # the returned values: Python floats (~32 bytes each)
+            est.add((len(reqs), side * side, 4), "float64", output=True)
+    est.check(io.budget, f"sampling {len(reqs)} neighbourhood(s) of {side} x {side} px")
+    results = await read_windows(reqs, io.fetcher, progress=io.progress, deadline=io.deadline)
 
     def gather() -> None:  # in the decode pool: the event loop only schedules I/O
         for (pi, ri, src, col, rowf), res in zip(info, results, strict=True):
-            if res.data is None:
+            if res.error is not None or res.data is None:  # skipped, or filled with nodata
                 err = res.error or ReadError("read failed")
                 out.failures.append(ReadFailure(src.record_id, src.band, None, err))
+            if res.data is None:
                 continue
             win = res.data.astype(np.float64)
             if res.valid_mask is not None:

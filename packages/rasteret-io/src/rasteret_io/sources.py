@@ -19,6 +19,8 @@ from rasteret_catalog.schema import AssetField, BandField, Col, LevelField, band
 from rasteret_cog import TileSpec
 from rasteret_io.errors import BandResolutionError, ReadError
 from rasteret_io.grid import Grid, Transform, transform_from_metadata
+from rasteret_io.identity import ObjectIdentity
+from rasteret_io.urls import redact_url
 
 if TYPE_CHECKING:
     import numpy as np
@@ -177,6 +179,9 @@ class BandSource:
         nodata: Nodata value, or None.
         levels: Level 0 is full resolution, then overviews from finest to coarsest.
         mask: Internal mask of the full-resolution level, if indexed.
+        identity: ETag / size / Last-Modified of the object when it was indexed (from the
+            ``{band}_metadata`` struct), carried into every range request so bytes of a
+            rewritten object are refused; None when the collection recorded none.
     """
 
     record_id: str
@@ -188,6 +193,7 @@ class BandSource:
     nodata: float | int | None
     levels: Sequence[LevelRef]
     mask: LevelRef | None = None
+    identity: ObjectIdentity | None = None
 
     @property
     def transform(self) -> Transform:
@@ -248,7 +254,15 @@ class BandSource:
             start=m.start,
         )
         return BandSource(
-            self.record_id, f"{self.band}:mask", self.url, spec, 0, self.crs, None, (lv,)
+            self.record_id,
+            f"{self.band}:mask",
+            self.url,
+            spec,
+            0,
+            self.crs,
+            None,
+            (lv,),
+            identity=self.identity,
         )
 
     def best_level(self, res: float | None) -> int:
@@ -383,7 +397,7 @@ def band_source(
     url = asset.get(AssetField.HREF)
     if not url:
         raise BandResolutionError(f"record {record_id!r}: band {band!r} has no href")
-    what = f"record {record_id!r} band {band!r} ({url})"
+    what = f"record {record_id!r} band {band!r} ({redact_url(str(url))})"
     band_index = asset.get(AssetField.BAND_INDEX)
     width = meta.get(BandField.IMAGE_WIDTH, meta.get("width"))
     height = meta.get(BandField.IMAGE_HEIGHT, meta.get("height"))
@@ -439,7 +453,10 @@ def band_source(
     )
     mask_meta = meta.get(BandField.MASK)
     mask = _level(mask_meta, transform, what) if mask_meta else None
-    return BandSource(record_id, band, str(url), spec, sample, crs, nodata, tuple(levels), mask)
+    identity = ObjectIdentity.from_band_metadata(meta)
+    return BandSource(
+        record_id, band, str(url), spec, sample, crs, nodata, tuple(levels), mask, identity
+    )
 
 
 def record_sources(

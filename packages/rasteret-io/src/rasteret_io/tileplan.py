@@ -27,6 +27,7 @@ from rasteret_cog.errors import CogError, TiffFormatError
 from rasteret_io.errors import ReadError
 from rasteret_io.grid import Window
 from rasteret_io.sources import BandSource, TileTable
+from rasteret_io.urls import redact_url
 
 if TYPE_CHECKING:
     import numpy as np
@@ -135,7 +136,9 @@ def plan_tiles(windows: Sequence[tuple[BandSource, int, Window]]) -> TilePlan:
         try:
             spec, table, row = _window_row(src, level, w)
         except (CogError, ReadError, IndexError, ValueError) as exc:
-            errors[i] = ReadError(f"record {src.record_id!r} band {src.band!r} ({src.url}): {exc}")
+            errors[i] = ReadError(
+                f"record {src.record_id!r} band {src.band!r} ({redact_url(src.url)}): {exc}"
+            )
             errors[i].__cause__ = exc
             w_spec.append(-1)
             rows.append([0] * len(_COLS))

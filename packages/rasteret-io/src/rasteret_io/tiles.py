@@ -24,16 +24,19 @@ from typing import TYPE_CHECKING, Any, cast
 from rasteret_cog import decode_tile
 from rasteret_cog.codecs import fill_value
 from rasteret_cog.errors import CogError
+from rasteret_io.budget import Estimate, MemoryBudget
 from rasteret_io.errors import ReadError
 from rasteret_io.fetch import Fetcher, RangeRequest
 from rasteret_io.grid import Window
+from rasteret_io.options import Deadline
 from rasteret_io.sources import BandSource
 from rasteret_io.tileplan import TilePlan, plan_tiles
+from rasteret_io.urls import redact_url
 
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["WindowRequest", "WindowResult", "decode_executor", "read_windows"]
+__all__ = ["WindowRequest", "WindowResult", "decode_executor", "read_windows", "window_bytes"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +112,17 @@ def decode_executor() -> ThreadPoolExecutor:
 
 Finish = Callable[[WindowResult], WindowResult]
 
+
+def window_bytes(plan: TilePlan) -> Estimate:
+    """The arrays :func:`read_windows` allocates for ``plan``: every window's data and mask."""
+    est = Estimate()
+    for w, (h, wd) in enumerate(plan.window_shape.tolist()):
+        if w in plan.errors:
+            continue
+        est.add((h, wd), plan.specs[int(plan.window_spec[w])].dtype, mask=True, output=True)
+    return est
+
+
 # One placement: window, src r0, r1, c0, c1, dst r0, r1, c0, c1, sample.
 _Place = tuple[int, int, int, int, int, int, int, int, int, int]
 
@@ -133,8 +147,9 @@ class _CogJob:
 
     def ranges(self) -> list[RangeRequest]:
         src = self.read.requests[self.windows[0]].source
+        ident = src.identity  # the indexed object's ETag / size: a rewrite is refused
         return [
-            RangeRequest(self.url, off, off + n, src.record_id, src.band, t)
+            RangeRequest(self.url, off, off + n, src.record_id, src.band, t, ident)
             for t, (_s, off, n) in enumerate(self.tiles)
         ]
 
@@ -168,7 +183,7 @@ class _CogJob:
                 tile = decode_tile(raw, rd.plan.specs[spec_id])
             except CogError as exc:
                 err = ReadError(
-                    f"cannot decode tile at byte {self.tiles[t][1]} of {self.url}: {exc}"
+                    f"cannot decode tile at byte {self.tiles[t][1]} of {redact_url(self.url)}: {exc}"
                 )
                 if rd.raise_errors:
                     raise err from exc
@@ -295,7 +310,7 @@ class _Read:
             if mdata is None or m in self.errors:
                 if self.raise_errors:
                     raise ReadError(
-                        f"cannot read the internal mask of {req.source.url}"
+                        f"cannot read the internal mask of {redact_url(req.source.url)}"
                     ) from self.errors.get(m)
             else:
                 masked = mdata == 0
@@ -354,6 +369,8 @@ async def read_windows(
     apply_masks: bool = True,
     progress: Callable[[int, int], None] | None = None,
     finish: Finish | None = None,
+    deadline: Deadline | None = None,
+    budget: MemoryBudget | None = None,
 ) -> list[WindowResult]:
     """Read ``requests`` in one concurrent wave.
 
@@ -370,9 +387,17 @@ async def read_windows(
             fetched and decoded (e.g. to drive a progress bar).
         finish: Called in the decode thread with each window's result as soon as its COG is
             decoded; its return value replaces the result (e.g. masked or resampled data).
+        deadline: The running deadline of the read this belongs to, shared by every fetch
+            (default: one started now from ``fetcher.options.deadline``).
+        budget: Refuse the read before any fetch when its windows (data and validity
+            masks) would exceed this budget (None: not checked; callers that check a fuller
+            estimate themselves pass None).
 
     Returns:
         One result per request, in order.
+
+    Raises:
+        MemoryBudgetError: The windows do not fit ``budget``.
     """
     loop = asyncio.get_running_loop()
     pool = executor or decode_executor()
@@ -388,6 +413,10 @@ async def read_windows(
     raise_errors = fetcher.error_policy == "raise"
     if raise_errors and plan.errors:
         raise plan.errors[min(plan.errors)]
+    if budget is not None:
+        window_bytes(plan).check(budget, f"reading {len(requests)} window(s)")
+    if deadline is None:
+        deadline = fetcher.options.start_deadline()
     rd = _Read(expanded, plan, mask_of, len(requests), raise_errors, fetcher.error_policy, finish)
     jobs = _jobs(rd)
     rd.done = _Completion(loop, len(jobs), progress)
@@ -396,7 +425,7 @@ async def read_windows(
     async def one_cog(job: _CogJob) -> None:
         items: list[tuple[int, Any]] = []
         if job.tiles:
-            for res in await fetcher.fetch(job.ranges()):
+            for res in await fetcher.fetch(job.ranges(), deadline=deadline):
                 tile = cast(int, res.request.tag)  # the tile's position in job.tiles
                 items.append((tile, res.data if res.error is None else res.error))
         # As few pool tasks as possible (one for a COG of a few tiles), enough to spread a

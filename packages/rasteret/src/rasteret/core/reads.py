@@ -93,6 +93,10 @@ class ReadMethods:
         progress: bool | None = None,
         cloud_config: CloudConfig | None = None,
         backend: Backend | None = None,
+        error_policy: Any = "raise",
+        deadline: Any = None,
+        timeout: Any = None,
+        staleness: Any = None,
     ) -> ReadOptions:
         return ReadOptions.build(
             data_source=self._infer_data_source(data_source),
@@ -100,6 +104,10 @@ class ReadMethods:
             progress=progress,
             cloud_config=cloud_config,
             backend=backend,
+            error_policy=error_policy,
+            deadline=deadline,
+            timeout=timeout,
+            staleness=staleness,
         )
 
     def _bands(self, bands: Any, options: ReadOptions) -> tuple[str, ...]:
@@ -121,16 +129,38 @@ class ReadMethods:
         geometry_crs: Any = "auto",
         geometry_column: str | None = None,
         all_touched: bool = False,
+        error_policy: str = "raise",
+        deadline: float | None = None,
+        timeout: float | None = None,
+        staleness: str | None = None,
+        return_ids: bool = False,
         **filters: Any,
-    ) -> np.ndarray:
+    ) -> Any:
         """Read the pixels of ``bands`` inside ``geometries`` as a NumPy array.
 
         Returns ``[N, H, W]`` for one band and ``[N, C, H, W]`` for several, in the native
-        dtype. ``**filters`` are applied with :meth:`subset` first.
+        dtype. ``**filters`` are applied with :meth:`subset` first. With ``return_ids=True``
+        returns ``(array, ids)``: ``ids`` is a ``pyarrow.Table`` with one row per entry of
+        the first axis (``record_id``, ``datetime``, ``geometry_id``).
+
+        The read-trust keywords (also on ``get_xarray``, ``get_gdf``, ``sample_points`` and
+        ``read_window``): ``error_policy`` says what a record/band whose pixels cannot be
+        read after retries does — ``"raise"`` (default), ``"skip"`` (left out, warned) or
+        ``"nodata"`` (kept, filled with nodata, warned); ``deadline`` bounds the whole
+        read's fetches in seconds and ``timeout`` each request attempt; ``staleness``
+        (``"raise"`` / ``"warn"`` / ``"off"``) what a COG rewritten since the build does.
+        ``None`` takes the value of :func:`rasteret.options`. A read whose arrays would
+        exceed ``rasteret.options.memory_budget`` raises ``MemoryBudgetError`` before any
+        request.
 
         Raises:
             ValueError: Unknown band ("Band(s) not found: ..."), invalid filters or options.
             NoDataError: Nothing could be read (a ``ValueError``).
+            MemoryBudgetError: The read would not fit the memory budget (a ``MemoryError``).
+            FetchError: Under ``error_policy="raise"``, a range that failed for good (an
+                ``OSError`` naming URL, record, band and HTTP status); ``StaleObjectError``
+                when the COG changed since the build, ``DeadlineExceededError`` when the
+                deadline ran out.
         """
         options = self._options(
             data_source,
@@ -138,6 +168,10 @@ class ReadMethods:
             progress=progress,
             cloud_config=cloud_config,
             backend=backend,
+            error_policy=error_policy,
+            deadline=deadline,
+            timeout=timeout,
+            staleness=staleness,
         )
         request = AoiRequest.build(
             geometries,
@@ -148,6 +182,10 @@ class ReadMethods:
             target_crs=target_crs,
             all_touched=all_touched,
         )
+        if return_ids:
+            return self._readers().get_numpy(
+                self._filtered(filters), request, options, return_ids=True
+            )
         return self._readers().get_numpy(self._filtered(filters), request, options)
 
     def get_xarray(
@@ -165,6 +203,10 @@ class ReadMethods:
         geometry_column: str | None = None,
         all_touched: bool = False,
         xr_combine: str = "combine_first",
+        error_policy: str = "raise",
+        deadline: float | None = None,
+        timeout: float | None = None,
+        staleness: str | None = None,
         **filters: Any,
     ) -> xr.Dataset:
         """Read ``bands`` inside ``geometries`` as an ``xarray.Dataset`` (time, geometry, y, x).
@@ -174,12 +216,14 @@ class ReadMethods:
         index alone (no pixel or header request) and each chunk reads only its own tiles
         when computed; it has the same dims, coordinates, attributes and dtypes as the eager
         result and computes to identical values. Needs ``rasteret[dask]``. (``chunks`` is
-        taken from ``**filters`` so that the signature stays 0.4.1's.)
+        taken from ``**filters`` so that the signature stays 0.4.1's.) ``error_policy``,
+        ``deadline``, ``timeout`` and ``staleness``: see :meth:`get_numpy`.
 
         Raises:
             ValueError: Unknown band, unknown ``xr_combine`` strategy, bad ``chunks``,
                 invalid filters.
             ImportError: ``chunks`` given without dask installed.
+            MemoryBudgetError: An eager cube would not fit the memory budget.
         """
         output = XarrayOptions.build(xr_combine=xr_combine, chunks=filters.pop("chunks", None))
         options = self._options(
@@ -188,6 +232,10 @@ class ReadMethods:
             progress=progress,
             cloud_config=cloud_config,
             backend=backend,
+            error_policy=error_policy,
+            deadline=deadline,
+            timeout=timeout,
+            staleness=staleness,
         )
         request = AoiRequest.build(
             geometries,
@@ -214,13 +262,20 @@ class ReadMethods:
         geometry_crs: Any = "auto",
         geometry_column: str | None = None,
         all_touched: bool = False,
+        error_policy: str = "raise",
+        deadline: float | None = None,
+        timeout: float | None = None,
+        staleness: str | None = None,
         **filters: Any,
     ) -> Any:
         """Read ``bands`` inside ``geometries`` as a GeoDataFrame, one row per record x AOI x band.
 
+        ``error_policy``, ``deadline``, ``timeout`` and ``staleness``: see :meth:`get_numpy`.
+
         Raises:
             ValueError: Unknown band, invalid filters or options.
             ImportError: geopandas is not installed (``rasteret[geopandas]``).
+            MemoryBudgetError: The read would not fit the memory budget.
         """
         options = self._options(
             data_source,
@@ -228,6 +283,10 @@ class ReadMethods:
             progress=progress,
             cloud_config=cloud_config,
             backend=backend,
+            error_policy=error_policy,
+            deadline=deadline,
+            timeout=timeout,
+            staleness=staleness,
         )
         request = AoiRequest.build(
             geometries,
@@ -259,13 +318,20 @@ class ReadMethods:
         match: str = "all",
         max_distance_pixels: int = 0,
         return_neighbourhood: str = "off",
+        error_policy: str = "raise",
+        deadline: float | None = None,
+        timeout: float | None = None,
+        staleness: str | None = None,
         **filters: Any,
     ) -> pa.Table:
         """Sample ``bands`` at ``points``; returns an Arrow table with a fixed schema.
 
+        ``error_policy``, ``deadline``, ``timeout`` and ``staleness``: see :meth:`get_numpy`.
+
         Raises:
             ValueError: Unknown band, bad ``match`` / ``max_distance_pixels`` /
                 ``return_neighbourhood``, invalid filters.
+            MemoryBudgetError: The neighbourhoods would not fit the memory budget.
         """
         options = self._options(
             data_source,
@@ -273,6 +339,10 @@ class ReadMethods:
             progress=progress,
             cloud_config=cloud_config,
             backend=backend,
+            error_policy=error_policy,
+            deadline=deadline,
+            timeout=timeout,
+            staleness=staleness,
         )
         request = PointRequest.build(
             points,
@@ -298,16 +368,34 @@ class ReadMethods:
         max_concurrent: int = 50,
         backend: Backend | None = None,
         group_by: str | None = None,
+        error_policy: str = "raise",
+        deadline: float | None = None,
+        timeout: float | None = None,
+        staleness: str | None = None,
     ) -> np.ndarray:
         """Read a fixed grid ``bounds`` x ``res`` (output CRS) mosaicked from ``record_ids``.
 
         Returns ``[C, H, W]``, or ``[T, C, H, W]`` with ``group_by="id"`` / ``"datetime"``.
+        ``error_policy``, ``deadline``, ``timeout`` and ``staleness``: see :meth:`get_numpy`;
+        under ``"raise"`` a record id missing from the collection raises too.
 
         Raises:
             ValueError: Empty ``record_ids``, bad ``bounds`` / ``res`` / ``group_by``,
-                unknown band.
+                unknown band, record ids not in the collection.
+            MemoryBudgetError: The grid would not fit the memory budget (e.g. a tiny
+                ``res``); nothing is fetched.
+            ReadError: Nothing readable; names the first failure's URL, band, record and
+                HTTP status.
         """
-        options = self._options(None, max_concurrent=max_concurrent, backend=backend)
+        options = self._options(
+            None,
+            max_concurrent=max_concurrent,
+            backend=backend,
+            error_policy=error_policy,
+            deadline=deadline,
+            timeout=timeout,
+            staleness=staleness,
+        )
         request = GridRequest.build(
             record_ids,
             self._bands(bands, options),
@@ -423,7 +511,11 @@ class ReadMethods:
             target_crs=target_crs,
             transforms=transforms,
         )
-        options = self._options(
-            None, max_concurrent=max_concurrent, cloud_config=cloud_config, backend=backend
+        options = self._options(  # chips of unreadable records are skipped (warned once)
+            None,
+            max_concurrent=max_concurrent,
+            cloud_config=cloud_config,
+            backend=backend,
+            error_policy="skip",
         )
         return self._readers().torchgeo_dataset(self._filtered(given), request, options)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from rasteret.read.requests import ReadOptions
     from rasteret.records import RecordSource
-    from rasteret_io import Fetcher, RecordSources
+    from rasteret_io import Fetcher, MemoryBudget, RecordSources
 
 __all__ = [
     "ENGINE_COLUMNS",
@@ -139,27 +139,37 @@ def iter_engine_records(
 
 
 def fetcher(options: ReadOptions) -> Fetcher:
-    """A fetcher over the read's backend, with its concurrency and error policy."""
+    """A fetcher over the read's backend, with its concurrency, error policy, retries,
+    timeouts, deadline and staleness policy (``options.fetch``)."""
     return default_fetcher(
         read_backend(options),
         max_concurrent=options.max_concurrent,
         error_policy=options.error_policy,
+        options=options.fetch_options(),
     )
 
 
 def reader_fetcher(reader: BatchReader) -> Fetcher:
     """A fetcher over ``reader``'s backend, in the calling process (its loop and pool)."""
     return default_fetcher(
-        reader.backend, max_concurrent=reader.max_concurrent, error_policy=reader.error_policy
+        reader.backend,
+        max_concurrent=reader.max_concurrent,
+        error_policy=reader.error_policy,
+        options=reader.fetch_options,
     )
 
 
-def batch_reader(bands: Sequence[str], options: ReadOptions) -> BatchReader:
-    """A picklable reader (one event loop and connection pool per process) for ``bands``."""
+def batch_reader(
+    bands: Sequence[str], options: ReadOptions, *, budget: MemoryBudget | None = None
+) -> BatchReader:
+    """A picklable reader (one event loop and connection pool per process) for ``bands``;
+    ``budget`` bounds each of its calls (default: none)."""
     return BatchReader(
         tuple(bands),
         backend=read_backend(options),
         band_map=options.band_map,
         max_concurrent=options.max_concurrent,
         error_policy=options.error_policy,
+        fetch_options=options.fetch_options(),
+        memory_budget=budget,
     )

@@ -34,6 +34,7 @@ from rasteret_io import (
     Grid,
     Window,
     WindowRequest,
+    check_budget,
     geometry_mask,
     nearest_index,
     plan_warp,
@@ -186,9 +187,13 @@ def read_chunk(reader: BatchReader, spec: ChunkSpec) -> np.ndarray:
 
     Raises:
         rasteret_io.errors.ReadError: A read failed and ``reader.error_policy`` is ``"raise"``.
+        rasteret_io.errors.MemoryBudgetError: The chunk (or the windows it decodes) exceeds
+            ``reader.memory_budget``: pass smaller ``chunks=``.
     """
     r0, r1, c0, c1 = spec.region
     h, w = r1 - r0, c1 - c0
+    budget = reader.memory_budget
+    check_budget((spec.ntimes, 1, h, w), spec.dtype, what="a get_xarray chunk", budget=budget)
     out = np.full((spec.ntimes, 1, h, w), spec.fill, dtype=spec.dtype)
     planned: list[tuple[ChunkItem, Any]] = []
     reqs: list[WindowRequest] = []
@@ -200,7 +205,7 @@ def read_chunk(reader: BatchReader, spec: ChunkSpec) -> np.ndarray:
         planned.append((item, p[1]))
     if not reqs:
         return out
-    results = run_sync(read_windows(reqs, reader_fetcher(reader)))
+    results = run_sync(read_windows(reqs, reader_fetcher(reader), budget=budget))
     done = np.zeros((spec.ntimes, h, w), dtype=bool)
     failed = []
     for (item, place), res in zip(planned, results, strict=True):

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from rasteret.read.aoi import no_data_error, read_chips
+from rasteret.read.aoi import read_chips
+from rasteret.read.failures import no_data_error
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
@@ -170,8 +171,9 @@ def get_xarray(
 
     Raises:
         NoDataError: Nothing could be read.
+        MemoryBudgetError: The read does not fit the memory budget (nothing was fetched).
     """
-    outcome, _ = read_chips(source, request, options, layout="stack")
+    outcome, _ = read_chips(source, request, options, layout="stack", method="get_xarray", copies=1)
     if not outcome.chips:
         raise no_data_error(outcome.failures)
     return build_dataset(outcome, request.bands, output.xr_combine)

@@ -64,7 +64,7 @@ def get_gdf(source: RecordSource, request: AoiRequest, options: ReadOptions) -> 
             raise InvalidInputError(
                 f"Input metadata columns collide with Rasteret output columns: {clash}"
             )
-    outcome, records = read_chips(source, request, options, layout="native")
+    outcome, records = read_chips(source, request, options, layout="native", method="get_gdf")
     target = request.target_crs
     out_crs = CRS.from_user_input(target) if target is not None else request.crs
     geoms = to_crs(request.geometries, request.crs, out_crs)

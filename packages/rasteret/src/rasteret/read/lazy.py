@@ -27,8 +27,10 @@ from rasteret.read._chunks import (
     read_opaque_chunk,
     split,
 )
-from rasteret.read.aoi import aoi_records, no_data_error, raise_or_warn
+from rasteret.read.aoi import aoi_records
 from rasteret.read.cube import DIMS, aoi_coords, combine_parts, naive_time, variable_attrs
+from rasteret.read.failures import apply_policy, no_data_error
+from rasteret.read.limits import budget_for
 from rasteret_cog import fill_value
 from rasteret_io import ReadOutcome, Window, plan_tasks, window_transform
 
@@ -178,10 +180,12 @@ def lazy_xarray(
         resolution=None,
         outcome=outcome,
     )
-    raise_or_warn(outcome.failures, "the read", produced=len(tasks))
+    apply_policy(outcome.failures, "get_xarray", produced=len(tasks), policy=options.error_policy)
     if not tasks:
         raise no_data_error(outcome.failures)
-    reader = batch_reader(bands, options)
+    reader = batch_reader(
+        bands, options, budget=budget_for(options.memory_budget, "get_xarray(chunks=...)")
+    )
     by_aoi: dict[int, list[Any]] = {}
     for t in tasks:
         by_aoi.setdefault(t.aoi_index, []).append(t)

@@ -7,14 +7,16 @@ the input table's own columns (taken by ``point_index``).
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from rasteret.errors import InvalidInputError, NoDataError
 from rasteret.read._adapter import EngineRecords, engine_records, fetcher
+from rasteret.read.failures import apply_policy, split
+from rasteret.read.limits import budget_for
 from rasteret.read.progress import progress_callback
+from rasteret.read.refresh import refreshed_rows
 from rasteret_catalog.schema import Col
 from rasteret_io import run_sync
 from rasteret_io import sample_points as engine_sample_points
@@ -51,6 +53,8 @@ def sample_points(source: RecordSource, request: PointRequest, options: ReadOpti
     Raises:
         NoDataError: Every sample failed.
         InvalidInputError: The points table's columns collide with the output columns.
+        FetchError, ReadError: Under ``error_policy="raise"``, the first failed read.
+        MemoryBudgetError: The neighbourhoods do not fit the memory budget.
     """
     neighbourhood = request.return_neighbourhood != "off"
     schema = output_schema(neighbourhood)
@@ -64,24 +68,37 @@ def sample_points(source: RecordSource, request: PointRequest, options: ReadOpti
         times = records.table.column(Col.DATETIME).to_pylist()
         order = sorted(range(len(times)), key=lambda i: (times[i] is None, times[i]), reverse=True)
         records = records.take(order)
-    with progress_callback(options.progress, "rasteret sample_points") as on_progress:
-        result = run_sync(
-            engine_sample_points(
-                records.engine_input(), request.bands, request.xs, request.ys, request.epsg,
-                fetcher(options), band_map=band_map, match=request.match,
-                max_distance_pixels=request.max_distance_pixels,
-                return_neighbourhood=request.return_neighbourhood,
-                progress=on_progress,
-            )
-        )  # fmt: skip
+    deadline = options.fetch_options().start_deadline()  # one clock for the whole read
+    budget = budget_for(options.memory_budget, "sample_points")
+
+    def run(rows: Any) -> Any:
+        with progress_callback(options.progress, "rasteret sample_points") as on_progress:
+            return run_sync(
+                engine_sample_points(
+                    rows, request.bands, request.xs, request.ys, request.epsg,
+                    fetcher(options), band_map=band_map, match=request.match,
+                    max_distance_pixels=request.max_distance_pixels,
+                    return_neighbourhood=request.return_neighbourhood,
+                    progress=on_progress, deadline=deadline, budget=budget,
+                )
+            )  # fmt: skip
+
+    result = run(records.engine_input())
+    rows = refreshed_rows(records, result.failures, request.bands, options)
+    if rows is not None:  # staleness="warn": objects changed; sample again with fresh headers
+        result = run(rows)
     if result.failures and not result.samples:
+        _unresolved, failed = split(result.failures)
+        if failed and options.error_policy == "raise":
+            raise failed[0].error
+        first = result.failures[0]
         raise NoDataError(
-            f"No point samples resolved: {result.failures[0].error}"
-        ) from result.failures[0].error
-    if result.failures:
-        warnings.warn(
-            f"Some point samples failed: {result.failures[0].error}", RuntimeWarning, stacklevel=3
-        )
+            f"No point samples resolved: record_id={first.record_id!r} band={first.band!r}: "
+            f"{first.error}"
+        ) from first.error
+    apply_policy(
+        result.failures, "sample_points", produced=len(result.samples), policy=options.error_policy
+    )
     cols: dict[str, list[Any]] = {f.name: [] for f in schema}
     for s in result.samples:
         i = s.record_index

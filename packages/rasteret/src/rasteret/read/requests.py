@@ -27,10 +27,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from rasteret._options import resolve_progress
 from rasteret.errors import BandNotFoundError, InvalidInputError, UnsupportedGeometryError
 from rasteret.query.validate import Box, numbers
+from rasteret.read.inputs import check_aoi_geometries, check_crs, crs_errors
+from rasteret.read.limits import fetch_options, resolve_budget
 from rasteret_catalog import BandRegistry, CloudConfig, asset_key_candidates
 
 if TYPE_CHECKING:  # pragma: no cover
-    from rasteret_io import AoiInput
+    from rasteret_io import AoiInput, FetchOptions, MemoryBudget
     from rasteret_io.protocols import Backend
 
 __all__ = [
@@ -51,6 +53,7 @@ Match = Literal["all", "latest"]
 Neighbourhood = Literal["off", "always", "if_center_nodata"]
 GroupBy = Literal["id", "datetime"] | None
 
+_ERROR_POLICIES = ("raise", "skip", "nodata")
 _XR_COMBINE = ("combine_first", "merge", "merge_override")
 _MATCH = ("all", "latest")
 _NEIGHBOURHOOD = ("off", "always", "if_center_nodata")
@@ -109,8 +112,15 @@ class ReadOptions:
         cloud_config: Cloud settings, else the one registered for ``data_source``.
         max_concurrent: Range requests in flight.
         progress: Show a progress bar.
-        error_policy: What a failed record/band read does: ``"skip"`` (warn, leave it out),
-            ``"raise"`` or ``"nodata"``.
+        error_policy: What a record/band whose pixels cannot be read (after retries) does:
+            ``"raise"`` (default) the error naming URL, record, band and HTTP status;
+            ``"skip"`` leave it out (one ``RuntimeWarning`` naming it); ``"nodata"`` keep it,
+            filled with nodata. Records the index cannot resolve for a band (no asset, no
+            indexed header) are left out with a warning under every policy.
+        fetch: Retries, per-attempt timeout, total deadline and staleness policy of the
+            read's fetches (None: :class:`~rasteret_io.FetchOptions` defaults with
+            ``max_concurrent``).
+        memory_budget: Largest total size of the read's arrays (None: not checked).
     """
 
     data_source: str = ""
@@ -118,7 +128,9 @@ class ReadOptions:
     cloud_config: CloudConfig | None = None
     max_concurrent: int = 50
     progress: bool = False
-    error_policy: ErrorPolicy = "skip"
+    error_policy: ErrorPolicy = "raise"
+    fetch: FetchOptions | None = None
+    memory_budget: MemoryBudget | None = None
 
     @classmethod
     def build(
@@ -129,11 +141,18 @@ class ReadOptions:
         progress: bool | None = None,
         cloud_config: CloudConfig | Mapping[str, Any] | None = None,
         backend: Backend | None = None,
+        error_policy: Any = "raise",
+        deadline: Any = None,
+        timeout: Any = None,
+        staleness: Any = None,
     ) -> ReadOptions:
-        """Check the public keywords (``progress=None`` takes the global option).
+        """Check the public keywords (``None`` takes the global option: ``progress``,
+        ``deadline``, ``timeout``, ``staleness``; the memory budget is always the global
+        option, resolved now).
 
         Raises:
-            InvalidInputError: ``max_concurrent`` is not an int >= 1.
+            InvalidInputError: ``max_concurrent`` is not an int >= 1, an unknown
+                ``error_policy`` / ``staleness``, a non-positive ``deadline`` / ``timeout``.
             TypeError: ``cloud_config`` is neither a CloudConfig nor a mapping.
         """
         if isinstance(cloud_config, Mapping):
@@ -142,18 +161,39 @@ class ReadOptions:
             raise TypeError(
                 f"cloud_config must be a CloudConfig, got {type(cloud_config).__name__}"
             )
+        if error_policy not in _ERROR_POLICIES:
+            raise InvalidInputError(
+                f"error_policy must be one of {list(_ERROR_POLICIES)}, got {error_policy!r}"
+            )
+        concurrency = _positive_int(max_concurrent, "max_concurrent")
         return cls(
             data_source=data_source,
             backend=backend,
             cloud_config=cloud_config,
-            max_concurrent=_positive_int(max_concurrent, "max_concurrent"),
+            max_concurrent=concurrency,
             progress=resolve_progress(progress),
+            error_policy=error_policy,
+            fetch=fetch_options(concurrency, deadline, timeout, staleness),
+            memory_budget=resolve_budget(),
         )
 
     @property
     def band_map(self) -> dict[str, str] | None:
         """The registered band map of ``data_source`` (None when there is none)."""
         return BandRegistry.get(self.data_source) or None
+
+    @property
+    def staleness(self) -> str:
+        """The staleness policy of the read's fetches."""
+        return self.fetch.staleness if self.fetch is not None else "raise"
+
+    def fetch_options(self) -> FetchOptions:
+        """:attr:`fetch`, or the defaults with ``max_concurrent``."""
+        if self.fetch is not None:
+            return self.fetch
+        from rasteret_io import FetchOptions
+
+        return FetchOptions(concurrency=self.max_concurrent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +231,8 @@ class AoiRequest:
         """Normalise the AOI input (see :func:`rasteret_io.normalize_aois`).
 
         Raises:
-            InvalidInputError: No geometries.
+            InvalidInputError: No geometries, an empty AOI or one with NaN / infinite
+                coordinates, an unknown ``geometry_crs`` / ``target_crs``.
             UnsupportedGeometryError: An AOI that is not a (Multi)Polygon, or an unusable input.
         """
         from rasteret_io import normalize_aois
@@ -201,9 +242,11 @@ class AoiRequest:
                 f"{what} needs geometries (a bbox tuple, shapely geometries, WKB, GeoJSON or "
                 "an Arrow table of geometries)"
             )
-        aois = normalize_aois(
-            geometries, geometry_column=geometry_column, geometry_crs=geometry_crs
-        )
+        with crs_errors("geometry_crs", geometry_crs):
+            aois = normalize_aois(
+                geometries, geometry_column=geometry_column, geometry_crs=geometry_crs
+            )
+        check_aoi_geometries(aois.geometries)
         for i, g in enumerate(aois.geometries):
             if g.geom_type not in ("Polygon", "MultiPolygon"):
                 raise UnsupportedGeometryError(
@@ -214,7 +257,7 @@ class AoiRequest:
             tuple(aois.geometries),
             aois.crs,
             bands,
-            target_crs=target_crs,
+            target_crs=check_crs(target_crs, "target_crs"),
             all_touched=bool(all_touched),
             attributes=aois.attributes,
         )
@@ -369,13 +412,14 @@ class PointRequest:
         # numpy / shapely / pyproj are loaded by the first point read, not by `load`
         from rasteret.read._point_input import parse_points
 
-        xs, ys, epsg, attributes = parse_points(
-            points,
-            geometry_column=geometry_column,
-            x_column=x_column,
-            y_column=y_column,
-            geometry_crs=geometry_crs,
-        )
+        with crs_errors("geometry_crs", geometry_crs):
+            xs, ys, epsg, attributes = parse_points(
+                points,
+                geometry_column=geometry_column,
+                x_column=x_column,
+                y_column=y_column,
+                geometry_crs=geometry_crs,
+            )
         return cls(
             xs,
             ys,
@@ -444,12 +488,15 @@ class GridRequest:
         """Check the window.
 
         Raises:
-            InvalidInputError: Empty ``record_ids``, bad ``bounds`` / ``res`` / ``group_by``.
+            InvalidInputError: Empty ``record_ids``, bad ``bounds`` / ``res`` / ``group_by``,
+                an unknown ``target_crs``.
         """
         ids = record_ids.to_pylist() if hasattr(record_ids, "to_pylist") else record_ids
         if isinstance(ids, str) or ids is None or len(ids) == 0:
             raise InvalidInputError("read_window needs a non-empty sequence of record_ids")
         xmin, ymin, xmax, ymax = numbers(bounds, 4, "bounds must be (xmin, ymin, xmax, ymax)")
+        if not all(math.isfinite(v) for v in (xmin, ymin, xmax, ymax)):
+            raise InvalidInputError(f"bounds must be finite numbers, got {bounds!r}")
         if not (xmin < xmax and ymin < ymax):
             raise InvalidInputError(f"bounds must have xmin < xmax and ymin < ymax, got {bounds!r}")
         xres, yres = numbers(res, 2, "res must be (xres, yres)")
@@ -462,7 +509,7 @@ class GridRequest:
             (xmin, ymin, xmax, ymax),
             (xres, yres),
             bands,
-            target_crs=target_crs,
+            target_crs=check_crs(target_crs, "target_crs"),
             group_by=group_by,
         )
 

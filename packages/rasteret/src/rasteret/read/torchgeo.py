@@ -25,6 +25,7 @@ import shapely
 
 from rasteret.errors import InvalidInputError, MissingDependencyError, NoDataError, ReadError
 from rasteret.read._adapter import batch_reader, engine_records, reader_fetcher
+from rasteret.read.limits import budget_for
 from rasteret_catalog import asset_key_candidates
 from rasteret_catalog.schema import Col, band_metadata_column
 from rasteret_io import (
@@ -226,7 +227,9 @@ class RasteretGeoDataset(_GeoDataset):
             else {}
         )
         self._read_crs: Any = ds_crs.to_epsg() or ds_crs.to_wkt()
-        self._reader = batch_reader(self.bands, options)
+        self._reader = batch_reader(
+            self.bands, options, budget=budget_for(options.memory_budget, "to_torchgeo_dataset")
+        )
         self._warned_dtype = False
         self._warned_skip = False
 
@@ -355,6 +358,7 @@ class RasteretGeoDataset(_GeoDataset):
                         fetcher,
                         band_map=reader.band_map,
                         group_by=group_by,
+                        budget=reader.memory_budget,
                     )
                 )
             return await asyncio.gather(*coros, return_exceptions=True)
