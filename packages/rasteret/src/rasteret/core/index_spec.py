@@ -41,13 +41,13 @@ WIDE = "collection"
 _SURFACES = ("record_table", INDEX, WIDE)
 
 
-def _string_map(value: Any, what: str) -> FrozenMap[str, str] | None:
+def _string_map(value: Any, what: str, name: str) -> FrozenMap[str, str] | None:
     if value is None:
         return None
     if not isinstance(value, Mapping) or not all(
         isinstance(k, str) and k and isinstance(v, str) and v for k, v in value.items()
     ):
-        raise InvalidInputError(f"{what} must map non-empty strings to non-empty strings")
+        raise InvalidInputError(f"{what}: {name} must map non-empty strings to non-empty strings")
     return FrozenMap(value)
 
 
@@ -121,8 +121,8 @@ class RecordIndexSpec:
             InvalidInputError: A role / map that is not ``str -> str``, a band index that is
                 not a non-negative int, or an unknown surface name.
         """
-        roles_in = _string_map(field_roles, "record_index_field_roles (field_roles)")
-        cmap_in = _string_map(column_map, "record_index_column_map")
+        roles_in = _string_map(field_roles, "record_index_field_roles", "field_roles")
+        cmap_in = _string_map(column_map, "record_index_column_map", "column_map")
         if href_column is not None and (not isinstance(href_column, str) or not href_column):
             raise InvalidInputError("record_index_href_column must be a non-empty string")
         if band_index_map is not None and not (
@@ -143,7 +143,9 @@ class RecordIndexSpec:
             column_map=freeze(cmap),
             href_column=href,
             band_index_map=freeze(band_index_map),
-            url_rewrite_patterns=_string_map(url_rewrite_patterns, "url_rewrite_patterns"),
+            url_rewrite_patterns=_string_map(
+                url_rewrite_patterns, "record_index_url_rewrite_patterns", "url patterns"
+            ),
             surface_fields=_surfaces(surface_fields, "surface_fields"),
             filter_capabilities=_surfaces(filter_capabilities, "filter_capabilities"),
             filesystem=filesystem,

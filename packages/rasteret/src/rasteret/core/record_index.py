@@ -31,7 +31,7 @@ from rasteret.core.index_spec import SOURCE_PART, RecordIndexSpec
 from rasteret.core.provider import projected_schema
 from rasteret.core.source import open_parquet_dataset, schema_metadata
 from rasteret.core.wide_data import WideData
-from rasteret.errors import InvalidCollectionError
+from rasteret.errors import InvalidCollectionError, InvalidFilterError
 from rasteret.query.filters import Subset, combine
 from rasteret.records import CollectionInfo
 from rasteret_catalog.schema import Col, band_of_metadata_column
@@ -145,19 +145,32 @@ class RecordIndexProvider:
         )
 
     def fallback(self) -> DatasetProvider:
-        """This view as a plain scan of the whole wide data (same records)."""
+        """This view as a plain scan of the whole wide data (same records).
+
+        The staged criteria select the view's records when every one of them applies to the
+        wide data; otherwise the index's ids are added to the filter.
+        """
         dataset = self.wide.everything()
-        flt = combine(self.wide_filter, self._staged_expression(dataset.schema))
-        if not self.exact and self.index_filter is not None:
+        staged, complete = self.staged_expression(dataset.schema)
+        flt = combine(self.wide_filter, staged)
+        if self.index_filter is not None and not (self.exact and complete):
             ids = self.selection()[0]
             flt = combine(flt, ds.field(Col.ID).isin(_cast_ids(ids, dataset.schema)))
         return DatasetProvider(dataset, flt)
 
-    def _staged_expression(self, schema: pa.Schema) -> ds.Expression | None:
+    def staged_expression(self, schema: pa.Schema) -> tuple[ds.Expression | None, bool]:
+        """The staged criteria on the wide ``schema``, and whether all of them applied.
+
+        A criterion whose column the wide data lacks is left out (the index's ids decide).
+        """
         out: ds.Expression | None = None
+        complete = True
         for criteria in self.staged:
-            out = combine(out, criteria.expression(schema))
-        return out
+            try:
+                out = combine(out, criteria.expression(schema))
+            except InvalidFilterError:
+                complete = False
+        return out, complete
 
     def selection(self) -> tuple[pa.Array, list[str] | None]:
         """The matching ids (index order) and the distinct shards holding them (or None)."""
@@ -338,7 +351,7 @@ class IndexedRecords:
         """``id`` among :attr:`ids`, the staged criteria, the raw wide filter and ``where``."""
         schema = self.schema
         flt: ds.Expression = ds.field(Col.ID).isin(_cast_ids(self.ids, schema))
-        for extra in (self.provider._staged_expression(schema), self.provider.wide_filter, where):
+        for extra in (self.provider.staged_expression(schema)[0], self.provider.wide_filter, where):
             if extra is not None:
                 flt = flt & extra
         return flt

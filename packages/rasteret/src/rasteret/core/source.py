@@ -152,9 +152,11 @@ def open_parquet_dataset(
     text = os.fspath(path)
     if text.startswith("hf://"):
         raise InvalidCollectionError(
-            f"{text}: Hugging Face streaming collections are not supported yet; download the "
-            "Parquet files and load the local copy"
+            f"{text} is a Hugging Face dataset: open it with rasteret.load() or "
+            "Collection.from_parquet() (a streaming collection), not as a Parquet dataset"
         )
+    if filesystem is not None and "://" in text:
+        text = strip_scheme(text)  # paths given with a filesystem are relative to it
     if filesystem is None and not is_remote(text):
         local = _local(text)
         if not local.exists():
