@@ -5,6 +5,7 @@ and ``build_from_table("hf://...")`` materialising."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import pickle
@@ -90,6 +91,7 @@ def test_streaming_collection_semantics(aef_hf_repo: AefHubRepo, hf_hub: HubEmul
     assert summary["records"] is None and summary["crs"] == [32610, 32611]
     assert "records=?" in repr(coll)
     assert sum(b.num_rows for b in coll) == 6
+    assert asyncio.run(coll.get_first_raster()).id == "0"  # iterate_rasters streams
     assert coll.head(2).column("id").to_pylist() == ["0", "1"]
     exported = pa.table(coll)
     assert exported.num_rows == 6

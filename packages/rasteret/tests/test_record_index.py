@@ -5,6 +5,8 @@ pixels equal GDAL's (rasterio) on the same south-up 64-band COGs."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 import pickle
 from pathlib import Path
@@ -317,3 +319,83 @@ def test_epsg_from_integer_crs_column(aef_local, tmp_path) -> None:
     coll = open_aef(aef_local, index=path)
     assert coll.epsg == [32610, 32611] and coll.crs == ["EPSG:32610", "EPSG:32611"]
     assert coll.head(1).column("proj:epsg").to_pylist() == [32610]
+
+
+def test_hive_shards_restore_partition_values(aef_local, counting_fs, tmp_path) -> None:
+    """``source_part`` under ``key=value`` directories: partition columns come from the path."""
+    data = tmp_path / "data"
+    parts = []
+    for rec in aef_local.records:
+        part = f"month=1/part-{rec.fid}.parquet"
+        (data / "month=1").mkdir(parents=True, exist_ok=True)
+        row = pq.read_table(aef_local.data_dir / rec.source_part).filter(
+            pc.equal(pc.field("id"), rec.id)
+        )
+        pq.write_table(row.drop_columns(["month"]), data / part)
+        parts.append(part)
+    index = pq.read_table(aef_local.index_path)
+    path = tmp_path / "index.parquet"
+    at = index.schema.get_field_index("source_part")
+    pq.write_table(index.set_column(at, "source_part", pa.array(parts)), path)
+    fs, log = counting_fs()
+    coll = rasteret.Collection.from_parquet(
+        str(data),
+        record_index_path=str(path),
+        record_index_field_roles=dict(AEF_FIELD_ROLES),
+        record_index_filesystem=fs,
+    )
+    view = coll.subset(date_range=("2023", "2023"))
+    table = view.to_table(["id", "month"])
+    assert sorted(table.column("id").to_pylist()) == ["3", "4", "5"]
+    assert table.column("month").to_pylist() == [1, 1, 1]
+    assert log.files(str(data)) == {str(data / p) for p in parts[3:]}
+
+
+def test_init_signature_is_0_4_1s() -> None:
+    names = list(inspect.signature(rasteret.Collection.__init__).parameters)[1:]
+    assert names == [
+        "dataset",
+        "hf_streaming",
+        "collection_path",
+        "record_index_path",
+        "record_index_field_roles",
+        "record_index_column_map",
+        "record_index_href_column",
+        "record_index_band_index_map",
+        "record_index_url_rewrite_patterns",
+        "record_index_filesystem",
+        "surface_fields",
+        "filter_capabilities",
+        "record_index_filter_expr",
+        "wide_filter_expr",
+        "name",
+        "description",
+        "data_source",
+        "start_date",
+        "end_date",
+    ]
+
+
+def test_column_map_and_href_column_without_roles(aef_local) -> None:
+    coll = rasteret.Collection.from_parquet(
+        str(aef_local.data_dir),
+        record_index_path=str(aef_local.index_path),
+        record_index_column_map={
+            "fid": "id",
+            "geom": "geometry",
+            "year": "datetime",
+            "crs": "proj:epsg",
+        },
+        record_index_href_column="path",
+        record_index_band_index_map={"A00": 0, "A63": 63},
+        record_index_url_rewrite_patterns=dict(aef_local.url_rewrite_patterns),
+    )
+    assert coll.bands == ["A00", "A63"] and len(coll) == 6
+    view = coll.subset(date_range=("2023-06-01", "2023-06-30"), bbox=aef_local.records[5].bbox)
+    assert view.head(5).column("id").to_pylist() == ["5"]
+    assert view.head(1).column("assets")[0].as_py() == {
+        "A00": {"href": aef_local.records[5].href, "band_index": 0},
+        "A63": {"href": aef_local.records[5].href, "band_index": 63},
+    }
+    raster = asyncio.run(view.get_first_raster())
+    assert raster.id == "5"
