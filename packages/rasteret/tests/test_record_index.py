@@ -249,6 +249,9 @@ def test_init_keywords_filters_and_pickling(aef_local) -> None:
     assert clone.to_table(["id"]).equals(view.to_table(["id"]))
     assert isinstance(view.dataset, ds.Dataset)
     assert view.dataset.to_table(columns=["id"]).num_rows == 2
+    exported = pa.table(view)  # Arrow PyCapsule export of the wide rows, GeoArrow-tagged
+    assert exported.num_rows == 2 and "A63_metadata" in exported.column_names
+    assert exported.schema.field("geometry").metadata[b"ARROW:extension:name"] == b"geoarrow.wkb"
 
 
 def test_record_index_keyword_validation(aef_local) -> None:

@@ -21,33 +21,22 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from rasteret.core.dataset_provider import DatasetProvider
-from rasteret.core.describe import (
-    DescribeResult,
-    catalog_comparison,
-    collection_repr,
-    summary_rows,
-)
-from rasteret.core.hf_provider import StreamingProvider
 from rasteret.core.hf_source import HfStreamingSource, is_hf_uri
 from rasteret.core.index_spec import RecordIndexSpec
-from rasteret.core.inspect import bounds_of, crs_of, epsg_of, first_value
-from rasteret.core.opening import open_provider
+from rasteret.core.inspection import InspectionMethods
+from rasteret.core.opening import open_provider, provider_of
 from rasteret.core.provider import RecordProvider
 from rasteret.core.reads import ReadMethods
-from rasteret.core.record_index import IndexHandle, RecordIndexProvider
 from rasteret.core.source import (
     check_contract,
-    open_parquet_dataset,
     parse_date_range_metadata,
     schema_metadata,
 )
 from rasteret.core.tables import to_dataset
-from rasteret.core.wide_data import WideData
 from rasteret.errors import InvalidCollectionError, InvalidFilterError, InvalidInputError
 from rasteret.query.filters import Subset
 from rasteret.records import CollectionInfo, RecordSource
-from rasteret_catalog import DatasetRegistry
-from rasteret_catalog.schema import Col, MetaKey
+from rasteret_catalog.schema import MetaKey
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow.fs
@@ -63,42 +52,34 @@ def _columns(columns: Sequence[str] | None) -> list[str] | None:
     return list(columns) if columns is not None else None
 
 
-def _provider_of(
-    dataset: ds.Dataset | None,
-    hf_streaming: HfStreamingSource | None,
-    collection_path: str | None,
-    spec: RecordIndexSpec | None,
-    record_index_filter_expr: ds.Expression | None,
-    wide_filter_expr: ds.Expression | None,
-) -> RecordProvider | None:
-    """The provider ``Collection.__init__``'s keywords describe."""
-    if hf_streaming is not None:
-        if spec is not None:
-            raise InvalidInputError(
-                "an hf:// streaming collection cannot also have a record index (record_index_path)"
-            )
-        return StreamingProvider(hf_streaming)
-    if spec is not None:
-        if dataset is None and collection_path is None:
-            raise InvalidInputError(
-                "a record index needs the collection data it indexes: pass collection_path "
-                "(or dataset)"
-            )
-        return RecordIndexProvider(
-            IndexHandle(spec),
-            WideData(collection_path, spec.filesystem, dataset),
-            index_filter=record_index_filter_expr,
-            wide_filter=wide_filter_expr,
-            exact=record_index_filter_expr is None,
-        )
-    if dataset is None and collection_path is not None:
-        dataset, _ = open_parquet_dataset(collection_path)
-    if dataset is None:
+def _index_spec(
+    path: str | None,
+    field_roles: dict[str, str] | None,
+    column_map: dict[str, str] | None,
+    href_column: str | None,
+    band_index_map: dict[str, int] | None,
+    url_rewrite_patterns: dict[str, str] | None,
+    filesystem: Any,
+    surface_fields: dict[str, list[str]] | None,
+    filter_capabilities: dict[str, list[str]] | None,
+) -> RecordIndexSpec | None:
+    """The record index 0.4.1's ``record_index_*`` keywords describe (None without a path)."""
+    if path is None:
         return None
-    return DatasetProvider(dataset, wide_filter_expr)
+    return RecordIndexSpec.build(
+        path,
+        field_roles=field_roles,
+        column_map=column_map,
+        href_column=href_column,
+        band_index_map=band_index_map,
+        url_rewrite_patterns=url_rewrite_patterns,
+        filesystem=filesystem,
+        surface_fields=surface_fields,
+        filter_capabilities=filter_capabilities,
+    )
 
 
-class Collection(ReadMethods):
+class Collection(ReadMethods, InspectionMethods):
     """An immutable view over Arrow record metadata, one row per raster record.
 
     Every filtering method returns a new view; the underlying records are shared and never
@@ -115,7 +96,8 @@ class Collection(ReadMethods):
         dataset: The records, as a ``pyarrow.dataset.Dataset`` (for a record index: the
             collection data it indexes).
         hf_streaming: A streamed ``hf://`` source (from ``Collection.from_parquet``).
-        collection_path: Path / URI of the collection data (opened when first needed).
+        collection_path: Path / URI of the collection data (a record index's is opened when
+            first needed; without a record index it is opened now).
         record_index_path: The narrow record index (Parquet file or directory).
         record_index_field_roles: Contract name -> index column (``{"id": "fid"...}``).
         record_index_column_map: Index column -> contract name.
@@ -174,20 +156,18 @@ class Collection(ReadMethods):
                 "hf_streaming must be the source of Collection.from_parquet('hf://...'), got "
                 f"{type(hf_streaming).__name__}"
             )
-        spec = None
-        if record_index_path is not None:
-            spec = RecordIndexSpec.build(
-                record_index_path,
-                field_roles=record_index_field_roles,
-                column_map=record_index_column_map,
-                href_column=record_index_href_column,
-                band_index_map=record_index_band_index_map,
-                url_rewrite_patterns=record_index_url_rewrite_patterns,
-                filesystem=record_index_filesystem,
-                surface_fields=surface_fields,
-                filter_capabilities=filter_capabilities,
-            )
-        self._provider: RecordProvider | None = _provider_of(
+        spec = _index_spec(
+            record_index_path,
+            record_index_field_roles,
+            record_index_column_map,
+            record_index_href_column,
+            record_index_band_index_map,
+            record_index_url_rewrite_patterns,
+            record_index_filesystem,
+            surface_fields,
+            filter_capabilities,
+        )
+        self._provider: RecordProvider | None = provider_of(
             dataset,
             hf_streaming,
             collection_path,
@@ -253,23 +233,21 @@ class Collection(ReadMethods):
                 ``datetime`` is not a UTC / naive Arrow timestamp, or a record-index keyword
                 is invalid.
         """
-        spec = None
-        if record_index_path is not None:
-            if is_hf_uri(path):
-                raise InvalidInputError(
-                    "record_index_path cannot be combined with an hf:// streaming collection"
-                )
-            spec = RecordIndexSpec.build(
-                record_index_path,
-                field_roles=record_index_field_roles,
-                column_map=record_index_column_map,
-                href_column=record_index_href_column,
-                band_index_map=record_index_band_index_map,
-                url_rewrite_patterns=record_index_url_rewrite_patterns,
-                filesystem=record_index_filesystem,
-                surface_fields=surface_fields,
-                filter_capabilities=filter_capabilities,
+        if record_index_path is not None and is_hf_uri(path):
+            raise InvalidInputError(
+                "record_index_path cannot be combined with an hf:// streaming collection"
             )
+        spec = _index_spec(
+            record_index_path,
+            record_index_field_roles,
+            record_index_column_map,
+            record_index_href_column,
+            record_index_band_index_map,
+            record_index_url_rewrite_patterns,
+            record_index_filesystem,
+            surface_fields,
+            filter_capabilities,
+        )
         return cls._open(path, name=name, data_source=data_source, record_index=spec)
 
     @classmethod
@@ -507,120 +485,6 @@ class Collection(ReadMethods):
     ) -> Collection:
         """Shorthand for ``subset(split=split, split_column=split_column)``."""
         return self.subset(split=split, split_column=split_column)
-
-    # -- inspection ----------------------------------------------------------------------------
-
-    @property
-    def bands(self) -> list[str]:
-        """Band codes: the ``{band}_metadata`` columns in schema order (a record index with a
-        band index map: the map's keys)."""
-        return [] if self._provider is None else self._provider.bands()
-
-    def _inspect(self, *columns: str) -> pa.RecordBatchReader | None:
-        return None if self._provider is None else self._provider.inspect(columns)
-
-    @property
-    def bounds(self) -> tuple[float, float, float, float] | None:
-        """``(minx, miny, maxx, maxy)`` in lon/lat over the filtered records, or ``None``."""
-        reader = self._inspect(Col.BBOX)
-        return None if reader is None else bounds_of(reader)
-
-    @property
-    def epsg(self) -> list[int]:
-        """Sorted distinct raster EPSG codes (``proj:epsg``, else from ``crs``)."""
-        reader = self._inspect(Col.PROJ_EPSG, Col.CRS)
-        return [] if reader is None else epsg_of(reader)
-
-    @property
-    def crs(self) -> list[str]:
-        """Sorted distinct raster CRSs (``"EPSG:32632"``...) from ``crs``, else ``proj:epsg``."""
-        reader = self._inspect(Col.CRS, Col.PROJ_EPSG)
-        return [] if reader is None else crs_of(reader)
-
-    def _infer_data_source(self, data_source: str | None) -> str:
-        """Explicit argument, else ``data_source``, else metadata, else the ``collection`` column."""
-        if data_source:
-            return data_source
-        if self.data_source:
-            return self.data_source
-        if self._provider is None:
-            return ""
-        meta = self._provider.metadata().get(MetaKey.DATA_SOURCE, "")
-        if meta and meta != "unknown":
-            return meta
-        value = first_value(self._provider.inspect([Col.COLLECTION]), Col.COLLECTION)
-        return "" if value is None else str(value)
-
-    def _date_text(self) -> str | None:
-        if self.start_date is None or self.end_date is None:
-            return None
-        return f"{self.start_date.date().isoformat()}..{self.end_date.date().isoformat()}"
-
-    def _count(self) -> int | None:
-        """``len(self)``, or None when the records are streamed and cannot be counted."""
-        try:
-            return len(self)
-        except TypeError:
-            return None
-
-    def __repr__(self) -> str:
-        if self._provider is None:
-            return f"Collection({self.name!r}, records=0)"
-        try:
-            records = self._count()
-            epsg = self.epsg if records is not None else []
-        except (OSError, pa.ArrowException):
-            records, epsg = None, []
-        return collection_repr(
-            self.name, self.data_source, len(self.bands), records, epsg, self._date_text()
-        )
-
-    def _summary(self) -> dict[str, Any]:
-        has = self._provider is not None
-        data: dict[str, Any] = {
-            "name": self.name,
-            "records": self._count() if has else 0,
-            "bands": self.bands,
-            "bounds": self.bounds if has else None,
-            "crs": self.epsg if has else [],
-        }
-        if self.start_date is not None and self.end_date is not None:
-            data["dates"] = (
-                self.start_date.date().isoformat(),
-                self.end_date.date().isoformat(),
-            )
-        if self.data_source:
-            data["source"] = self.data_source
-        return data
-
-    def describe(self) -> DescribeResult:
-        """A summary (name, records, bands, bounds, crs, dates, source) for display.
-
-        ``records`` is None for a streamed ``hf://`` collection (rows are not counted).
-        """
-        data = self._summary()
-        return DescribeResult(f"Collection {self.name!r}", data, summary_rows(data))
-
-    def _repr_html_(self) -> str:
-        return self.describe()._repr_html_()
-
-    def compare_to_catalog(self) -> DescribeResult:
-        """Compare this collection with its catalog entry (found from ``data_source``).
-
-        Raises:
-            ValueError: No catalog descriptor matches ``data_source``.
-        """
-        d = DatasetRegistry.get(self.data_source) if self.data_source else None
-        if d is None and self.data_source:
-            d = next(
-                (x for x in DatasetRegistry.list() if x.stac_collection == self.data_source), None
-            )
-        if d is None:
-            raise InvalidCollectionError(
-                f"no catalog dataset matches data_source {self.data_source!r}; "
-                "see `rasteret datasets list`"
-            )
-        return catalog_comparison(f"Collection {self.name!r}", self._summary(), d)
 
     # -- persistence ---------------------------------------------------------------------------
 

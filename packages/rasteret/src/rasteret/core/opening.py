@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from rasteret.core.dataset_provider import DatasetProvider
 from rasteret.core.hf_provider import StreamingProvider
-from rasteret.core.hf_source import is_hf_uri, open_hf_source
+from rasteret.core.hf_source import HfStreamingSource, is_hf_uri, open_hf_source
 from rasteret.core.index_spec import RecordIndexSpec
 from rasteret.core.provider import RecordProvider
 from rasteret.core.record_index import IndexHandle, RecordIndexProvider
@@ -20,15 +21,22 @@ from rasteret.core.source import (
     dataset_filesystem,
     is_remote,
     open_collection,
+    open_parquet_dataset,
     schema_metadata,
 )
 from rasteret.core.wide_data import WideData
-from rasteret.errors import CollectionNotFoundError, InvalidCollectionError
+from rasteret.errors import CollectionNotFoundError, InvalidCollectionError, InvalidInputError
 from rasteret.records import CollectionInfo
 from rasteret_catalog import CloudConfig, DatasetDescriptor
 from rasteret_catalog.schema import Col
 
-__all__ = ["catalog_surfaces", "open_provider", "open_record_index", "open_streaming"]
+__all__ = [
+    "catalog_surfaces",
+    "open_provider",
+    "open_record_index",
+    "open_streaming",
+    "provider_of",
+]
 
 
 def open_streaming(
@@ -135,3 +143,42 @@ def catalog_surfaces(
             d, filesystem=index_fs, path=index_path, cloud_config=cloud_config
         )
     return uri, filesystem, spec
+
+
+def provider_of(
+    dataset: ds.Dataset | None,
+    hf_streaming: HfStreamingSource | None,
+    collection_path: str | None,
+    spec: RecordIndexSpec | None,
+    record_index_filter_expr: ds.Expression | None,
+    wide_filter_expr: ds.Expression | None,
+) -> RecordProvider | None:
+    """The provider ``Collection.__init__``'s keywords describe (None: an empty collection).
+
+    Raises:
+        InvalidInputError: A record index without collection data, or with ``hf_streaming``.
+    """
+    if hf_streaming is not None:
+        if spec is not None:
+            raise InvalidInputError(
+                "an hf:// streaming collection cannot also have a record index (record_index_path)"
+            )
+        return StreamingProvider(hf_streaming)
+    if spec is not None:
+        if dataset is None and collection_path is None:
+            raise InvalidInputError(
+                "a record index needs the collection data it indexes: pass collection_path "
+                "(or dataset)"
+            )
+        return RecordIndexProvider(
+            IndexHandle(spec),
+            WideData(collection_path, spec.filesystem, dataset),
+            index_filter=record_index_filter_expr,
+            wide_filter=wide_filter_expr,
+            exact=record_index_filter_expr is None,
+        )
+    if dataset is None and collection_path is not None:
+        dataset, _ = open_parquet_dataset(collection_path)
+    if dataset is None:
+        return None
+    return DatasetProvider(dataset, wide_filter_expr)
