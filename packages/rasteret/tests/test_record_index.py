@@ -243,6 +243,16 @@ def test_init_keywords_filters_and_pickling(aef_local) -> None:
     assert coll.name == "direct" and len(coll) == 3
     assert sorted(coll.to_table(["id"]).column("id").to_pylist()) == ["3", "4"]
     assert coll.bands == list(AEF_BANDS)  # no band map: the wide data's metadata columns
+    opened = rasteret.Collection(
+        ds.dataset(str(aef_local.data_dir)),  # an opened dataset as the collection data
+        record_index_path=str(aef_local.index_path),
+        record_index_field_roles=dict(AEF_FIELD_ROLES),
+    )
+    la = opened.subset(bbox=inner_box(record(aef_local, "la-a", 2023)), date_range=("2023", "2023"))
+    assert la.to_table(["id"]).column("id").to_pylist() == ["5"]
+    assert la.dataset.files == [
+        str(aef_local.data_dir / record(aef_local, "la-a", 2023).source_part)
+    ]
     view = open_aef(aef_local).subset(bbox=inner_box(record(aef_local, "la-a", 2022)))
     clone = pickle.loads(pickle.dumps(view))
     assert len(clone) == 2
