@@ -10,6 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 import pytest
 import shapely
 
@@ -202,3 +203,63 @@ def _isolated_registries(
     BandRegistry._maps.update(bands)
     CloudConfig._configs.clear()
     CloudConfig._configs.update(clouds)
+
+
+class OpenCounter(pafs.FileSystemHandler):
+    """A pyarrow filesystem handler over ``base`` that records every file opened for reading.
+
+    ``PyFileSystem(OpenCounter(base))`` is a real filesystem (any pyarrow one: local, S3 on
+    moto...); ``opened`` lists the paths of ``open_input_file`` / ``open_input_stream`` calls,
+    i.e. what a reader actually opened, in order.
+    """
+
+    def __init__(self, base: pafs.FileSystem) -> None:
+        self.base = base
+        self.opened: list[str] = []
+
+    def files(self, under: str = "") -> set[str]:
+        """Distinct opened paths (those under ``under`` when given)."""
+        return {p for p in self.opened if p.startswith(under)}
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __ne__(self, other: object) -> bool:
+        return self is not other
+
+    def get_type_name(self) -> str:
+        return f"counting+{self.base.type_name}"
+
+    def normalize_path(self, path: str) -> str:
+        return self.base.normalize_path(path)
+
+    def get_file_info(self, paths: list[str]) -> list[pafs.FileInfo]:
+        return self.base.get_file_info(paths)
+
+    def get_file_info_selector(self, selector: pafs.FileSelector) -> list[pafs.FileInfo]:
+        return self.base.get_file_info(selector)
+
+    def open_input_stream(self, path: str) -> Any:
+        self.opened.append(path)
+        return self.base.open_input_stream(path)
+
+    def open_input_file(self, path: str) -> Any:
+        self.opened.append(path)
+        return self.base.open_input_file(path)
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("read-only test filesystem")
+
+    create_dir = delete_dir = delete_dir_contents = delete_root_dir_contents = _read_only
+    delete_file = move = copy_file = open_output_stream = open_append_stream = _read_only
+
+
+@pytest.fixture
+def counting_fs() -> Any:
+    """``make(base=None) -> (PyFileSystem, OpenCounter)`` (base: the local filesystem)."""
+
+    def make(base: pafs.FileSystem | None = None) -> tuple[pafs.PyFileSystem, OpenCounter]:
+        handler = OpenCounter(base if base is not None else pafs.LocalFileSystem())
+        return pafs.PyFileSystem(handler), handler
+
+    return make

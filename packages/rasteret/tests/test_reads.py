@@ -138,6 +138,10 @@ def test_iterate_rasters_and_first_raster(engine, coll, make_records) -> None:
 def test_missing_engine_is_a_clear_error(coll, monkeypatch) -> None:
     import sys
 
+    import rasteret.read
+
     monkeypatch.setitem(sys.modules, "rasteret.read.entry", None)
+    # an earlier read in this process left the submodule as an attribute of its package
+    monkeypatch.delattr(rasteret.read, "entry", raising=False)
     with pytest.raises(NotImplementedError, match="read engine"):
         coll.get_numpy((0, 0, 1, 1), ["B04"])

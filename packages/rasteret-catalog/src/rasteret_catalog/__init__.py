@@ -17,7 +17,13 @@ from rasteret_catalog.cloud import (
     rewrite_url,
     s3_overrides_from_config,
 )
-from rasteret_catalog.descriptor import DatasetDescriptor, validate_dataset_id
+from rasteret_catalog.descriptor import (
+    DatasetDescriptor,
+    complete_field_roles,
+    surface_has_field,
+    surface_supports_filter,
+    validate_dataset_id,
+)
 from rasteret_catalog.errors import (
     BandCodeError,
     CatalogError,
@@ -65,6 +71,7 @@ __all__ = [
     "asset_key_candidates",
     "backend_config_from_cloud_config",
     "builtin_descriptors",
+    "complete_field_roles",
     "default_registry_path",
     "export_local_descriptor",
     "freeze",
@@ -75,6 +82,8 @@ __all__ = [
     "s3_overrides_from_config",
     "save_local_descriptor",
     "schema",
+    "surface_has_field",
+    "surface_supports_filter",
     "unregister_local_descriptor",
     "validate_dataset_id",
 ]

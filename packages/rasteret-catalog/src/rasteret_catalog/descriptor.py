@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,65 @@ def validate_dataset_id(dataset_id: object) -> str:
             "'.', '_' and '-' (e.g. 'earthsearch/sentinel-2-l2a')"
         )
     return dataset_id
+
+
+def complete_field_roles(
+    field_roles: Mapping[str, str] | None,
+    column_map: Mapping[str, str] | None,
+    href_column: str | None,
+    *,
+    bbox_columns: Mapping[str, str] | None = None,
+) -> tuple[dict[str, str], dict[str, str] | None, str | None]:
+    """Complete the three ways a dataset names its source columns from one another.
+
+    ``field_roles`` (canonical -> source column) gains the inverted ``column_map`` (source ->
+    canonical) entries it lacks, ``href`` from ``href_column`` and ``bbox -> bbox`` unless
+    scalar ``bbox_columns`` are declared; ``column_map`` gains the roles of the contract
+    columns whose source name differs; ``href_column`` falls back to the ``href`` role. Record
+    tables and record indexes (``Collection.from_parquet(record_index_*=...)``) use the same
+    rule as descriptors.
+
+    Returns:
+        ``(field_roles, column_map or None, href_column or None)``.
+    """
+    roles = dict(field_roles or {})
+    for source, canonical in (column_map or {}).items():
+        roles.setdefault(canonical, source)
+    if href_column:
+        roles.setdefault("href", href_column)
+    if not bbox_columns:
+        roles.setdefault("bbox", "bbox")
+    cmap = dict(column_map or {})
+    for canonical in _CANONICAL_MAPPED:
+        mapped = roles.get(canonical)
+        if mapped and mapped != canonical:
+            cmap.setdefault(mapped, canonical)
+    return roles, cmap or None, href_column or roles.get("href") or None
+
+
+def surface_has_field(
+    surface_fields: Mapping[str, Sequence[str]] | None, surface: str, canonical: str
+) -> bool:
+    """Whether ``surface`` is declared to carry ``canonical`` (an undeclared surface: True)."""
+    if not surface_fields or surface not in surface_fields:
+        return True
+    return canonical in surface_fields[surface]
+
+
+def surface_supports_filter(
+    filter_capabilities: Mapping[str, Sequence[str]] | None,
+    surface_fields: Mapping[str, Sequence[str]] | None,
+    surface: str,
+    capability: str,
+) -> bool:
+    """Whether ``surface`` evaluates filters of ``capability``.
+
+    The surface's ``filter_capabilities`` decide when declared, else its ``surface_fields``
+    (a surface filters on the fields it carries), else True.
+    """
+    if filter_capabilities and surface in filter_capabilities:
+        return capability in filter_capabilities[surface]
+    return surface_has_field(surface_fields, surface, capability)
 
 
 @dataclass(frozen=True)
@@ -94,24 +153,14 @@ class DatasetDescriptor:
             if value is not None:
                 setf(self, fname, tuple(value))
         self._check_values()
-        roles = dict(self.field_roles or {})
-        for source, canonical in (self.column_map or {}).items():
-            roles.setdefault(canonical, source)
-        if self.href_column:
-            roles.setdefault("href", self.href_column)
-        if not self.bbox_columns:
-            roles.setdefault("bbox", "bbox")
         if self.field_roles is not None or self.column_map or self.href_column:
+            roles, cmap, href = complete_field_roles(
+                self.field_roles, self.column_map, self.href_column, bbox_columns=self.bbox_columns
+            )
             setf(self, "field_roles", roles)
-        if roles and (self.field_roles is not None or self.column_map):
-            cmap = dict(self.column_map or {})
-            for canonical in _CANONICAL_MAPPED:
-                mapped = roles.get(canonical)
-                if mapped and mapped != canonical:
-                    cmap.setdefault(mapped, canonical)
-            setf(self, "column_map", cmap or None)
-        if not self.href_column and roles.get("href"):
-            setf(self, "href_column", roles["href"])
+            if self.field_roles is not None or self.column_map:
+                setf(self, "column_map", cmap)
+            setf(self, "href_column", href)
         for fname in ("surface_fields", "filter_capabilities"):
             value = getattr(self, fname)
             if value:
@@ -220,15 +269,13 @@ class DatasetDescriptor:
 
     def surface_has_field(self, surface: str, canonical: str) -> bool:
         """Whether ``surface`` is declared to carry ``canonical`` (unknown surfaces: True)."""
-        if not self.surface_fields or surface not in self.surface_fields:
-            return True
-        return canonical in self.surface_fields[surface]
+        return surface_has_field(self.surface_fields, surface, canonical)
 
     def surface_supports_filter(self, surface: str, capability: str) -> bool:
         """Whether ``surface`` can evaluate filters of ``capability`` (undeclared: field hints)."""
-        if self.filter_capabilities and surface in self.filter_capabilities:
-            return capability in self.filter_capabilities[surface]
-        return self.surface_has_field(surface, capability)
+        return surface_supports_filter(
+            self.filter_capabilities, self.surface_fields, surface, capability
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists), the local registry file format."""

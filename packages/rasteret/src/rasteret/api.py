@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rasteret.core.collection import Collection, as_collection
-from rasteret.core.source import dataset_filesystem, is_remote
+from rasteret.core.opening import catalog_surfaces
+from rasteret.core.source import is_remote
 from rasteret.errors import InvalidInputError
 from rasteret_catalog import (
     BandRegistry,
@@ -32,8 +33,12 @@ __all__ = ["as_collection", "create_backend", "load", "register", "register_loca
 
 
 def load(path: str | os.PathLike[str], name: str = "") -> Collection:
-    """Open a collection: a Parquet path / URI, or a registered dataset id with a
-    ``collection_uri``.
+    """Open a collection: a Parquet path / URI, an ``hf://datasets/...`` repo (streamed), or a
+    registered dataset id with a ``collection_uri``.
+
+    A dataset whose descriptor also has an ``index_uri`` (or record table) opens as a
+    dual-surface collection planned on that record index (``aef/v1-annual``): queries answer
+    from the index and reads open only the collection-data shards they need.
 
     Raises:
         FileNotFoundError: The path does not exist or cannot be opened.
@@ -45,8 +50,10 @@ def load(path: str | os.PathLike[str], name: str = "") -> Collection:
     if isinstance(path, str) and not Path(text).expanduser().exists():
         d = DatasetRegistry.get(text)
     if d is not None and d.collection_uri:
-        uri, filesystem = dataset_filesystem(d, d.collection_uri)
-        return Collection._open(uri, name=name or d.name, data_source=d.id, filesystem=filesystem)
+        uri, filesystem, index = catalog_surfaces(d)
+        return Collection._open(
+            uri, name=name or d.name, data_source=d.id, filesystem=filesystem, record_index=index
+        )
     return Collection._open(path, name=name)
 
 

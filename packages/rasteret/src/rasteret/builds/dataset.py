@@ -14,6 +14,7 @@ import pyarrow.dataset as ds
 
 from rasteret._options import build_progress
 from rasteret.builds.specs import DatasetBuild, OpenCollection, StacBuild, TableBuild
+from rasteret.core.opening import catalog_surfaces
 from rasteret.core.source import dataset_filesystem
 from rasteret.datasets import require_descriptor
 from rasteret.errors import AuthRequiredError, InvalidInputError
@@ -176,8 +177,10 @@ def plan(spec: DatasetBuild) -> StacBuild | TableBuild | OpenCollection:
         subset = None
         if spec.bbox is not None or spec.date_range is not None:
             subset = Subset.build(bbox=spec.bbox, date_range=spec.date_range)
-        uri, filesystem = dataset_filesystem(d, d.collection_uri)
-        return OpenCollection(uri, spec.name, d.id, filesystem=filesystem, subset=subset)
+        uri, filesystem, index = catalog_surfaces(d, spec.cloud_config)
+        return OpenCollection(
+            uri, spec.name, d.id, filesystem=filesystem, subset=subset, record_index=index
+        )
     backend = spec.backend if spec.backend is not None else auto_backend(d)
     has_stac = bool(d.stac_api or spec.stac_api) and bool(d.stac_collection or d.static_catalog)
     if d.build_source_uri and (spec.prefer_geoparquet or not has_stac):

@@ -17,6 +17,8 @@ from rasteret._options import build_progress
 from rasteret.builds.dataset import plan
 from rasteret.builds.specs import DatasetBuild, OpenCollection, StacBuild, TableBuild
 from rasteret.core.collection import Collection, as_collection
+from rasteret.core.hf_scan import HfTable
+from rasteret.core.hf_source import is_hf_uri
 from rasteret.core.source import is_remote
 from rasteret.errors import CollectionNotFoundError, InvalidInputError
 from rasteret.query.validate import validate_bbox, validate_date_range
@@ -62,7 +64,11 @@ def _run_table(spec: TableBuild) -> Collection:
 def open_planned(spec: OpenCollection) -> Collection:
     """Open a ready collection and apply its filter."""
     collection = Collection._open(
-        spec.uri, name=spec.name, data_source=spec.data_source, filesystem=spec.filesystem
+        spec.uri,
+        name=spec.name,
+        data_source=spec.data_source,
+        filesystem=spec.filesystem,
+        record_index=spec.record_index,
     )
     return collection._subset(spec.subset)
 
@@ -258,12 +264,22 @@ def build_from_table(
     ``deadline`` / ``request_timeout`` bound the header reads as in :func:`build_from_stac`;
     the returned collection's ``build_report`` lists every header that could not be read.
 
+    An ``hf://datasets/<org>/<name>[@revision][/subpath]`` path is streamed from the Hugging
+    Face Hub (``rasteret[hf]``) and materialised, ``columns`` and ``filter_expr`` applied
+    batch by batch; a cached build (``name`` / ``workspace_dir``) is reused without reading
+    the Hub.
+
     Raises:
         FileNotFoundError: A local ``path`` does not exist.
         ValueError: Missing required columns or unusable datetime values.
     """
     _check_seconds(deadline=deadline, request_timeout=request_timeout)
-    if filesystem is None:
+    hf_table = None
+    if is_hf_uri(path):
+        # streamed from the Hub with the projection and filter applied per batch
+        hf_table = HfTable(os.fspath(path), columns, filter_expr)
+        path, columns, filter_expr = hf_table, None, None
+    elif filesystem is None:
         _check_table_path(path, name, workspace_dir, force)
     enrich = ingest.EnrichOptions(
         bands=None if band_codes is None else tuple(band_codes),
@@ -289,4 +305,7 @@ def build_from_table(
         enrich if enrich_cog else None,
         ingest.Destination(name, workspace_dir, force),
     )
-    return _run_table(spec)
+    collection = _run_table(spec)
+    if hf_table is not None and not name:
+        collection.name = hf_table.name
+    return collection

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from rasteret.core.index_spec import RecordIndexSpec
 from rasteret.query.filters import Subset
 from rasteret.query.validate import Box
 from rasteret_catalog import CloudConfig, freeze
@@ -54,13 +55,18 @@ class TableBuild:
 
 @dataclass(frozen=True, slots=True)
 class OpenCollection:
-    """A ready collection to open (a dataset's ``collection_uri``), then filter."""
+    """A ready collection to open (a dataset's ``collection_uri``), then filter.
+
+    ``record_index`` is the dataset's record index when it has one (dual-surface datasets such
+    as ``aef/v1-annual``): the filter then runs on the index.
+    """
 
     uri: str
     name: str
     data_source: str
     filesystem: Any = field(default=None, compare=False)
     subset: Subset | None = None
+    record_index: RecordIndexSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)

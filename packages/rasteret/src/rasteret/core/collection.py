@@ -1,9 +1,13 @@
 """``Collection``: an immutable, filterable view over a table of indexed raster records.
 
-A collection holds data and filters. Reading pixels, exporting and feeding other libraries
-are components (:mod:`rasteret.read`, :mod:`rasteret.core.export`) that take the view's
-:class:`~rasteret.records.RecordSource` (:meth:`Collection._record_source`), never the
-collection itself; the read methods live in :class:`~rasteret.core.reads.ReadMethods`.
+A collection holds descriptive values and one immutable record *provider*
+(:mod:`rasteret.core.provider`): a Parquet dataset, a dual-surface collection planned on its
+record index (:mod:`rasteret.core.record_index`) or a streamed Hugging Face dataset
+(:mod:`rasteret.core.hf_provider`). Filtering returns a view over a narrowed provider.
+Reading pixels, exporting and feeding other libraries are components (:mod:`rasteret.read`,
+:mod:`rasteret.core.export`) that take the view's :class:`~rasteret.records.RecordSource`
+(:meth:`Collection._record_source`), never the collection itself; the read methods live in
+:class:`~rasteret.core.reads.ReadMethods`.
 """
 
 from __future__ import annotations
@@ -14,29 +18,25 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from rasteret.core.describe import (
-    DescribeResult,
-    catalog_comparison,
-    collection_repr,
-    summary_rows,
-)
+from rasteret.core.dataset_provider import DatasetProvider
+from rasteret.core.hf_source import HfStreamingSource, is_hf_uri
+from rasteret.core.index_spec import RecordIndexSpec
+from rasteret.core.inspection import InspectionMethods
+from rasteret.core.opening import open_provider, provider_of
+from rasteret.core.provider import RecordProvider
 from rasteret.core.reads import ReadMethods
 from rasteret.core.source import (
-    DatasetRecords,
     check_contract,
-    open_collection,
     parse_date_range_metadata,
     schema_metadata,
 )
 from rasteret.core.tables import to_dataset
-from rasteret.errors import InvalidCollectionError, InvalidFilterError
-from rasteret.query.filters import Subset, combine
-from rasteret.records import CollectionInfo
-from rasteret_catalog import DatasetRegistry
-from rasteret_catalog.schema import BboxField, Col, MetaKey, band_of_metadata_column
+from rasteret.errors import InvalidCollectionError, InvalidFilterError, InvalidInputError
+from rasteret.query.filters import Subset
+from rasteret.records import CollectionInfo, RecordSource
+from rasteret_catalog.schema import MetaKey
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow.fs
@@ -54,15 +54,63 @@ def _columns(columns: Sequence[str] | None) -> list[str] | None:
     return list(columns) if columns is not None else None
 
 
-class Collection(ReadMethods):
+def _index_spec(
+    path: str | None,
+    field_roles: dict[str, str] | None,
+    column_map: dict[str, str] | None,
+    href_column: str | None,
+    band_index_map: dict[str, int] | None,
+    url_rewrite_patterns: dict[str, str] | None,
+    filesystem: Any,
+    surface_fields: dict[str, list[str]] | None,
+    filter_capabilities: dict[str, list[str]] | None,
+) -> RecordIndexSpec | None:
+    """The record index 0.4.1's ``record_index_*`` keywords describe (None without a path)."""
+    if path is None:
+        return None
+    return RecordIndexSpec.build(
+        path,
+        field_roles=field_roles,
+        column_map=column_map,
+        href_column=href_column,
+        band_index_map=band_index_map,
+        url_rewrite_patterns=url_rewrite_patterns,
+        filesystem=filesystem,
+        surface_fields=surface_fields,
+        filter_capabilities=filter_capabilities,
+    )
+
+
+class Collection(ReadMethods, InspectionMethods):
     """An immutable view over Arrow record metadata, one row per raster record.
 
-    Every filtering method returns a new view; the underlying ``pyarrow.dataset.Dataset`` is
-    shared and never modified. Views keep ``name``, ``description``, ``data_source``,
-    ``start_date`` and ``end_date``.
+    Every filtering method returns a new view; the underlying records are shared and never
+    modified. Views keep ``name``, ``description``, ``data_source``, ``start_date`` and
+    ``end_date``.
+
+    The records are one of: a ``pyarrow.dataset.Dataset`` (``dataset``); a dual-surface
+    collection, planned on a narrow record index (``record_index_path`` and the other
+    ``record_index_*`` keywords, with the collection data at ``collection_path`` or in
+    ``dataset``); or a streamed Hugging Face dataset (``hf_streaming``, as opened by
+    ``from_parquet("hf://...")``). See ``docs/record-index.md``.
 
     Args:
-        dataset: The records, as a ``pyarrow.dataset.Dataset``.
+        dataset: The records, as a ``pyarrow.dataset.Dataset`` (for a record index: the
+            collection data it indexes).
+        hf_streaming: A streamed ``hf://`` source (from ``Collection.from_parquet``).
+        collection_path: Path / URI of the collection data (a record index's is opened when
+            first needed; without a record index it is opened now).
+        record_index_path: The narrow record index (Parquet file or directory).
+        record_index_field_roles: Contract name -> index column (``{"id": "fid"...}``).
+        record_index_column_map: Index column -> contract name.
+        record_index_href_column: Index column of COG URLs.
+        record_index_band_index_map: ``{band: sample index}``; its keys are the bands.
+        record_index_url_rewrite_patterns: Prefix rewrites of the index's URLs.
+        record_index_filesystem: ``pyarrow.fs.FileSystem`` for the index and the data.
+        surface_fields: Fields each surface (``index``, ``collection``) carries.
+        filter_capabilities: Filters each surface can evaluate.
+        record_index_filter_expr: A filter on index columns (a view's index filter).
+        wide_filter_expr: A filter on collection-data columns.
         name: Collection name.
         description: Free text.
         data_source: Data source / dataset id (drives band maps and cloud settings).
@@ -71,11 +119,25 @@ class Collection(ReadMethods):
 
     Raises:
         TypeError: ``dataset`` is not a ``pyarrow.dataset.Dataset``.
+        ValueError: Both ``dataset`` and ``hf_streaming``, or invalid record-index keywords.
     """
 
     def __init__(
         self,
         dataset: ds.Dataset | None = None,
+        hf_streaming: HfStreamingSource | None = None,
+        collection_path: str | None = None,
+        record_index_path: str | None = None,
+        record_index_field_roles: dict[str, str] | None = None,
+        record_index_column_map: dict[str, str] | None = None,
+        record_index_href_column: str | None = None,
+        record_index_band_index_map: dict[str, int] | None = None,
+        record_index_url_rewrite_patterns: dict[str, str] | None = None,
+        record_index_filesystem: Any | None = None,
+        surface_fields: dict[str, list[str]] | None = None,
+        filter_capabilities: dict[str, list[str]] | None = None,
+        record_index_filter_expr: ds.Expression | None = None,
+        wide_filter_expr: ds.Expression | None = None,
         name: str = "",
         description: str = "",
         data_source: str = "",
@@ -87,8 +149,34 @@ class Collection(ReadMethods):
                 f"dataset must be a pyarrow.dataset.Dataset, got {type(dataset).__name__}; "
                 "use rasteret.as_collection() for tables and other Arrow objects"
             )
-        self._dataset = dataset
-        self._filter: ds.Expression | None = None
+        if dataset is not None and hf_streaming is not None:
+            raise InvalidInputError(
+                "a Collection is backed by a dataset or by an HF streaming source, not both"
+            )
+        if hf_streaming is not None and not isinstance(hf_streaming, HfStreamingSource):
+            raise TypeError(
+                "hf_streaming must be the source of Collection.from_parquet('hf://...'), got "
+                f"{type(hf_streaming).__name__}"
+            )
+        spec = _index_spec(
+            record_index_path,
+            record_index_field_roles,
+            record_index_column_map,
+            record_index_href_column,
+            record_index_band_index_map,
+            record_index_url_rewrite_patterns,
+            record_index_filesystem,
+            surface_fields,
+            filter_capabilities,
+        )
+        self._provider: RecordProvider | None = provider_of(
+            dataset,
+            hf_streaming,
+            collection_path,
+            spec,
+            record_index_filter_expr,
+            wide_filter_expr,
+        )
         self.name = name or ""
         self.description = description or ""
         self.data_source = data_source or ""
@@ -100,10 +188,10 @@ class Collection(ReadMethods):
 
     # -- construction ------------------------------------------------------------------------
 
-    def _view(self, extra: ds.Expression | None) -> Collection:
+    def _view(self, provider: RecordProvider) -> Collection:
         out = object.__new__(type(self))
         out.__dict__.update(self.__dict__)
-        out._filter = combine(self._filter, extra)
+        out._provider = provider
         return out
 
     @classmethod
@@ -124,29 +212,48 @@ class Collection(ReadMethods):
         surface_fields: dict[str, list[str]] | None = None,
         filter_capabilities: dict[str, list[str]] | None = None,
     ) -> Collection:
-        """Open a Parquet file or Hive-partitioned directory written by rasteret (or 0.4.1).
+        """Open a Parquet collection, a dual-surface collection or an ``hf://`` dataset.
 
-        ``name`` falls back to the ``name`` schema metadata, then the path stem;
-        ``data_source``, ``description`` and the date range come from schema metadata.
+        - A Parquet file or (Hive-partitioned) directory written by rasteret (or 0.4.1).
+          ``name`` falls back to the ``name`` schema metadata, then the path stem;
+          ``data_source``, ``description`` and the date range come from schema metadata.
+        - With ``record_index_path``: ``path`` is the wide collection data and the narrow
+          record index plans every query (``len``, ``head``, ``bands``, ``epsg``, ``crs``,
+          ``bounds`` and ``subset`` never open the wide data; reads open only the shards
+          the index names). The other ``record_index_*`` keywords, ``surface_fields`` and
+          ``filter_capabilities`` say how the index maps onto the contract (0.4.1
+          semantics; see ``docs/record-index.md``). Descriptive values come from the index's
+          metadata.
+        - ``hf://datasets/<org>/<name>[@revision][/subpath]``: a streaming collection (rows
+          are streamed from the Hub; ``len()`` raises TypeError, ``where()``
+          NotImplementedError). Needs ``rasteret[hf]``.
 
-        The dual-surface keywords of 0.4.1 (``record_index_*``, ``surface_fields``,
-        ``filter_capabilities``) are part of the signature, but record-index collections are
-        not implemented yet: ``record_index_path`` raises, and the other dual-surface keywords
-        have no effect without it. ``defer_dataset_open`` has no effect either (opening a
-        dataset reads only its file list and schema).
+        ``defer_dataset_open`` has no effect (opening a dataset reads only its file list and
+        schema, and the wide data of a record index is always opened on first use).
 
         Raises:
-            FileNotFoundError: A local path does not exist.
-            ValueError: Required columns are missing, the bbox struct is missing, or
-                ``datetime`` is not a UTC / naive Arrow timestamp.
-            NotImplementedError: ``record_index_path`` was given.
+            FileNotFoundError: A local path does not exist, or an ``hf://`` repo / revision
+                is not found.
+            ValueError: Required columns are missing, the bbox struct is missing,
+                ``datetime`` is not a UTC / naive Arrow timestamp, or a record-index keyword
+                is invalid.
         """
-        if record_index_path is not None:
-            raise NotImplementedError(
-                "record-index (dual-surface) collections are not supported yet; "
-                "open the wide collection path directly"
+        if record_index_path is not None and is_hf_uri(path):
+            raise InvalidInputError(
+                "record_index_path cannot be combined with an hf:// streaming collection"
             )
-        return cls._open(path, name=name, data_source=data_source)
+        spec = _index_spec(
+            record_index_path,
+            record_index_field_roles,
+            record_index_column_map,
+            record_index_href_column,
+            record_index_band_index_map,
+            record_index_url_rewrite_patterns,
+            record_index_filesystem,
+            surface_fields,
+            filter_capabilities,
+        )
+        return cls._open(path, name=name, data_source=data_source, record_index=spec)
 
     @classmethod
     def _open(
@@ -156,22 +263,28 @@ class Collection(ReadMethods):
         name: str = "",
         data_source: str = "",
         filesystem: pyarrow.fs.FileSystem | None = None,
+        record_index: RecordIndexSpec | None = None,
     ) -> Collection:
-        dataset, info = open_collection(
-            path, name=name, data_source=data_source, filesystem=filesystem
+        provider, info = open_provider(
+            path,
+            name=name,
+            data_source=data_source,
+            filesystem=filesystem,
+            record_index=record_index,
         )
-        return cls._of(dataset, info)
+        return cls._of(provider, info)
 
     @classmethod
-    def _of(cls, dataset: ds.Dataset, info: CollectionInfo) -> Collection:
-        return cls(
-            dataset,
+    def _of(cls, provider: RecordProvider | ds.Dataset, info: CollectionInfo) -> Collection:
+        out = cls(
             name=info.name,
             description=info.description,
             data_source=info.data_source,
             start_date=info.start_date,
             end_date=info.end_date,
         )
+        out._provider = DatasetProvider(provider) if isinstance(provider, ds.Dataset) else provider
+        return out
 
     @classmethod
     def from_arrow(cls, data: Any, **kwargs: Any) -> Collection:
@@ -209,45 +322,43 @@ class Collection(ReadMethods):
 
     @property
     def dataset(self) -> ds.Dataset | None:
-        """The records as a dataset, with this view's filters applied (``None`` if empty)."""
-        if self._dataset is None or self._filter is None:
-            return self._dataset
-        return self._dataset.filter(self._filter)
+        """The records as a dataset, with this view's filters applied.
+
+        ``None`` for an empty collection and a streamed ``hf://`` one. For a record-index
+        collection, a dataset over the wide shards holding the view's records (this opens
+        them).
+        """
+        return None if self._provider is None else self._provider.filtered_dataset()
 
     @property
     def schema(self) -> pa.Schema:
-        """Arrow schema of the records."""
+        """Arrow schema of the records (for a record index: the collection data's)."""
         return self._require().schema
 
-    def _require(self) -> ds.Dataset:
-        if self._dataset is None:
+    def _require(self) -> RecordProvider:
+        if self._provider is None:
             raise _no_dataset()
-        return self._dataset
+        return self._provider
 
     def _info(self) -> CollectionInfo:
         return CollectionInfo(
             self.name, self.description, self.data_source, self.start_date, self.end_date
         )
 
-    def _record_source(self) -> DatasetRecords:
+    def _record_source(self) -> RecordSource:
         """This view's records, for the read / export / integration components."""
-        return DatasetRecords(self._require(), self._filter, self._info())
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        if isinstance(self._dataset, ds.InMemoryDataset):
-            # in-memory datasets do not pickle; their table does (file datasets pickle their
-            # file list, format, partitioning and filesystem, not their contents)
-            state["_dataset"] = None
-            state["_in_memory_table"] = self._dataset.to_table()
-        return state
+        return self._require().records(self._info())
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        table = state.pop("_in_memory_table", None)
         state.pop("_engine_state", None)  # held by collections pickled before 0.5
+        if "_provider" not in state:  # pickled before record providers existed
+            dataset = state.pop("_dataset", None)
+            table = state.pop("_in_memory_table", None)
+            if table is not None:
+                dataset = ds.dataset(table)
+            flt = state.pop("_filter", None)
+            state["_provider"] = None if dataset is None else DatasetProvider(dataset, flt)
         self.__dict__.update(state)
-        if table is not None:
-            self._dataset = ds.dataset(table)
 
     def __dir__(self) -> list[str]:
         return sorted(n for n in set(dir(type(self))) | set(self.__dict__) if not n.startswith("_"))
@@ -256,11 +367,11 @@ class Collection(ReadMethods):
 
     def to_table(self, columns: Sequence[str] | None = None) -> pa.Table:
         """The filtered records as a ``pyarrow.Table``."""
-        return self._require().to_table(columns=_columns(columns), filter=self._filter)
+        return self._require().to_table(_columns(columns))
 
     def to_batches(self, columns: Sequence[str] | None = None) -> Iterator[pa.RecordBatch]:
         """Iterate the filtered records as ``pyarrow.RecordBatch`` es."""
-        return iter(self._require().to_batches(columns=_columns(columns), filter=self._filter))
+        return self._require().to_batches(_columns(columns))
 
     def to_reader(
         self, columns: Sequence[str] | None = None, requested_schema: Any = None
@@ -272,8 +383,7 @@ class Collection(ReadMethods):
         """
         from rasteret.core.arrow_export import cast_reader, import_requested_schema, tagged_reader
 
-        scanner = self._require().scanner(columns=_columns(columns), filter=self._filter)
-        reader = tagged_reader(scanner.to_reader())
+        reader = tagged_reader(self._require().to_reader(_columns(columns)))
         target = import_requested_schema(requested_schema)
         return reader if target is None else cast_reader(reader, target)
 
@@ -281,20 +391,17 @@ class Collection(ReadMethods):
         return self.to_batches()
 
     def __len__(self) -> int:
-        return self._require().count_rows(filter=self._filter)
+        return self._require().count()
 
     def head(self, n: int = 5, columns: Sequence[str] | None = None) -> pa.Table:
-        """The first ``n`` filtered records.
+        """The first ``n`` filtered records (a record-index collection answers from its index).
 
         Raises:
             ValueError: ``n`` is negative.
         """
         if not isinstance(n, int) or n < 0:
             raise InvalidFilterError(f"head(n) needs a non-negative integer, got {n!r}")
-        cols = _columns(columns)
-        if n == 0:
-            return self.to_table(cols).slice(0, 0)
-        return self._require().head(n, columns=cols, filter=self._filter)
+        return self._require().head(n, _columns(columns))
 
     def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
         """Arrow PyCapsule stream of the filtered records (geometry as GeoArrow CRS84)."""
@@ -326,6 +433,11 @@ class Collection(ReadMethods):
     ) -> Collection:
         """A view keeping records that match every given criterion.
 
+        On a record-index collection the criteria run on the index (an integer-year
+        ``datetime`` matches every year the range touches); a criterion the index cannot
+        evaluate makes the view scan the collection data instead, with a warning on the
+        ``rasteret`` logger. On an ``hf://`` collection they prune row groups.
+
         Args:
             cloud_cover_lt: Keep ``eo:cloud_cover < value`` (0-100).
             date_range: ``(start, end)``, both inclusive; a date-only end includes that
@@ -352,164 +464,32 @@ class Collection(ReadMethods):
         """A view keeping records matching ``criteria`` (this view when None)."""
         if criteria is None:
             return self
-        return self._view(criteria.expression(self.schema))
+        return self._view(self._require().narrowed(criteria))
 
     def where(self, expr: ds.Expression) -> Collection:
         """A view keeping records matching a raw ``pyarrow.dataset`` expression.
 
+        On a record-index collection the expression names collection-data columns, so the
+        view scans the collection data (logged).
+
         Raises:
             TypeError: ``expr`` is not a ``pyarrow.dataset.Expression``.
+            NotImplementedError: On an ``hf://`` streaming collection (use ``subset``).
         """
         if not isinstance(expr, ds.Expression):
             raise TypeError(
                 f"where() needs a pyarrow.dataset.Expression such as "
                 f"pyarrow.dataset.field('eo:cloud_cover') < 10, got {type(expr).__name__}"
             )
-        if self._dataset is None:
+        if self._provider is None:
             return self
-        return self._view(expr)
+        return self._view(self._provider.where(expr))
 
     def select_split(
         self, split: str | Sequence[str], *, split_column: str = "split"
     ) -> Collection:
         """Shorthand for ``subset(split=split, split_column=split_column)``."""
         return self.subset(split=split, split_column=split_column)
-
-    # -- inspection ----------------------------------------------------------------------------
-
-    @property
-    def bands(self) -> list[str]:
-        """Band codes of the ``{band}_metadata`` columns, in schema order."""
-        if self._dataset is None:
-            return []
-        return [b for n in self._dataset.schema.names if (b := band_of_metadata_column(n))]
-
-    def _has(self, column: str) -> bool:
-        return self._dataset is not None and self._dataset.schema.get_field_index(column) >= 0
-
-    @property
-    def bounds(self) -> tuple[float, float, float, float] | None:
-        """``(minx, miny, maxx, maxy)`` in lon/lat over the filtered records, or ``None``."""
-        if not self._has(Col.BBOX) or not pa.types.is_struct(self.schema.field(Col.BBOX).type):
-            return None
-        cols = {k.value: ds.field(Col.BBOX, k.value) for k in BboxField}
-        t = self._require().to_table(columns=cols, filter=self._filter)
-        if t.num_rows == 0:
-            return None
-        vals = (
-            pc.min(t[BboxField.XMIN]).as_py(),
-            pc.min(t[BboxField.YMIN]).as_py(),
-            pc.max(t[BboxField.XMAX]).as_py(),
-            pc.max(t[BboxField.YMAX]).as_py(),
-        )
-        if any(v is None for v in vals):
-            return None
-        xmin, ymin, xmax, ymax = (float(v) for v in vals)
-        return xmin, ymin, xmax, ymax
-
-    @property
-    def epsg(self) -> list[int]:
-        """Sorted distinct raster EPSG codes (``proj:epsg``) of the filtered records."""
-        if not self._has(Col.PROJ_EPSG):
-            return []
-        col = self.to_table([Col.PROJ_EPSG]).column(0)
-        if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
-            return sorted({int(v) for v in col.to_pylist() if v not in (None, "")})
-        return sorted(int(v) for v in pc.unique(col.drop_null()).to_pylist())
-
-    @property
-    def crs(self) -> list[str]:
-        """Sorted distinct raster CRSs (``"EPSG:32632"``...) from ``crs``, else ``proj:epsg``."""
-        from rasteret.read.footprints import record_crs
-
-        cols = [c for c in (Col.CRS, Col.PROJ_EPSG) if self._has(c)]
-        if not cols:
-            return []
-        t = self.to_table(cols)
-        none = [None] * t.num_rows
-        crs_vals = t.column(Col.CRS).to_pylist() if Col.CRS in cols else none
-        epsg_vals = t.column(Col.PROJ_EPSG).to_pylist() if Col.PROJ_EPSG in cols else none
-        found = {record_crs(c, e) for c, e in zip(crs_vals, epsg_vals, strict=True)}
-        return sorted(c for c in found if c is not None)
-
-    def _infer_data_source(self, data_source: str | None) -> str:
-        """Explicit argument, else ``data_source``, else metadata, else the ``collection`` column."""
-        if data_source:
-            return data_source
-        if self.data_source:
-            return self.data_source
-        if self._dataset is None:
-            return ""
-        meta = schema_metadata(self._dataset.schema).get(MetaKey.DATA_SOURCE, "")
-        if meta and meta != "unknown":
-            return meta
-        if self._has(Col.COLLECTION):
-            flt = combine(self._filter, ds.field(Col.COLLECTION).is_valid())
-            for batch in self._dataset.to_batches(columns=[Col.COLLECTION], filter=flt):
-                for value in batch.column(0).to_pylist():
-                    if value:
-                        return str(value)
-        return ""
-
-    def _date_text(self) -> str | None:
-        if self.start_date is None or self.end_date is None:
-            return None
-        return f"{self.start_date.date().isoformat()}..{self.end_date.date().isoformat()}"
-
-    def __repr__(self) -> str:
-        if self._dataset is None:
-            return f"Collection({self.name!r}, records=0)"
-        try:
-            records: int | None = len(self)
-            epsg = self.epsg
-        except (OSError, pa.ArrowException):
-            records, epsg = None, []
-        return collection_repr(
-            self.name, self.data_source, len(self.bands), records, epsg, self._date_text()
-        )
-
-    def _summary(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "name": self.name,
-            "records": len(self) if self._dataset is not None else 0,
-            "bands": self.bands,
-            "bounds": self.bounds if self._dataset is not None else None,
-            "crs": self.epsg if self._dataset is not None else [],
-        }
-        if self.start_date is not None and self.end_date is not None:
-            data["dates"] = (
-                self.start_date.date().isoformat(),
-                self.end_date.date().isoformat(),
-            )
-        if self.data_source:
-            data["source"] = self.data_source
-        return data
-
-    def describe(self) -> DescribeResult:
-        """A summary (name, records, bands, bounds, crs, dates, source) for display."""
-        data = self._summary()
-        return DescribeResult(f"Collection {self.name!r}", data, summary_rows(data))
-
-    def _repr_html_(self) -> str:
-        return self.describe()._repr_html_()
-
-    def compare_to_catalog(self) -> DescribeResult:
-        """Compare this collection with its catalog entry (found from ``data_source``).
-
-        Raises:
-            ValueError: No catalog descriptor matches ``data_source``.
-        """
-        d = DatasetRegistry.get(self.data_source) if self.data_source else None
-        if d is None and self.data_source:
-            d = next(
-                (x for x in DatasetRegistry.list() if x.stac_collection == self.data_source), None
-            )
-        if d is None:
-            raise InvalidCollectionError(
-                f"no catalog dataset matches data_source {self.data_source!r}; "
-                "see `rasteret datasets list`"
-            )
-        return catalog_comparison(f"Collection {self.name!r}", self._summary(), d)
 
     # -- persistence ---------------------------------------------------------------------------
 

@@ -422,7 +422,11 @@ class ReadMethods:
         Raises:
             EmptyCollectionError: The collection is empty (a ``ValueError``).
         """
-        if len(self) == 0:
+        try:
+            empty = len(self) == 0
+        except TypeError:  # a streamed hf:// collection is not counted
+            empty = False
+        if empty:
             raise EmptyCollectionError(f"collection {self.name!r} has no records")
         async for raster in self.iterate_rasters():
             return raster

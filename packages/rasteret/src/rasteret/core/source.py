@@ -29,6 +29,7 @@ __all__ = [
     "DatasetRecords",
     "anonymous_s3",
     "check_contract",
+    "collection_info",
     "dataset_filesystem",
     "is_remote",
     "open_collection",
@@ -92,8 +93,21 @@ def strip_scheme(uri: str) -> str:
 
 
 def anonymous_s3(region: str) -> pafs.S3FileSystem:
-    """An unsigned pyarrow S3 filesystem (public buckets) in ``region``."""
-    return pafs.S3FileSystem(anonymous=True, region=region)
+    """An unsigned pyarrow S3 filesystem (public buckets) in ``region``.
+
+    Like obstore, which reads the pixels, it honours ``AWS_ENDPOINT_URL_S3`` /
+    ``AWS_ENDPOINT_URL`` (read when called): a public dataset mirrored on another
+    S3-compatible endpoint is then read from there, Parquet and pixels alike.
+    """
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if not endpoint:
+        return pafs.S3FileSystem(anonymous=True, region=region)
+    scheme, sep, host = endpoint.partition("://")
+    if not sep:
+        scheme, host = "https", endpoint
+    return pafs.S3FileSystem(
+        anonymous=True, region=region, endpoint_override=host.rstrip("/"), scheme=scheme
+    )
 
 
 def dataset_filesystem(
@@ -138,9 +152,11 @@ def open_parquet_dataset(
     text = os.fspath(path)
     if text.startswith("hf://"):
         raise InvalidCollectionError(
-            f"{text}: Hugging Face streaming collections are not supported yet; download the "
-            "Parquet files and load the local copy"
+            f"{text} is a Hugging Face dataset: open it with rasteret.load() or "
+            "Collection.from_parquet() (a streaming collection), not as a Parquet dataset"
         )
+    if filesystem is not None and "://" in text:
+        text = strip_scheme(text)  # paths given with a filesystem are relative to it
     if filesystem is None and not is_remote(text):
         local = _local(text)
         if not local.exists():
@@ -287,14 +303,29 @@ def open_collection(
     dataset, where = open_parquet_dataset(path, filesystem=filesystem)
     if validate:
         check_contract(dataset.schema, where=where, require_band_metadata=False)
-    meta = schema_metadata(dataset.schema)
+    return dataset, collection_info(
+        schema_metadata(dataset.schema), path, name=name, data_source=data_source
+    )
+
+
+def collection_info(
+    meta: Mapping[str, str],
+    path: str | os.PathLike[str],
+    *,
+    name: str = "",
+    data_source: str = "",
+) -> CollectionInfo:
+    """Descriptive values of a collection from its schema metadata ``meta``.
+
+    ``name`` falls back to the ``name`` metadata, then the stem of ``path``; ``data_source``
+    to the ``data_source`` metadata (``"unknown"`` counts as none).
+    """
     start, end = parse_date_range_metadata(meta)
     source_meta = meta.get(MetaKey.DATA_SOURCE, "")
-    info = CollectionInfo(
+    return CollectionInfo(
         name=name or meta.get(MetaKey.NAME, "") or _stem(path),
         description=meta.get(MetaKey.DESCRIPTION, ""),
         data_source=data_source or (source_meta if source_meta != "unknown" else ""),
         start_date=start,
         end_date=end,
     )
-    return dataset, info

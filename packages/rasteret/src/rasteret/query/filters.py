@@ -20,7 +20,16 @@ from rasteret.query.geometry import geometry_bounds
 from rasteret.query.validate import Box, DateBound, validate_bbox, validate_date_range
 from rasteret_catalog.schema import BboxField, Col
 
-__all__ = ["FILTER_KEYWORDS", "Subset", "bbox_fields", "combine", "overlap", "require_column"]
+__all__ = [
+    "FILTER_KEYWORDS",
+    "Subset",
+    "bbox_fields",
+    "combine",
+    "date_expression",
+    "overlap",
+    "require_column",
+    "split_expression",
+]
 
 FILTER_KEYWORDS = ("cloud_cover_lt", "date_range", "bbox", "geometries", "split", "split_column")
 """The keywords of ``subset``, also accepted as ``**filters`` by the reads."""
@@ -211,19 +220,43 @@ def _ts_scalar(value: _dt.datetime, field_type: pa.DataType) -> pa.Scalar:
     return pa.scalar(value, type=field_type)
 
 
-def _date_expression(schema: pa.Schema, start: DateBound, end: DateBound) -> ds.Expression:
-    """Rows whose ``datetime`` falls in ``[start, end]``.
+def _date_expression(
+    schema: pa.Schema, start: DateBound, end: DateBound, column: str = Col.DATETIME
+) -> ds.Expression:
+    """Rows whose ``column`` (default ``datetime``) falls in ``[start, end]``.
 
     A reduced-precision end (a date, a month, a year) includes the whole period:
     ``("2024-01-01", "2024-01-31")`` keeps a record at ``2024-01-31T23:00``.
     """
-    f = _require(schema, Col.DATETIME, "date_range")
+    f = _require(schema, column, "date_range")
     if not pa.types.is_timestamp(f.type):
-        raise InvalidFilterError(f"date_range needs a timestamp 'datetime' column, got {f.type}")
-    expr = ds.field(Col.DATETIME) >= _ts_scalar(start.start, f.type)
+        raise InvalidFilterError(
+            f"date_range needs a timestamp {str(column)!r} column, got {f.type}"
+        )
+    expr = ds.field(column) >= _ts_scalar(start.start, f.type)
     if end.stop is None:
-        return expr & (ds.field(Col.DATETIME) <= _ts_scalar(end.start, f.type))
-    return expr & (ds.field(Col.DATETIME) < _ts_scalar(end.stop, f.type))
+        return expr & (ds.field(column) <= _ts_scalar(end.start, f.type))
+    return expr & (ds.field(column) < _ts_scalar(end.stop, f.type))
+
+
+def date_expression(
+    schema: pa.Schema, date_range: tuple[DateBound, DateBound], column: str = Col.DATETIME
+) -> ds.Expression:
+    """Rows whose timestamp ``column`` falls in the parsed ``date_range`` (ends inclusive).
+
+    Raises:
+        InvalidFilterError: ``column`` is missing or not a timestamp.
+    """
+    return _date_expression(schema, *date_range, column=column)
+
+
+def split_expression(schema: pa.Schema, values: tuple[str, ...], column: str) -> ds.Expression:
+    """Rows whose ``column`` equals one of the split names ``values``.
+
+    Raises:
+        InvalidFilterError: ``column`` is missing.
+    """
+    return _split_expression(schema, values, column)
 
 
 def _split_expression(schema: pa.Schema, values: tuple[str, ...], column: str) -> ds.Expression:
