@@ -88,6 +88,15 @@ METHODS = {
     "iterate_rasters": [("data_source", P, None), ("bands", P, None)],
     "get_first_raster": [],
 }  # fmt: skip
+# Keyword-only parameters added after 0.4.1 (issue #15), between the 0.4.1 parameters and
+# **filters: every 0.4.1 call keeps working and keeps its output (defaults). The full
+# signature is still checked exactly: the 0.4.1 parameters, then these, then **filters.
+_CUBE = [("resolution", K, None), ("resampling", K, "nearest"), ("dtype", K, None),
+         ("fill_value", K, None)]  # fmt: skip
+ADDED = {
+    "get_numpy": [*_CUBE, ("anchor", K, None)],
+    "get_xarray": [*_CUBE, ("groupby", K, None), ("anchor", K, None), ("chunks", K, None)],
+}
 CLASSMETHODS = {
     "from_parquet": [("path", P, _NO), ("name", P, ""), ("data_source", K, ""),
                      ("defer_dataset_open", K, False), ("record_index_path", K, None),
@@ -158,7 +167,11 @@ def test_function_signatures(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_collection_method_signatures(name: str) -> None:
-    assert _shape(getattr(rasteret.Collection, name)) == METHODS[name]
+    ref = METHODS[name]
+    if name in ADDED:  # 0.4.1's parameters, the added keyword-only ones, then **filters
+        assert ref[-1] == ("filters", V, _NO)
+        ref = [*ref[:-1], *ADDED[name], ref[-1]]
+    assert _shape(getattr(rasteret.Collection, name)) == ref
 
 
 @pytest.mark.parametrize("name", sorted(CLASSMETHODS))

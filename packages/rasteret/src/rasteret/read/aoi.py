@@ -1,20 +1,21 @@
-"""AOI reads (``get_numpy``, and the chips behind ``get_xarray`` / ``get_gdf``).
+"""AOI reads: the records the AOIs meet, the native-grid chips of ``get_gdf``, and how read
+failures are reported.
 
 The records whose lon/lat bbox meets the AOIs are read by :func:`rasteret_io.read_aois`
 (masked like ``rasterio.mask(crop=True)``); failures are reported once, and nothing read at
-all raises :class:`~rasteret_io.errors.NoDataError` (a ``ValueError``).
+all raises :class:`~rasteret_io.errors.NoDataError` (a ``ValueError``). Stacked reads
+(``get_numpy``, ``get_xarray``) are planned by :mod:`rasteret.read.plan`.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-import numpy as np
 import pyarrow as pa
 
-from rasteret.errors import InvalidInputError, NoDataError
+from rasteret.errors import NoDataError
 from rasteret.query.filters import overlap
 from rasteret.read._adapter import EngineRecords, engine_records, fetcher
 from rasteret.read.progress import progress_callback
@@ -26,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from rasteret.records import RecordSource
     from rasteret_io import ReadFailure, ReadOutcome
 
-__all__ = ["get_numpy", "no_data_error", "raise_or_warn", "read_chips"]
+__all__ = ["aoi_records", "no_data_error", "raise_or_warn", "read_chips"]
 
 
 def raise_or_warn(failures: Sequence[ReadFailure], what: str, *, produced: int) -> None:
@@ -62,14 +63,21 @@ def no_data_error(failures: Sequence[ReadFailure]) -> NoDataError:
     return NoDataError("No valid data found: no record intersects the geometries")
 
 
-def aoi_records(source: RecordSource, request: AoiRequest, options: ReadOptions) -> EngineRecords:
-    """The records whose lon/lat bbox meets the box around every AOI."""
+def aoi_records(
+    source: RecordSource,
+    request: AoiRequest,
+    options: ReadOptions,
+    *,
+    extra: Sequence[str] = (),
+) -> EngineRecords:
+    """The records whose lon/lat bbox meets the box around every AOI (plus ``extra``
+    columns)."""
     box = request.lonlat_bounds()
     idx = source.schema.get_field_index(Col.BBOX)
     where = None
     if box is not None and idx >= 0 and pa.types.is_struct(source.schema.field(idx).type):
         where = overlap(box)
-    return engine_records(source, request.bands, options.band_map, where=where)
+    return engine_records(source, request.bands, options.band_map, where=where, extra=extra)
 
 
 def read_chips(
@@ -98,33 +106,3 @@ def read_chips(
         )
     raise_or_warn(outcome.failures, "the read", produced=len(outcome.chips))
     return outcome, records
-
-
-def get_numpy(source: RecordSource, request: AoiRequest, options: ReadOptions) -> np.ndarray:
-    """``[N, H, W]`` (one band) or ``[N, C, H, W]``; N = (record, AOI) pairs with data.
-
-    Raises:
-        NoDataError: Nothing could be read.
-        InvalidInputError: AOIs of different shapes cannot be stacked.
-    """
-    outcome, _ = read_chips(source, request, options, layout="stack")
-    bands = request.bands
-    pairs: dict[tuple[int, int], dict[str, Any]] = {}
-    for chip in outcome.chips:
-        pairs.setdefault((chip.record_index, chip.aoi_index), {})[chip.band] = chip
-    complete = [(k, v) for k, v in sorted(pairs.items()) if all(b in v for b in bands)]
-    if not complete:
-        raise no_data_error(outcome.failures)
-    shapes = {v[b].data.shape for _, v in complete for b in bands}
-    if len(shapes) > 1:
-        raise InvalidInputError(
-            f"Ragged shapes across AOIs {sorted(shapes)}: AOIs of different sizes cannot be "
-            "stacked into one array; read them separately, or use get_xarray / get_gdf"
-        )
-    dtype = np.result_type(*[v[b].data.dtype for _, v in complete for b in bands])
-    (shape,) = shapes
-    out = np.empty((len(complete), len(bands), *shape), dtype=dtype)  # one copy per chip
-    for n, (_, v) in enumerate(complete):
-        for k, b in enumerate(bands):
-            out[n, k] = v[b].data
-    return out[:, 0] if len(bands) == 1 else out
