@@ -26,6 +26,7 @@ from rasteret_io.output_grid import (
     data_bounds,
     extent_window,
     finite_bounds,
+    native_res_in,
     union_windows,
     valid_area,
 )
@@ -124,13 +125,32 @@ def source_window(src: BandSource, level: int, grid: Grid) -> Window | None:
     return w.intersection(Window(0, 0, lv.width, lv.height))
 
 
+def _faithful(geom: Any, projected: Any, src: Any, dst: Any) -> bool:
+    """Whether ``projected`` (``geom`` moved vertex by vertex) is finite and maps back onto
+    ``geom`` (a world box sent into a UTM zone gives infinite or wrapped, collapsed
+    coordinates)."""
+    import numpy as np
+    import shapely
+
+    if finite_bounds(projected) is None:
+        return False
+    if same_crs(src, dst):
+        return True
+    xy = shapely.get_coordinates(geom)
+    pxy = shapely.get_coordinates(projected)
+    bx, by = transformer(dst, src).transform(pxy[:, 0], pxy[:, 1])
+    tol = 1e-6 * max(1.0, float(np.abs(xy).max()))
+    return bool(np.all(np.abs(bx - xy[:, 0]) <= tol) and np.all(np.abs(by - xy[:, 1]) <= tol))
+
+
 class _Aois:
     """The AOIs projected into each CRS a read needs, clipped to the data where needed.
 
     An AOI is projected vertex by vertex (``rasterio.warp.transform_geom``'s rule). When that
-    gives a non-finite coordinate (a world box into a UTM zone), the AOI is first clipped in
-    its own CRS to the area the records cover, then projected; if that fails too, the AOI
-    has no geometry in that CRS and meets no record there.
+    is not faithful — a non-finite coordinate, or vertices that do not map back (a world box
+    sent into a UTM zone wraps and collapses) — the AOI is first clipped in its own CRS to the
+    area the records cover, then projected; if that fails too, the AOI has no geometry in
+    that CRS and meets no record there.
     """
 
     def __init__(self, aois: AoiInput, srcs: Sequence[BandSource]) -> None:
@@ -150,14 +170,15 @@ class _Aois:
         key = str(crs)
         if key in self._geoms:
             return
-        geoms = to_crs(self.aois.geometries, self.aois.crs, crs)
+        src = self.aois.geometries
+        geoms = to_crs(src, self.aois.crs, crs)
         bounds = [finite_bounds(g) for g in geoms]
-        for i, b in enumerate(bounds):
-            if b is None and not self.aois.geometries[i].is_empty:
-                clipped = self._clip(i)
-                if not clipped.is_empty:
-                    geoms[i] = to_crs([clipped], self.aois.crs, crs)[0]
-                    bounds[i] = finite_bounds(geoms[i])
+        for i, g in enumerate(geoms):
+            if src[i].is_empty or _faithful(src[i], g, self.aois.crs, crs):
+                continue
+            clipped = self._clip(i)
+            geoms[i] = to_crs([clipped], self.aois.crs, crs)[0] if not clipped.is_empty else None
+            bounds[i] = finite_bounds(geoms[i])
         self._geoms[key], self._bounds[key] = geoms, bounds
 
     def geom(self, crs: Any, i: int) -> Any:
@@ -167,6 +188,15 @@ class _Aois:
     def bounds(self, crs: Any, i: int) -> tuple[float, float, float, float] | None:
         self._project(crs)
         return self._bounds[str(crs)][i]
+
+
+def _level(src: BandSource, grid: Grid) -> int:
+    """GDAL's overview choice for ``grid``: its pixel size expressed in source units."""
+    if len(src.levels) == 1:
+        return 0
+    sx, sy = native_res_in(src, grid.crs)
+    a, e = abs(src.transform[0]), abs(src.transform[4])
+    return src.best_level(min(grid.res[0] * a / sx, grid.res[1] * e / sy))
 
 
 def _usable(
@@ -343,7 +373,7 @@ def plan_tasks(
                     src.band, src.spec.dtype, src.nodata,
                     resampling=resampling, dtype=dtype, fill_value=fill_value,
                 )  # fmt: skip
-            level = src.best_level(min(grid.res)) if res is not None else 0
+            level = _level(src, grid) if res is not None else 0
             off = lattice.offset(src, level)
             if off is not None:
                 w = Window(win.col_off - off[0], win.row_off - off[1], win.width, win.height)

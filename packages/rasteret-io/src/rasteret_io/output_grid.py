@@ -12,10 +12,11 @@ data:
   edges on multiples of the resolution (``x = k * res``); ``"center"`` puts pixel centres
   there; ``(fx, fy)`` (fractions of a pixel in ``[0, 1)``) puts edges on
   ``x = (k + fx) * xres`` and ``y = (k + fy) * yres``; ``"floating"`` does not snap (the grid
-  starts at the corner of AOI ∩ data). The default (None) keeps the native grid: pixel edges
-  go through the origin of the most common native band grid in the output CRS (at native
-  resolution the output *is* that grid, so its bands are copied, not resampled); when no band
-  is in the output CRS, ``"edge"``.
+  starts at the corner of AOI ∩ data). The default (None) keeps the native grid: when some
+  band grid in the output CRS has the output resolution, the output is the most common such
+  grid (its bands are copied, not resampled); otherwise pixel edges go through the origin of
+  the most common native grid in the output CRS (at a multiple of its resolution, output
+  pixels cover whole native pixels); when no band is in the output CRS, ``"edge"``.
 - **Extent**: the AOI's window on the lattice — floor/ceil of its bounds in pixel space, as
   ``rasterio.features.geometry_window`` sizes it — clipped to the union of the extents of the
   records the AOI meets. For one record on the lattice this is exactly
@@ -49,6 +50,7 @@ __all__ = [
     "data_bounds",
     "extent_window",
     "finite_bounds",
+    "native_res_in",
     "normalize_anchor",
     "normalize_resolution",
     "union_windows",
@@ -182,7 +184,7 @@ def _phase(t: Transform) -> tuple[float, float, float, float]:
     return (abs(a), abs(e), round((c / a) % 1.0, 6) % 1.0, round((f / e) % 1.0, 6) % 1.0)
 
 
-def _res_in(src: BandSource, crs: Any) -> tuple[float, float]:
+def native_res_in(src: BandSource, crs: Any) -> tuple[float, float]:
     """Native pixel size of ``src`` expressed in ``crs`` units (extent / pixel count)."""
     a, e = abs(src.transform[0]), abs(src.transform[4])
     if same_crs(src.crs, crs):
@@ -213,7 +215,7 @@ def choose_lattice(
         crs = _most_common([s.crs for s in srcs]) if srcs else default_crs
     res = spec.resolution
     if res is None:
-        ress = [_res_in(s, crs) for s in srcs] or [(1.0, 1.0)]
+        ress = [native_res_in(s, crs) for s in srcs] or [(1.0, 1.0)]
         res = (min(r[0] for r in ress), min(r[1] for r in ress))
     xres, yres = res
     if spec.anchor == "floating":
@@ -225,9 +227,15 @@ def choose_lattice(
     native = [s.transform for s in srcs if same_crs(s.crs, crs)]
     if not native:
         return Lattice(crs, (xres, 0.0, 0.0, 0.0, -yres, 0.0))
-    key = _most_common([_phase(t) for t in native])
-    ref = next(t for t in native if _phase(t) == key)
-    if abs(abs(ref[0]) - xres) <= 1e-9 * xres and abs(abs(ref[4]) - yres) <= 1e-9 * yres:
+
+    def at_res(t: Transform) -> bool:
+        return abs(abs(t[0]) - xres) <= 1e-9 * xres and abs(abs(t[4]) - yres) <= 1e-9 * yres
+
+    same_res = [t for t in native if at_res(t)]  # prefer a native grid at the output res
+    pool = same_res or native
+    key = _most_common([_phase(t) for t in pool])
+    ref = next(t for t in pool if _phase(t) == key)
+    if same_res:
         return Lattice(crs, ref)  # the native grid itself
     return Lattice(crs, (xres, 0.0, ref[2], 0.0, -yres, ref[5]))  # edges through its origin
 
@@ -334,9 +342,3 @@ def valid_area(srcs: Sequence[BandSource], crs: Any) -> Any:
     if not parts:
         return shapely.GeometryCollection()
     return shapely.union_all(parts)
-
-
-def check_positive_size(window: Window, what: str) -> None:
-    """Refuse an empty output grid (a bug guard; callers skip empty windows)."""
-    if window.empty:
-        raise ReadError(f"{what}: empty output grid {window}")
