@@ -317,15 +317,9 @@ def format_table(results: list[Comparison]) -> str:
     head = f"{'case':38} {'shape (t, y, x)':18} dims grid dtype nodata time  equal px  max |d|"
     lines = [head, "-" * len(head)]
     for r in results:
+        checks = (r.same_dims, r.same_grid, r.same_dtypes, r.same_nodata, r.same_times)
         flags = " ".join(
-            f"{'yes' if v else 'NO':>{n}}"
-            for v, n in (
-                (r.same_dims, 4),
-                (r.same_grid, 4),
-                (r.same_dtypes, 5),
-                (r.same_nodata, 6),
-                (r.same_times, 4),
-            )  # fmt: skip
+            f"{'yes' if v else 'NO':>{n}}" for v, n in zip(checks, (4, 4, 5, 6, 4), strict=True)
         )
         lines.append(
             f"{r.title:38} {r.shape!s:18} {flags}  {r.equal_fraction:8.2%}  {r.max_abs_diff:7g}"
