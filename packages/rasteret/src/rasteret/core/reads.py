@@ -8,6 +8,7 @@ point of :mod:`rasteret.read.entry`, imported on the first read (:meth:`ReadMeth
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -73,8 +74,8 @@ class ReadMethods:
         Raises:
             NotImplementedError: The read engine is not available in this installation.
         """
-        try:
-            from rasteret.read import entry
+        try:  # import_module consults sys.modules (a package attribute would hide a failure)
+            entry = importlib.import_module("rasteret.read.entry")
         except ImportError as exc:
             raise NotImplementedError(
                 "pixel reads need the rasteret_io read engine, which is not available in this "
