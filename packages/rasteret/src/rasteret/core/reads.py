@@ -8,6 +8,7 @@ point of :mod:`rasteret.read.entry`, imported on the first read (:meth:`ReadMeth
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from rasteret.read.footprints import footprints as _footprints
 from rasteret.read.footprints import native_res as _native_res
 from rasteret.read.requests import (
     AoiRequest,
+    CubeOptions,
     GridRequest,
     PointRequest,
     ReadOptions,
@@ -72,8 +74,8 @@ class ReadMethods:
         Raises:
             NotImplementedError: The read engine is not available in this installation.
         """
-        try:
-            from rasteret.read import entry
+        try:  # import_module consults sys.modules (a package attribute would hide a failure)
+            entry = importlib.import_module("rasteret.read.entry")
         except ImportError as exc:
             raise NotImplementedError(
                 "pixel reads need the rasteret_io read engine, which is not available in this "
@@ -134,24 +136,39 @@ class ReadMethods:
         timeout: float | None = None,
         staleness: str | None = None,
         return_ids: bool = False,
+        resolution: float | tuple[float, float] | None = None,
+        resampling: str | Mapping[str, str] = "nearest",
+        dtype: Any = None,
+        fill_value: float | Mapping[str, float] | None = None,
+        anchor: Any = None,
         **filters: Any,
     ) -> Any:
         """Read the pixels of ``bands`` inside ``geometries`` as a NumPy array.
 
-        Returns ``[N, H, W]`` for one band and ``[N, C, H, W]`` for several, in the native
-        dtype. ``**filters`` are applied with :meth:`subset` first. With ``return_ids=True``
-        returns ``(array, ids)``: ``ids`` is a ``pyarrow.Table`` with one row per entry of
-        the first axis (``record_id``, ``datetime``, ``geometry_id``).
+        Returns ``[N, H, W]`` for one band and ``[N, C, H, W]`` for several (N = the
+        (record, AOI) pairs with data), in the native dtype. Every record of an AOI is on one
+        grid: the AOI's window clipped to the records' extents (one record on its own grid:
+        exactly ``rasterio.mask.mask(crop=True)``). ``**filters`` are applied with
+        :meth:`subset` first. With ``return_ids=True`` returns ``(array, ids)``: ``ids`` is a
+        ``pyarrow.Table`` with one row per entry of the first axis (``record_id``,
+        ``datetime``, ``geometry_id``).
 
-        The read-trust keywords (also on ``get_xarray``, ``get_gdf``, ``sample_points`` and
-        ``read_window``): ``error_policy`` says what a record/band whose pixels cannot be
-        read after retries does — ``"raise"`` (default), ``"skip"`` (left out, warned) or
-        ``"nodata"`` (kept, filled with nodata, warned); ``deadline`` bounds the whole
-        read's fetches in seconds and ``timeout`` each request attempt; ``staleness``
-        (``"raise"`` / ``"warn"`` / ``"off"``) what a COG rewritten since the build does.
-        ``None`` takes the value of :func:`rasteret.options`. A read whose arrays would
-        exceed ``rasteret.options.memory_budget`` raises ``MemoryBudgetError`` before any
-        request.
+        Keywords added after rasteret 0.4.1 (keyword-only; defaults keep its output):
+
+        - read trust (also on ``get_xarray``, ``get_gdf``, ``sample_points`` and
+          ``read_window``): ``error_policy`` says what a record/band whose pixels cannot be
+          read after retries does — ``"raise"`` (default), ``"skip"`` (left out, warned) or
+          ``"nodata"`` (kept, filled with nodata, warned); ``deadline`` bounds the whole
+          read's fetches in seconds and ``timeout`` each request attempt; ``staleness``
+          (``"raise"`` / ``"warn"`` / ``"off"``) what a COG rewritten since the build does.
+          ``None`` takes the value of :func:`rasteret.options`. A read whose arrays would
+          exceed ``rasteret.options.memory_budget`` raises ``MemoryBudgetError`` before any
+          request.
+        - grid and values (see ``docs/cube.md``): ``resolution`` (output pixel size in
+          output-CRS units), ``resampling`` (``nearest``, ``bilinear``, ``cubic``,
+          ``average``, ``mode``, ``min``, ``max``, ``med``, ``q1``, ``q3``; GDAL's kernels),
+          ``dtype``, ``fill_value`` and ``anchor`` (``"edge"``, ``"center"``, ``"floating"``
+          or ``(fx, fy)``, odc-stac's semantics).
 
         Raises:
             ValueError: Unknown band ("Band(s) not found: ..."), invalid filters or options.
@@ -173,14 +190,23 @@ class ReadMethods:
             timeout=timeout,
             staleness=staleness,
         )
+        band_codes = self._bands(bands, options)
         request = AoiRequest.build(
             geometries,
-            self._bands(bands, options),
+            band_codes,
             what="get_numpy",
             geometry_crs=geometry_crs,
             geometry_column=geometry_column,
             target_crs=target_crs,
             all_touched=all_touched,
+            cube=CubeOptions.build(
+                band_codes,
+                resolution=resolution,
+                resampling=resampling,
+                dtype=dtype,
+                fill_value=fill_value,
+                anchor=anchor,
+            ),
         )
         if return_ids:
             return self._readers().get_numpy(
@@ -207,25 +233,38 @@ class ReadMethods:
         deadline: float | None = None,
         timeout: float | None = None,
         staleness: str | None = None,
+        resolution: float | tuple[float, float] | None = None,
+        resampling: str | Mapping[str, str] = "nearest",
+        dtype: Any = None,
+        fill_value: float | Mapping[str, float] | None = None,
+        groupby: str | None = None,
+        anchor: Any = None,
+        chunks: Any = None,
         **filters: Any,
     ) -> xr.Dataset:
         """Read ``bands`` inside ``geometries`` as an ``xarray.Dataset`` (time, geometry, y, x).
 
-        Keyword ``chunks=None`` (``"auto"``, an int, or a dict such as ``{"time": 1,
-        "y": 512, "x": 512}``) makes the Dataset lazy and dask-backed: it is planned from the
-        index alone (no pixel or header request) and each chunk reads only its own tiles
-        when computed; it has the same dims, coordinates, attributes and dtypes as the eager
-        result and computes to identical values. Needs ``rasteret[dask]``. (``chunks`` is
-        taken from ``**filters`` so that the signature stays 0.4.1's.) ``error_policy``,
-        ``deadline``, ``timeout`` and ``staleness``: see :meth:`get_numpy`.
+        One regular grid for every AOI and record (see ``docs/cube.md``): ``target_crs``
+        (default: the most common record CRS), ``resolution`` (default: the finest native
+        one), ``anchor`` (default: the native grid), covering every AOI's window clipped to
+        the records' extents. Keywords added after rasteret 0.4.1 (defaults keep its output):
+        ``error_policy``, ``deadline``, ``timeout`` and ``staleness`` as in :meth:`get_numpy`;
+        ``resolution``, ``resampling``, ``dtype``, ``fill_value`` and ``anchor`` as in
+        :meth:`get_numpy`; ``groupby`` (None: records sharing a datetime are fused, with a
+        warning; ``"time"``, ``"id"``, ``"solar_day"``, as in odc-stac); ``chunks``
+        (``"auto"``, an int, or a dict such as ``{"time": 1, "y": 512, "x": 512}``) makes the
+        Dataset lazy and dask-backed: planned from the index alone (no pixel or header
+        request), each chunk reads only its own tiles when computed, with the same dims,
+        coordinates, attributes and dtypes as the eager result and identical values. Needs
+        ``rasteret[dask]``.
 
         Raises:
-            ValueError: Unknown band, unknown ``xr_combine`` strategy, bad ``chunks``,
-                invalid filters.
+            ValueError: Unknown band, unknown ``xr_combine`` / ``groupby``, bad ``chunks``
+                or grid options, invalid filters.
             ImportError: ``chunks`` given without dask installed.
             MemoryBudgetError: An eager cube would not fit the memory budget.
         """
-        output = XarrayOptions.build(xr_combine=xr_combine, chunks=filters.pop("chunks", None))
+        output = XarrayOptions.build(xr_combine=xr_combine, chunks=chunks, groupby=groupby)
         options = self._options(
             data_source,
             max_concurrent=max_concurrent,
@@ -237,14 +276,23 @@ class ReadMethods:
             timeout=timeout,
             staleness=staleness,
         )
+        band_codes = self._bands(bands, options)
         request = AoiRequest.build(
             geometries,
-            self._bands(bands, options),
+            band_codes,
             what="get_xarray",
             geometry_crs=geometry_crs,
             geometry_column=geometry_column,
             target_crs=target_crs,
             all_touched=all_touched,
+            cube=CubeOptions.build(
+                band_codes,
+                resolution=resolution,
+                resampling=resampling,
+                dtype=dtype,
+                fill_value=fill_value,
+                anchor=anchor,
+            ),
         )
         return self._readers().get_xarray(self._filtered(filters), request, output, options)
 

@@ -7,7 +7,10 @@ checks its arguments once and builds frozen, hashable values; everything below t
   progress, error policy;
 - :class:`AoiRequest` — *what* an AOI read (``get_numpy`` / ``get_xarray`` / ``get_gdf``)
   reads: normalised polygons with their CRS, bands, output CRS, masking;
-- :class:`XarrayOptions` — ``get_xarray``'s output options (``xr_combine``, ``chunks``);
+- :class:`XarrayOptions` — ``get_xarray``'s output options (``xr_combine``, ``chunks``,
+  ``groupby``); :class:`~rasteret.read.cube_options.CubeOptions` (the ``cube`` field of an
+  :class:`AoiRequest`) — output grid and pixel values (``resolution``, ``resampling``,
+  ``dtype``, ``fill_value``, ``anchor``);
 - :class:`PointRequest` — ``sample_points``; :class:`GridRequest` — ``read_window``;
   :class:`TorchGeoRequest` — ``to_torchgeo_dataset``.
 
@@ -27,6 +30,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from rasteret._options import resolve_progress
 from rasteret.errors import BandNotFoundError, InvalidInputError, UnsupportedGeometryError
 from rasteret.query.validate import Box, numbers
+from rasteret.read.cube_options import CubeOptions, check_groupby
+from rasteret.read.cube_options import GroupBy as CubeGroupBy
 from rasteret.read.inputs import check_aoi_geometries, check_crs, crs_errors
 from rasteret.read.limits import fetch_options, resolve_budget
 from rasteret_catalog import BandRegistry, CloudConfig, asset_key_candidates
@@ -38,6 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "AoiRequest",
     "Chunking",
+    "CubeOptions",
     "ErrorPolicy",
     "GridRequest",
     "PointRequest",
@@ -207,6 +213,8 @@ class AoiRequest:
         target_crs: Output CRS (None: the records' own, or the most common one).
         all_touched: Rasterize AOIs with ``all_touched``.
         attributes: Non-geometry columns of a tabular AOI input (``get_gdf`` joins them).
+        cube: Output grid and pixel-value options of stacked reads (``get_numpy``,
+            ``get_xarray``).
     """
 
     geometries: tuple[Any, ...]
@@ -215,6 +223,7 @@ class AoiRequest:
     target_crs: Any = None
     all_touched: bool = False
     attributes: Any = field(default=None, compare=False)
+    cube: CubeOptions = field(default_factory=CubeOptions)
 
     @classmethod
     def build(
@@ -227,6 +236,7 @@ class AoiRequest:
         geometry_column: str | None = None,
         target_crs: Any = None,
         all_touched: bool = False,
+        cube: CubeOptions | None = None,
     ) -> AoiRequest:
         """Normalise the AOI input (see :func:`rasteret_io.normalize_aois`).
 
@@ -260,6 +270,7 @@ class AoiRequest:
             target_crs=check_crs(target_crs, "target_crs"),
             all_touched=bool(all_touched),
             attributes=aois.attributes,
+            cube=cube if cube is not None else CubeOptions(),
         )
 
     def aoi_input(self) -> AoiInput:
@@ -341,26 +352,34 @@ class XarrayOptions:
     """Output options of ``get_xarray``.
 
     Attributes:
-        xr_combine: How per-AOI Datasets on different grids are combined.
+        xr_combine: Kept for rasteret 0.4.1 callers (checked, otherwise unused: every AOI
+            is placed on one covering grid, see ``docs/cube.md``).
         chunks: Dask chunking of a lazy cube; None reads eagerly.
+        groupby: Which records share a time step (None: equal datetimes, with a warning when
+            that fuses records; ``"time"``, ``"id"``, ``"solar_day"``).
     """
 
     xr_combine: XrCombine = "combine_first"
     chunks: Chunking | None = None
+    groupby: CubeGroupBy = None
 
     @classmethod
-    def build(cls, *, xr_combine: Any = "combine_first", chunks: Any = None) -> XarrayOptions:
-        """Check ``xr_combine`` and parse ``chunks``.
+    def build(
+        cls, *, xr_combine: Any = "combine_first", chunks: Any = None, groupby: Any = None
+    ) -> XarrayOptions:
+        """Check ``xr_combine`` and ``groupby`` and parse ``chunks``.
 
         Raises:
-            InvalidInputError: Unknown ``xr_combine`` or bad ``chunks``.
+            InvalidInputError: Unknown ``xr_combine`` or ``groupby``, or bad ``chunks``.
         """
         if xr_combine not in _XR_COMBINE:
             raise InvalidInputError(
                 f"Unknown xr_combine strategy {xr_combine!r}: use 'combine_first', 'merge' or "
                 "'merge_override'"
             )
-        return cls(xr_combine, None if chunks is None else Chunking.parse(chunks))
+        return cls(
+            xr_combine, None if chunks is None else Chunking.parse(chunks), check_groupby(groupby)
+        )
 
 
 @dataclass(frozen=True, slots=True)
