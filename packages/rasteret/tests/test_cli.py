@@ -185,3 +185,115 @@ def test_collections_import(home: Path, tmp_path: Path, records) -> None:
     missing = run("collections", "import", "x", "--record-table", str(tmp_path / "nope.parquet"),
                   "--workspace-dir", str(ws), env_home=home)  # fmt: skip
     assert missing.returncode == 1 and "nope.parquet" in one_line_error(missing)
+
+
+# -- rasteret 0.4.1 CLI compatibility (issue #13) and argument checks before I/O (#16) -----------
+
+V041_SUMMARY_KEYS = {"name", "path", "scene_count", "date_start", "date_end",
+                     "has_split_column", "columns"}  # fmt: skip
+
+
+def test_collections_info_json_is_a_superset_of_041(home: Path, legacy_dir: Path) -> None:
+    ws = str(legacy_dir.parent)
+    out = run("collections", "info", "legacy", "--workspace-dir", ws, "--json", env_home=home)
+    info = json.loads(out.stdout)
+    assert set(info) >= V041_SUMMARY_KEYS, set(info)
+    assert {"kind", "data_source", "date_range", "size", "created"} <= set(info)
+    assert info["scene_count"] == info["size"] == 6
+    assert info["has_split_column"] is False and info["name"] == "legacy"
+    assert info["date_start"].startswith(info["date_range"][0])
+    assert info["date_end"].startswith(info["date_range"][1])
+    gone = run("collections", "delete", "legacy", "--workspace-dir", ws, "--yes", env_home=home)
+    assert gone.stdout.strip() == f"Deleted: {legacy_dir}"
+
+
+def test_local_registry_commands_act_on_the_running_process(
+    legacy_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rasteret.cli import main
+    from rasteret_catalog import DatasetRegistry
+
+    reg = str(tmp_path / "reg.json")
+    assert main(["datasets", "register-local", "local/run", str(legacy_dir),
+                 "--registry-path", reg, "--json"]) == 0  # fmt: skip
+    registered = json.loads(capsys.readouterr().out)
+    assert DatasetRegistry.get("local/run") is not None
+    assert main(["datasets", "unregister-local", "local/run", "--registry-path", reg,
+                 "--json"]) == 0  # fmt: skip
+    removed = json.loads(capsys.readouterr().out)
+    assert {**registered, "removed": True} == removed  # the 0.4.1 descriptor keys, plus ours
+    assert DatasetRegistry.get("local/run") is None
+    assert main(["datasets", "list", "--json"]) == 0
+    assert "local/run" not in {d["id"] for d in json.loads(capsys.readouterr().out)}
+    assert json.loads(Path(reg).read_text()) == []
+
+    # never persisted: still exported from, and removed from, this process
+    assert main(["datasets", "register-local", "local/mem", str(legacy_dir), "--no-persist"]) == 0
+    out_path = tmp_path / "shared" / "mem.json"
+    assert main(["datasets", "export-local", "local/mem", str(out_path), "--json"]) == 0
+    capsys.readouterr()
+    exported = json.loads(out_path.read_text())
+    assert isinstance(exported, dict) and exported["id"] == "local/mem"
+    assert exported["collection_uri"] == str(legacy_dir)
+    assert main(["datasets", "unregister-local", "local/mem"]) == 0
+    assert DatasetRegistry.get("local/mem") is None
+    assert main(["datasets", "unregister-local", "local/mem"]) == 1
+
+
+def test_register_local_blames_the_missing_path(home: Path, tmp_path: Path) -> None:
+    for missing in ("/nonexistent", str(tmp_path / "no" / "such_records"), "./gone.parquet"):
+        proc = run("datasets", "register-local", "local/x", missing, env_home=home)
+        line = one_line_error(proc)
+        assert proc.returncode == 1 and "does not exist" in line
+        assert "workspace" not in line and Path(missing).name in line
+    bare = run("datasets", "register-local", "local/x", "nosuchname", env_home=home)
+    line = one_line_error(bare)
+    assert "'nosuchname' is neither an existing path nor a cached collection" in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (("--max-concurrent", "-5"), "integer >= 1"),
+        (("--max-concurrent", "0"), "integer >= 1"),
+        (("--max-concurrent", "lots"), "integer >= 1"),
+        (("--bbox", "nan,0,1,1"), "finite"),
+        (("--bbox", "500000,4000000,510000,4010000"), "lon/lat"),
+        (("--bbox", "1,1,0,2"), "west"),
+        (("--date-range", "2024-02-01,2024-01-01"), "after its end"),
+        (("--date-range", "2024-13-01,2024-12-31"), "2024-13-01"),
+        (("--query", "[1, 2]"), "JSON object"),
+        (("--query", "{oops"), "invalid JSON"),
+    ],
+)
+def test_build_arguments_fail_before_any_io(home: Path, argv: tuple[str, ...], needle: str) -> None:
+    # port 9 (discard) on loopback: a request would fail differently (and slowly); exit 2
+    # with the argument's message shows nothing was attempted
+    base = {"--bbox": "0,0,1,1", "--date-range": "2024-01-01,2024-01-31"}
+    base.update(dict(zip(argv[::2], argv[1::2])))
+    flat = [x for kv in base.items() for x in kv if kv[0] not in ("--max-concurrent", "--query")]
+    extra = [x for kv in base.items() if kv[0] in ("--max-concurrent", "--query") for x in kv]
+    proc = run("collections", "build", "n", "--stac-api", "http://127.0.0.1:9/stac",
+               "--collection", "c", *flat, *extra, env_home=home)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert needle in proc.stderr
+
+
+def test_path_arguments_checked_before_io(home: Path, legacy_dir: Path, tmp_path: Path) -> None:
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    ws = run("datasets", "build", "earthsearch/sentinel-2-l2a", "n", "--bbox", "0,0,1,1",
+             "--date-range", "2024-01-01,2024-01-02", "--workspace-dir", str(a_file),
+             env_home=home)  # fmt: skip
+    assert ws.returncode == 2 and "is a file" in one_line_error(ws)
+    reg_dir = run("datasets", "register-local", "local/x", str(legacy_dir), "--registry-path",
+                  str(tmp_path), env_home=home)  # fmt: skip
+    assert reg_dir.returncode == 2 and "is a directory" in one_line_error(reg_dir)
+    out_dir = run("datasets", "export-local", "local/x", str(tmp_path), env_home=home)
+    assert out_dir.returncode == 2 and "is a directory" in one_line_error(out_dir)
+    cmap = run("collections", "import", "n", "--record-table", str(a_file), "--column-map",
+               '{"a": 1}', env_home=home)  # fmt: skip
+    assert cmap.returncode == 2 and "column names" in cmap.stderr
+    cols = run("collections", "import", "n", "--record-table", str(a_file), "--columns", ",,",
+               env_home=home)  # fmt: skip
+    assert cols.returncode == 2 and "column names" in cols.stderr

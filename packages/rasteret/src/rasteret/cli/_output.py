@@ -21,6 +21,8 @@ __all__ = [
     "BuildKeywords",
     "UsageError",
     "build_keywords",
+    "check_file_target",
+    "check_workspace",
     "out",
     "report_built",
     "table",
@@ -57,6 +59,29 @@ def build_keywords(args: argparse.Namespace) -> BuildKeywords:
         max_concurrent=args.max_concurrent,
         query=args.query,
     )
+
+
+def check_workspace(workspace_dir: str | None) -> None:
+    """Fail before any I/O when ``--workspace-dir`` names something that is not a directory.
+
+    Raises:
+        UsageError: The path exists and is a file.
+    """
+    if workspace_dir is not None and "://" not in workspace_dir:
+        p = Path(workspace_dir).expanduser()
+        if p.exists() and not p.is_dir():
+            raise UsageError(f"--workspace-dir {p} is a file, not a directory")
+
+
+def check_file_target(path: str | None, what: str) -> None:
+    """Fail before any I/O when a file argument (``--registry-path``, an output path) names
+    a directory.
+
+    Raises:
+        UsageError: The path is an existing directory.
+    """
+    if path is not None and Path(path).expanduser().is_dir():
+        raise UsageError(f"{what} {Path(path).expanduser()} is a directory; give a file path")
 
 
 def out(data: Any, as_json: bool, text: str | None = None) -> None:
