@@ -8,11 +8,12 @@ point of :mod:`rasteret.read.entry`, imported on the first read (:meth:`ReadMeth
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from rasteret.errors import EmptyCollectionError
+from rasteret.errors import EmptyCollectionError, NoMatchingRecordsError
 from rasteret.query.filters import Subset
 from rasteret.read.footprints import footprints as _footprints
 from rasteret.read.footprints import native_res as _native_res
@@ -26,6 +27,7 @@ from rasteret.read.requests import (
     check_bands,
 )
 from rasteret_catalog import BandRegistry, CloudConfig
+from rasteret_catalog.schema import BAND_ALIASES_KEY
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable
@@ -38,6 +40,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from rasteret_io.protocols import Backend
 
 __all__ = ["ReadMethods"]
+
+T = TypeVar("T")
 
 
 class ReadMethods:
@@ -54,6 +58,9 @@ class ReadMethods:
 
         @property
         def bands(self) -> list[str]: ...
+
+        @property
+        def schema(self) -> pa.Schema: ...
 
         def __len__(self) -> int: ...
 
@@ -85,6 +92,42 @@ class ReadMethods:
         """The records of this view after the ``subset`` criteria in ``filters``."""
         return self._subset(Subset.from_keywords(filters))._record_source()
 
+    def _aoi_read(
+        self,
+        run: Callable[[RecordSource], T],
+        request: AoiRequest,
+        filters: Mapping[str, Any],
+    ) -> T:
+        """Run an AOI read on the filtered records; when it finds no record, say why (the
+        filters emptied the view, or the AOIs miss it: their CRS and bounds, the collection's)."""
+        source = self._filtered(filters)
+        try:
+            return run(source)
+        except NoMatchingRecordsError:
+            from rasteret.read.diagnose import explain_no_match
+
+            raise explain_no_match(
+                source,
+                request,
+                name=self.name,
+                total=len(self) if filters else None,
+                filters=filters,
+            ) from None
+
+    def _band_aliases(self) -> dict[str, str]:
+        """The collection's ``band_aliases`` metadata (``{alias: band code}``), else ``{}``."""
+        try:
+            raw = (self.schema.metadata or {}).get(BAND_ALIASES_KEY.encode())
+        except ValueError:  # a collection without records has no schema
+            return {}
+        try:
+            aliases = json.loads(raw) if raw else {}
+        except ValueError:
+            return {}
+        if not isinstance(aliases, dict):
+            return {}
+        return {str(k): str(v) for k, v in aliases.items() if isinstance(v, str)}
+
     def _options(
         self,
         data_source: str | None,
@@ -100,10 +143,11 @@ class ReadMethods:
             progress=progress,
             cloud_config=cloud_config,
             backend=backend,
+            band_aliases=self._band_aliases(),
         )
 
     def _bands(self, bands: Any, options: ReadOptions) -> tuple[str, ...]:
-        return check_bands(bands, self.bands, BandRegistry.get(options.data_source) or None)
+        return check_bands(bands, self.bands, options.band_map)
 
     # -- AOI reads -----------------------------------------------------------------------------
 
@@ -148,7 +192,10 @@ class ReadMethods:
             target_crs=target_crs,
             all_touched=all_touched,
         )
-        return self._readers().get_numpy(self._filtered(filters), request, options)
+        readers = self._readers()
+        return self._aoi_read(
+            lambda src: readers.get_numpy(src, request, options), request, filters
+        )
 
     def get_xarray(
         self,
@@ -198,7 +245,10 @@ class ReadMethods:
             target_crs=target_crs,
             all_touched=all_touched,
         )
-        return self._readers().get_xarray(self._filtered(filters), request, output, options)
+        readers = self._readers()
+        return self._aoi_read(
+            lambda src: readers.get_xarray(src, request, output, options), request, filters
+        )
 
     def get_gdf(
         self,
@@ -238,7 +288,8 @@ class ReadMethods:
             target_crs=target_crs,
             all_touched=all_touched,
         )
-        return self._readers().get_gdf(self._filtered(filters), request, options)
+        readers = self._readers()
+        return self._aoi_read(lambda src: readers.get_gdf(src, request, options), request, filters)
 
     # -- points, windows, rasters --------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pyarrow as pa
 
-from rasteret.errors import InvalidInputError, NoDataError
+from rasteret.errors import InvalidInputError, NoDataError, NoMatchingRecordsError
 from rasteret.query.filters import overlap
 from rasteret.read._adapter import EngineRecords, engine_records, fetcher
 from rasteret.read.progress import progress_callback
@@ -51,7 +51,8 @@ def raise_or_warn(failures: Sequence[ReadFailure], what: str, *, produced: int) 
 
 
 def no_data_error(failures: Sequence[ReadFailure]) -> NoDataError:
-    """``NoDataError("No valid data found ...")`` chained to the first failure."""
+    """``NoDataError("No valid data found ...")`` chained to the first failure; with no
+    failure, a :class:`~rasteret.errors.NoMatchingRecordsError` (the caller explains it)."""
     if failures:
         err = NoDataError(
             f"No valid data found. {len(failures)} record/band read(s) failed; "
@@ -59,7 +60,7 @@ def no_data_error(failures: Sequence[ReadFailure]) -> NoDataError:
         )
         err.__cause__ = failures[0].error
         return err
-    return NoDataError("No valid data found: no record intersects the geometries")
+    return NoMatchingRecordsError("No valid data found: no record intersects the geometries")
 
 
 def aoi_records(source: RecordSource, request: AoiRequest, options: ReadOptions) -> EngineRecords:

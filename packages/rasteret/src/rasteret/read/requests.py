@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from rasteret._options import resolve_progress
 from rasteret.errors import BandNotFoundError, InvalidInputError, UnsupportedGeometryError
 from rasteret.query.validate import Box, numbers
-from rasteret_catalog import BandRegistry, CloudConfig, asset_key_candidates
+from rasteret_catalog import BandRegistry, CloudConfig, FrozenMap, asset_key_candidates
 
 if TYPE_CHECKING:  # pragma: no cover
     from rasteret_io import AoiInput
@@ -111,6 +111,8 @@ class ReadOptions:
         progress: Show a progress bar.
         error_policy: What a failed record/band read does: ``"skip"`` (warn, leave it out),
             ``"raise"`` or ``"nodata"``.
+        band_aliases: ``{alias: band code}`` the collection records (its ``band_aliases``
+            metadata: asset keys and common names of its bands).
     """
 
     data_source: str = ""
@@ -119,6 +121,7 @@ class ReadOptions:
     max_concurrent: int = 50
     progress: bool = False
     error_policy: ErrorPolicy = "skip"
+    band_aliases: FrozenMap[str, str] | None = None
 
     @classmethod
     def build(
@@ -129,6 +132,7 @@ class ReadOptions:
         progress: bool | None = None,
         cloud_config: CloudConfig | Mapping[str, Any] | None = None,
         backend: Backend | None = None,
+        band_aliases: Mapping[str, str] | None = None,
     ) -> ReadOptions:
         """Check the public keywords (``progress=None`` takes the global option).
 
@@ -148,12 +152,15 @@ class ReadOptions:
             cloud_config=cloud_config,
             max_concurrent=_positive_int(max_concurrent, "max_concurrent"),
             progress=resolve_progress(progress),
+            band_aliases=FrozenMap(band_aliases) if band_aliases else None,
         )
 
     @property
     def band_map(self) -> dict[str, str] | None:
-        """The registered band map of ``data_source`` (None when there is none)."""
-        return BandRegistry.get(self.data_source) or None
+        """How band names resolve to asset keys: the registered band map of ``data_source``
+        over the collection's own aliases (None when there is neither)."""
+        merged = {**(self.band_aliases or {}), **BandRegistry.get(self.data_source)}
+        return merged or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +174,8 @@ class AoiRequest:
         target_crs: Output CRS (None: the records' own, or the most common one).
         all_touched: Rasterize AOIs with ``all_touched``.
         attributes: Non-geometry columns of a tabular AOI input (``get_gdf`` joins them).
+        crs_assumed: ``crs`` is EPSG:4326 because ``geometry_crs="auto"`` met an input that
+            carries no CRS (error messages say so).
     """
 
     geometries: tuple[Any, ...]
@@ -175,6 +184,7 @@ class AoiRequest:
     target_crs: Any = None
     all_touched: bool = False
     attributes: Any = field(default=None, compare=False)
+    crs_assumed: bool = field(default=False, compare=False)
 
     @classmethod
     def build(
@@ -188,21 +198,28 @@ class AoiRequest:
         target_crs: Any = None,
         all_touched: bool = False,
     ) -> AoiRequest:
-        """Normalise the AOI input (see :func:`rasteret_io.normalize_aois`).
+        """Normalise the AOI input (GeoPandas objects through
+        :func:`rasteret.query.geoinput.plain_geometries`, then
+        :func:`rasteret_io.normalize_aois`).
 
         Raises:
-            InvalidInputError: No geometries.
+            InvalidInputError: No geometries, or a CRS conflict / missing CRS of a GeoPandas
+                input.
             UnsupportedGeometryError: An AOI that is not a (Multi)Polygon, or an unusable input.
         """
+        from rasteret.query.geoinput import plain_geometries
         from rasteret_io import normalize_aois
 
         if geometries is None:
             raise InvalidInputError(
-                f"{what} needs geometries (a bbox tuple, shapely geometries, WKB, GeoJSON or "
-                "an Arrow table of geometries)"
+                f"{what} needs geometries (a bbox tuple, shapely geometries, WKB, GeoJSON, a "
+                "GeoDataFrame / GeoSeries or an Arrow table of geometries)"
             )
+        plain = plain_geometries(
+            geometries, geometry_column=geometry_column, geometry_crs=geometry_crs, what=what
+        )
         aois = normalize_aois(
-            geometries, geometry_column=geometry_column, geometry_crs=geometry_crs
+            plain.value, geometry_column=plain.geometry_column, geometry_crs=plain.geometry_crs
         )
         for i, g in enumerate(aois.geometries):
             if g.geom_type not in ("Polygon", "MultiPolygon"):
@@ -217,6 +234,7 @@ class AoiRequest:
             target_crs=target_crs,
             all_touched=bool(all_touched),
             attributes=aois.attributes,
+            crs_assumed=plain.geometry_crs == "auto" and aois.attributes is None,
         )
 
     def aoi_input(self) -> AoiInput:
@@ -367,14 +385,18 @@ class PointRequest:
         """
         cls._check(match, max_distance_pixels, return_neighbourhood)
         # numpy / shapely / pyproj are loaded by the first point read, not by `load`
+        from rasteret.query.geoinput import plain_geometries
         from rasteret.read._point_input import parse_points
 
+        plain = plain_geometries(
+            points, geometry_column=geometry_column, geometry_crs=geometry_crs, what="points"
+        )
         xs, ys, epsg, attributes = parse_points(
-            points,
-            geometry_column=geometry_column,
+            plain.value,
+            geometry_column=plain.geometry_column,
             x_column=x_column,
             y_column=y_column,
-            geometry_crs=geometry_crs,
+            geometry_crs=plain.geometry_crs,
         )
         return cls(
             xs,
