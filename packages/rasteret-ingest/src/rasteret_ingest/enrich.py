@@ -79,6 +79,8 @@ class EnrichReport:
         requests: Range requests made for headers (retries included).
         elapsed: Wall time in seconds.
         urls: Unique URLs read.
+        left_out_assets: Data assets of the source that were not indexed (not in the band
+            map of a STAC build).
     """
 
     attempted: int = 0
@@ -87,6 +89,7 @@ class EnrichReport:
     requests: int = 0
     elapsed: float = 0.0
     urls: int = 0
+    left_out_assets: tuple[str, ...] = ()
 
     @property
     def succeeded(self) -> int:

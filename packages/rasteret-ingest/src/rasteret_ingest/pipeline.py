@@ -15,6 +15,7 @@ The builders (:mod:`rasteret_ingest.builders`), incremental updates
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -81,6 +82,8 @@ def enrich_records(prepared: Prepared, options: EnrichOptions) -> tuple[pa.Table
     )
     if prepared.require_crs:
         check_record_crs(table, bands)
+    if prepared.left_out_assets:
+        report = replace(report, left_out_assets=prepared.left_out_assets)
     return table, report
 
 

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rasteret_catalog.schema import Col, MetaKey, band_of_metadata_column
-from rasteret_ingest.bandmaps import asset_key_union, resolve_band_map
+from rasteret_ingest.bandmaps import plan_bands
 from rasteret_ingest.builders import BuildResult, _meta, _stem
 from rasteret_ingest.enrich import EnrichReport
 from rasteret_ingest.errors import BuildSpecError, NoItemsError
@@ -133,9 +133,7 @@ def update_collection(
         items = [i for i in _item_dicts(new_items_or_table) if str(i.get("id")) not in known_set]
         if not items:
             return BuildResult(str(path), existing, name, source, True, EnrichReport())
-        bm = resolve_band_map(
-            asset_key_union(items), band_map=band_map, sources=(source,), strict=False
-        )
+        bm = plan_bands(items, band_map=band_map, sources=(source,), strict=False).band_map
         bm = {b: a for b, a in bm.items() if not bands or b in bands}
         new = items_to_table(
             items, bm, band_index_map=band_index_map, collection=collection or source
