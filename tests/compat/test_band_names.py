@@ -100,7 +100,7 @@ def served(tmp_path_factory, object_server_session) -> dict[str, Any]:
                 "href": srv.url("bands/thumb.png"),
                 "type": "image/png",
                 "roles": ["thumbnail"],
-            },  # fmt: skip
+            },
             "metadata": {"href": srv.url("bands/meta.xml"), "type": "application/xml"},
         }
 
@@ -111,7 +111,7 @@ def served(tmp_path_factory, object_server_session) -> dict[str, Any]:
                 "type": cog,
                 "roles": ["data"],
                 "eo:bands": [{"name": "B04", "common_name": "red"}],
-            },  # fmt: skip
+            },
         }
 
     return {
