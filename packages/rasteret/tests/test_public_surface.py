@@ -156,7 +156,17 @@ def test_catalog_classes_are_the_same_objects() -> None:
         assert getattr(rasteret, name) is getattr(rasteret_catalog, name)
 
 
-def test_options_is_the_context_manager_not_a_module() -> None:
+def test_options_is_the_context_manager_and_the_module() -> None:
+    import types
+
+    import rasteret.options as options_module
+    from rasteret.options import RasteretOptions, get_options, options, set_options
+
+    # 0.4.1: `rasteret.options` is both a module path and the context manager
+    assert rasteret.options is options_module and isinstance(options_module, types.ModuleType)
+    assert get_options is rasteret.get_options and set_options is rasteret.set_options
+    with options(progress=True) as current:
+        assert isinstance(current, RasteretOptions) and current.progress is True
     assert callable(rasteret.options)
     assert rasteret.get_options().progress is False
     with rasteret.options(progress=True):

@@ -9,11 +9,12 @@ point of :mod:`rasteret.read.entry`, imported on the first read (:meth:`ReadMeth
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from rasteret.errors import EmptyCollectionError
+from rasteret.errors import EmptyCollectionError, NoMatchingRecordsError
 from rasteret.query.filters import Subset
 from rasteret.read.footprints import footprints as _footprints
 from rasteret.read.footprints import native_res as _native_res
@@ -28,6 +29,7 @@ from rasteret.read.requests import (
     check_bands,
 )
 from rasteret_catalog import BandRegistry, CloudConfig
+from rasteret_catalog.schema import BAND_ALIASES_KEY
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable
@@ -56,6 +58,9 @@ class ReadMethods:
 
         @property
         def bands(self) -> list[str]: ...
+
+        @property
+        def schema(self) -> pa.Schema: ...
 
         def __len__(self) -> int: ...
 
@@ -87,6 +92,37 @@ class ReadMethods:
         """The records of this view after the ``subset`` criteria in ``filters``."""
         return self._subset(Subset.from_keywords(filters))._record_source()
 
+    def _no_match(
+        self, source: RecordSource, request: AoiRequest, filters: Mapping[str, Any]
+    ) -> NoMatchingRecordsError:
+        """Why an AOI read over ``source`` (this view after ``filters``) found no record: the
+        filters emptied the view, or the AOIs miss it (their CRS and bounds, the
+        collection's). Raised by the read methods in place of the bare error, in their own
+        frame (the reads' warnings point at the caller by stack depth)."""
+        from rasteret.read.diagnose import explain_no_match
+
+        total = None
+        if filters:
+            try:
+                total = len(self)
+            except TypeError:  # a streamed (hf://) collection is not counted up front
+                total = None
+        return explain_no_match(source, request, name=self.name, total=total, filters=filters)
+
+    def _band_aliases(self) -> dict[str, str]:
+        """The collection's ``band_aliases`` metadata (``{alias: band code}``), else ``{}``."""
+        try:
+            raw = (self.schema.metadata or {}).get(BAND_ALIASES_KEY.encode())
+        except ValueError:  # a collection without records has no schema
+            return {}
+        try:
+            aliases = json.loads(raw) if raw else {}
+        except ValueError:
+            return {}
+        if not isinstance(aliases, dict):
+            return {}
+        return {str(k): str(v) for k, v in aliases.items() if isinstance(v, str)}
+
     def _options(
         self,
         data_source: str | None,
@@ -110,10 +146,11 @@ class ReadMethods:
             deadline=deadline,
             timeout=timeout,
             staleness=staleness,
+            band_aliases=self._band_aliases(),
         )
 
     def _bands(self, bands: Any, options: ReadOptions) -> tuple[str, ...]:
-        return check_bands(bands, self.bands, BandRegistry.get(options.data_source) or None)
+        return check_bands(bands, self.bands, options.band_map)
 
     # -- AOI reads -----------------------------------------------------------------------------
 
@@ -208,11 +245,14 @@ class ReadMethods:
                 anchor=anchor,
             ),
         )
-        if return_ids:
-            return self._readers().get_numpy(
-                self._filtered(filters), request, options, return_ids=True
-            )
-        return self._readers().get_numpy(self._filtered(filters), request, options)
+        source = self._filtered(filters)
+        readers = self._readers()
+        try:
+            if return_ids:
+                return readers.get_numpy(source, request, options, return_ids=True)
+            return readers.get_numpy(source, request, options)
+        except NoMatchingRecordsError:
+            raise self._no_match(source, request, filters) from None
 
     def get_xarray(
         self,
@@ -294,7 +334,11 @@ class ReadMethods:
                 anchor=anchor,
             ),
         )
-        return self._readers().get_xarray(self._filtered(filters), request, output, options)
+        source = self._filtered(filters)
+        try:
+            return self._readers().get_xarray(source, request, output, options)
+        except NoMatchingRecordsError:
+            raise self._no_match(source, request, filters) from None
 
     def get_gdf(
         self,
@@ -345,7 +389,11 @@ class ReadMethods:
             target_crs=target_crs,
             all_touched=all_touched,
         )
-        return self._readers().get_gdf(self._filtered(filters), request, options)
+        source = self._filtered(filters)
+        try:
+            return self._readers().get_gdf(source, request, options)
+        except NoMatchingRecordsError:
+            raise self._no_match(source, request, filters) from None
 
     # -- points, windows, rasters --------------------------------------------------------------
 
