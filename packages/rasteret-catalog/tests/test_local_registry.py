@@ -139,7 +139,7 @@ def test_unregister_and_export(isolated_registry, tmp_path):
     DatasetRegistry.reset()
     assert DatasetRegistry.get("me/a") is not None
     out = export_local_descriptor("me/b", tmp_path / "out.json")
-    assert json.loads(out.read_text())[0]["id"] == "me/b"
+    assert json.loads(out.read_text())["id"] == "me/b"  # one descriptor object, as 0.4.1
     with pytest.raises(UnknownDatasetError):
         export_local_descriptor("me/nope", tmp_path / "x.json")
     removed = unregister_local_descriptor("me/a")
@@ -148,3 +148,38 @@ def test_unregister_and_export(isolated_registry, tmp_path):
     assert [e["id"] for e in json.loads(isolated_registry.read_text())] == ["me/b"]
     assert unregister_local_descriptor("me/a") is None
     assert remove_local_descriptor("me/zzz") is False
+
+
+def test_register_local_in_memory_is_unregistered_and_exported(isolated_registry, tmp_path):
+    """A local dataset registered only in this process (never persisted) is still local."""
+    d = _d("me/mem", collection_uri=str(tmp_path / "c"), spatial_coverage="local")
+    DatasetRegistry.register(d, local=True)
+    assert DatasetRegistry.is_local("me/mem") and not isolated_registry.exists()
+    out = export_local_descriptor("me/mem", tmp_path / "sub" / "mem.json")
+    payload = json.loads(out.read_text())
+    assert payload == d.to_dict()
+    assert DatasetDescriptor.from_dict(payload) == d
+    removed = unregister_local_descriptor("me/mem")
+    assert removed == d and DatasetRegistry.get("me/mem") is None
+    assert unregister_local_descriptor("me/mem") is None
+    with pytest.raises(UnknownDatasetError, match="me/mem"):
+        export_local_descriptor("me/mem", tmp_path / "again.json")
+
+
+def test_unregister_local_never_removes_builtin_or_plain_registrations(isolated_registry):
+    DatasetRegistry.register(_d("me/plain"))
+    assert unregister_local_descriptor("me/plain") is None
+    assert DatasetRegistry.get("me/plain") is not None
+    assert unregister_local_descriptor("earthsearch/sentinel-2-l2a") is None
+    assert DatasetRegistry.get("earthsearch/sentinel-2-l2a") is not None
+    # re-registering a local id as a plain descriptor makes it non-local
+    DatasetRegistry.register(_d("me/x"), local=True)
+    DatasetRegistry.register(_d("me/x"))
+    assert not DatasetRegistry.is_local("me/x")
+
+
+def test_file_entry_removed_even_when_registered_elsewhere(isolated_registry, tmp_path):
+    save_local_descriptor(_d("me/f"), tmp_path / "other.json")
+    removed = unregister_local_descriptor("me/f", tmp_path / "other.json")
+    assert removed is not None and removed.id == "me/f"
+    assert json.loads((tmp_path / "other.json").read_text()) == []

@@ -145,3 +145,33 @@ def test_cloud_config_helpers():
     assert backend_config_from_cloud_config(None)["url_patterns"] == {}
     with pytest.raises(TypeError):
         CloudConfig.register("x", {"provider": "aws"})  # type: ignore[arg-type]
+
+
+def test_snapshot_restore_round_trip():
+    before = DatasetRegistry.snapshot()
+    DatasetRegistry.register(
+        DatasetDescriptor(id="snap/x", name="X", band_map={"A": "a"}), local=True
+    )
+    CloudConfig.register("snap/y", CloudConfig(provider="aws"))
+    BandRegistry._maps["sentinel-2-l2a"]["B04"] = "mutated"  # even in-place edits are undone
+    assert DatasetRegistry.get("snap/x") is not None
+    DatasetRegistry.restore(before)
+    assert DatasetRegistry.get("snap/x") is None and not DatasetRegistry.is_local("snap/x")
+    assert CloudConfig.get_config("snap/y") is None
+    assert BandRegistry.get("snap/x") == {}
+    assert BandRegistry.get("sentinel-2-l2a")["B04"] == "red"
+    assert DatasetRegistry.snapshot() == before
+
+
+def test_band_constants_and_default_identity():
+    from rasteret_catalog import LANDSAT_C2L2_BANDS, SENTINEL2_BANDS
+
+    assert SENTINEL2_BANDS["B04"] == "red" and LANDSAT_C2L2_BANDS["B4"] == "red"
+    assert dict(SENTINEL2_BANDS) == BandRegistry.get("sentinel-2-l2a")
+    with pytest.raises(TypeError):
+        SENTINEL2_BANDS["B04"] = "x"  # type: ignore[index]
+    default = {"X1": "custom"}
+    assert BandRegistry.get("nope", default) is default  # 0.4.1: the caller's own object
+    got = BandRegistry.get("sentinel-2-l2a")
+    got["B04"] = "changed"  # a copy: the registry is untouched
+    assert BandRegistry.get("sentinel-2-l2a")["B04"] == "red"

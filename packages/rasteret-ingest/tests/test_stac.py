@@ -15,8 +15,8 @@ import pystac
 import pytest
 
 from rasteret_catalog.arrow import ensure_valid
-from rasteret_catalog.schema import band_metadata_column
-from rasteret_ingest.errors import BandMapError, NoItemsError, StacSearchError
+from rasteret_catalog.schema import BAND_ALIASES_KEY, band_metadata_column
+from rasteret_ingest.errors import BandMapError, IngestWarning, NoItemsError, StacSearchError
 from rasteret_ingest.pipeline import build_stac_table as _build
 from rasteret_ingest.specs import EnrichOptions, StacSource
 from rasteret_ingest.stac import search_items
@@ -120,26 +120,58 @@ def test_search_bbox_datetime_paging(stac_env: dict[str, Any], h: Any) -> None:
         search_items(url, "test-s2", date_range=("2030-01-01", "2030-02-01"))
 
 
-def test_build_from_api_infers_band_map_and_crs(
+def test_build_from_api_band_codes_are_asset_keys_and_crs(
     stac_env: dict[str, Any], object_server: Any, backend: Any
 ) -> None:
-    table, report = build_stac_table_with_report(
-        stac_api=stac_env["url"], collection="test-s2", backend=backend, progress=False
-    )
+    # "test-s2" has no registered band map: the band codes are the raster assets' keys (as
+    # build_from_table keeps its keys); the codes of the best-matching registered map (the
+    # Sentinel-2 B04 / B08, rasteret 0.4.1's renaming) are recorded as aliases instead.
+    with pytest.warns(IngestWarning, match=r"1 asset\(s\) .* not indexed .*: thumbnail"):
+        table, report = build_stac_table_with_report(
+            stac_api=stac_env["url"], collection="test-s2", backend=backend, progress=False
+        )
     ensure_valid(table)
     assert report.failed == 0 and report.urls == 2
+    assert report.left_out_assets == ("thumbnail",)
     assert object_server.count("GET") == 2  # one request per distinct COG
     cols = table.column_names
-    assert cols.index(band_metadata_column("B04")) < cols.index(band_metadata_column("B08"))
-    assert "B01_metadata" not in cols  # only bands some item has
+    assert cols.index(band_metadata_column("red")) < cols.index(band_metadata_column("nir"))
+    assert "thumbnail_metadata" not in cols  # only raster assets
+    assert json.loads(table.schema.metadata[BAND_ALIASES_KEY.encode()]) == {
+        "B04": "red",
+        "B08": "nir",
+    }
     rows = {r["id"]: r for r in table.to_pylist()}
     assert rows["item-1"]["proj:epsg"] == 32633  # from the header
     assert rows["item-0"]["crs"] == "EPSG:32633"  # from proj:code
-    assert rows["item-5"]["B08_metadata"] is None and rows["item-5"]["B04_metadata"] is not None
+    assert rows["item-5"]["nir_metadata"] is None and rows["item-5"]["red_metadata"] is not None
     assert rows["item-3"]["eo:cloud_cover"] == 30.0 and rows["item-3"]["collection"] == "test-s2"
     assert rows["item-2"]["datetime"] == dt.datetime(2024, 1, 11, 10, 0)
     assert rows["item-5"]["bbox"]["xmin"] == pytest.approx(10.0)
-    assert rows["item-0"]["assets"]["B04"]["href"].endswith("pool/u16.tif")
+    assert rows["item-0"]["assets"]["red"]["href"].endswith("pool/u16.tif")
+
+
+def test_registered_band_map_renames_and_keeps_asset_keys_as_aliases(
+    stac_env: dict[str, Any], backend: Any
+) -> None:
+    # a registered source id (a catalog dataset's, or the built-in sentinel-2-l2a map) renames,
+    # as in rasteret 0.4.1; the asset keys become aliases
+    table, report = build_stac_table_with_report(
+        stac_api=stac_env["url"],
+        collection="test-s2",
+        data_source="sentinel-2-l2a",
+        backend=backend,
+        progress=False,
+    )
+    assert [c for c in table.column_names if c.endswith("_metadata")] == [
+        "B04_metadata",
+        "B08_metadata",
+    ]
+    assert json.loads(table.schema.metadata[BAND_ALIASES_KEY.encode()]) == {
+        "nir": "B08",
+        "red": "B04",
+    }
+    assert report.left_out_assets == ("thumbnail",)
 
 
 def test_explicit_band_map_fails_before_header_reads(s2_table: Any, object_server: Any) -> None:

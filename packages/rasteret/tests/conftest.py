@@ -14,7 +14,7 @@ import pyarrow.fs as pafs
 import pytest
 import shapely
 
-from rasteret_catalog import BandRegistry, CloudConfig, DatasetRegistry
+from rasteret_catalog import DatasetRegistry
 
 # rasteret 0.4.1's 17-field band metadata struct, in its order
 LEGACY_BAND_TYPE = pa.struct(
@@ -194,15 +194,10 @@ def _isolated_registries(
     reg = tmp_path_factory.mktemp("registry") / "datasets.local.json"
     monkeypatch.setenv("RASTERET_LOCAL_DATASETS_PATH", str(reg))
     monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+    before = DatasetRegistry.snapshot()
     DatasetRegistry.reset()
-    bands = dict(BandRegistry._maps)
-    clouds = dict(CloudConfig._configs)
     yield
-    DatasetRegistry.reset()
-    BandRegistry._maps.clear()
-    BandRegistry._maps.update(bands)
-    CloudConfig._configs.clear()
-    CloudConfig._configs.update(clouds)
+    DatasetRegistry.restore(before)
 
 
 class OpenCounter(pafs.FileSystemHandler):

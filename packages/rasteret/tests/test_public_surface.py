@@ -63,11 +63,6 @@ FUNCTIONS = {
 
 # Keyword-only additions after 0.4.1's own parameters (0.4.1 calls keep working unchanged).
 _BUILD_BOUNDS = [("deadline", K, None), ("request_timeout", K, None)]
-ADDED = {
-    "build": _BUILD_BOUNDS,
-    "build_from_stac": _BUILD_BOUNDS,
-    "build_from_table": _BUILD_BOUNDS,
-}
 
 _READ = [("max_concurrent", K, 50), ("progress", K, None), ("cloud_config", K, None),
          ("data_source", K, None), ("backend", K, None), ("target_crs", K, None),
@@ -104,6 +99,19 @@ METHODS = {
     "iterate_rasters": [("data_source", P, None), ("bands", P, None)],
     "get_first_raster": [],
 }  # fmt: skip
+# Keyword-only parameters added after 0.4.1 (issue #15), between the 0.4.1 parameters and
+# **filters: every 0.4.1 call keeps working and keeps its output (defaults). The full
+# signature is still checked exactly: the 0.4.1 parameters, then these, then **filters.
+# They follow the read-trust keywords (in METHODS above as _TRUST / return_ids).
+_CUBE = [("resolution", K, None), ("resampling", K, "nearest"), ("dtype", K, None),
+         ("fill_value", K, None)]  # fmt: skip
+ADDED = {
+    "build": _BUILD_BOUNDS,
+    "build_from_stac": _BUILD_BOUNDS,
+    "build_from_table": _BUILD_BOUNDS,
+    "get_numpy": [*_CUBE, ("anchor", K, None)],
+    "get_xarray": [*_CUBE, ("groupby", K, None), ("anchor", K, None), ("chunks", K, None)],
+}
 CLASSMETHODS = {
     "from_parquet": [("path", P, _NO), ("name", P, ""), ("data_source", K, ""),
                      ("defer_dataset_open", K, False), ("record_index_path", K, None),
@@ -148,7 +156,17 @@ def test_catalog_classes_are_the_same_objects() -> None:
         assert getattr(rasteret, name) is getattr(rasteret_catalog, name)
 
 
-def test_options_is_the_context_manager_not_a_module() -> None:
+def test_options_is_the_context_manager_and_the_module() -> None:
+    import types
+
+    import rasteret.options as options_module
+    from rasteret.options import RasteretOptions, get_options, options, set_options
+
+    # 0.4.1: `rasteret.options` is both a module path and the context manager
+    assert rasteret.options is options_module and isinstance(options_module, types.ModuleType)
+    assert get_options is rasteret.get_options and set_options is rasteret.set_options
+    with options(progress=True) as current:
+        assert isinstance(current, RasteretOptions) and current.progress is True
     assert callable(rasteret.options)
     assert rasteret.get_options().progress is False
     with rasteret.options(progress=True):
@@ -174,7 +192,11 @@ def test_function_signatures(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_collection_method_signatures(name: str) -> None:
-    assert _shape(getattr(rasteret.Collection, name)) == METHODS[name]
+    ref = METHODS[name]
+    if name in ADDED:  # 0.4.1's parameters, the added keyword-only ones, then **filters
+        assert ref[-1] == ("filters", V, _NO)
+        ref = [*ref[:-1], *ADDED[name], ref[-1]]
+    assert _shape(getattr(rasteret.Collection, name)) == ref
 
 
 @pytest.mark.parametrize("name", sorted(CLASSMETHODS))

@@ -6,6 +6,8 @@ pyarrow types and validates tables; it is the only module that imports pyarrow.
 
 from rasteret_catalog import schema
 from rasteret_catalog.bands import (
+    LANDSAT_C2L2_BANDS,
+    SENTINEL2_BANDS,
     BandRegistry,
     DataSources,
     asset_key_candidates,
@@ -37,14 +39,15 @@ from rasteret_catalog.errors import (
 from rasteret_catalog.frozen import FrozenMap, freeze
 from rasteret_catalog.local import (
     default_registry_path,
-    export_local_descriptor,
     load_local_descriptors,
     remove_local_descriptor,
     save_local_descriptor,
 )
 from rasteret_catalog.registry import (
     DatasetRegistry,
+    RegistrySnapshot,
     builtin_descriptors,
+    export_local_descriptor,
     unregister_local_descriptor,
 )
 from rasteret_catalog.schema import SCHEMA_VERSION
@@ -52,7 +55,9 @@ from rasteret_catalog.schema import SCHEMA_VERSION
 __version__ = "0.5.0"
 
 __all__ = [
+    "LANDSAT_C2L2_BANDS",
     "SCHEMA_VERSION",
+    "SENTINEL2_BANDS",
     "BandCodeError",
     "BandRegistry",
     "CatalogError",
@@ -64,6 +69,7 @@ __all__ = [
     "DuplicateDatasetError",
     "FrozenMap",
     "LocalRegistryError",
+    "RegistrySnapshot",
     "SchemaError",
     "UnknownColumnError",
     "UnknownDatasetError",

@@ -6,8 +6,16 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import ClassVar
 
 from rasteret_catalog.errors import BandCodeError
+from rasteret_catalog.frozen import FrozenMap
 
-__all__ = ["BandRegistry", "DataSources", "asset_key_candidates", "resolve_band_asset"]
+__all__ = [
+    "LANDSAT_C2L2_BANDS",
+    "SENTINEL2_BANDS",
+    "BandRegistry",
+    "DataSources",
+    "asset_key_candidates",
+    "resolve_band_asset",
+]
 
 
 class DataSources:
@@ -32,6 +40,14 @@ _LANDSAT = {
     "B6": "swir16", "B7": "swir22",
     "qa_aerosol": "qa_aerosol", "qa_pixel": "qa_pixel", "qa_radsat": "qa_radsat",
 }  # fmt: skip
+
+SENTINEL2_BANDS: FrozenMap[str, str] = FrozenMap(_SENTINEL2)
+"""Sentinel-2 L2A band codes -> Earth Search asset keys (read-only; the registered map of
+``sentinel-2-l2a``)."""
+
+LANDSAT_C2L2_BANDS: FrozenMap[str, str] = FrozenMap(_LANDSAT)
+"""Landsat Collection 2 Level-2 band codes -> asset keys (read-only; the registered map of
+``landsat-c2-l2``)."""
 
 
 class BandRegistry:
@@ -68,10 +84,16 @@ class BandRegistry:
 
     @classmethod
     def get(cls, source_id: str, default: Mapping[str, str] | None = None) -> dict[str, str]:
-        """A copy of the band map of ``source_id``, else a copy of ``default`` (or ``{}``)."""
+        """A copy of the band map of ``source_id``, else ``default`` (or a new ``{}``).
+
+        A ``dict`` default is handed back itself, as in rasteret 0.4.1: it is the caller's
+        object, not the registry's.
+        """
         cls._prepare()
         found = cls._maps.get(source_id)
         if found is None:
+            if isinstance(default, dict) and default:
+                return default
             return dict(default or {})
         return dict(found)
 

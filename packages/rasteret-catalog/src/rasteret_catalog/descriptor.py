@@ -195,7 +195,19 @@ class DatasetDescriptor:
             raise self._fail("name", "must be a non-empty string")
 
     def _check_values(self) -> None:
-        for fname in ("field_roles", "column_map", "band_map", "bbox_columns"):
+        # field_roles / surface_fields / filter_capabilities errors use rasteret 0.4.1's wording
+        if self.field_roles is not None:
+            invalid = [
+                (k, v)
+                for k, v in self.field_roles.items()
+                if not (isinstance(k, str) and k and isinstance(v, str) and v)
+            ]
+            if invalid:
+                raise DescriptorError(
+                    f"dataset {self.id!r}: field_roles must map non-empty canonical field names "
+                    f"to non-empty source column names. Invalid entries: {invalid!r}"
+                )
+        for fname in ("column_map", "band_map", "bbox_columns"):
             value = getattr(self, fname)
             if value is not None and not all(
                 isinstance(k, str) and k and isinstance(v, str) and v for k, v in value.items()
@@ -218,9 +230,9 @@ class DatasetDescriptor:
                 continue
             unknown = set(value) - _SURFACES
             if unknown:
-                raise self._fail(
-                    fname,
-                    f"contains unsupported surfaces {sorted(unknown)}; allowed: {sorted(_SURFACES)}",
+                raise DescriptorError(
+                    f"dataset {self.id!r}: {fname} contains unsupported surface names: "
+                    f"{sorted(unknown)}. Valid surfaces are: {sorted(_SURFACES)}"
                 )
             if not all(
                 isinstance(v, list | tuple) and all(isinstance(s, str) for s in v)

@@ -24,17 +24,16 @@ from rasteret_catalog.errors import (
     DescriptorError,
     DuplicateDatasetError,
     LocalRegistryError,
-    UnknownDatasetError,
 )
 
 __all__ = [
     "ENV_VAR",
     "default_registry_path",
-    "export_local_descriptor",
     "load_local_descriptors",
     "read_raw_entries",
     "remove_local_descriptor",
     "save_local_descriptor",
+    "write_descriptor_json",
 ]
 
 ENV_VAR = "RASTERET_LOCAL_DATASETS_PATH"
@@ -116,9 +115,12 @@ def load_local_descriptors(path: str | os.PathLike[str] | None = None) -> list[D
 
 
 def _write_atomic(p: Path, entries: list[dict[str, Any]]) -> None:
-    p.parent.mkdir(parents=True, exist_ok=True)
     entries = sorted(entries, key=lambda e: str(e.get("id", "")))
-    payload = json.dumps(entries, indent=2, sort_keys=True) + "\n"
+    _write_text_atomic(p, json.dumps(entries, indent=2, sort_keys=True) + "\n")
+
+
+def _write_text_atomic(p: Path, payload: str) -> None:
+    p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -163,18 +165,17 @@ def remove_local_descriptor(dataset_id: str, path: str | os.PathLike[str] | None
     return True
 
 
-def export_local_descriptor(
-    dataset_id: str, output_path: str | os.PathLike[str], path: str | os.PathLike[str] | None = None
-) -> Path:
-    """Write the local entry ``dataset_id`` to ``output_path`` as a one-element registry file.
+def write_descriptor_json(entry: dict[str, Any], output_path: str | os.PathLike[str]) -> Path:
+    """Write one descriptor object (``to_dict()`` form) to ``output_path`` as JSON, atomically.
 
-    Raises:
-        UnknownDatasetError: ``dataset_id`` is not in the local registry file.
+    The format is rasteret 0.4.1's export format: a single JSON object, ``indent=2``, sorted
+    keys, trailing newline.
+
+    Returns:
+        The path written.
     """
-    p = _resolve(path)
-    for entry in read_raw_entries(p):
-        if entry.get("id") == dataset_id:
-            out = Path(output_path).expanduser()
-            _write_atomic(out, [entry])
-            return out
-    raise UnknownDatasetError(f"dataset {dataset_id!r} is not in the local registry {p}")
+    out = Path(output_path).expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    payload = json.dumps(entry, indent=2, sort_keys=True) + "\n"
+    _write_text_atomic(out, payload)
+    return out

@@ -12,7 +12,9 @@ import builtins
 import json
 import os
 import warnings
+from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import ClassVar
 
 from rasteret_catalog.bands import BandRegistry
@@ -25,12 +27,20 @@ from rasteret_catalog.errors import (
     UnknownDatasetError,
 )
 from rasteret_catalog.local import (
+    default_registry_path,
     load_local_descriptors,
     read_raw_entries,
     remove_local_descriptor,
+    write_descriptor_json,
 )
 
-__all__ = ["DatasetRegistry", "builtin_descriptors", "unregister_local_descriptor"]
+__all__ = [
+    "DatasetRegistry",
+    "RegistrySnapshot",
+    "builtin_descriptors",
+    "export_local_descriptor",
+    "unregister_local_descriptor",
+]
 
 
 def builtin_descriptors() -> list[DatasetDescriptor]:
@@ -50,6 +60,18 @@ def builtin_descriptors() -> list[DatasetDescriptor]:
         seen.add(d.id)
         out.append(d)
     return out
+
+
+@dataclass(frozen=True)
+class RegistrySnapshot:
+    """The process-wide registrations at one moment (see :meth:`DatasetRegistry.snapshot`)."""
+
+    descriptors: tuple[tuple[str, DatasetDescriptor], ...]
+    local_ids: frozenset[str]
+    builtin_ids: frozenset[str]
+    loaded: bool
+    band_maps: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+    cloud_configs: tuple[tuple[str, CloudConfig], ...]
 
 
 class DatasetRegistry:
@@ -122,16 +144,52 @@ class DatasetRegistry:
         cls._builtin_ids = frozenset()
         cls._loaded = False
 
+    @classmethod
+    def snapshot(cls) -> RegistrySnapshot:
+        """Capture every registration: datasets, local marks, band maps and cloud configs.
+
+        Built-ins and the local registry file are loaded first, so the snapshot is complete.
+        Test suites use it with :meth:`restore` to isolate tests that register datasets.
+        """
+        cls._ensure_loaded()
+        return RegistrySnapshot(
+            descriptors=tuple(cls._descriptors.items()),
+            local_ids=frozenset(cls._local_ids),
+            builtin_ids=cls._builtin_ids,
+            loaded=cls._loaded,
+            band_maps=tuple((k, tuple(v.items())) for k, v in BandRegistry._maps.items()),
+            cloud_configs=tuple(CloudConfig._configs.items()),
+        )
+
+    @classmethod
+    def restore(cls, snapshot: RegistrySnapshot) -> None:
+        """Return every registration to what :meth:`snapshot` captured."""
+        cls._descriptors.clear()
+        cls._descriptors.update(snapshot.descriptors)
+        cls._local_ids.clear()
+        cls._local_ids.update(snapshot.local_ids)
+        cls._builtin_ids = snapshot.builtin_ids
+        cls._loaded = snapshot.loaded
+        BandRegistry._maps.clear()
+        BandRegistry._maps.update((k, dict(v)) for k, v in snapshot.band_maps)
+        CloudConfig._configs.clear()
+        CloudConfig._configs.update(snapshot.cloud_configs)
+
     # -- public API ------------------------------------------------------------------------
 
     @classmethod
-    def register(cls, descriptor: DatasetDescriptor, *, overwrite: bool = True) -> None:
+    def register(
+        cls, descriptor: DatasetDescriptor, *, overwrite: bool = True, local: bool = False
+    ) -> None:
         """Register ``descriptor``; its band map and cloud config are registered with it.
 
         Args:
             descriptor: The descriptor.
             overwrite: Replace an existing registration with the same id (the 0.4.1
                 behaviour). With ``False`` a duplicate id raises DuplicateDatasetError.
+            local: Record the id as a local dataset (what ``rasteret.register_local`` does),
+                so :func:`unregister_local_descriptor` and :func:`export_local_descriptor`
+                find it in this process even when it was never written to the registry file.
         """
         if not isinstance(descriptor, DatasetDescriptor):
             raise TypeError(f"expected a DatasetDescriptor, got {type(descriptor).__name__}")
@@ -139,6 +197,10 @@ class DatasetRegistry:
         if not overwrite and descriptor.id in cls._descriptors:
             raise DuplicateDatasetError(f"dataset id {descriptor.id!r} is already registered")
         cls._store(descriptor)
+        if local:
+            cls._local_ids.add(descriptor.id)
+        else:
+            cls._local_ids.discard(descriptor.id)
 
     @classmethod
     def get(cls, dataset_id: str) -> DatasetDescriptor | None:
@@ -215,18 +277,52 @@ CloudConfig._before_lookup = DatasetRegistry._ensure_loaded
 def unregister_local_descriptor(
     dataset_id: str, path: str | os.PathLike[str] | None = None
 ) -> DatasetDescriptor | None:
-    """Remove ``dataset_id`` from the local registry file and, if local, from this process.
+    """Remove the local dataset ``dataset_id`` from the registry file and from this process.
+
+    The file entry (if any) is removed; the in-process registration is removed when it is a
+    local one (registered by ``register_local`` or loaded from a registry file), never a
+    built-in or a plain ``register``-ed descriptor.
 
     Returns:
-        The removed descriptor, or ``None`` when the file did not list it.
+        The removed descriptor, or ``None`` when neither the file nor this process held it.
     """
     validate_dataset_id(dataset_id)
     entry = next((e for e in read_raw_entries(path) if e.get("id") == dataset_id), None)
-    if entry is None or not remove_local_descriptor(dataset_id, path):
+    removed_from_file = entry is not None and remove_local_descriptor(dataset_id, path)
+    in_memory = (
+        DatasetRegistry.unregister(dataset_id) if DatasetRegistry.is_local(dataset_id) else None
+    )
+    if in_memory is not None:
+        return in_memory
+    if not removed_from_file or entry is None:
         return None
-    if DatasetRegistry.is_local(dataset_id):
-        return DatasetRegistry.unregister(dataset_id)
     try:
         return DatasetDescriptor.from_dict(entry)
     except (DescriptorError, TypeError):
         return None
+
+
+def export_local_descriptor(
+    dataset_id: str, output_path: str | os.PathLike[str], path: str | os.PathLike[str] | None = None
+) -> Path:
+    """Write the local dataset ``dataset_id`` to ``output_path`` as one descriptor JSON object.
+
+    The entry of the registry file is exported when there is one (verbatim), else the local
+    descriptor registered in this process (``register_local(..., persist=False)``).
+
+    Raises:
+        UnknownDatasetError: (a ``KeyError``) ``dataset_id`` is neither in the registry file
+            nor registered as local in this process.
+    """
+    validate_dataset_id(dataset_id)
+    entry = next((e for e in read_raw_entries(path) if e.get("id") == dataset_id), None)
+    if entry is None and DatasetRegistry.is_local(dataset_id):
+        found = DatasetRegistry.get(dataset_id)
+        entry = found.to_dict() if found is not None else None
+    if entry is None:
+        where = Path(path).expanduser() if path is not None else default_registry_path()
+        raise UnknownDatasetError(
+            f"Local dataset {dataset_id!r} not found: it is not in the local registry {where} "
+            "and was not registered with register_local in this process"
+        )
+    return write_descriptor_json(entry, output_path)

@@ -217,6 +217,11 @@ class MetaKey(StrEnum):
     GEO = "geo"
 
 
+BAND_ALIASES_KEY = "band_aliases"
+"""Parquet key-value metadata key of a collection's band aliases: a JSON object
+``{alias: band code}`` (``{"red": "B04"}``) of other names that resolve to a band at read time.
+Written by STAC builds; kept as is by re-exports and updates."""
+
 BAND_METADATA_SUFFIX = "_metadata"
 PARTITION_COLUMNS: tuple[str, ...] = (Col.YEAR.value, Col.MONTH.value)
 

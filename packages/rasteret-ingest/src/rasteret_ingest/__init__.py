@@ -39,6 +39,7 @@ __all__ = [
     "WriteError",
     "WriteTarget",
     "__version__",
+    "add_bbox",
     "arrow_table",
     "build_record_table",
     "build_stac_collection",
@@ -53,6 +54,7 @@ __all__ = [
     "is_arrow_object",
     "items_to_table",
     "load_cached",
+    "normalize_geometry",
     "normalize_table",
     "parse_name",
     "prepare_stac",
@@ -96,6 +98,8 @@ _WHERE = {
     "geoparquet_metadata": "metadata",
     "tag_geoarrow_wkb": "metadata",
     "normalize_table": "normalize",
+    "normalize_geometry": "normalize",
+    "add_bbox": "normalize",
     "read_collection": "writer",
     "remove_stale_temps": "writer",
     "write_collection": "writer",
@@ -172,6 +176,8 @@ if TYPE_CHECKING:  # pragma: no cover
         stac_collection_dir,
     )
     from rasteret_ingest.normalize import (
+        add_bbox,
+        normalize_geometry,
         normalize_table,
     )
     from rasteret_ingest.pipeline import (

@@ -100,6 +100,8 @@ class EnrichReport:
         requests: Range requests made for headers (retries included).
         elapsed: Wall time in seconds.
         urls: Unique URLs read.
+        left_out_assets: Data assets of the source that were not indexed (not in the band
+            map of a STAC build).
     """
 
     attempted: int = 0
@@ -108,6 +110,7 @@ class EnrichReport:
     requests: int = 0
     elapsed: float = 0.0
     urls: int = 0
+    left_out_assets: tuple[str, ...] = ()
 
     @property
     def succeeded(self) -> int:
@@ -147,6 +150,7 @@ class EnrichReport:
             "urls": self.urls,
             "elapsed": self.elapsed,
             "failures": [f.to_dict() for f in self.failures],
+            "left_out_assets": list(self.left_out_assets),
         }
 
     def merge(self, other: EnrichReport) -> EnrichReport:
@@ -158,6 +162,7 @@ class EnrichReport:
             requests=self.requests + other.requests,
             elapsed=self.elapsed + other.elapsed,
             urls=self.urls + other.urls,
+            left_out_assets=tuple(dict.fromkeys(self.left_out_assets + other.left_out_assets)),
         )
 
 

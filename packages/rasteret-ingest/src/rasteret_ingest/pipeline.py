@@ -98,6 +98,8 @@ def enrich_records(prepared: Prepared, options: EnrichOptions) -> tuple[pa.Table
     )
     if prepared.require_crs:
         check_record_crs(table, bands)
+    if prepared.left_out_assets:
+        report = dataclasses.replace(report, left_out_assets=prepared.left_out_assets)
     return table, report
 
 

@@ -215,6 +215,8 @@ class Prepared:
         cloud_config: Cloud settings of the source (used to build a backend for enrichment).
         require_crs: After enrichment, every record with band metadata must have a raster CRS
             (STAC builds).
+        left_out_assets: Data assets of the source that are not indexed (not in the band
+            map); the build warns about them and its report lists them.
     """
 
     table: pa.Table = field(compare=False)
@@ -222,6 +224,7 @@ class Prepared:
     data_source: str = ""
     cloud_config: CloudConfig | None = None
     require_crs: bool = False
+    left_out_assets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,16 +11,22 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
 
 from rasteret_catalog.cloud import CloudConfig, rewrite_url
-from rasteret_catalog.schema import AssetField, Col, band_metadata_column
+from rasteret_catalog.schema import BAND_ALIASES_KEY, AssetField, Col, band_metadata_column
 from rasteret_ingest._crs import CRS_CANDIDATES
-from rasteret_ingest.bandmaps import asset_key_union, check_band_index_map, resolve_band_map
-from rasteret_ingest.errors import CrsResolutionError, NoItemsError, StacSearchError
+from rasteret_ingest.bandmaps import BandPlan, check_band_index_map, plan_bands
+from rasteret_ingest.errors import (
+    CrsResolutionError,
+    IngestWarning,
+    NoItemsError,
+    StacSearchError,
+)
 from rasteret_ingest.normalize import normalize_table
 from rasteret_ingest.specs import Prepared, StacSource
 from rasteret_io import redact_url
@@ -393,13 +399,16 @@ def prepare_stac(source: StacSource, *, credentialed: bool = False) -> Prepared:
         static_catalog=source.static_catalog,
         limit=source.limit,
     )
-    bm = resolve_band_map(
-        asset_key_union(items),
+    plan = plan_bands(
+        items,
         band_map=source.band_map,
         sources=(source.source_id, source.collection),
         strict=True if source.band_map else None,
     )
+    bm = plan.band_map
     check_band_index_map(bm, source.band_index_map)
+    if plan.left_out:
+        _warn_left_out(plan, source.source_id)
     cloud_config = (
         source.cloud_config
         or CloudConfig.get_config(source.source_id)
@@ -415,10 +424,35 @@ def prepare_stac(source: StacSource, *, credentialed: bool = False) -> Prepared:
         url_patterns=cloud_config.url_patterns if cloud_config else None,
         prefer_s3=credentialed,
     )
+    if plan.aliases:
+        meta = dict(table.schema.metadata or {})
+        meta[BAND_ALIASES_KEY.encode()] = json.dumps(plan.aliases, sort_keys=True).encode()
+        table = table.replace_schema_metadata(meta)
     return Prepared(
         table,
         tuple(bm),
         data_source=source.source_id,
         cloud_config=cloud_config,
         require_crs=True,
+        left_out_assets=plan.left_out,
+    )
+
+
+def _warn_left_out(plan: BandPlan, source_id: str) -> None:
+    """One warning naming the data assets a STAC build does not index."""
+    shown = ", ".join(plan.left_out[:12])
+    more = f" (+{len(plan.left_out) - 12} more)" if len(plan.left_out) > 12 else ""
+    why = (
+        "not in the band_map given"
+        if plan.rule == "explicit"
+        else f"not in the band map registered for {source_id!r}"
+        if plan.rule == "registered"
+        else "not GeoTIFF / COG rasters"
+    )
+    warnings.warn(
+        f"{len(plan.left_out)} asset(s) of the STAC items are not indexed ({why}): "
+        f"{shown}{more}. Pass band_map={{band: asset_key}} to index them; the build "
+        "report's left_out_assets lists them all.",
+        IngestWarning,
+        stacklevel=3,
     )

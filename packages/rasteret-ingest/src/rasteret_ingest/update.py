@@ -31,7 +31,7 @@ from rasteret_ingest.append import (
     open_collection_dataset,
     rewrite_with_rows,
 )
-from rasteret_ingest.bandmaps import asset_key_union, resolve_band_map
+from rasteret_ingest.bandmaps import plan_bands
 from rasteret_ingest.builders import BuildResult, _stem
 from rasteret_ingest.enrich import EnrichReport
 from rasteret_ingest.errors import BuildSpecError, NoItemsError
@@ -164,9 +164,7 @@ def update_collection(
         items = [i for i in items if str(i.get("id")) not in known]
         if not items:
             return unchanged()
-        bm = resolve_band_map(
-            asset_key_union(items), band_map=band_map, sources=(source,), strict=False
-        )
+        bm = plan_bands(items, band_map=band_map, sources=(source,), strict=False).band_map
         bm = {b: a for b, a in bm.items() if not bands or b in bands}
         new = items_to_table(
             items, bm, band_index_map=band_index_map, collection=collection or source

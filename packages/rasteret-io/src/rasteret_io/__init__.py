@@ -15,7 +15,9 @@ __all__ = [
     "DEFAULT_MAX_SIZE",
     "GLOBAL_METRICS",
     "AoiInput",
+    "AoiTask",
     "Backend",
+    "BandOutput",
     "BandResolutionError",
     "BandSource",
     "BatchReader",
@@ -31,8 +33,10 @@ __all__ = [
     "ForkSafetyError",
     "Grid",
     "GridRead",
+    "GridSpec",
     "IOMetrics",
     "IdentifiedRangeReader",
+    "Lattice",
     "MemoryBudget",
     "MemoryBudgetError",
     "MetricsSnapshot",
@@ -69,10 +73,13 @@ __all__ = [
     "WindowRequest",
     "WindowResult",
     "as_range_reader",
+    "as_records",
     "available_memory",
     "band_metadata",
+    "band_output",
     "check_budget",
     "coalesce_ranges",
+    "convert_values",
     "create_backend",
     "crs_of_row",
     "crs_sidecars",
@@ -84,16 +91,20 @@ __all__ = [
     "get_default_backend",
     "inverse_gdal",
     "nearest_index",
+    "normalize_anchor",
     "normalize_aois",
+    "normalize_resolution",
     "plan_tasks",
     "plan_warp",
     "read_aois",
     "read_columns",
     "read_grid",
     "read_ranges",
+    "read_tasks",
     "read_windows",
     "record_sources",
     "redact_url",
+    "region_source_window",
     "resolve_crs",
     "run_sync",
     "same_crs",
@@ -103,6 +114,7 @@ __all__ = [
     "transform_from_metadata",
     "transformer",
     "warp_into",
+    "warp_plan",
     "window_transform",
 ]
 
@@ -113,6 +125,15 @@ _WHERE = {
     "check_budget": "budget",
     "default_budget": "budget",
     "format_bytes": "budget",
+    "AoiTask": "aoi_plan",
+    "BandOutput": "band_output",
+    "GridSpec": "output_grid",
+    "Lattice": "output_grid",
+    "normalize_anchor": "output_grid",
+    "normalize_resolution": "output_grid",
+    "read_tasks": "engine",
+    "band_output": "band_output",
+    "convert_values": "band_output",
     "DeadlineExceededError": "errors",
     "FetchTimeoutError": "errors",
     "ShortRangeError": "errors",
@@ -179,7 +200,7 @@ _WHERE = {
     "WindowResult": "tiles",
     "read_windows": "tiles",
     "BatchReader": "batch",
-    "plan_tasks": "engine",
+    "plan_tasks": "aoi_plan",
     "geometry_mask": "rasterize",
     "same_crs": "warp",
     "transformer": "warp",
@@ -199,7 +220,10 @@ _WHERE = {
     "warp_into": "resampling",
     "nearest_index": "resampling",
     "source_valid": "resampling",
+    "region_source_window": "resampling",
     "read_columns": "arrow_sources",
+    "as_records": "arrow_sources",
+    "warp_plan": "aoi_plan",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -209,7 +233,13 @@ if TYPE_CHECKING:  # pragma: no cover
         resolve_crs,
         to_crs,
     )
+    from rasteret_io.aoi_plan import (
+        AoiTask,
+        plan_tasks,
+        warp_plan,
+    )
     from rasteret_io.arrow_sources import (
+        as_records,
         read_columns,
     )
     from rasteret_io.backend import (
@@ -218,6 +248,11 @@ if TYPE_CHECKING:  # pragma: no cover
         as_range_reader,
         create_backend,
         get_default_backend,
+    )
+    from rasteret_io.band_output import (
+        BandOutput,
+        band_output,
+        convert_values,
     )
     from rasteret_io.batch import (
         BatchReader,
@@ -240,8 +275,8 @@ if TYPE_CHECKING:  # pragma: no cover
         ReadFailure,
         ReadOutcome,
         default_fetcher,
-        plan_tasks,
         read_aois,
+        read_tasks,
     )
     from rasteret_io.errors import (
         BandResolutionError,
@@ -298,6 +333,12 @@ if TYPE_CHECKING:  # pragma: no cover
         Deadline,
         FetchOptions,
     )
+    from rasteret_io.output_grid import (
+        GridSpec,
+        Lattice,
+        normalize_anchor,
+        normalize_resolution,
+    )
     from rasteret_io.points import (
         PointSample,
         PointSamples,
@@ -319,6 +360,7 @@ if TYPE_CHECKING:  # pragma: no cover
         WarpPlan,
         nearest_index,
         plan_warp,
+        region_source_window,
         source_valid,
         warp_into,
     )

@@ -6,39 +6,58 @@ Two output layouts:
   masked exactly as ``rasterio.mask.mask(src, [aoi], crop=True, filled=True)`` (window
   clipped to the raster; outside the polygon = nodata, else 0; native dtype).
 * ``layout="stack"``: every record of one AOI on one shared grid, so results stack even when
-  the AOI crosses a scene edge or records differ in CRS or resolution. When all records
-  share CRS, pixel size and grid phase the shared grid is the AOI's (boundless) window of that
-  grid — identical to ``native`` wherever the AOI lies inside the raster; otherwise records are
-  resampled (nearest by default, like GDAL) onto a grid in ``target_crs`` (default: the most
-  common record CRS) at ``resolution`` (default: the finest native one), and overviews are used
-  when the resolution is coarse enough.
+  the AOI crosses a scene edge or records differ in CRS or resolution. The grid is chosen by
+  :mod:`rasteret_io.output_grid`: ``target_crs`` (default: the most common record CRS),
+  ``resolution`` (default: the finest native one), ``anchor`` (default: the native grid) and
+  the AOI's window clipped to the records' extents — for one record on its own grid exactly
+  ``rasterio.mask.mask(crop=True)``'s window. Bands on that grid are copied; others are
+  resampled with GDAL's warper (:mod:`rasteret_io.resampling`), from overviews when the
+  resolution is coarse enough. Output dtype, nodata and fill per band:
+  :mod:`rasteret_io.band_output`.
+
+Planning (no I/O) is :func:`rasteret_io.aoi_plan.plan_tasks`; :func:`read_aois` plans and
+reads, :func:`read_tasks` reads tasks planned beforehand.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, cast
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
-from rasteret_io.aoi import AoiInput, to_crs
+from rasteret_io.aoi import AoiInput
+from rasteret_io.aoi_plan import (
+    AoiTask,
+    Layout,
+    ReadFailure,
+    ReadOutcome,
+    plan_tasks,
+    source_window,
+)
 from rasteret_io.arrow_sources import as_records
+from rasteret_io.band_output import convert_values
 from rasteret_io.budget import Estimate, MemoryBudget
-from rasteret_io.errors import BandResolutionError, ReadError, UnsupportedGeometryError
+from rasteret_io.errors import BandResolutionError
 from rasteret_io.fetch import ErrorPolicy, Fetcher
-from rasteret_io.grid import Grid, Transform, Window, geometry_window, window_transform
+from rasteret_io.grid import Transform, window_transform
 from rasteret_io.options import Deadline, FetchOptions
 from rasteret_io.rasterize import geometry_mask
-from rasteret_io.sources import BandSource, RecordSources
+from rasteret_io.resampling import source_valid, warp_into
 from rasteret_io.tiles import WindowRequest, WindowResult, read_windows
-from rasteret_io.warp import reproject_array, same_crs, transformer
 
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Chip", "ReadFailure", "ReadOutcome", "aoi_read_bytes", "read_aois"]
-
-Layout = Literal["native", "stack"]
+__all__ = [
+    "Chip",
+    "ReadFailure",
+    "ReadOutcome",
+    "aoi_read_bytes",
+    "plan_tasks",
+    "read_aois",
+    "read_tasks",
+    "source_window",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +70,15 @@ class Chip:
         datetime: Record datetime.
         aoi_index: 0-based AOI position.
         band: Band code.
-        data: ``(height, width)`` array (native dtype for nearest reads).
+        data: ``(height, width)`` array in the output dtype (see
+            :mod:`rasteret_io.band_output`; the band's own for nearest reads by default).
         valid_mask: True where data is real (inside the AOI, the raster and a present tile);
             None when every pixel is (see :attr:`valid`).
         transform: Geotransform of ``data``.
         crs: CRS of ``data``.
-        fill: Value of invalid pixels (nodata, else 0).
-        nodata: The band's nodata (None when it has none).
+        fill: Value of invalid pixels (the output nodata, else 0).
+        nodata: Nodata of ``data`` (the band's own unless an output dtype / fill value
+            changed it; None when there is none).
     """
 
     record_index: int
@@ -87,244 +108,49 @@ class Chip:
         return np.ones(self.data.shape, dtype=bool)
 
 
-@dataclass(frozen=True, slots=True)
-class ReadFailure:
-    """A (record, band[, AOI]) that could not be read, with the reason."""
-
-    record_id: str
-    band: str
-    aoi_index: int | None
-    error: Exception
-
-
-@dataclass(slots=True)
-class ReadOutcome:
-    """Chips read plus the failures tolerated by the error policy."""
-
-    chips: list[Chip] = field(default_factory=list)
-    failures: list[ReadFailure] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class _Task:
-    record: RecordSources
-    source: BandSource
-    aoi_index: int
-    geom: Any  # AOI in the output grid's CRS
-    out_grid: Grid | None  # None: native cropped window
-    level: int
-    window: Window
-
-
-def _check_polygon(g: Any, i: int) -> None:
-    if g.geom_type not in ("Polygon", "MultiPolygon"):
-        raise UnsupportedGeometryError(
-            f"AOI {i} is a {g.geom_type}; masked reads need Polygon or MultiPolygon "
-            "geometries (use sample_points for points)"
-        )
-
-
-def _phase(t: Transform) -> tuple[float, float, float, float]:
-    a, _b, c, _d, e, f = t
-    return (a, e, round((c / a) % 1.0, 6) % 1.0, round((f / e) % 1.0, 6) % 1.0)
-
-
-def _src_res_in(src: BandSource, crs: Any) -> tuple[float, float]:
-    a, e = abs(src.transform[0]), abs(src.transform[4])
-    if same_crs(src.crs, crs):
-        return (a, e)
-    minx, miny, maxx, maxy = src.grid().bounds
-    xs, ys = transformer(src.crs, crs).transform([minx, maxx, minx, maxx], [miny, miny, maxy, maxy])
-    w, h = src.levels[0].width, src.levels[0].height
-    return ((max(xs) - min(xs)) / w, (max(ys) - min(ys)) / h)
-
-
-def _plan_native(
-    rec: RecordSources,
-    src: BandSource,
-    i: int,
-    geom: Any,
-    bounds: tuple[float, float, float, float],
-) -> _Task | None:
-    lv = src.levels[0]
-    win = geometry_window(bounds, lv.transform).intersection(Window(0, 0, lv.width, lv.height))
-    if win is None:
-        return None
-    return _Task(rec, src, i, geom, None, 0, win)
-
-
-def source_window(src: BandSource, level: int, grid: Grid) -> Window | None:
-    """Window of ``src`` at ``level`` covering ``grid`` (1-pixel margin), clipped to the image."""
-    lv = src.levels[level]
-    minx, miny, maxx, maxy = grid.bounds
-    if not same_crs(src.crs, grid.crs):
-        import numpy as np
-
-        n = 21
-        xs = np.concatenate(
-            [
-                np.linspace(minx, maxx, n),
-                np.full(n, maxx),
-                np.linspace(maxx, minx, n),
-                np.full(n, minx),
-            ]
-        )
-        ys = np.concatenate(
-            [
-                np.full(n, miny),
-                np.linspace(miny, maxy, n),
-                np.full(n, maxy),
-                np.linspace(maxy, miny, n),
-            ]
-        )
-        tx, ty = transformer(grid.crs, src.crs).transform(xs, ys)
-        finite = np.isfinite(tx) & np.isfinite(ty)
-        if not finite.any():
-            return None
-        minx, maxx = float(np.min(tx[finite])), float(np.max(tx[finite]))
-        miny, maxy = float(np.min(ty[finite])), float(np.max(ty[finite]))
-    w = geometry_window((minx, miny, maxx, maxy), lv.transform)
-    w = Window(w.col_off - 1, w.row_off - 1, w.width + 2, w.height + 2)
-    return w.intersection(Window(0, 0, lv.width, lv.height))
-
-
-def _stack_grid(
-    aoi_geom: Any,
-    aoi_crs: Any,
-    srcs: Sequence[BandSource],
-    target_crs: Any,
-    resolution: tuple[float, float] | None,
-) -> tuple[Grid | None, Any]:
-    """Shared output grid of one AOI, or ``(None, crs)`` for the aligned boundless case."""
-    crss = [s.crs for s in srcs]
-    if target_crs is None and resolution is None and srcs:
-        ref = srcs[0]
-        if all(
-            same_crs(s.crs, ref.crs) and _phase(s.transform) == _phase(ref.transform) for s in srcs
-        ):
-            return None, ref.crs
-    if target_crs is None:
-        target_crs = Counter(crss).most_common(1)[0][0] if crss else aoi_crs  # the most common
-    geom_t = to_crs([aoi_geom], aoi_crs, target_crs)[0]
-    if resolution is None:
-        ress = [_src_res_in(s, target_crs) for s in srcs]
-        resolution = (min(r[0] for r in ress), min(r[1] for r in ress))
-    return Grid.from_bounds(target_crs, geom_t.bounds, resolution, snap=True), target_crs
-
-
-def plan_tasks(
-    records: Sequence[RecordSources],
-    bands: Sequence[str],
-    aois: AoiInput,
-    *,
-    layout: Layout,
-    target_crs: Any,
-    resolution: tuple[float, float] | None,
-    outcome: ReadOutcome,
-) -> list[_Task]:
-    """Plan every (record, band, AOI) window; unresolvable bands become failures."""
-    for i, g in enumerate(aois.geometries):
-        _check_polygon(g, i)
-    tasks: list[_Task] = []
-    geoms_by_crs: dict[str, list[Any]] = {}
-    bounds_by_crs: dict[str, list[tuple[float, float, float, float]]] = {}
-
-    def aois_in(crs: Any) -> list[Any]:
-        key = str(crs)
-        if key not in geoms_by_crs:
-            geoms_by_crs[key] = to_crs(aois.geometries, aois.crs, crs)
-            bounds_by_crs[key] = [g.bounds for g in geoms_by_crs[key]]
-        return geoms_by_crs[key]
-
-    def bounds_in(crs: Any) -> list[tuple[float, float, float, float]]:
-        aois_in(crs)
-        return bounds_by_crs[str(crs)]
-
-    usable: list[tuple[RecordSources, BandSource]] = []
-    for rec in records:
-        for band in bands:
-            src = rec.bands.get(band)
-            if isinstance(src, Exception) or src is None:
-                outcome.failures.append(
-                    ReadFailure(rec.record_id, band, None, src or ReadError("missing"))
-                )
-                continue
-            if src.crs is None:
-                err = ReadError(
-                    f"record {rec.record_id!r}: raster CRS could not be resolved (no proj:epsg / crs); "
-                    "re-index the collection with header enrichment"
-                )
-                outcome.failures.append(ReadFailure(rec.record_id, band, None, err))
-                continue
-            usable.append((rec, src))
-
-    if layout == "native" and target_crs is None and resolution is None:
-        for rec, src in usable:
-            for i, (geom, bounds) in enumerate(zip(aois_in(src.crs), bounds_in(src.crs))):
-                task = _plan_native(rec, src, i, geom, bounds)
-                if task is not None:
-                    tasks.append(task)
-        return tasks
-
-    for i, aoi in enumerate(aois.geometries):
-        hits: list[tuple[RecordSources, BandSource]] = []
-        for rec, src in usable:
-            lv = src.levels[0]
-            full = geometry_window(bounds_in(src.crs)[i], lv.transform)
-            if full.intersection(Window(0, 0, lv.width, lv.height)) is not None:
-                hits.append((rec, src))
-        if not hits:
-            continue
-        grid, crs = _stack_grid(aoi, aois.crs, [s for _, s in hits], target_crs, resolution)
-        for rec, src in hits:
-            if grid is None:  # aligned: boundless window of the shared grid
-                win = geometry_window(bounds_in(src.crs)[i], src.transform)
-                tasks.append(_Task(rec, src, i, aois_in(src.crs)[i], None, 0, win))
-                continue
-            level = src.best_level(min(grid.res) if resolution is not None else None)
-            swin = source_window(src, level, grid)
-            if swin is None:
-                continue
-            tasks.append(_Task(rec, src, i, to_crs([aoi], aois.crs, crs)[0], grid, level, swin))
-    return tasks
-
-
-def aoi_read_bytes(tasks: Sequence[_Task], resampling: str = "nearest") -> Estimate:
+def aoi_read_bytes(tasks: Sequence[AoiTask]) -> Estimate:
     """The arrays an AOI read of ``tasks`` holds at its peak, from the plan alone.
 
-    Every task's decoded source window (plus its internal-mask window and validity mask);
-    a resampled task also its output grid (the kernel's dtype: the band's for nearest,
-    float64 otherwise). The chips handed back are marked as output.
+    Every task's decoded source window (plus its internal-mask window and validity mask); a
+    task on an output grid also that grid in its output dtype (resampled: GDAL's working
+    dtype, the wider of source and output, then converted). The chips handed back are marked
+    as output.
     """
+    import numpy as np
+
     est = Estimate()
     for t in tasks:
         src = t.source
         dtype = src.level_spec(t.level).dtype
         shape = (t.window.height, t.window.width)
-        est.add(shape, dtype, mask=True, output=t.out_grid is None)
+        direct = t.out_grid is None or (t.plan is None and not (t.output and t.output.converted))
+        est.add(shape, dtype, mask=True, output=direct)
         if t.level == 0 and src.mask is not None:
             est.add(shape, "uint8")
-        if t.out_grid is not None:
-            out_dtype = dtype if resampling == "nearest" else "float64"
-            est.add(t.out_grid.shape, out_dtype, mask=True, output=True)
+        if direct or t.out_grid is None or t.output is None:
+            continue
+        out = np.dtype(t.output.dtype)
+        work = out if t.plan is None else np.promote_types(np.dtype(dtype), out)
+        est.add(t.out_grid.shape, work, mask=True, output=work == out)
+        if work != out:
+            est.add(t.out_grid.shape, out, output=True)
     return est
 
 
 class _Finish:
     """Per-window finishing of an AOI read, run in the decode threads (see ``read_windows``).
 
-    Resamples onto the output grid when there is one, then applies the AOI mask (shared by
-    every window on the same grid) — the event-loop thread never touches the pixels.
+    Converts or resamples onto the output grid when there is one, then applies the AOI mask
+    (shared by every window on the same grid) — the event-loop thread never touches pixels.
     """
 
-    def __init__(self, tasks: Sequence[_Task], all_touched: bool, resampling: str) -> None:
+    def __init__(self, tasks: Sequence[AoiTask], all_touched: bool) -> None:
         self.tasks = tasks
         self.all_touched = all_touched
-        self.resampling = resampling
         self.geo: list[tuple[Transform, Any] | None] = [None] * len(tasks)
         self.masks: dict[tuple[Any, ...], tuple[Any, Any]] = {}
 
-    def _inside(self, task: _Task, transform: Transform, shape: Any, crs: Any) -> tuple[Any, Any]:
+    def _inside(self, task: AoiTask, transform: Transform, shape: Any, crs: Any) -> tuple[Any, Any]:
         key = (task.aoi_index, transform, shape, str(crs))
         got = self.masks.get(key)
         if got is None:  # computed at most a few times per grid, whichever thread gets there
@@ -332,42 +158,123 @@ class _Finish:
             got = self.masks[key] = (inside, None if inside.all() else ~inside)
         return got
 
-    def __call__(self, res: WindowResult) -> WindowResult:
+    def _on_grid(self, task: AoiTask, res: WindowResult) -> tuple[Any, Any, Any]:
+        """``(data, valid, fill)`` of a stacked task on its output grid."""
         import numpy as np
 
+        src, grid, out = task.source, task.out_grid, task.output
+        assert grid is not None and out is not None and res.data is not None
+        if task.plan is None:  # on the grid: a copy, converted when asked to
+            data, valid = res.data, res.valid_mask
+            if out.converted:
+                ok = source_valid(data, valid, src.nodata)
+                data = convert_values(data, out.dtype)
+                if data is res.data:
+                    data = data.copy()
+                data[~ok] = out.fill
+                valid = None if ok.all() else ok
+            return data, valid, out.fill
+        # GDAL warps in its working type (the wider of source and target), then converts
+        work = np.promote_types(res.data.dtype, np.dtype(out.dtype))
+        data, valid = warp_into(
+            res.data,
+            src.grid(task.level),
+            grid,
+            out.resampling,
+            src_window=task.window,
+            src_valid=res.valid_mask,
+            nodata=src.nodata,
+            dst_nodata=out.nodata,
+            src_has_mask=src.mask is not None and task.level == 0,
+            out=np.empty(grid.shape, dtype=work),
+            plan=task.plan,
+        )
+        if work != np.dtype(out.dtype):
+            data = convert_values(data, out.dtype)
+            data[~valid] = out.fill
+        return data, (None if valid.all() else valid), out.fill
+
+    def __call__(self, res: WindowResult) -> WindowResult:
         k = res.request.key
         task = self.tasks[k]
         src = task.source
         if res.data is None:
             return res
-        src_t = window_transform(src.levels[task.level].transform, task.window)
         if task.out_grid is None:
-            data, valid, transform, crs = res.data, res.valid_mask, src_t, src.crs
+            data, valid, fill = res.data, res.valid_mask, res.fill
+            transform = window_transform(src.levels[task.level].transform, task.window)
+            crs = src.crs
         else:
-            grid = task.out_grid
-            ok = res.valid
-            assert ok is not None  # data is not None
-            data, valid = reproject_array(
-                res.data,
-                ok,
-                src_t,
-                src.crs,
-                grid,
-                fill=res.fill,
-                resampling=self.resampling,
-                nodata=src.nodata,
-                src_grid=src.grid(task.level),
-                src_window=task.window,
-            )
-            transform, crs = grid.transform, grid.crs
+            data, valid, fill = self._on_grid(task, res)
+            transform, crs = task.out_grid.transform, task.out_grid.crs
         self.geo[k] = (transform, crs)
         inside, outside = self._inside(task, transform, data.shape, crs)
-        fill = res.fill if data.dtype == res.data.dtype else np.nan
         if outside is not None:
             data = data if data.flags.writeable else data.copy()
             data[outside] = fill
             valid = inside.copy() if valid is None else valid & inside
         return WindowResult(res.request, data, valid, fill, res.error)
+
+
+async def read_tasks(
+    tasks: Sequence[AoiTask],
+    bands: Sequence[str],
+    fetcher: Fetcher,
+    *,
+    all_touched: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    outcome: ReadOutcome | None = None,
+    deadline: Deadline | None = None,
+) -> ReadOutcome:
+    """Read tasks from :func:`~rasteret_io.aoi_plan.plan_tasks` (one concurrent wave).
+
+    Args:
+        tasks: The planned tasks.
+        bands: Band codes (the chips' band order).
+        fetcher: Fetch settings (reader, concurrency, retries, error policy).
+        all_touched: Include every pixel touched by the AOI boundary.
+        progress: ``progress(done, total)`` callback per COG read (see ``read_windows``).
+        outcome: Receives the chips and failures (a new one when None).
+        deadline: The read's running deadline, shared by all its fetches (default: one
+            started now from ``fetcher.options.deadline``).
+
+    Returns:
+        ``outcome`` (a new one when None) with the chips appended in record order, then AOI
+        order, then band order, and the read failures the fetcher's error policy tolerated.
+    """
+    outcome = outcome if outcome is not None else ReadOutcome()
+    reqs = [WindowRequest(t.source, t.window, t.level, k) for k, t in enumerate(tasks)]
+    finish = _Finish(tasks, all_touched)
+    if deadline is None:
+        deadline = fetcher.options.start_deadline()
+    results = await read_windows(reqs, fetcher, progress=progress, finish=finish, deadline=deadline)
+    order = {b: j for j, b in enumerate(bands)}
+    for k, (task, res) in enumerate(zip(tasks, results, strict=True)):
+        src = task.source
+        if res.error is not None:
+            outcome.failures.append(ReadFailure(src.record_id, src.band, task.aoi_index, res.error))
+        geo = finish.geo[k]
+        if res.data is None or geo is None:
+            continue
+        rec = task.record
+        nodata = src.nodata if task.output is None else task.output.nodata
+        outcome.chips.append(
+            Chip(
+                rec.index,
+                rec.record_id,
+                rec.datetime,
+                task.aoi_index,
+                src.band,
+                res.data,
+                res.valid_mask,
+                geo[0],
+                geo[1],
+                res.fill,
+                nodata,
+            )
+        )
+    outcome.chips.sort(key=lambda c: (c.record_index, c.aoi_index, order[c.band]))
+    return outcome
 
 
 async def read_aois(
@@ -381,8 +288,12 @@ async def read_aois(
     all_touched: bool = False,
     target_crs: Any = None,
     resolution: tuple[float, float] | None = None,
-    resampling: str = "nearest",
+    resampling: Any = "nearest",
     progress: Callable[[int, int], None] | None = None,
+    anchor: Any = None,
+    dtype: Any = None,
+    fill_value: Any = None,
+    shared_grid: bool = False,
     deadline: Deadline | None = None,
     budget: MemoryBudget | None = None,
     skip_unresolved: bool = False,
@@ -400,12 +311,18 @@ async def read_aois(
         layout: ``"native"`` or ``"stack"`` (see module docs).
         all_touched: Include every pixel touched by the AOI boundary.
         target_crs: Output CRS (implies ``"stack"`` semantics for the grid).
-        resolution: Output pixel size ``(x, y)`` in the output CRS.
+        resolution: Output pixel size ``(x, y)`` (or one number) in the output CRS.
         resampling: A :class:`~rasteret_io.resampling.Resampling` kernel name (``"nearest"``,
             ``"bilinear"``, ``"cubic"``, ``"average"``, ``"mode"``, ``"min"``, ``"max"``,
-            ``"med"``, ``"q1"``, ``"q3"``) used when records are resampled; GDAL's warper
-            semantics (``rasterio.warp.reproject``) on the level that is read.
+            ``"med"``, ``"q1"``, ``"q3"``), or ``{band: kernel}`` with ``"*"`` for the other
+            bands, used when records are resampled; GDAL's warper semantics
+            (``rasterio.warp.reproject``) on the level that is read.
         progress: ``progress(done, total)`` callback per COG read (see ``read_windows``).
+        anchor: Pixel anchor of the stacked grid (see :mod:`rasteret_io.output_grid`).
+        dtype: Output dtype of stacked reads (or ``{band: dtype}``); ``"native"`` keeps each
+            band's own. Default: the band's own for nearest, float64 for the other kernels.
+        fill_value: Output nodata / fill of stacked reads (or ``{band: value}``).
+        shared_grid: One CRS / resolution / anchor for every AOI.
         deadline: The read's running deadline, shared by all its fetches (default: one
             started now from ``fetcher.options.deadline``).
         budget: Refuse the read, before any fetch, when the arrays it would hold
@@ -431,43 +348,26 @@ async def read_aois(
         target_crs=target_crs,
         resolution=resolution,
         outcome=outcome,
+        anchor=anchor,
+        shared=shared_grid,
+        resampling=resampling,
+        dtype=dtype,
+        fill_value=fill_value,
     )
     if fetcher.error_policy == "raise":
         for f in outcome.failures:
             if not (skip_unresolved and isinstance(f.error, BandResolutionError)):
                 raise f.error
-    aoi_read_bytes(tasks, resampling).check(budget, f"reading {len(aois.geometries)} AOI(s)")
-    if deadline is None:
-        deadline = fetcher.options.start_deadline()
-    reqs = [WindowRequest(t.source, t.window, t.level, k) for k, t in enumerate(tasks)]
-    finish = _Finish(tasks, all_touched, resampling)
-    results = await read_windows(reqs, fetcher, progress=progress, finish=finish, deadline=deadline)
-    order = {b: j for j, b in enumerate(bands)}
-    for k, (task, res) in enumerate(zip(tasks, results, strict=True)):
-        src = task.source
-        if res.error is not None:
-            outcome.failures.append(ReadFailure(src.record_id, src.band, task.aoi_index, res.error))
-        geo = finish.geo[k]
-        if res.data is None or geo is None:
-            continue
-        rec = task.record
-        outcome.chips.append(
-            Chip(
-                rec.index,
-                rec.record_id,
-                rec.datetime,
-                task.aoi_index,
-                src.band,
-                res.data,
-                res.valid_mask,
-                geo[0],
-                geo[1],
-                res.fill,
-                src.nodata,
-            )
-        )
-    outcome.chips.sort(key=lambda c: (c.record_index, c.aoi_index, order[c.band]))
-    return outcome
+    aoi_read_bytes(tasks).check(budget, f"reading {len(aois.geometries)} AOI(s)")
+    return await read_tasks(
+        tasks,
+        bands,
+        fetcher,
+        all_touched=all_touched,
+        progress=progress,
+        outcome=outcome,
+        deadline=deadline,
+    )
 
 
 def default_fetcher(

@@ -35,6 +35,7 @@ __all__ = [
     "WarpPlan",
     "nearest_index",
     "plan_warp",
+    "region_source_window",
     "source_valid",
     "warp_into",
 ]
@@ -256,6 +257,64 @@ def _sample_points(
     return x, y, ok, point.index(x, y, ch.sw, ch.sh, ok)
 
 
+def region_source_window(
+    plan: WarpPlan, rows: tuple[int, int], cols: tuple[int, int]
+) -> Window | None:
+    """A source window covering every source pixel the kernel reads for a target region.
+
+    The region's target pixel edges (its outline and a grid inside it) are mapped exactly to
+    the source, grown by the kernel's reach (``radius / scale``) plus two pixels, and clipped
+    to the source windows of the GDAL chunks the region meets. Fetching it and calling
+    :func:`warp_into` with ``region=`` gives the whole-grid warp's values for the region.
+
+    Returns:
+        The window, or None when the region needs no source pixel.
+    """
+    import numpy as np
+
+    r0, r1 = rows
+    c0, c1 = cols
+    out: list[Window] = []
+    for ch in plan.chunks:
+        if ch.sw <= 0 or ch.sh <= 0:
+            continue
+        a0, a1 = max(r0, ch.dy), min(r1, ch.dy + ch.dh)
+        b0, b1 = max(c0, ch.dx), min(c1, ch.dx + ch.dw)
+        if a0 >= a1 or b0 >= b1:
+            continue
+        xs = np.unique(np.concatenate([np.arange(b0, b1 + 1, 8), [b1]])).astype(np.float64)
+        ys = np.unique(np.concatenate([np.arange(a0, a1 + 1, 8), [a1]])).astype(np.float64)
+        edge_x = np.arange(b0, b1 + 1, dtype=np.float64)
+        edge_y = np.arange(a0, a1 + 1, dtype=np.float64)
+        gx, gy = np.meshgrid(xs, ys)
+        px = np.concatenate(
+            [gx.ravel(), edge_x, edge_x, np.full(edge_y.size, b0), np.full(edge_y.size, b1)]
+        )
+        py = np.concatenate(
+            [gy.ravel(), np.full(edge_x.size, a0), np.full(edge_x.size, a1), edge_y, edge_y]
+        )
+        sx, sy = plan.pmap.exact(px, py)
+        fin = np.isfinite(sx) & np.isfinite(sy)
+        win = Window(ch.sx, ch.sy, ch.sw, ch.sh)
+        if fin.all():
+            xscale, yscale = _scale(ch)
+            m = math.ceil(max(plan.resampling.radius, 1) / min(xscale, yscale, 1.0)) + 2
+            x0, x1 = math.floor(float(sx.min())) - m, math.ceil(float(sx.max())) + m
+            y0, y1 = math.floor(float(sy.min())) - m, math.ceil(float(sy.max())) + m
+            tight = Window(x0, y0, x1 - x0, y1 - y0).intersection(win)
+            if tight is None:
+                continue
+            win = tight
+        out.append(win)
+    if not out:
+        return None
+    cmin = min(w.col_off for w in out)
+    rmin = min(w.row_off for w in out)
+    cmax = max(w.col_end for w in out)
+    rmax = max(w.row_end for w in out)
+    return Window(cmin, rmin, cmax - cmin, rmax - rmin)
+
+
 def nearest_index(
     plan: WarpPlan, rows: tuple[int, int], cols: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -307,6 +366,7 @@ def warp_into(
     out: np.ndarray | None = None,
     options: WarpOptions | None = None,
     plan: WarpPlan | None = None,
+    region: tuple[int, int, int, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Warp ``src`` onto ``dst_grid`` the way GDAL's warper does.
 
@@ -331,6 +391,10 @@ def warp_into(
             valid source are set to the fill value.
         options: Warp options (ignored when ``plan`` is given).
         plan: A plan from :func:`plan_warp` to reuse.
+        region: ``(row0, row1, col0, col1)``: compute only this part of the target grid
+            (``out`` and the results then have the region's shape). Each pixel gets exactly
+            the value the whole-grid warp gives it, provided ``src`` covers
+            :func:`region_source_window`.
 
     Returns:
         ``(out, valid)``: the target array and where it holds a resampled value.
@@ -359,11 +423,13 @@ def warp_into(
             options=options if plan is None else plan.options,
         )
     opts = plan.options
+    rr0, rr1, rc0, rc1 = region if region is not None else (0, dst_grid.height, 0, dst_grid.width)
+    shape = (rr1 - rr0, rc1 - rc0)
     if out is None:
-        out = np.full(dst_grid.shape, fill, dtype=out_dtype)
+        out = np.full(shape, fill, dtype=out_dtype)
     else:
         out[...] = fill
-    valid_out = np.zeros(dst_grid.shape, dtype=bool)
+    valid_out = np.zeros(shape, dtype=bool)
     win = src_window or Window(0, 0, src_grid.width, src_grid.height)
     if src.shape != (win.height, win.width):
         raise ValueError(f"src shape {src.shape} does not match window {win}")
@@ -384,20 +450,25 @@ def warp_into(
         np.dtype("float32"),
     )
     generic = masked or not special or kind.is_area
-    # GDAL keeps computed integer values off the nodata value (nudging them by one). As
-    # rasterio drives it, the value avoided is the source nodata.
-    avoid = nodata if kind is not Resampling.NEAREST else None
+    # GDAL keeps computed integer values off the destination nodata value (nudging them by
+    # one); rasterio defaults the destination nodata to the source nodata.
+    avoid = dst_nodata if kind is not Resampling.NEAREST else None
 
     for ch in plan.chunks:
         if ch.sw <= 0 or ch.sh <= 0:
             continue
+        lo, hi = max(0, rr0 - ch.dy), min(ch.dh, rr1 - ch.dy)
+        cc0, cc1 = max(rc0, ch.dx), min(rc1, ch.dx + ch.dw)
+        if lo >= hi or cc0 >= cc1:
+            continue
+        cols = slice(cc0 - ch.dx, cc1 - ch.dx)  # whole scanlines are computed, as GDAL does
         view = point.SourceView(
             src, valid, win.col_off, win.row_off, ch.sx, ch.sy, ch.sw, ch.sh, generic
         )
         xscale, yscale = _scale(ch)
         rows_per = max(1, opts.block_pixels // max(ch.dw, 1))
-        for r0 in range(0, ch.dh, rows_per):
-            r1 = min(ch.dh, r0 + rows_per)
+        for r0 in range(lo, hi, rows_per):
+            r1 = min(hi, r0 + rows_per)
             rows = np.arange(r0, r1) + ch.dy
             if kind.is_area:
                 xs = np.arange(ch.dw, dtype=np.float64) + ch.dx
@@ -437,8 +508,9 @@ def warp_into(
                     val[ok0], ok[ok0] = v1, k1
                     if masked:  # GDAL skips pixels whose nearest source pixel is invalid
                         ok &= cok
-            dst_rows = slice(ch.dy + r0, ch.dy + r1)
-            dst_cols = slice(ch.dx, ch.dx + ch.dw)
+            dst_rows = slice(ch.dy + r0 - rr0, ch.dy + r1 - rr0)
+            dst_cols = slice(cc0 - rc0, cc1 - rc0)
+            val, ok = val[:, cols], ok[:, cols]
             if kind is Resampling.NEAREST and avoid is None:
                 conv = val.astype(out_dtype, copy=False)
             else:

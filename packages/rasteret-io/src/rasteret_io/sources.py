@@ -266,12 +266,17 @@ class BandSource:
         )
 
     def best_level(self, res: float | None) -> int:
-        """Coarsest level whose pixel size is still at most ``res`` (GDAL's overview choice)."""
+        """Coarsest level whose decimation factor is at most the requested shrink ``res /
+        native pixel size``; factors are rounded as GDAL reports overview factors (a 1933-px
+        band's 966-px overview is factor 2, although its pixels are 0.05 % larger than 2x).
+        This is odc-stac's choice (and GDAL's, within its oversampling tolerance)."""
         if res is None or len(self.levels) == 1:
             return 0
+        base = abs(self.levels[0].transform[0])
+        shrink = res / base
         best = 0
         for i, lv in enumerate(self.levels):
-            if abs(lv.transform[0]) <= res * (1 + 1e-9):
+            if round(abs(lv.transform[0]) / base) <= shrink * (1 + 1e-9):
                 best = i
         return best
 

@@ -52,12 +52,13 @@ _WHERE: dict[str, tuple[str, str]] = {
     "create_backend": ("rasteret.api", "create_backend"),
     "get_options": ("rasteret._options", "get_options"),
     "set_options": ("rasteret._options", "set_options"),
-    "options": ("rasteret._options", "options"),
+    "options": ("rasteret.options", ""),  # the module itself: it is callable (options.py)
     "version": ("rasteret._version", "version"),
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from rasteret._options import get_options, options, set_options
+    from rasteret import options
+    from rasteret._options import get_options, set_options
     from rasteret._version import version
     from rasteret.api import (
         as_collection,
@@ -82,7 +83,8 @@ def __getattr__(name: str) -> Any:
         where = _WHERE.get(name)
         if where is None:
             raise AttributeError(f"module 'rasteret' has no attribute {name!r}")
-        value = getattr(importlib.import_module(where[0]), where[1])
+        module = importlib.import_module(where[0])
+        value = getattr(module, where[1]) if where[1] else module
     globals()[name] = value
     return value
 

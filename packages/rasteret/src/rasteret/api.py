@@ -113,7 +113,7 @@ def register_local(
         temporal_range=temporal,
         requires_auth=False,
     )
-    DatasetRegistry.register(descriptor)
+    DatasetRegistry.register(descriptor, local=True)
     if persist:
         save_local_descriptor(descriptor, registry_path)
     return descriptor

@@ -30,7 +30,7 @@ from rasteret_cog.errors import CogError
 from rasteret_ingest.errors import *  # noqa: F403
 from rasteret_ingest.errors import IngestError
 from rasteret_io.errors import *  # noqa: F403
-from rasteret_io.errors import RasteretIOError
+from rasteret_io.errors import NoDataError, RasteretIOError
 
 _META_NAMES = [
     "ROOTS",
@@ -43,6 +43,7 @@ _META_NAMES = [
     "InvalidFilterError",
     "InvalidInputError",
     "MissingDependencyError",
+    "NoMatchingRecordsError",
     "RasteretError",
     "WorkspaceError",
     "missing_dependency",
@@ -88,6 +89,15 @@ class DatasetNotRegisteredError(RasteretError, UnknownDatasetError):
     The catalog's :class:`~rasteret_catalog.UnknownDatasetError` (a ``KeyError``) raised by
     the meta API, so that ``except RasteretError`` catches it too; the message lists the
     registered ids and close matches.
+    """
+
+
+class NoMatchingRecordsError(RasteretError, NoDataError):
+    """A read found no record to read: the filters left none, or none meets the AOIs.
+
+    A :class:`~rasteret_io.errors.NoDataError` ("No valid data found ..."); the message says
+    which filters emptied the view, or the AOIs' bounds and CRS (and whether that CRS was
+    assumed) next to the collection's lon/lat bounds.
     """
 
 

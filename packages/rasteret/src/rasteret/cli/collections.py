@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from rasteret.cli._output import (
     EXIT_FAILURE,
     EXIT_OK,
     UsageError,
     build_keywords,
+    check_workspace,
     out,
     report_built,
     table,
@@ -62,7 +64,7 @@ def cmd_collections_info(args: argparse.Namespace) -> int:
     path = resolve_collection(args.name, args.workspace_dir)
     info = collection_info(path)
     if args.json:
-        out(info, True)
+        out(info, True)  # a superset of rasteret 0.4.1's keys (see collection_info)
         return EXIT_OK
     dr = info["date_range"] or ("-", "-")
     print(f"Collection:  {info['name']}")
@@ -71,6 +73,7 @@ def cmd_collections_info(args: argparse.Namespace) -> int:
     print(f"Data source: {info['data_source']}")
     print(f"Records:     {info['size']}")
     print(f"Dates:       {dr[0]} .. {dr[1]}")
+    print(f"Split:       {'yes' if info['has_split_column'] else 'no'}")
     print("Columns:")
     for c in info["columns"]:
         print(f"  {c}")
@@ -87,13 +90,14 @@ def cmd_collections_delete(args: argparse.Namespace) -> int:
             print("Aborted.")
             return EXIT_FAILURE
     delete_collection(path)
-    out({"deleted": str(path)}, args.json, f"Deleted {path}")
+    out({"deleted": str(path)}, args.json, f"Deleted: {path}")
     return EXIT_OK
 
 
 def cmd_collections_build(args: argparse.Namespace) -> int:
     from rasteret.builds.functions import build_from_stac  # the build pipeline: only for builds
 
+    check_workspace(args.workspace_dir)
     collection = build_from_stac(
         name=args.name,
         stac_api=args.stac_api,
@@ -106,6 +110,10 @@ def cmd_collections_build(args: argparse.Namespace) -> int:
 def cmd_collections_import(args: argparse.Namespace) -> int:
     from rasteret.builds.functions import build_from_table  # the build pipeline: only for builds
 
+    check_workspace(args.workspace_dir)
+    source = args.record_table
+    if "://" not in source and not Path(source).expanduser().exists():
+        raise FileNotFoundError(f"--record-table {Path(source).expanduser()} does not exist")
     target = workspace_root(args.workspace_dir) / f"{args.name}_records"
     collection = build_from_table(
         args.record_table,
@@ -116,5 +124,7 @@ def cmd_collections_import(args: argparse.Namespace) -> int:
         columns=args.columns,
         enrich_cog=args.enrich,
         force=args.force,
+        deadline=args.deadline,
+        request_timeout=args.request_timeout,
     )
     return report_built(collection, args.json, str(target))

@@ -5,9 +5,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rasteret.cli._output import EXIT_OK, UsageError, build_keywords, out, report_built, table
+from rasteret.cli._output import (
+    EXIT_OK,
+    UsageError,
+    build_keywords,
+    check_file_target,
+    check_workspace,
+    out,
+    report_built,
+    table,
+)
+from rasteret.core.workspace import resolve_collection, workspace_root
 from rasteret.datasets import require_descriptor
-from rasteret.errors import UnknownDatasetError
+from rasteret.errors import CollectionNotFoundError, UnknownDatasetError
 from rasteret_catalog import (
     DatasetRegistry,
     default_registry_path,
@@ -90,6 +100,7 @@ def cmd_datasets_info(args: argparse.Namespace) -> int:
 def cmd_datasets_build(args: argparse.Namespace) -> int:
     from rasteret.builds.functions import build  # the build pipeline: only for builds
 
+    check_workspace(args.workspace_dir)
     d = require_descriptor(args.id)
     if (
         d.stac_api
@@ -103,14 +114,47 @@ def cmd_datasets_build(args: argparse.Namespace) -> int:
     return report_built(collection, args.json)
 
 
+def _looks_like_path(text: str) -> bool:
+    """Whether ``text`` is written as a path (cached collection names are bare words)."""
+    return (
+        "/" in text
+        or "\\" in text
+        or text.startswith((".", "~"))
+        or text.endswith((".parquet", ".geoparquet"))
+    )
+
+
+def _collection_location(path: str, workspace_dir: str | None) -> str:
+    """The collection PATH argument of ``register-local``: a URI, an existing path, or the
+    name of a cached collection in the workspace.
+
+    Raises:
+        CollectionNotFoundError: A path that does not exist (the path is named, not the
+            workspace), or a name that is neither a path nor a cached collection.
+    """
+    if "://" in path and not path.startswith("file://"):
+        return path
+    local = Path(path.removeprefix("file://")).expanduser()
+    if local.exists():
+        return path
+    if _looks_like_path(path):
+        raise CollectionNotFoundError(f"collection path {local} does not exist")
+    root = workspace_root(workspace_dir)
+    try:
+        return str(resolve_collection(path, workspace_dir))
+    except CollectionNotFoundError:
+        raise CollectionNotFoundError(
+            f"{path!r} is neither an existing path nor a cached collection in the workspace "
+            f"{root}{'' if root.is_dir() else ' (which does not exist)'}"
+        ) from None
+
+
 def cmd_datasets_register_local(args: argparse.Namespace) -> int:
+    check_file_target(args.registry_path, "--registry-path")
+    path = _collection_location(args.path, args.workspace_dir)
     # opening a collection pulls pyarrow: only for the commands that do
     from rasteret.api import register_local
-    from rasteret.core.workspace import resolve_collection
 
-    path = args.path
-    if not Path(path).expanduser().exists() and "://" not in path:
-        path = str(resolve_collection(path, args.workspace_dir))
     d = register_local(
         args.id,
         path,
@@ -129,18 +173,24 @@ def cmd_datasets_register_local(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets_unregister_local(args: argparse.Namespace) -> int:
+    check_file_target(args.registry_path, "--registry-path")
     removed = unregister_local_descriptor(args.id, args.registry_path)
     if removed is None:
         where = args.registry_path or default_registry_path()
-        raise UnknownDatasetError(f"dataset {args.id!r} is not in the local registry {where}")
+        raise UnknownDatasetError(
+            f"Local dataset {args.id!r} not found: it is not in the local registry {where} "
+            "and was not registered with register-local in this process"
+        )
     if args.json:
-        out({"id": args.id, "removed": True}, True)
+        out({**removed.to_dict(), "removed": True}, True)  # 0.4.1 printed the descriptor
     else:
-        print(f"Unregistered {args.id!r}.")
+        print(f"Unregistered local dataset {removed.id!r}.")
     return EXIT_OK
 
 
 def cmd_datasets_export_local(args: argparse.Namespace) -> int:
+    check_file_target(args.registry_path, "--registry-path")
+    check_file_target(args.output_path, "OUTPUT_PATH")
     written = export_local_descriptor(args.id, args.output_path, args.registry_path)
     out({"id": args.id, "path": str(written)}, args.json, f"Wrote {written}")
     return EXIT_OK

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from rasteret.cli.datasets import (
     cmd_datasets_register_local,
     cmd_datasets_unregister_local,
 )
+from rasteret.errors import InvalidInputError
+from rasteret.query.validate import validate_bbox, validate_date_range
 
 __all__ = ["COMMANDS", "Arg", "Command", "arg", "build_parser"]
 
@@ -37,27 +40,58 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parse_bbox(text: str) -> tuple[float, float, float, float]:
+    """``minx,miny,maxx,maxy`` in lon/lat degrees: finite, ordered, within the globe."""
     parts = [p.strip() for p in text.split(",")]
     if len(parts) != 4:
         raise argparse.ArgumentTypeError(
             f"expected 4 comma-separated numbers minx,miny,maxx,maxy, got {text!r}"
         )
     try:
-        vals = tuple(float(p) for p in parts)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"bbox values must be numbers, got {text!r}") from None
-    if vals[0] >= vals[2] or vals[1] >= vals[3]:
-        raise argparse.ArgumentTypeError(f"bbox needs minx < maxx and miny < maxy, got {text!r}")
-    return vals  # type: ignore[return-value]
+        w, s, e, n = validate_bbox(parts, what="bbox")
+    except InvalidInputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not (w >= -180.0 and e <= 180.0 and s >= -90.0 and n <= 90.0):
+        raise argparse.ArgumentTypeError(
+            f"bbox {text!r} is outside lon/lat bounds (-180..180, -90..90); --bbox is "
+            "WGS84 longitude/latitude, not projected coordinates"
+        )
+    return w, s, e, n
 
 
 def _parse_date_range(text: str) -> tuple[str, str]:
+    """``START,END`` ISO dates or timestamps, START not after END."""
     parts = [p.strip() for p in text.split(",")]
     if len(parts) != 2 or not all(parts):
         raise argparse.ArgumentTypeError(
             f"expected START,END (e.g. 2024-01-01,2024-01-31), got {text!r}"
         )
+    try:
+        validate_date_range(parts)
+    except InvalidInputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return parts[0], parts[1]
+
+
+def _positive_int(text: str) -> int:
+    """An integer >= 1 (concurrency limits)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    """A finite number of seconds > 0 (``--deadline``, ``--request-timeout``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, got {text!r}")
+    return value
 
 
 def _parse_json(text: str) -> Any:
@@ -67,8 +101,33 @@ def _parse_json(text: str) -> Any:
         raise argparse.ArgumentTypeError(f"invalid JSON ({exc.msg}): {text!r}") from None
 
 
+def _json_object(text: str) -> dict[str, Any]:
+    """A JSON object (``--query``)."""
+    value = _parse_json(text)
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(
+            f'expected a JSON object such as \'{{"eo:cloud_cover": {{"lt": 20}}}}\', got {text!r}'
+        )
+    return value
+
+
+def _column_map(text: str) -> dict[str, str]:
+    """A JSON object of source column -> canonical column names (``--column-map``)."""
+    value = _parse_json(text)
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and k and isinstance(v, str) and v for k, v in value.items()
+    ):
+        raise argparse.ArgumentTypeError(
+            f'expected a JSON object of column names such as \'{{"scene_id": "id"}}\', got {text!r}'
+        )
+    return value
+
+
 def _csv(text: str) -> list[str]:
-    return [p.strip() for p in text.split(",") if p.strip()]
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated column names, got {text!r}")
+    return names
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -104,14 +163,22 @@ class Command:
     description: str | None = None
 
 
+_BUILD_BOUNDS = (
+    arg("--deadline", type=_positive_seconds, help="total seconds for all header reads"),
+    arg("--request-timeout", type=_positive_seconds, help="seconds per request attempt (30)"),
+)
+"""The build bounds (``deadline=`` / ``request_timeout=`` of the build functions)."""
+
+
 def _build_args(*, stac: bool) -> tuple[Arg, ...]:
     return (
         arg("--bbox", type=_parse_bbox, required=stac, help="minx,miny,maxx,maxy (lon/lat)"),
         arg("--date-range", type=_parse_date_range, required=stac, help="START,END (ISO dates)"),
         arg("--workspace-dir", help="workspace directory (default ~/rasteret_workspace)"),
         arg("--force", action="store_true", help="rebuild even if cached"),
-        arg("--max-concurrent", type=int, default=50, help="concurrent header reads"),
-        arg("--query", type=_parse_json, help="extra STAC query as JSON"),
+        arg("--max-concurrent", type=_positive_int, default=50, help="concurrent header reads"),
+        arg("--query", type=_json_object, help="extra STAC query as JSON"),
+        *_BUILD_BOUNDS,
     )
 
 
@@ -150,10 +217,11 @@ COMMANDS: tuple[Command, ...] = (
     Command("collections", "import", cmd_collections_import, "import a record table",
             (_NAME, arg("--record-table", required=True, help="Parquet file/dir or URI"),
              arg("--data-source"),
-             arg("--column-map", type=_parse_json, help='JSON {"source": "canonical"}'),
+             arg("--column-map", type=_column_map, help='JSON {"source": "canonical"}'),
              arg("--columns", type=_csv, help="a,b,c columns to read"), _WORKSPACE,
              arg("--force", action="store_true"),
-             arg("--enrich", action="store_true", help="index COG headers too"))),
+             arg("--enrich", action="store_true", help="index COG headers too"),
+             *_BUILD_BOUNDS)),
     Command(None, "build", cmd_datasets_build, "same as `datasets build`",
             (_ID, _NAME, *_build_args(stac=False))),
     Command(None, "demo", cmd_demo, "run the offline demo",

@@ -8,16 +8,19 @@ point of :mod:`rasteret.read.entry`, imported on the first read (:meth:`ReadMeth
 
 from __future__ import annotations
 
+import importlib
+import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from rasteret.errors import EmptyCollectionError
+from rasteret.errors import EmptyCollectionError, NoMatchingRecordsError
 from rasteret.query.filters import Subset
 from rasteret.read.footprints import footprints as _footprints
 from rasteret.read.footprints import native_res as _native_res
 from rasteret.read.requests import (
     AoiRequest,
+    CubeOptions,
     GridRequest,
     PointRequest,
     ReadOptions,
@@ -26,6 +29,7 @@ from rasteret.read.requests import (
     check_bands,
 )
 from rasteret_catalog import BandRegistry, CloudConfig
+from rasteret_catalog.schema import BAND_ALIASES_KEY
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable
@@ -55,6 +59,9 @@ class ReadMethods:
         @property
         def bands(self) -> list[str]: ...
 
+        @property
+        def schema(self) -> pa.Schema: ...
+
         def __len__(self) -> int: ...
 
         def _infer_data_source(self, data_source: str | None) -> str: ...
@@ -72,8 +79,8 @@ class ReadMethods:
         Raises:
             NotImplementedError: The read engine is not available in this installation.
         """
-        try:
-            from rasteret.read import entry
+        try:  # import_module consults sys.modules (a package attribute would hide a failure)
+            entry = importlib.import_module("rasteret.read.entry")
         except ImportError as exc:
             raise NotImplementedError(
                 "pixel reads need the rasteret_io read engine, which is not available in this "
@@ -84,6 +91,37 @@ class ReadMethods:
     def _filtered(self, filters: Mapping[str, Any]) -> RecordSource:
         """The records of this view after the ``subset`` criteria in ``filters``."""
         return self._subset(Subset.from_keywords(filters))._record_source()
+
+    def _no_match(
+        self, source: RecordSource, request: AoiRequest, filters: Mapping[str, Any]
+    ) -> NoMatchingRecordsError:
+        """Why an AOI read over ``source`` (this view after ``filters``) found no record: the
+        filters emptied the view, or the AOIs miss it (their CRS and bounds, the
+        collection's). Raised by the read methods in place of the bare error, in their own
+        frame (the reads' warnings point at the caller by stack depth)."""
+        from rasteret.read.diagnose import explain_no_match
+
+        total = None
+        if filters:
+            try:
+                total = len(self)
+            except TypeError:  # a streamed (hf://) collection is not counted up front
+                total = None
+        return explain_no_match(source, request, name=self.name, total=total, filters=filters)
+
+    def _band_aliases(self) -> dict[str, str]:
+        """The collection's ``band_aliases`` metadata (``{alias: band code}``), else ``{}``."""
+        try:
+            raw = (self.schema.metadata or {}).get(BAND_ALIASES_KEY.encode())
+        except ValueError:  # a collection without records has no schema
+            return {}
+        try:
+            aliases = json.loads(raw) if raw else {}
+        except ValueError:
+            return {}
+        if not isinstance(aliases, dict):
+            return {}
+        return {str(k): str(v) for k, v in aliases.items() if isinstance(v, str)}
 
     def _options(
         self,
@@ -108,10 +146,11 @@ class ReadMethods:
             deadline=deadline,
             timeout=timeout,
             staleness=staleness,
+            band_aliases=self._band_aliases(),
         )
 
     def _bands(self, bands: Any, options: ReadOptions) -> tuple[str, ...]:
-        return check_bands(bands, self.bands, BandRegistry.get(options.data_source) or None)
+        return check_bands(bands, self.bands, options.band_map)
 
     # -- AOI reads -----------------------------------------------------------------------------
 
@@ -134,24 +173,39 @@ class ReadMethods:
         timeout: float | None = None,
         staleness: str | None = None,
         return_ids: bool = False,
+        resolution: float | tuple[float, float] | None = None,
+        resampling: str | Mapping[str, str] = "nearest",
+        dtype: Any = None,
+        fill_value: float | Mapping[str, float] | None = None,
+        anchor: Any = None,
         **filters: Any,
     ) -> Any:
         """Read the pixels of ``bands`` inside ``geometries`` as a NumPy array.
 
-        Returns ``[N, H, W]`` for one band and ``[N, C, H, W]`` for several, in the native
-        dtype. ``**filters`` are applied with :meth:`subset` first. With ``return_ids=True``
-        returns ``(array, ids)``: ``ids`` is a ``pyarrow.Table`` with one row per entry of
-        the first axis (``record_id``, ``datetime``, ``geometry_id``).
+        Returns ``[N, H, W]`` for one band and ``[N, C, H, W]`` for several (N = the
+        (record, AOI) pairs with data), in the native dtype. Every record of an AOI is on one
+        grid: the AOI's window clipped to the records' extents (one record on its own grid:
+        exactly ``rasterio.mask.mask(crop=True)``). ``**filters`` are applied with
+        :meth:`subset` first. With ``return_ids=True`` returns ``(array, ids)``: ``ids`` is a
+        ``pyarrow.Table`` with one row per entry of the first axis (``record_id``,
+        ``datetime``, ``geometry_id``).
 
-        The read-trust keywords (also on ``get_xarray``, ``get_gdf``, ``sample_points`` and
-        ``read_window``): ``error_policy`` says what a record/band whose pixels cannot be
-        read after retries does — ``"raise"`` (default), ``"skip"`` (left out, warned) or
-        ``"nodata"`` (kept, filled with nodata, warned); ``deadline`` bounds the whole
-        read's fetches in seconds and ``timeout`` each request attempt; ``staleness``
-        (``"raise"`` / ``"warn"`` / ``"off"``) what a COG rewritten since the build does.
-        ``None`` takes the value of :func:`rasteret.options`. A read whose arrays would
-        exceed ``rasteret.options.memory_budget`` raises ``MemoryBudgetError`` before any
-        request.
+        Keywords added after rasteret 0.4.1 (keyword-only; defaults keep its output):
+
+        - read trust (also on ``get_xarray``, ``get_gdf``, ``sample_points`` and
+          ``read_window``): ``error_policy`` says what a record/band whose pixels cannot be
+          read after retries does — ``"raise"`` (default), ``"skip"`` (left out, warned) or
+          ``"nodata"`` (kept, filled with nodata, warned); ``deadline`` bounds the whole
+          read's fetches in seconds and ``timeout`` each request attempt; ``staleness``
+          (``"raise"`` / ``"warn"`` / ``"off"``) what a COG rewritten since the build does.
+          ``None`` takes the value of :func:`rasteret.options`. A read whose arrays would
+          exceed ``rasteret.options.memory_budget`` raises ``MemoryBudgetError`` before any
+          request.
+        - grid and values (see ``docs/cube.md``): ``resolution`` (output pixel size in
+          output-CRS units), ``resampling`` (``nearest``, ``bilinear``, ``cubic``,
+          ``average``, ``mode``, ``min``, ``max``, ``med``, ``q1``, ``q3``; GDAL's kernels),
+          ``dtype``, ``fill_value`` and ``anchor`` (``"edge"``, ``"center"``, ``"floating"``
+          or ``(fx, fy)``, odc-stac's semantics).
 
         Raises:
             ValueError: Unknown band ("Band(s) not found: ..."), invalid filters or options.
@@ -173,20 +227,32 @@ class ReadMethods:
             timeout=timeout,
             staleness=staleness,
         )
+        band_codes = self._bands(bands, options)
         request = AoiRequest.build(
             geometries,
-            self._bands(bands, options),
+            band_codes,
             what="get_numpy",
             geometry_crs=geometry_crs,
             geometry_column=geometry_column,
             target_crs=target_crs,
             all_touched=all_touched,
+            cube=CubeOptions.build(
+                band_codes,
+                resolution=resolution,
+                resampling=resampling,
+                dtype=dtype,
+                fill_value=fill_value,
+                anchor=anchor,
+            ),
         )
-        if return_ids:
-            return self._readers().get_numpy(
-                self._filtered(filters), request, options, return_ids=True
-            )
-        return self._readers().get_numpy(self._filtered(filters), request, options)
+        source = self._filtered(filters)
+        readers = self._readers()
+        try:
+            if return_ids:
+                return readers.get_numpy(source, request, options, return_ids=True)
+            return readers.get_numpy(source, request, options)
+        except NoMatchingRecordsError:
+            raise self._no_match(source, request, filters) from None
 
     def get_xarray(
         self,
@@ -207,25 +273,38 @@ class ReadMethods:
         deadline: float | None = None,
         timeout: float | None = None,
         staleness: str | None = None,
+        resolution: float | tuple[float, float] | None = None,
+        resampling: str | Mapping[str, str] = "nearest",
+        dtype: Any = None,
+        fill_value: float | Mapping[str, float] | None = None,
+        groupby: str | None = None,
+        anchor: Any = None,
+        chunks: Any = None,
         **filters: Any,
     ) -> xr.Dataset:
         """Read ``bands`` inside ``geometries`` as an ``xarray.Dataset`` (time, geometry, y, x).
 
-        Keyword ``chunks=None`` (``"auto"``, an int, or a dict such as ``{"time": 1,
-        "y": 512, "x": 512}``) makes the Dataset lazy and dask-backed: it is planned from the
-        index alone (no pixel or header request) and each chunk reads only its own tiles
-        when computed; it has the same dims, coordinates, attributes and dtypes as the eager
-        result and computes to identical values. Needs ``rasteret[dask]``. (``chunks`` is
-        taken from ``**filters`` so that the signature stays 0.4.1's.) ``error_policy``,
-        ``deadline``, ``timeout`` and ``staleness``: see :meth:`get_numpy`.
+        One regular grid for every AOI and record (see ``docs/cube.md``): ``target_crs``
+        (default: the most common record CRS), ``resolution`` (default: the finest native
+        one), ``anchor`` (default: the native grid), covering every AOI's window clipped to
+        the records' extents. Keywords added after rasteret 0.4.1 (defaults keep its output):
+        ``error_policy``, ``deadline``, ``timeout`` and ``staleness`` as in :meth:`get_numpy`;
+        ``resolution``, ``resampling``, ``dtype``, ``fill_value`` and ``anchor`` as in
+        :meth:`get_numpy`; ``groupby`` (None: records sharing a datetime are fused, with a
+        warning; ``"time"``, ``"id"``, ``"solar_day"``, as in odc-stac); ``chunks``
+        (``"auto"``, an int, or a dict such as ``{"time": 1, "y": 512, "x": 512}``) makes the
+        Dataset lazy and dask-backed: planned from the index alone (no pixel or header
+        request), each chunk reads only its own tiles when computed, with the same dims,
+        coordinates, attributes and dtypes as the eager result and identical values. Needs
+        ``rasteret[dask]``.
 
         Raises:
-            ValueError: Unknown band, unknown ``xr_combine`` strategy, bad ``chunks``,
-                invalid filters.
+            ValueError: Unknown band, unknown ``xr_combine`` / ``groupby``, bad ``chunks``
+                or grid options, invalid filters.
             ImportError: ``chunks`` given without dask installed.
             MemoryBudgetError: An eager cube would not fit the memory budget.
         """
-        output = XarrayOptions.build(xr_combine=xr_combine, chunks=filters.pop("chunks", None))
+        output = XarrayOptions.build(xr_combine=xr_combine, chunks=chunks, groupby=groupby)
         options = self._options(
             data_source,
             max_concurrent=max_concurrent,
@@ -237,16 +316,29 @@ class ReadMethods:
             timeout=timeout,
             staleness=staleness,
         )
+        band_codes = self._bands(bands, options)
         request = AoiRequest.build(
             geometries,
-            self._bands(bands, options),
+            band_codes,
             what="get_xarray",
             geometry_crs=geometry_crs,
             geometry_column=geometry_column,
             target_crs=target_crs,
             all_touched=all_touched,
+            cube=CubeOptions.build(
+                band_codes,
+                resolution=resolution,
+                resampling=resampling,
+                dtype=dtype,
+                fill_value=fill_value,
+                anchor=anchor,
+            ),
         )
-        return self._readers().get_xarray(self._filtered(filters), request, output, options)
+        source = self._filtered(filters)
+        try:
+            return self._readers().get_xarray(source, request, output, options)
+        except NoMatchingRecordsError:
+            raise self._no_match(source, request, filters) from None
 
     def get_gdf(
         self,
@@ -297,7 +389,11 @@ class ReadMethods:
             target_crs=target_crs,
             all_touched=all_touched,
         )
-        return self._readers().get_gdf(self._filtered(filters), request, options)
+        source = self._filtered(filters)
+        try:
+            return self._readers().get_gdf(source, request, options)
+        except NoMatchingRecordsError:
+            raise self._no_match(source, request, filters) from None
 
     # -- points, windows, rasters --------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Arrow inputs of ``as_collection``: any Arrow object as a filterable ``pyarrow`` dataset."""
+"""Arrow inputs of ``as_collection``: any Arrow object (or GeoDataFrame) as a filterable
+``pyarrow`` dataset."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from rasteret_ingest import arrow_table, is_arrow_object
+from rasteret.query.geoinput import plain_table
+from rasteret_catalog.schema import Col
+from rasteret_ingest import add_bbox, arrow_table, is_arrow_object, normalize_geometry
 
 __all__ = ["to_dataset"]
 
@@ -30,16 +33,37 @@ def to_dataset(data: Any) -> ds.Dataset:
     """
     if isinstance(data, ds.Dataset):
         return data
+    data = plain_table(data, what="as_collection()")
     if not is_arrow_object(data):
         raise TypeError(
-            f"as_collection() needs an Arrow table, batch, reader, dataset or an object "
-            f"exporting Arrow (PyCapsule), got {type(data).__name__}"
+            f"as_collection() needs an Arrow table, batch, reader, dataset, GeoDataFrame or an "
+            f"object exporting Arrow (PyCapsule), got {type(data).__name__}"
         )
     table = arrow_table(data)
     if isinstance(table, ds.Dataset):
         return table
     _warn_if_large(table)
-    return ds.dataset(_without_view_types(table))
+    return ds.dataset(_lonlat_footprints(_without_view_types(table)))
+
+
+def _lonlat_footprints(table: pa.Table) -> pa.Table:
+    """Footprints as the contract has them, for a GeoArrow-tagged ``geometry`` (GeoPandas'
+    ``to_arrow()``, a GeoDataFrame): reprojected to CRS84 when it carries another CRS, and the
+    ``bbox`` struct derived from it when the table has none. A plain binary ``geometry`` is
+    taken as it is (a table without ``bbox`` then fails the contract check, as in 0.4.1)."""
+    if Col.GEOMETRY not in table.column_names:
+        return table
+    field = table.schema.field(Col.GEOMETRY)
+    tagged = (field.metadata or {}).get(b"ARROW:extension:name", b"").startswith(
+        b"geoarrow"
+    ) or getattr(field.type, "extension_name", "").startswith("geoarrow")
+    missing_bbox = Col.BBOX not in table.column_names
+    if not tagged:
+        return table
+    normalized, reprojected = normalize_geometry(table)  # plain WKB, in CRS84
+    if not reprojected and not missing_bbox:
+        return table
+    return add_bbox(normalized, recompute=reprojected)
 
 
 def _plain_type(t: pa.DataType) -> pa.DataType:

@@ -53,7 +53,12 @@ def _strip(name: str) -> str:
 
 
 def collection_info(path: Path) -> dict[str, Any]:
-    """Summary of one cached collection directory (raises when it cannot be read)."""
+    """Summary of one cached collection directory (raises when it cannot be read).
+
+    Keys: ``name, path, scene_count, date_start, date_end, has_split_column, columns`` (the
+    summary rasteret 0.4.1's CLI prints) and ``kind, data_source, date_range, size, created``
+    (a :func:`list_collections` entry).
+    """
     # pyarrow is loaded by the commands that open collections, not by `collections list` help
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -68,21 +73,29 @@ def collection_info(path: Path) -> dict[str, Any]:
     if not data_source or data_source == "unknown":
         data_source = name.rsplit("_", 1)[-1] if "_" in name else "unknown"
     date_range = None
+    lo = hi = None
     size = dataset.count_rows()
     if Col.DATETIME in dataset.schema.names and size:
         col = dataset.to_table(columns=[Col.DATETIME]).column(0)
         if pa.types.is_timestamp(col.type) and col.null_count < len(col):
             lo, hi = pc.min(col).as_py(), pc.max(col).as_py()
             date_range = (lo.date().isoformat(), hi.date().isoformat())
+    columns = list(dataset.schema.names)
     return {
+        # the keys of rasteret 0.4.1's `collections info --json`
         "name": name,
+        "path": str(path),
+        "scene_count": size,
+        "date_start": lo.isoformat() if lo is not None else None,
+        "date_end": hi.isoformat() if hi is not None else None,
+        "has_split_column": Col.SPLIT in columns,
+        "columns": columns,
+        # the keys of `list_collections` entries
         "kind": _kind(path) or "unknown",
         "data_source": data_source,
         "date_range": date_range,
         "size": size,
         "created": path.stat().st_ctime,
-        "path": str(path),
-        "columns": list(dataset.schema.names),
     }
 
 
@@ -99,8 +112,8 @@ def list_collections(workspace_dir: str | os.PathLike[str] | None = None) -> lis
             info = collection_info(child)
         except Exception:  # unreadable or corrupt directories are skipped, as documented
             continue
-        info.pop("columns", None)
-        info.pop("path", None)
+        for key in ("path", "scene_count", "date_start", "date_end", "has_split_column", "columns"):
+            info.pop(key, None)
         out.append(info)
     return out
 

@@ -103,13 +103,26 @@ def _table_geometry_column(table: Any) -> Any:
     )
 
 
+def _lonlat_series(series: Any) -> Any:
+    """A GeoSeries in lon/lat: reprojected when it carries another CRS (no CRS: taken as
+    lon/lat, as every other input of ``subset(geometries=...)``)."""
+    crs = series.crs
+    if crs is None:
+        return series
+    from pyproj import CRS
+
+    if crs.equals(CRS.from_string("OGC:CRS84"), ignore_axis_order=True):
+        return series
+    return series.to_crs("OGC:CRS84")
+
+
 def geometry_bounds(geometries: Any) -> list[Box]:
     """Return one ``(minx, miny, maxx, maxy)`` box per input geometry (empty ones dropped).
 
     Accepted: a 4-number tuple (a box), a shapely geometry, WKB bytes, a GeoJSON mapping
     (geometry, Feature, FeatureCollection), a pyarrow WKB array, an Arrow table with a
-    geometry column (anything exporting an Arrow stream), a GeoPandas object, or a list of
-    any of the single-geometry forms.
+    geometry column (anything exporting an Arrow stream), a GeoPandas object (reprojected to
+    lon/lat when it carries another CRS), or a list of any of the single-geometry forms.
 
     Raises:
         InvalidInputError: A malformed GeoJSON object or box.
@@ -128,6 +141,7 @@ def geometry_bounds(geometries: Any) -> list[Box]:
     if hasattr(g, "geometry") and hasattr(g, "crs") and hasattr(g.geometry, "bounds"):
         g = g.geometry  # GeoDataFrame -> GeoSeries
     if hasattr(g, "crs") and hasattr(g, "bounds") and hasattr(g, "to_wkb"):  # GeoSeries
+        g = _lonlat_series(g)
         return [tuple(map(float, row)) for row in g.bounds.to_numpy() if all(v == v for v in row)]  # type: ignore[misc]
     import pyarrow as pa
 

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from rasteret.read.backends import read_backend
 from rasteret_catalog.schema import Col, band_of_metadata_column
-from rasteret_io import BatchReader, default_fetcher, record_sources
+from rasteret_io import BatchReader, as_records, default_fetcher, record_sources
 from rasteret_io import read_columns as _engine_columns
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -109,6 +109,12 @@ class EngineRecords:
     ) -> list[RecordSources]:
         """Band sources of every record (planning from the index alone, no I/O)."""
         return [record_sources(r, i, bands, band_map) for i, r in enumerate(self._rows)]
+
+    def sources(
+        self, bands: Sequence[str], band_map: Mapping[str, str] | None
+    ) -> list[RecordSources]:
+        """Band sources of every record from the Arrow table (the engine's fast path)."""
+        return list(as_records(self.table, bands, band_map))
 
     def __getstate__(self) -> dict[str, Any]:
         return {"table": self.table}

@@ -1,10 +1,12 @@
-"""``get_xarray``: the eager ``xarray.Dataset`` of an AOI read, and its layout.
+"""``get_xarray``: the eager ``xarray.Dataset`` of a stacked AOI read, and its layout.
 
-Dims ``(time, geometry, y, x)``; one variable per band in its native dtype (``_FillValue`` =
-nodata); pixel-centre ``x`` / ``y``; a scalar ``spatial_ref`` coordinate with CF grid-mapping
-attributes (``crs_wkt``, ``spatial_ref``, ``GeoTransform``) that rioxarray and odc-geo read.
-Every record of one AOI is on one shared grid (the engine's ``stack`` layout), so records with
-the same datetime are mosaicked (first valid pixel wins) and the time axis is regular.
+Dims ``(time, geometry, y, x)``; one variable per band (dtype, nodata and fill per
+:mod:`rasteret_io.band_output`); every AOI on one regular grid that covers all of them
+(:meth:`rasteret.read.plan.CubePlan.covering_grid`), each AOI's layer masked to its polygon;
+time steps per ``groupby`` (:mod:`rasteret.read.steps`), records of a step fused first valid
+pixel wins (valid = read, inside the AOI, not nodata); attributes and coordinates per
+:mod:`rasteret.read.xr_conventions` (``spatial_ref`` with CF attributes that rioxarray and
+odc-geo read, ``id`` and STAC properties on ``time``).
 """
 
 from __future__ import annotations
@@ -12,21 +14,35 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from rasteret.read.aoi import read_chips
+import numpy as np
+
+from rasteret.read.arrays import execute
 from rasteret.read.failures import no_data_error
+from rasteret.read.plan import CubePlan, check_plan_budget, placement, plan_cube
+from rasteret.read.steps import Member, Step, naive_time, warn_fused
+from rasteret.read.xr_conventions import (
+    DIMS,
+    dataset_attrs,
+    spatial_ref_attrs,
+    step_coords,
+    time_attrs,
+    variable_attrs,
+    xy_coords,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
     from rasteret.read.requests import AoiRequest, ReadOptions, XarrayOptions
     from rasteret.records import RecordSource
-    from rasteret_io import Chip, ReadOutcome
+    from rasteret_io import Chip, Grid, ReadOutcome
 
 __all__ = [
     "DIMS",
-    "aoi_coords",
+    "band_layout",
     "build_dataset",
-    "combine_parts",
+    "dataset_coords",
+    "fusion_valid",
     "get_xarray",
     "naive_time",
     "spatial_ref_attrs",
@@ -34,134 +50,114 @@ __all__ = [
 ]
 
 
-def spatial_ref_attrs(crs: Any, transform: Sequence[float]) -> dict[str, Any]:
-    """CF grid-mapping attributes for ``crs`` plus GDAL's ``GeoTransform`` string."""
-    from pyproj import CRS
-
-    c = CRS.from_user_input(crs)
-    attrs = dict(c.to_cf())
-    wkt = c.to_wkt()
-    attrs["crs_wkt"] = wkt
-    attrs["spatial_ref"] = wkt
-    attrs["projjson"] = c.to_json()
-    a, b, cc, d, e, f = transform
-    attrs["GeoTransform"] = f"{cc} {a} {b} {f} {d} {e}"
-    return attrs
+def fusion_valid(data: np.ndarray, valid: np.ndarray | None, nodata: Any) -> np.ndarray:
+    """Pixels a record contributes to a fused step: read, inside the AOI and not nodata."""
+    ok = np.ones(data.shape, dtype=bool) if valid is None else valid.copy()
+    if nodata is None:
+        return ok
+    if data.dtype.kind == "f" and np.isnan(nodata):
+        return ok & ~np.isnan(data)
+    return ok & (data != nodata)
 
 
-def naive_time(value: Any) -> Any:
-    """``value`` as a naive-UTC ``numpy.datetime64[ns]`` (NaT for None)."""
-    import numpy as np
-
-    if value is None:
-        return np.datetime64("NaT", "ns")
-    if getattr(value, "tzinfo", None) is not None:
-        value = value.replace(tzinfo=None)
-    return np.datetime64(value, "ns")
-
-
-DIMS = ("time", "geometry", "y", "x")
-"""Dimensions of every ``get_xarray`` variable."""
+def band_layout(plan: CubePlan, band: str) -> tuple[np.dtype, Any, Any, str | None] | None:
+    """``(dtype, fill, nodata, resampling)`` of a band variable (from its first task), or None
+    when nothing of the band is planned. ``resampling`` is the kernel when some record of the
+    band is resampled onto the grid, else None."""
+    tasks = plan.band_tasks(band)
+    if not tasks or tasks[0].output is None:
+        return None
+    out = tasks[0].output
+    warped = any(t.plan is not None for t in tasks)
+    return np.dtype(out.dtype), out.fill, out.nodata, (out.resampling.value if warped else None)
 
 
-def variable_attrs(nodata: float | int | None) -> dict[str, Any]:
-    """Attributes of a band variable (grid mapping, ``_FillValue`` = nodata when known)."""
-    attrs: dict[str, Any] = {"grid_mapping": "spatial_ref"}
-    if nodata is not None:
-        attrs["_FillValue"] = nodata
-    return attrs
-
-
-def aoi_coords(
-    times: Sequence[Any],
-    aoi_index: int,
-    transform: Sequence[float],
-    shape: tuple[int, int],
-    crs: Any,
+def dataset_coords(
+    plan: CubePlan, steps: Sequence[Step], aoi_ids: Sequence[int], cover: Grid
 ) -> dict[str, Any]:
-    """Coordinates of one AOI's Dataset: time, 1-based geometry id, pixel centres, CRS."""
-    import numpy as np
-
-    h, w = shape
-    a, _b, c, _d, e, f = transform
-    return {
-        "time": np.array(times, dtype="datetime64[ns]"),
-        "geometry": np.array([aoi_index + 1], dtype=np.int64),
-        "y": f + e * (np.arange(h) + 0.5),
-        "x": c + a * (np.arange(w) + 0.5),
-        "spatial_ref": ((), np.int64(0), spatial_ref_attrs(crs, transform)),
+    """Coordinates of the Dataset: time (+ id and properties), geometry, y, x, spatial_ref."""
+    times = np.array([s.time for s in steps], dtype="datetime64[ns]")
+    coords: dict[str, Any] = {
+        "time": ("time", times, time_attrs()),
+        "geometry": (
+            "geometry",
+            np.array([i + 1 for i in aoi_ids], dtype=np.int64),
+            {"long_name": "AOI number (1-based, input order)"},
+        ),
+        **xy_coords(cover.transform, cover.shape, cover.crs),
     }
+    coords.update(step_coords(steps, plan.records, plan.properties))
+    return coords
 
 
-def _aoi_dataset(chips: list[Chip], aoi_index: int, bands: Sequence[str]) -> xr.Dataset:
-    import numpy as np
+def build_dataset(
+    plan: CubePlan, outcome: ReadOutcome, output: XarrayOptions, *, stacklevel: int = 2
+) -> xr.Dataset:
+    """Assemble the Dataset of a read ``plan`` (see module docs); ``stacklevel`` points the
+    fused-records warning at the caller's frame."""
     import xarray as xr
 
-    first = chips[0]
-    h, w = first.data.shape
-    times = sorted({naive_time(ch.datetime) for ch in chips})
-    t_index = {t: i for i, t in enumerate(times)}
+    cover = plan.covering_grid()
+    assert cover is not None  # there are chips, so there are tasks
+    members = {
+        ch.record_index: Member(ch.record_index, str(ch.record_id), naive_time(ch.datetime))
+        for ch in outcome.chips
+    }
+    steps = plan.steps(output.groupby, list(members.values()))
+    warn_fused(steps, output.groupby, stacklevel=stacklevel + 1)
+    step_of = {m.index: k for k, s in enumerate(steps) for m in s.members}
+    rank = {m.index: r for s in steps for r, m in enumerate(s.members)}
+    aoi_ids = sorted({ch.aoi_index for ch in outcome.chips})
+    g_of = {a: j for j, a in enumerate(aoi_ids)}
+    shape = (len(steps), len(aoi_ids), cover.height, cover.width)
     data_vars = {}
-    for band in bands:
-        bchips = [ch for ch in chips if ch.band == band]
-        if not bchips:
+    for band in plan.request.bands:
+        chips = [ch for ch in outcome.chips if ch.band == band]
+        layout = band_layout(plan, band)
+        if not chips or layout is None:
             continue
-        dtype = bchips[0].data.dtype
-        fill = bchips[0].fill
-        arr = np.full((len(times), 1, h, w), fill, dtype=dtype)
-        done = np.zeros((len(times), h, w), dtype=bool)
-        # records sharing a datetime: first valid pixel wins, by record id (independent of
-        # the order rows happen to be stored in)
-        for ch in sorted(bchips, key=lambda x: (str(x.record_id), x.record_index)):
-            ti = t_index[naive_time(ch.datetime)]
-            take = ch.valid & ~done[ti]
-            arr[ti, 0][take] = ch.data[take]
-            done[ti] |= take
-        data_vars[band] = (DIMS, arr, variable_attrs(bchips[0].nodata))
-    coords = aoi_coords(times, aoi_index, first.transform, (h, w), first.crs)
-    return xr.Dataset(data_vars, coords=coords)
-
-
-def build_dataset(outcome: ReadOutcome, bands: Sequence[str], xr_combine: str) -> xr.Dataset:
-    """Assemble the Dataset (see module docs); several AOIs are combined with ``xr_combine``."""
-    by_aoi: dict[int, list[Any]] = {}
-    for ch in outcome.chips:
-        by_aoi.setdefault(ch.aoi_index, []).append(ch)
-    parts = [_aoi_dataset(chs, i, bands) for i, chs in sorted(by_aoi.items())]
-    return combine_parts(parts, xr_combine)
-
-
-def combine_parts(parts: list[xr.Dataset], xr_combine: str) -> xr.Dataset:
-    """Combine per-AOI Datasets (eager or dask-backed) into the ``get_xarray`` result.
-
-    AOIs on one grid are concatenated along ``geometry``; otherwise ``xr_combine`` decides
-    (``combine_first``, ``merge`` or ``merge_override``). Time ascends; ``y`` descends for
-    north-up grids. Sorting is skipped when an axis is already in order (on dask arrays a
-    sort is a large fancy-indexing gather).
-    """
-    import xarray as xr
-
-    if len(parts) == 1:
-        ds = parts[0]
-    elif all(p.sizes["y"] == parts[0].sizes["y"] and p.sizes["x"] == parts[0].sizes["x"]
-             and (p.x.values == parts[0].x.values).all() and (p.y.values == parts[0].y.values).all()
-             for p in parts):  # fmt: skip
-        ds = xr.concat(parts, dim="geometry", join="outer", combine_attrs="override")
-    elif xr_combine == "combine_first":
-        ds = parts[0]
-        for p in parts[1:]:
-            ds = ds.combine_first(p)
-    elif xr_combine == "merge":
-        ds = xr.merge(parts, join="outer", combine_attrs="override")
-    else:  # merge_override
-        ds = xr.merge(parts, join="outer", compat="override", combine_attrs="override")
-    if not ds.indexes["time"].is_monotonic_increasing:
-        ds = ds.sortby("time")
-    north_up = parts[0].y.values[0] > parts[0].y.values[-1] if parts[0].sizes["y"] > 1 else True
-    y = ds.indexes["y"]
-    if not (y.is_monotonic_decreasing if north_up else y.is_monotonic_increasing):
-        ds = ds.sortby("y", ascending=not north_up)
+        dtype, fill, nodata, kernel = layout
+        arr = np.full(shape, fill, dtype=dtype)
+        _place(arr, chips, cover, step_of, rank, g_of, steps)
+        data_vars[band] = (DIMS, arr, variable_attrs(nodata, dtype, kernel))
+    ds = xr.Dataset(data_vars, coords=dataset_coords(plan, steps, aoi_ids, cover))
+    ds.attrs.update(dataset_attrs(output.groupby))
     return ds
+
+
+def _place(
+    arr: np.ndarray,
+    chips: list[Chip],
+    cover: Grid,
+    step_of: dict[int, int],
+    rank: dict[int, int],
+    g_of: dict[int, int],
+    steps: Sequence[Step],
+) -> None:
+    """Write chips into ``arr``: a single record per step is copied, fused steps are
+    mosaicked first valid pixel wins, in the step's record order."""
+    from rasteret_io import Grid
+
+    done: dict[tuple[int, int], np.ndarray] = {}
+    for ch in sorted(chips, key=lambda c: (step_of[c.record_index], rank[c.record_index])):
+        t, g = step_of[ch.record_index], g_of[ch.aoi_index]
+        h, w = ch.data.shape
+        r, c = placement(Grid(cover.crs, ch.transform, w, h), cover)
+        region = arr[t, g, r : r + h, c : c + w]
+        if len(steps[t].members) == 1:
+            ok = ch.valid_mask
+            if ok is None:
+                region[...] = ch.data
+            else:
+                region[ok] = ch.data[ok]
+            continue
+        seen = done.get((t, g))
+        if seen is None:
+            seen = done[(t, g)] = np.zeros(arr.shape[2:], dtype=bool)
+        sub = seen[r : r + h, c : c + w]
+        take = fusion_valid(ch.data, ch.valid_mask, ch.nodata) & ~sub
+        region[take] = ch.data[take]
+        sub |= take
 
 
 def get_xarray(
@@ -173,7 +169,10 @@ def get_xarray(
         NoDataError: Nothing could be read.
         MemoryBudgetError: The read does not fit the memory budget (nothing was fetched).
     """
-    outcome, _ = read_chips(source, request, options, layout="stack", method="get_xarray", copies=1)
+    plan = plan_cube(source, request, options, shared=True, with_properties=True)
+    check_plan_budget(plan, options, "get_xarray", output)
+    plan, outcome = execute(plan, options, method="get_xarray", xarray=output)
     if not outcome.chips:
         raise no_data_error(outcome.failures)
-    return build_dataset(outcome, request.bands, output.xr_combine)
+    # user -> Collection.get_xarray -> entry.get_xarray -> here
+    return build_dataset(plan, outcome, output, stacklevel=4)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rasteret.read.aoi import get_numpy
+from rasteret.read.arrays import get_numpy
 from rasteret.read.cube import get_xarray as eager_xarray
 from rasteret.read.footprints import footprints, native_res
 from rasteret.read.gdf import get_gdf
+from rasteret.read.plan import OutputPlan, plan_output
 from rasteret.read.points import sample_points
 from rasteret.read.rasters import iterate_rasters
 from rasteret.read.window import read_window
@@ -25,12 +26,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from rasteret.records import RecordSource
 
 __all__ = [
+    "OutputPlan",
     "footprints",
     "get_gdf",
     "get_numpy",
     "get_xarray",
     "iterate_rasters",
     "native_res",
+    "plan_output",
     "read_window",
     "sample_points",
     "torchgeo_dataset",

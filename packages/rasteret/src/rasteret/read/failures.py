@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from rasteret.errors import NoDataError
+from rasteret.errors import NoDataError, NoMatchingRecordsError
 from rasteret_io import BandResolutionError, StaleObjectError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -93,7 +93,8 @@ def apply_policy(failures: Sequence[ReadFailure], what: str, *, produced: int, p
 
 
 def no_data_error(failures: Sequence[ReadFailure]) -> NoDataError:
-    """``NoDataError("No valid data found ...")`` chained to the first failure."""
+    """``NoDataError("No valid data found ...")`` chained to the first failure; with no
+    failure, a :class:`~rasteret.errors.NoMatchingRecordsError` (the caller explains it)."""
     if failures:
         err = NoDataError(
             f"No valid data found. {len(failures)} record/band read(s) failed; "
@@ -102,4 +103,4 @@ def no_data_error(failures: Sequence[ReadFailure]) -> NoDataError:
         )
         err.__cause__ = failures[0].error
         return err
-    return NoDataError("No valid data found: no record intersects the geometries")
+    return NoMatchingRecordsError("No valid data found: no record intersects the geometries")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from rasteret.errors import InvalidInputError, missing_dependency
 from rasteret.read.aoi import read_chips
+from rasteret.read.failures import no_data_error
 from rasteret_catalog.schema import Col
 from rasteret_io import to_crs
 
@@ -65,6 +66,8 @@ def get_gdf(source: RecordSource, request: AoiRequest, options: ReadOptions) -> 
                 f"Input metadata columns collide with Rasteret output columns: {clash}"
             )
     outcome, records = read_chips(source, request, options, layout="native", method="get_gdf")
+    if not outcome.chips:
+        raise no_data_error(outcome.failures)  # as get_numpy / get_xarray (and 0.4.1)
     target = request.target_crs
     out_crs = CRS.from_user_input(target) if target is not None else request.crs
     geoms = to_crs(request.geometries, request.crs, out_crs)

@@ -1,12 +1,13 @@
 """Lazy ``get_xarray(..., chunks=...)``: a dask-backed cube planned from the index alone.
 
 The read is planned on the client exactly as the eager path plans it
-(:func:`rasteret_io.plan_tasks`; only the Parquet index is used, no pixel or header request),
-then every AOI's output cube is cut into chunks ``(time block, y block, x block)``: one dask
-task per chunk and band, each running :func:`rasteret.read._chunks.read_chunk`, which fetches
-only the tiles under its chunk through the worker process's own event loop and connection
-pool. Dims, coordinates, attributes and dtypes are those of the eager Dataset, and the
-computed values are identical. Needs ``rasteret[dask]``.
+(:func:`rasteret.read.plan.plan_cube`; only the Parquet index is used, no pixel or header
+request), then the cube's covering grid is cut into chunks ``(time block, AOI, y block,
+x block)``: one dask task per chunk and band, each running
+:func:`rasteret.read._chunks.read_chunk`, which fetches only the source pixels under its
+chunk through the worker process's own event loop and connection pool. Dims, coordinates,
+attributes and dtypes are those of the eager Dataset, and the computed values are identical.
+Needs ``rasteret[dask]``.
 """
 
 from __future__ import annotations
@@ -27,19 +28,20 @@ from rasteret.read._chunks import (
     read_opaque_chunk,
     split,
 )
-from rasteret.read.aoi import aoi_records
-from rasteret.read.cube import DIMS, aoi_coords, combine_parts, naive_time, variable_attrs
+from rasteret.read.cube import band_layout, dataset_coords
 from rasteret.read.failures import apply_policy, no_data_error
 from rasteret.read.limits import budget_for
-from rasteret_cog import fill_value
-from rasteret_io import ReadOutcome, Window, plan_tasks, window_transform
+from rasteret.read.plan import CubePlan, placement, plan_cube
+from rasteret.read.steps import warn_fused
+from rasteret.read.xr_conventions import DIMS, dataset_attrs, variable_attrs
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
     from rasteret.read.requests import AoiRequest, Chunking, ReadOptions, XarrayOptions
+    from rasteret.read.steps import Step
     from rasteret.records import RecordSource
-    from rasteret_io import BatchReader
+    from rasteret_io import AoiTask, BatchReader, Grid
 
 __all__ = ["lazy_xarray"]
 
@@ -52,101 +54,92 @@ def _require_dask() -> None:
         raise missing_dependency("dask", "dask", "get_xarray(chunks=...)") from None
 
 
-def _chip_grid(task: Any) -> tuple[tuple[float, ...], tuple[int, int], Any]:
-    """Transform, shape and CRS of the chip the eager read makes for ``task``."""
-    if task.out_grid is None:
-        lv = task.source.levels[task.level]
-        return (
-            window_transform(lv.transform, task.window),
-            (task.window.height, task.window.width),
-            task.source.crs,
+def _items(
+    tasks: Sequence[AoiTask],
+    cover: Grid,
+    step_of: dict[int, int],
+    rank: dict[int, int],
+    all_touched: bool,
+) -> dict[tuple[int, int], list[tuple[ChunkItem, tuple[int, int, int, int]]]]:
+    """Chunk items of one band by ``(time step, AOI)``, each with its extent in the cube."""
+    out: dict[tuple[int, int], list[tuple[ChunkItem, tuple[int, int, int, int]]]] = {}
+    for t in tasks:
+        grid, output = t.out_grid, t.output
+        assert grid is not None and output is not None
+        r, c = placement(grid, cover)
+        mask = MaskSpec(t.geom.wkb, tuple(grid.transform), grid.shape, bool(all_touched))
+        step = step_of[t.record.index]
+        item = ChunkItem(
+            step, rank[t.record.index], t.source, t.level, t.window, grid, (r, c),
+            t.plan is not None, output, mask,
+        )  # fmt: skip
+        out.setdefault((step, t.aoi_index), []).append(
+            (item, (r, r + grid.height, c, c + grid.width))
         )
-    g = task.out_grid
-    return g.transform, g.shape, g.crs
+    return out
 
 
-def _chunk_items(
-    by_time: dict[int, list[tuple[Any, MaskSpec]]],
-    prio: dict[tuple[str, int], int],
-    times: tuple[int, int],
-    region: tuple[int, int, int, int],
-) -> tuple[ChunkItem, ...]:
-    """The record bands of time steps ``times`` that may contribute to pixel ``region``."""
-    t0, t1 = times
-    r0, r1, c0, c1 = region
-    items = []
-    for k in range(t0, t1):
-        for t, mask in by_time.get(k, ()):
-            if t.out_grid is None:
-                lv = t.source.levels[t.level]
-                sub = Window(t.window.col_off + c0, t.window.row_off + r0, c1 - c0, r1 - r0)
-                if sub.intersection(Window(0, 0, lv.width, lv.height)) is None:
-                    continue
-            items.append(
-                ChunkItem(
-                    k - t0,
-                    prio[(t.record.record_id, t.record.index)],
-                    t.source,
-                    t.level,
-                    t.window,
-                    t.out_grid,
-                    mask,
-                )
-            )
-    return tuple(items)
+def _band_graph(
+    name: str,
+    by_step: dict[tuple[int, int], list[tuple[ChunkItem, tuple[int, int, int, int]]]],
+    aoi_ids: Sequence[int],
+    blocks: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]],
+    reader: BatchReader,
+    dtype: np.dtype,
+    fill: Any,
+) -> dict[Any, Any]:
+    from dataclasses import replace
+
+    dsk: dict[Any, Any] = {}
+    for ti, (t0, t1) in enumerate(offsets(blocks[0])):
+        for gi, aoi in enumerate(aoi_ids):
+            for yi, (r0, r1) in enumerate(offsets(blocks[1])):
+                for xi, (c0, c1) in enumerate(offsets(blocks[2])):
+                    items = []
+                    for step in range(t0, t1):
+                        for item, (a0, a1, b0, b1) in by_step.get((step, aoi), ()):
+                            if a0 < r1 and r0 < a1 and b0 < c1 and c0 < b1:
+                                items.append(replace(item, t=step - t0))
+                    spec = ChunkSpec(tuple(items), (r0, r1, c0, c1), t1 - t0, dtype.str, fill)
+                    dsk[(name, ti, gi, yi, xi)] = (read_opaque_chunk, reader, Opaque(spec))
+    return dsk
 
 
-def _aoi_dataset(
-    tasks: list[Any],
-    aoi_index: int,
-    bands: Sequence[str],
+def _dataset(
+    plan: CubePlan,
+    steps: list[Step],
     reader: BatchReader,
     chunks: Chunking,
-    all_touched: bool,
+    output: XarrayOptions,
 ) -> xr.Dataset:
     import xarray as xr
     from dask.base import tokenize
 
-    order = {b: j for j, b in enumerate(bands)}
-    tasks = sorted(tasks, key=lambda t: (t.record.index, order[t.source.band]))
-    # mosaic priority within a time step: record id, then position (as the eager path)
-    prio = {
-        idx: rank
-        for rank, idx in enumerate(sorted({(t.record.record_id, t.record.index) for t in tasks}))
-    }
-    transform, (h, w), crs = _chip_grid(tasks[0])
-    times = sorted({naive_time(t.record.datetime) for t in tasks})
-    t_index = {t: i for i, t in enumerate(times)}
-    blocks = (split(len(times), chunks.time), split(h, chunks.y), split(w, chunks.x))
+    cover = plan.covering_grid()
+    assert cover is not None
+    step_of = {m.index: k for k, s in enumerate(steps) for m in s.members}
+    rank = {m.index: r for s in steps for r, m in enumerate(s.members)}
+    aoi_ids = plan.aoi_ids()
+    blocks = (split(len(steps), chunks.time), split(cover.height, chunks.y),
+              split(cover.width, chunks.x))  # fmt: skip
     data_vars = {}
-    for band in bands:
-        btasks = [t for t in tasks if t.source.band == band]
-        if not btasks:
+    for band in plan.request.bands:
+        tasks = plan.band_tasks(band)
+        layout = band_layout(plan, band)
+        if not tasks or layout is None:
             continue
-        first = btasks[0]
-        spec0 = first.source.level_spec(first.level)
-        dtype = np.dtype(spec0.dtype)
-        fill = fill_value(spec0)
-        by_time: dict[int, list[tuple[Any, MaskSpec]]] = {}
-        for t in btasks:
-            tr, shape, _ = _chip_grid(t)
-            mask = MaskSpec(t.geom.wkb, tuple(tr), shape, bool(all_touched))
-            by_time.setdefault(t_index[naive_time(t.record.datetime)], []).append((t, mask))
+        dtype, fill, nodata, kernel = layout
+        by_step = _items(tasks, cover, step_of, rank, plan.request.all_touched)
         name = f"rasteret-xarray-{band}-" + tokenize(
-            reader, aoi_index, band, [(t.record.record_id, t.window, t.level) for t in btasks]
-        )
-        dsk: dict[Any, Any] = {}
-        for ti, (t0, t1) in enumerate(offsets(blocks[0])):
-            for yi, (r0, r1) in enumerate(offsets(blocks[1])):
-                for xi, (c0, c1) in enumerate(offsets(blocks[2])):
-                    region = (r0, r1, c0, c1)
-                    items = _chunk_items(by_time, prio, (t0, t1), region)
-                    spec = ChunkSpec(items, region, t1 - t0, dtype.str, fill)
-                    dsk[(name, ti, 0, yi, xi)] = (read_opaque_chunk, reader, Opaque(spec))
-        arr = _dask_array(name, dsk, (blocks[0], (1,), blocks[1], blocks[2]), dtype)
-        data_vars[band] = (DIMS, arr, variable_attrs(first.source.nodata))
-    coords = aoi_coords(times, aoi_index, transform, (h, w), crs)
-    return xr.Dataset(data_vars, coords=coords)
+            reader, band, cover, [(t.record.record_id, t.aoi_index, t.window, t.level) for t in tasks],
+            [(s.time, [m.index for m in s.members]) for s in steps],
+        )  # fmt: skip
+        dsk = _band_graph(name, by_step, aoi_ids, blocks, reader, dtype, fill)
+        arr = _dask_array(name, dsk, (blocks[0], (1,) * len(aoi_ids), blocks[1], blocks[2]), dtype)
+        data_vars[band] = (DIMS, arr, variable_attrs(nodata, dtype, kernel))
+    ds = xr.Dataset(data_vars, coords=dataset_coords(plan, steps, aoi_ids, cover))
+    ds.attrs.update(dataset_attrs(output.groupby))
+    return ds
 
 
 def _dask_array(name: str, dsk: dict[Any, Any], chunks: tuple[Any, ...], dtype: Any) -> Any:
@@ -165,32 +158,20 @@ def lazy_xarray(
     Raises:
         MissingDependencyError: dask is not installed.
         NoDataError: Nothing to read.
+        MemoryBudgetError: When a chunk is computed, its arrays do not fit the budget.
     """
     _require_dask()
     assert output.chunks is not None
-    records = aoi_records(source, request, options)
-    bands = list(request.bands)
-    outcome = ReadOutcome()
-    tasks = plan_tasks(
-        records.record_sources(bands, options.band_map),
-        bands,
-        request.aoi_input(),
-        layout="stack",
-        target_crs=request.target_crs,
-        resolution=None,
-        outcome=outcome,
+    plan = plan_cube(source, request, options, shared=True, with_properties=True)
+    # nothing is allocated here: each chunk checks its own arrays against the budget when
+    # it is computed (rasteret.read._chunks.read_chunk), with advice to pass smaller chunks
+    budget = budget_for(options.memory_budget, "get_xarray(chunks=...)")
+    apply_policy(
+        plan.outcome.failures, "get_xarray", produced=len(plan.tasks), policy=options.error_policy
     )
-    apply_policy(outcome.failures, "get_xarray", produced=len(tasks), policy=options.error_policy)
-    if not tasks:
-        raise no_data_error(outcome.failures)
-    reader = batch_reader(
-        bands, options, budget=budget_for(options.memory_budget, "get_xarray(chunks=...)")
-    )
-    by_aoi: dict[int, list[Any]] = {}
-    for t in tasks:
-        by_aoi.setdefault(t.aoi_index, []).append(t)
-    parts = [
-        _aoi_dataset(ts, i, bands, reader, output.chunks, request.all_touched)
-        for i, ts in sorted(by_aoi.items())
-    ]
-    return combine_parts(parts, output.xr_combine)
+    if not plan.tasks:
+        raise no_data_error(plan.outcome.failures)
+    steps = plan.steps(output.groupby)
+    warn_fused(steps, output.groupby, stacklevel=4)  # user -> Collection -> entry -> here
+    reader = batch_reader(list(request.bands), options, budget=budget)
+    return _dataset(plan, steps, reader, output.chunks, output)

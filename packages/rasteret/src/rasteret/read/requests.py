@@ -7,7 +7,10 @@ checks its arguments once and builds frozen, hashable values; everything below t
   progress, error policy;
 - :class:`AoiRequest` — *what* an AOI read (``get_numpy`` / ``get_xarray`` / ``get_gdf``)
   reads: normalised polygons with their CRS, bands, output CRS, masking;
-- :class:`XarrayOptions` — ``get_xarray``'s output options (``xr_combine``, ``chunks``);
+- :class:`XarrayOptions` — ``get_xarray``'s output options (``xr_combine``, ``chunks``,
+  ``groupby``); :class:`~rasteret.read.cube_options.CubeOptions` (the ``cube`` field of an
+  :class:`AoiRequest`) — output grid and pixel values (``resolution``, ``resampling``,
+  ``dtype``, ``fill_value``, ``anchor``);
 - :class:`PointRequest` — ``sample_points``; :class:`GridRequest` — ``read_window``;
   :class:`TorchGeoRequest` — ``to_torchgeo_dataset``.
 
@@ -27,9 +30,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from rasteret._options import resolve_progress
 from rasteret.errors import BandNotFoundError, InvalidInputError, UnsupportedGeometryError
 from rasteret.query.validate import Box, numbers
+from rasteret.read.cube_options import CubeOptions, check_groupby
+from rasteret.read.cube_options import GroupBy as CubeGroupBy
 from rasteret.read.inputs import check_aoi_geometries, check_crs, crs_errors
 from rasteret.read.limits import fetch_options, resolve_budget
-from rasteret_catalog import BandRegistry, CloudConfig, asset_key_candidates
+from rasteret_catalog import BandRegistry, CloudConfig, FrozenMap, asset_key_candidates
 
 if TYPE_CHECKING:  # pragma: no cover
     from rasteret_io import AoiInput, FetchOptions, MemoryBudget
@@ -38,6 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "AoiRequest",
     "Chunking",
+    "CubeOptions",
     "ErrorPolicy",
     "GridRequest",
     "PointRequest",
@@ -121,6 +127,8 @@ class ReadOptions:
             read's fetches (None: :class:`~rasteret_io.FetchOptions` defaults with
             ``max_concurrent``).
         memory_budget: Largest total size of the read's arrays (None: not checked).
+        band_aliases: ``{alias: band code}`` the collection records (its ``band_aliases``
+            metadata: asset keys and common names of its bands).
     """
 
     data_source: str = ""
@@ -131,6 +139,7 @@ class ReadOptions:
     error_policy: ErrorPolicy = "raise"
     fetch: FetchOptions | None = None
     memory_budget: MemoryBudget | None = None
+    band_aliases: FrozenMap[str, str] | None = None
 
     @classmethod
     def build(
@@ -145,6 +154,7 @@ class ReadOptions:
         deadline: Any = None,
         timeout: Any = None,
         staleness: Any = None,
+        band_aliases: Mapping[str, str] | None = None,
     ) -> ReadOptions:
         """Check the public keywords (``None`` takes the global option: ``progress``,
         ``deadline``, ``timeout``, ``staleness``; the memory budget is always the global
@@ -175,12 +185,15 @@ class ReadOptions:
             error_policy=error_policy,
             fetch=fetch_options(concurrency, deadline, timeout, staleness),
             memory_budget=resolve_budget(),
+            band_aliases=FrozenMap(band_aliases) if band_aliases else None,
         )
 
     @property
     def band_map(self) -> dict[str, str] | None:
-        """The registered band map of ``data_source`` (None when there is none)."""
-        return BandRegistry.get(self.data_source) or None
+        """How band names resolve to asset keys: the registered band map of ``data_source``
+        over the collection's own aliases (None when there is neither)."""
+        merged = {**(self.band_aliases or {}), **BandRegistry.get(self.data_source)}
+        return merged or None
 
     @property
     def staleness(self) -> str:
@@ -207,6 +220,10 @@ class AoiRequest:
         target_crs: Output CRS (None: the records' own, or the most common one).
         all_touched: Rasterize AOIs with ``all_touched``.
         attributes: Non-geometry columns of a tabular AOI input (``get_gdf`` joins them).
+        cube: Output grid and pixel-value options of stacked reads (``get_numpy``,
+            ``get_xarray``).
+        crs_assumed: ``crs`` is EPSG:4326 because ``geometry_crs="auto"`` met an input that
+            carries no CRS (error messages say so).
     """
 
     geometries: tuple[Any, ...]
@@ -215,6 +232,8 @@ class AoiRequest:
     target_crs: Any = None
     all_touched: bool = False
     attributes: Any = field(default=None, compare=False)
+    cube: CubeOptions = field(default_factory=CubeOptions)
+    crs_assumed: bool = field(default=False, compare=False)
 
     @classmethod
     def build(
@@ -227,24 +246,32 @@ class AoiRequest:
         geometry_column: str | None = None,
         target_crs: Any = None,
         all_touched: bool = False,
+        cube: CubeOptions | None = None,
     ) -> AoiRequest:
-        """Normalise the AOI input (see :func:`rasteret_io.normalize_aois`).
+        """Normalise the AOI input (GeoPandas objects through
+        :func:`rasteret.query.geoinput.plain_geometries`, then
+        :func:`rasteret_io.normalize_aois`).
 
         Raises:
             InvalidInputError: No geometries, an empty AOI or one with NaN / infinite
-                coordinates, an unknown ``geometry_crs`` / ``target_crs``.
+                coordinates, an unknown ``geometry_crs`` / ``target_crs``, or a CRS conflict /
+                missing CRS of a GeoPandas input.
             UnsupportedGeometryError: An AOI that is not a (Multi)Polygon, or an unusable input.
         """
+        from rasteret.query.geoinput import plain_geometries
         from rasteret_io import normalize_aois
 
         if geometries is None:
             raise InvalidInputError(
-                f"{what} needs geometries (a bbox tuple, shapely geometries, WKB, GeoJSON or "
-                "an Arrow table of geometries)"
+                f"{what} needs geometries (a bbox tuple, shapely geometries, WKB, GeoJSON, a "
+                "GeoDataFrame / GeoSeries or an Arrow table of geometries)"
             )
         with crs_errors("geometry_crs", geometry_crs):
+            plain = plain_geometries(
+                geometries, geometry_column=geometry_column, geometry_crs=geometry_crs, what=what
+            )
             aois = normalize_aois(
-                geometries, geometry_column=geometry_column, geometry_crs=geometry_crs
+                plain.value, geometry_column=plain.geometry_column, geometry_crs=plain.geometry_crs
             )
         check_aoi_geometries(aois.geometries)
         for i, g in enumerate(aois.geometries):
@@ -260,6 +287,8 @@ class AoiRequest:
             target_crs=check_crs(target_crs, "target_crs"),
             all_touched=bool(all_touched),
             attributes=aois.attributes,
+            cube=cube if cube is not None else CubeOptions(),
+            crs_assumed=plain.geometry_crs == "auto" and aois.attributes is None,
         )
 
     def aoi_input(self) -> AoiInput:
@@ -341,26 +370,34 @@ class XarrayOptions:
     """Output options of ``get_xarray``.
 
     Attributes:
-        xr_combine: How per-AOI Datasets on different grids are combined.
+        xr_combine: Kept for rasteret 0.4.1 callers (checked, otherwise unused: every AOI
+            is placed on one covering grid, see ``docs/cube.md``).
         chunks: Dask chunking of a lazy cube; None reads eagerly.
+        groupby: Which records share a time step (None: equal datetimes, with a warning when
+            that fuses records; ``"time"``, ``"id"``, ``"solar_day"``).
     """
 
     xr_combine: XrCombine = "combine_first"
     chunks: Chunking | None = None
+    groupby: CubeGroupBy = None
 
     @classmethod
-    def build(cls, *, xr_combine: Any = "combine_first", chunks: Any = None) -> XarrayOptions:
-        """Check ``xr_combine`` and parse ``chunks``.
+    def build(
+        cls, *, xr_combine: Any = "combine_first", chunks: Any = None, groupby: Any = None
+    ) -> XarrayOptions:
+        """Check ``xr_combine`` and ``groupby`` and parse ``chunks``.
 
         Raises:
-            InvalidInputError: Unknown ``xr_combine`` or bad ``chunks``.
+            InvalidInputError: Unknown ``xr_combine`` or ``groupby``, or bad ``chunks``.
         """
         if xr_combine not in _XR_COMBINE:
             raise InvalidInputError(
                 f"Unknown xr_combine strategy {xr_combine!r}: use 'combine_first', 'merge' or "
                 "'merge_override'"
             )
-        return cls(xr_combine, None if chunks is None else Chunking.parse(chunks))
+        return cls(
+            xr_combine, None if chunks is None else Chunking.parse(chunks), check_groupby(groupby)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,15 +447,19 @@ class PointRequest:
         """
         cls._check(match, max_distance_pixels, return_neighbourhood)
         # numpy / shapely / pyproj are loaded by the first point read, not by `load`
+        from rasteret.query.geoinput import plain_geometries
         from rasteret.read._point_input import parse_points
 
         with crs_errors("geometry_crs", geometry_crs):
+            plain = plain_geometries(
+                points, geometry_column=geometry_column, geometry_crs=geometry_crs, what="points"
+            )
             xs, ys, epsg, attributes = parse_points(
-                points,
-                geometry_column=geometry_column,
+                plain.value,
+                geometry_column=plain.geometry_column,
                 x_column=x_column,
                 y_column=y_column,
-                geometry_crs=geometry_crs,
+                geometry_crs=plain.geometry_crs,
             )
         return cls(
             xs,
