@@ -49,8 +49,8 @@ FUNCTIONS = {
                        ("registry_path", K, None)],
     "create_backend": [("credential_provider", P, None), ("cloud_config", P, None),
                        ("region", P, None), ("default_s3_config", P, None)],
-    "set_options": [("progress", K, None)],
-    "options": [("progress", K, None)],
+    "set_options": [("progress", K, None), ("max_requests_in_flight", K, None)],
+    "options": [("progress", K, None), ("max_requests_in_flight", K, None)],
     "get_options": [],
     "version": [],
 }  # fmt: skip

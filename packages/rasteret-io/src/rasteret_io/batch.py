@@ -40,6 +40,8 @@ class BatchReader:
         error_policy: ``"raise"``, ``"skip"`` or ``"nodata"``.
         read_options: Extra keyword arguments for :func:`rasteret_io.engine.read_aois`
             (``layout``, ``all_touched``, ``target_crs``, ``resolution``, ``resampling``).
+        record_concurrency: Range requests in flight per record, within ``max_concurrent``
+            (None: no per-record bound).
     """
 
     bands: tuple[str, ...]
@@ -48,12 +50,16 @@ class BatchReader:
     max_concurrent: int = 64
     error_policy: str = "raise"
     read_options: Mapping[str, Any] = field(default_factory=dict)
+    record_concurrency: int | None = None
 
     def _fetcher(self) -> Any:
         from rasteret_io.engine import default_fetcher
 
         return default_fetcher(
-            self.backend, max_concurrent=self.max_concurrent, error_policy=self.error_policy
+            self.backend,
+            max_concurrent=self.max_concurrent,
+            error_policy=self.error_policy,
+            record_concurrency=self.record_concurrency,
         )
 
     def read_aois(self, batch: Any, geometries: Any, geometry_crs: Any = "auto") -> Any:

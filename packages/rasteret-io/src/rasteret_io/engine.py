@@ -430,12 +430,26 @@ async def read_aois(
 
 
 def default_fetcher(
-    backend: Any = None, *, max_concurrent: int = 64, error_policy: str = "raise"
+    backend: Any = None,
+    *,
+    max_concurrent: int = 64,
+    error_policy: str = "raise",
+    record_concurrency: int | None = None,
 ) -> Fetcher:
-    """A :class:`Fetcher` over ``backend`` (the process default routing backend when None)."""
+    """A :class:`Fetcher` over ``backend`` (the process default routing backend when None).
+
+    Args:
+        backend: The backend (None: the process default).
+        max_concurrent: Range requests in flight for the whole read.
+        error_policy: ``"raise"``, ``"skip"`` or ``"nodata"``.
+        record_concurrency: Range requests in flight per record (None: no such bound).
+    """
     from rasteret_io.backend import as_range_reader
 
     policy = cast("ErrorPolicy", error_policy)  # Fetcher validates the value
     return Fetcher(
-        as_range_reader(backend), concurrency=max(1, int(max_concurrent)), error_policy=policy
+        as_range_reader(backend),
+        concurrency=max(1, int(max_concurrent)),
+        error_policy=policy,
+        record_concurrency=record_concurrency,
     )

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from rasteret._options import get_options
 from rasteret.read.backends import read_backend
 from rasteret_catalog.schema import Col, band_of_metadata_column
 from rasteret_io import BatchReader, default_fetcher, record_sources
@@ -138,11 +139,18 @@ def iter_engine_records(
         yield EngineRecords(pa.Table.from_batches([batch]))
 
 
+def in_flight() -> int:
+    """Range requests one read keeps in flight (``rasteret.options(max_requests_in_flight=)``);
+    a read's ``max_concurrent`` bounds each record's requests within it."""
+    return get_options().max_requests_in_flight
+
+
 def fetcher(options: ReadOptions) -> Fetcher:
-    """A fetcher over the read's backend, with its concurrency and error policy."""
+    """A fetcher over the read's backend, with its concurrency bounds and error policy."""
     return default_fetcher(
         read_backend(options),
-        max_concurrent=options.max_concurrent,
+        max_concurrent=in_flight(),
+        record_concurrency=options.max_concurrent,
         error_policy=options.error_policy,
     )
 
@@ -150,7 +158,10 @@ def fetcher(options: ReadOptions) -> Fetcher:
 def reader_fetcher(reader: BatchReader) -> Fetcher:
     """A fetcher over ``reader``'s backend, in the calling process (its loop and pool)."""
     return default_fetcher(
-        reader.backend, max_concurrent=reader.max_concurrent, error_policy=reader.error_policy
+        reader.backend,
+        max_concurrent=reader.max_concurrent,
+        record_concurrency=reader.record_concurrency,
+        error_policy=reader.error_policy,
     )
 
 
@@ -160,6 +171,7 @@ def batch_reader(bands: Sequence[str], options: ReadOptions) -> BatchReader:
         tuple(bands),
         backend=read_backend(options),
         band_map=options.band_map,
-        max_concurrent=options.max_concurrent,
+        max_concurrent=in_flight(),
+        record_concurrency=options.max_concurrent,
         error_policy=options.error_policy,
     )

@@ -107,7 +107,8 @@ class ReadOptions:
         backend: The caller's range reader, else None (built from ``cloud_config``, else the
             process default).
         cloud_config: Cloud settings, else the one registered for ``data_source``.
-        max_concurrent: Range requests in flight.
+        max_concurrent: Range requests in flight per record (the read's total is
+            ``rasteret.options(max_requests_in_flight=...)``).
         progress: Show a progress bar.
         error_policy: What a failed record/band read does: ``"skip"`` (warn, leave it out),
             ``"raise"`` or ``"nodata"``.
