@@ -140,10 +140,9 @@ class HeaderSource:
             attempt += 1
             self.request_count += 1
             try:
-                coro = attempt_once()
-                if policy.timeout is not None:
-                    return await asyncio.wait_for(coro, policy.timeout), attempt
-                return await coro, attempt
+                # asyncio.timeout, not wait_for: no extra task per request
+                async with asyncio.timeout(policy.timeout):
+                    return await attempt_once(), attempt
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
