@@ -139,9 +139,8 @@ def test_empty_table_written(tmp_path: Path) -> None:
     assert writer.read_collection(tmp_path / "e_records").num_rows == 0
 
 
-def test_tile_tables_skip_dictionary_encoding(tmp_path: Path) -> None:
-    """Tile offsets / byte counts (distinct per tile) are written without a dictionary; other
-    columns keep it. The leaf paths match the Parquet schema's names."""
+def test_no_dictionary_pages(tmp_path: Path) -> None:
+    """Columns are written plain (zstd-compressed), tile tables and nested levels included."""
     from rasteret_catalog.arrow import band_metadata_type
 
     t = _records(2, "d")
@@ -150,13 +149,11 @@ def test_tile_tables_skip_dictionary_encoding(tmp_path: Path) -> None:
           "tile_byte_counts": [8, 8, 8, 8], "compression": 1}  # fmt: skip
     meta = {**lv, "dtype": "uint8", "overviews": [lv], "mask": lv}
     t = t.append_column("B1_metadata", pa.array([meta, meta], band_metadata_type()))
-    path = tmp_path / "d_records"
-    writer.write_collection(t, path)
-    pf = pq.ParquetFile(next(path.rglob("*.parquet")))
-    names = {pf.schema.column(i).path: i for i in range(len(pf.schema))}
-    assert set(writer.dictionary_columns(t.schema)) <= set(names) | {"year", "month"}
-    rg = pf.metadata.row_group(0)
-    for path_, i in names.items():
-        table_leaf = path_.endswith(("tile_offsets.list.element", "tile_byte_counts.list.element"))
-        assert rg.column(i).has_dictionary_page is not table_leaf, path_
-    assert sum(p.endswith("tile_offsets.list.element") for p in names) == 3  # level, ov, mask
+    for partition_by in (("year", "month"), ()):
+        path = tmp_path / f"d{len(partition_by)}_records"
+        writer.write_collection(t, path, partition_by=partition_by)
+        pf = pq.ParquetFile(next(path.rglob("*.parquet")))
+        rg = pf.metadata.row_group(0)
+        assert rg.num_columns > 40
+        assert not any(rg.column(i).has_dictionary_page for i in range(rg.num_columns))
+        assert {rg.column(i).compression for i in range(rg.num_columns)} == {"ZSTD"}

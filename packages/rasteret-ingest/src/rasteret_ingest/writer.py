@@ -1,13 +1,16 @@
 """Write collections as Hive-partitioned Parquet datasets, atomically for local paths.
 
-Layout: ``{path}/year=YYYY/month=M/part-{i}.parquet`` (zstd level 3, statistics, dictionary
-encoding except for tile tables, row groups of 50,000 rows), with the collection's key-value
-metadata and GeoParquet 1.1 ``geo`` metadata in every file's schema.
+Layout: ``{path}/year=YYYY/month=M/part-{i}.parquet`` (zstd level 3, statistics, plain
+encoding, row groups of 50,000 rows), with the collection's key-value metadata and GeoParquet
+1.1 ``geo`` metadata in every file's schema.
 
-Tile offsets and byte counts are nearly all distinct, so the writer skips dictionary encoding
-for them: trying it costs a hash of every value before Parquet falls back to plain pages, and
-the fallback leaves a useless dictionary page (measured on 400 indexed 10980² COGs: index
-3.7 → 2.0 MB and a faster write).
+No dictionary encoding: a collection's columns are either distinct per row (ids, hrefs,
+datetimes, tile offsets and byte counts: Parquet hashes every value before falling back to
+plain pages and keeps a useless dictionary page) or repeat within a partition (dtype, codec,
+tile size), which zstd compresses to almost nothing anyway. Dictionary pages only add a
+per-column-chunk cost, and partition files are small (one per month): measured on 400
+indexed 10980² COGs, index 3.7 → 1.9 MB and 23 % less write CPU; scanning W1's index takes
+17 % less CPU.
 
 **Atomicity (local paths).** The dataset is written into a hidden sibling directory
 (``.{name}.tmp-{uuid}``) and then moved into place with one ``rename``; when a collection already
@@ -38,14 +41,13 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from rasteret_catalog.schema import SCHEMA_VERSION, BandField, Col, MetaKey
+from rasteret_catalog.schema import SCHEMA_VERSION, Col, MetaKey
 from rasteret_ingest.errors import CollectionExistsError, WriteError
 from rasteret_ingest.metadata import geoparquet_metadata
 from rasteret_ingest.naming import is_cloud_uri
 
 __all__ = [
     "collection_exists",
-    "dictionary_columns",
     "read_collection",
     "schema_metadata",
     "write_collection",
@@ -93,33 +95,6 @@ def _rename_exchange(a: str, b: str) -> bool:
     raise OSError(err, os.strerror(err), a)
 
 
-_NO_DICTIONARY = (
-    f"{BandField.TILE_OFFSETS.value}.list.element",
-    f"{BandField.TILE_BYTE_COUNTS.value}.list.element",
-)
-
-
-def _leaf_paths(prefix: str, typ: pa.DataType) -> list[str]:
-    """Parquet column paths of the leaves of a field (pyarrow's naming of nested levels)."""
-    if pa.types.is_struct(typ):
-        return [p for f in typ for p in _leaf_paths(f"{prefix}.{f.name}", f.type)]
-    if pa.types.is_map(typ):
-        return [
-            *_leaf_paths(f"{prefix}.key_value.key", typ.key_type),
-            *_leaf_paths(f"{prefix}.key_value.value", typ.item_type),
-        ]
-    if pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_fixed_size_list(typ):
-        return _leaf_paths(f"{prefix}.list.element", typ.value_type)
-    return [prefix]
-
-
-def dictionary_columns(schema: pa.Schema) -> list[str]:
-    """The leaf columns written with dictionary encoding: all but the tile tables."""
-    return [
-        p for f in schema for p in _leaf_paths(f.name, f.type) if not p.endswith(_NO_DICTIONARY)
-    ]
-
-
 def _write_dataset(
     table: pa.Table,
     base_dir: str,
@@ -127,9 +102,8 @@ def _write_dataset(
     filesystem: Any,
 ) -> None:
     fmt = ds.ParquetFileFormat()
-    dictionary = dictionary_columns(table.schema)
     opts = fmt.make_write_options(
-        compression="zstd", compression_level=3, write_statistics=True, use_dictionary=dictionary
+        compression="zstd", compression_level=3, write_statistics=True, use_dictionary=False
     )
     parts = [p for p in partition_by if p]
     missing = [p for p in parts if p not in table.column_names]
@@ -146,7 +120,7 @@ def _write_dataset(
             filesystem=filesystem,
             compression="zstd",
             compression_level=3,
-            use_dictionary=dictionary,
+            use_dictionary=False,
             row_group_size=_ROW_GROUP,
         )
         return
