@@ -137,3 +137,23 @@ def test_empty_table_written(tmp_path: Path) -> None:
     t = _records(2, "x").slice(0, 0)
     writer.write_collection(t, tmp_path / "e_records")
     assert writer.read_collection(tmp_path / "e_records").num_rows == 0
+
+
+def test_no_dictionary_pages(tmp_path: Path) -> None:
+    """Columns are written plain (zstd-compressed), tile tables and nested levels included."""
+    from rasteret_catalog.arrow import band_metadata_type
+
+    t = _records(2, "d")
+    lv = {"image_width": 4, "image_height": 4, "tile_width": 2, "tile_height": 2,
+          "transform": [1.0, 0.0, -1.0, 4.0], "tile_offsets": [8, 16, 24, 32],
+          "tile_byte_counts": [8, 8, 8, 8], "compression": 1}  # fmt: skip
+    meta = {**lv, "dtype": "uint8", "overviews": [lv], "mask": lv}
+    t = t.append_column("B1_metadata", pa.array([meta, meta], band_metadata_type()))
+    for partition_by in (("year", "month"), ()):
+        path = tmp_path / f"d{len(partition_by)}_records"
+        writer.write_collection(t, path, partition_by=partition_by)
+        pf = pq.ParquetFile(next(path.rglob("*.parquet")))
+        rg = pf.metadata.row_group(0)
+        assert rg.num_columns > 40
+        assert not any(rg.column(i).has_dictionary_page for i in range(rg.num_columns))
+        assert {rg.column(i).compression for i in range(rg.num_columns)} == {"ZSTD"}

@@ -140,3 +140,35 @@ def test_obstore_backend_prefix(object_server, payload) -> None:
     be = ObstoreBackend(store, url_prefix="mem://")
     res = run_sync(be.get_ranges("mem://" + key, [0, 100], [10, 110]))
     assert [bytes(b) for b in res] == [data[0:10], data[100:110]]
+
+
+def test_stores_shared_between_backends_of_equal_settings() -> None:
+    """A backend built per read reuses the stores of an earlier backend with the same
+    settings (value, not identity); other settings get their own stores."""
+    from rasteret_io.stores import SHARED_STORES
+
+    cfg = {"endpoint": "http://127.0.0.1:9", "region": "us-east-1", "skip_signature": "true"}
+    url = "s3://shared-store-bucket/key.tif"
+    a = create_backend(default_s3_config=dict(cfg))
+    b = create_backend(default_s3_config=dict(reversed(list(cfg.items()))))
+    c = create_backend(default_s3_config={**cfg, "region": "eu-west-1"})
+    sa, sb, sc = (x.store_for(url)[0] for x in (a, b, c))
+    assert sa is sb
+    assert sc is not sa
+    assert a.store_count == b.store_count == c.store_count == 1
+    SHARED_STORES.clear()
+    d = create_backend(default_s3_config=dict(cfg))
+    assert d.store_for(url)[0] is not sa  # rebuilt once the shared cache forgot it
+    assert a.store_for(url)[0] is sa  # a backend keeps the stores it got
+
+
+def test_unhashable_provider_is_never_shared() -> None:
+    class Provider:
+        __hash__ = None  # type: ignore[assignment]
+
+        def __call__(self) -> dict[str, str]:
+            return {}
+
+    settings = StoreSettings(credential_provider=Provider())  # type: ignore[arg-type]
+    assert settings.cache_key() is None
+    assert StoreSettings().cache_key() == StoreSettings().cache_key()

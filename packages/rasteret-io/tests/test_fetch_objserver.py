@@ -10,6 +10,7 @@ import textwrap
 import pytest
 
 from rasteret_io import (
+    Fetcher,
     FetchError,
     IOMetrics,
     ObjectNotFoundError,
@@ -165,6 +166,54 @@ def test_concurrency_bound(object_server, payload) -> None:
         cur += d
         peak = max(peak, cur)
     assert 1 < peak <= 4
+
+
+def _peak(recs) -> int:
+    events = sorted([(r.start, 1) for r in recs] + [(r.end, -1) for r in recs])
+    peak = cur = 0
+    for _, d in events:
+        cur += d
+        peak = max(peak, cur)
+    return peak
+
+
+def test_record_concurrency_bound(object_server, payload) -> None:
+    """``record_concurrency`` bounds each record's requests in flight, not the read's: two
+    records of 12 ranges each with a bound of 3 run up to 6 requests at once."""
+    key, data, _ = payload
+    object_server.configure(latency_ms=30)
+    url = object_server.url(key)
+    reqs = [
+        RangeRequest(url, i * 20_000, i * 20_000 + 1000, record_id=f"r{i % 2}", tag=i)
+        for i in range(24)
+    ]
+    fetcher = Fetcher(_backend(object_server), max_gap=-1, concurrency=64, record_concurrency=3)
+    res = run_sync(fetcher.fetch(reqs))
+    assert [bytes(r.data) for r in res] == [data[r.start : r.end] for r in reqs]
+    recs = [r for r in object_server.requests if r.method == "GET"]
+    first = [int(r.range.split("=")[1].split("-")[0]) for r in recs]  # "bytes=a-b"
+    by_record = [[r for r, b in zip(recs, first) if (b // 20_000) % 2 == k] for k in (0, 1)]
+    assert all(1 < _peak(rs) <= 3 for rs in by_record), [_peak(rs) for rs in by_record]
+    assert _peak(recs) > 3
+    assert fetcher._slots is not None and len(fetcher._slots) == 0  # no semaphore left over
+
+
+def test_on_group_streams_each_group_once(object_server, payload) -> None:
+    """``on_group`` sees every result exactly once (empty ranges included), as groups land;
+    the returned list is the same, in request order."""
+    key, data, _ = payload
+    url = object_server.url(key)
+    reqs = [RangeRequest(url, s, s + 500, tag=k) for k, s in enumerate((0, 600, 90_000, 200_000))]
+    reqs.append(RangeRequest(url, 7, 7, tag="empty"))
+    seen: list[list[object]] = []
+    res = run_sync(
+        Fetcher(_backend(object_server)).fetch(reqs, on_group=lambda g: seen.append(
+            [r.request.tag for r in g]))
+    )  # fmt: skip
+    assert sorted(t for g in seen for t in g if t != "empty") == [0, 1, 2, 3]
+    assert ["empty"] in seen and len(seen) == 4  # the empty range, then 3 groups
+    assert [r.request.tag for r in res] == [0, 1, 2, 3, "empty"]
+    assert [bytes(r.data) for r in res[:4]] == [data[r.start : r.end] for r in reqs[:4]]
 
 
 def test_failure_cancels_siblings_cleanly(object_server, payload, tmp_path) -> None:

@@ -24,7 +24,7 @@ _NO = inspect.Parameter.empty
 # Keyword-only additions after 0.4.1's parameters (issue 16: read trust); 0.4.1 calls are
 # unaffected because every addition is keyword-only with a default.
 _OPTIONS_ADDED = [("memory_budget", K, None), ("deadline", K, None), ("timeout", K, None),
-                  ("staleness", K, None)]  # fmt: skip
+                  ("staleness", K, None), ("max_requests_in_flight", K, None)]  # fmt: skip
 _TRUST = [("error_policy", K, "raise"), ("deadline", K, None), ("timeout", K, None),
           ("staleness", K, None)]  # fmt: skip
 FUNCTIONS = {
@@ -238,3 +238,30 @@ def test_import_is_lazy_and_cheap() -> None:
     # reported, never asserted: timings belong in bench/
     cumulative = [ln for ln in out.stderr.splitlines() if ln.rstrip().endswith("| rasteret")]
     print(f"import rasteret: {result['seconds'] * 1000:.1f} ms; {cumulative}")
+
+
+_LOG_PROBE = r"""
+import sys
+pre = set(sys.modules)
+import rasteret
+loaded = [m for m in ("logging", "typing", "importlib") if m in set(sys.modules) - pre]
+import logging
+before = list(logging.getLogger("rasteret").handlers)
+from rasteret.builds import dataset  # a module that logs through the package logger
+after = logging.getLogger("rasteret").handlers
+print(loaded, len(before), [type(h).__name__ for h in after])
+"""
+
+
+def test_import_skips_logging_but_package_logger_has_null_handler() -> None:
+    """`import rasteret` loads no logging/typing; the NullHandler is attached where rasteret
+    logs (or at import when logging is already loaded)."""
+    out = subprocess.run(
+        [sys.executable, "-c", _LOG_PROBE], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.split() == ["[]", "0", "['NullHandler']"], out.stdout
+    first = subprocess.run(
+        [sys.executable, "-c", "import logging, rasteret; print(logging.getLogger('rasteret').handlers)"],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    assert "NullHandler" in first.stdout

@@ -320,7 +320,7 @@ def _check_values(table: pa.Table, meta_cols: Iterable[str], bad: set[str]) -> l
     for name in meta_cols:
         if any(b == name or b.startswith(name + ".") for b in bad):
             continue
-        col = table.column(name).combine_chunks()
+        col = table.column(name)  # chunked: the compute kernels need no contiguous copy
         if col.null_count == len(col):
             continue
         offsets = pc.struct_field(col, S.BandField.TILE_OFFSETS)

@@ -33,7 +33,7 @@ from rasteret_io.protocols import Buffer, IdentifiedRangeReader, RangeReader
 from rasteret_io.retry import RetryPolicy, to_fetch_error
 from rasteret_io.urls import redact_url
 
-__all__ = ["DeadlineHit", "GroupFetch", "GroupJob"]
+__all__ = ["DeadlineHit", "GroupFetch", "GroupJob", "KeyedSlots"]
 
 _log = logging.getLogger("rasteret_io.fetch")
 
@@ -53,6 +53,49 @@ class GroupJob:
     group: RangeGroup
     members: list[int]
     expected: ObjectIdentity | None
+    key: str | None = None
+
+
+class KeyedSlots:
+    """A concurrency bound per key (a record): ``limit`` slots for each key, the semaphore of
+    a key existing only while some request of that key holds or waits for a slot.
+
+    Event-loop only (no locking): created and used on the loop of one fetcher.
+    """
+
+    __slots__ = ("_sems", "_users", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._sems: dict[str, asyncio.Semaphore] = {}
+        self._users: dict[str, int] = {}
+
+    async def acquire(self, key: str) -> None:
+        """Wait for a slot of ``key``."""
+        sem = self._sems.get(key)
+        if sem is None:
+            sem = self._sems[key] = asyncio.Semaphore(self.limit)
+        self._users[key] = self._users.get(key, 0) + 1
+        try:
+            await sem.acquire()
+        except BaseException:
+            self._drop(key)
+            raise
+
+    def release(self, key: str) -> None:
+        """Give back a slot of ``key``."""
+        self._sems[key].release()
+        self._drop(key)
+
+    def _drop(self, key: str) -> None:
+        left = self._users[key] - 1
+        if left:
+            self._users[key] = left
+        else:
+            del self._users[key], self._sems[key]
+
+    def __len__(self) -> int:
+        return len(self._sems)
 
 
 class DeadlineHit(Exception):
@@ -88,9 +131,14 @@ class GroupFetch:
         self.rng = rng
 
     async def fetch(
-        self, job: GroupJob, sem: asyncio.Semaphore, deadline: Deadline | None
+        self,
+        job: GroupJob,
+        sem: asyncio.Semaphore,
+        deadline: Deadline | None,
+        slots: KeyedSlots | None = None,
     ) -> Buffer | StaleObjectError:
-        """Fetch one group with retries.
+        """Fetch one group with retries (each attempt holds a slot of ``sem`` and, with
+        ``slots``, one of ``job.key``'s).
 
         Returns:
             The group's bytes; under ``staleness="warn"`` the :class:`StaleObjectError`
@@ -106,7 +154,7 @@ class GroupFetch:
         last: FetchError | None = None
         while True:
             try:
-                return await self._attempt(job, sem, deadline, attempt)
+                return await self._attempt(job, sem, deadline, attempt, slots)
             except (asyncio.CancelledError, ForkSafetyError):
                 raise
             except DeadlineHit:
@@ -141,17 +189,36 @@ class GroupFetch:
         raise exc from None
 
     async def _attempt(
-        self, job: GroupJob, sem: asyncio.Semaphore, deadline: Deadline | None, attempt: int
+        self,
+        job: GroupJob,
+        sem: asyncio.Semaphore,
+        deadline: Deadline | None,
+        attempt: int,
+        slots: KeyedSlots | None = None,
     ) -> Buffer:
-        """One request for ``job`` under the semaphore, the attempt timeout and the deadline."""
-        if deadline is None:
-            await sem.acquire()
-        else:
-            try:
-                async with asyncio.timeout(max(0.0, deadline.remaining())):
-                    await sem.acquire()
-            except TimeoutError:
-                raise DeadlineHit from None
+        """One request for ``job`` under the semaphores, the attempt timeout and the deadline."""
+        ks = slots if job.key is not None else None
+        key = job.key or ""
+        held = False
+        try:
+            if deadline is None:
+                if ks is not None:
+                    await ks.acquire(key)
+                    held = True
+                await sem.acquire()
+            else:
+                try:
+                    async with asyncio.timeout(max(0.0, deadline.remaining())):
+                        if ks is not None:
+                            await ks.acquire(key)
+                            held = True
+                        await sem.acquire()
+                except TimeoutError:
+                    raise DeadlineHit from None
+        except BaseException:
+            if held:
+                ks.release(key)  # type: ignore[union-attr]  # held implies ks
+            raise
         try:
             self.count(requests=1, retries=1 if attempt else 0)
             limit, by_deadline = self.retry.timeout, False
@@ -174,6 +241,8 @@ class GroupFetch:
                 ) from None  # fmt: skip
         finally:
             sem.release()
+            if ks is not None:
+                ks.release(key)
 
     async def _request(self, job: GroupJob) -> Buffer:
         """One request: bytes of ``job``'s group, identity- and length-checked."""

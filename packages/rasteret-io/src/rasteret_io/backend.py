@@ -51,6 +51,7 @@ __all__ = [
 
 
 _obstore_pid: int | None = None
+_MAX_ROUTES = 16384
 
 
 def _check_fork() -> None:
@@ -174,6 +175,8 @@ class RoutingBackend:
         self._pid = os.getpid()
         self._cache = StoreCache(self.settings)
         self._lock = threading.Lock()
+        # URL -> (store, path) of URLs with a scheme (relative local paths depend on the cwd)
+        self._routes: dict[str, tuple[ObjectStore, str]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         return {"settings": self.settings, "url_patterns": self.url_patterns}
@@ -193,9 +196,17 @@ class RoutingBackend:
         return classify(rewrite_url(url, self.url_patterns))
 
     def store_for(self, url: str) -> tuple[ObjectStore, str]:
-        """Return ``(store, path)`` serving ``url``."""
+        """Return ``(store, path)`` serving ``url`` (remembered per URL: a read asks per request)."""
+        route = self._routes.get(url)
+        if route is not None and self._pid == os.getpid():
+            return route
         loc = self.locate(url)
-        return self._stores().get(loc), loc.path
+        route = (self._stores().get(loc), loc.path)
+        if "://" in url:
+            if len(self._routes) >= _MAX_ROUTES:
+                self._routes.clear()
+            self._routes[url] = route
+        return route
 
     @property
     def store_count(self) -> int:

@@ -48,6 +48,8 @@ class BatchReader:
             policy (a :class:`~rasteret_io.options.FetchOptions`; None: its defaults).
         memory_budget: Refuse a call whose arrays would exceed this
             :class:`~rasteret_io.budget.MemoryBudget` before fetching (None: not checked).
+        record_concurrency: Range requests in flight per record, within ``max_concurrent``
+            (None: no per-record bound).
     """
 
     bands: tuple[str, ...]
@@ -58,6 +60,7 @@ class BatchReader:
     read_options: Mapping[str, Any] = field(default_factory=dict)
     fetch_options: FetchOptions | None = None
     memory_budget: MemoryBudget | None = None
+    record_concurrency: int | None = None
 
     def _fetcher(self) -> Any:
         from rasteret_io.engine import default_fetcher
@@ -67,6 +70,7 @@ class BatchReader:
             max_concurrent=self.max_concurrent,
             error_policy=self.error_policy,
             options=self.fetch_options,
+            record_concurrency=self.record_concurrency,
         )
 
     def read_aois(self, batch: Any, geometries: Any, geometry_crs: Any = "auto") -> Any:

@@ -376,15 +376,18 @@ def default_fetcher(
     max_concurrent: int = 64,
     error_policy: str = "raise",
     options: FetchOptions | None = None,
+    record_concurrency: int | None = None,
 ) -> Fetcher:
     """A :class:`Fetcher` over ``backend`` (the process default routing backend when None).
 
     Args:
         backend: The backend (None: the process default).
-        max_concurrent: Requests in flight (overrides ``options.concurrency``).
+        max_concurrent: Range requests in flight for the whole read (overrides
+            ``options.concurrency``).
         error_policy: ``"raise"``, ``"skip"`` or ``"nodata"``.
         options: Retries, per-attempt timeout, total deadline and staleness policy
             (default :class:`FetchOptions()`).
+        record_concurrency: Range requests in flight per record (None: no such bound).
     """
     from rasteret_io.backend import as_range_reader
 
@@ -394,4 +397,5 @@ def default_fetcher(
         options,
         concurrency=max(1, int(max_concurrent)),
         error_policy=policy,
+        record_concurrency=record_concurrency,
     )

@@ -23,12 +23,12 @@ import logging
 import random
 import warnings
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, get_args
 
-from rasteret_io._attempts import GroupFetch, GroupJob
-from rasteret_io.coalesce import coalesce_ranges
+from rasteret_io._attempts import GroupFetch, GroupJob, KeyedSlots
+from rasteret_io.coalesce import RangeGroup, coalesce_ranges
 from rasteret_io.errors import ConfigError, FetchError, StaleObjectError, StaleObjectWarning
 from rasteret_io.identity import ObjectIdentity, StalenessPolicy
 from rasteret_io.metrics import GLOBAL_METRICS, IOMetrics
@@ -127,6 +127,7 @@ class Fetcher:
         error_policy: ``"raise"``, ``"skip"`` or ``"nodata"``.
         metrics: Extra counters to update (the process-wide ones always are).
         concurrency: Overrides ``options.concurrency``.
+        record_concurrency: Overrides ``options.record_concurrency``.
         retry: Overrides ``options.retry``.
         max_gap: Overrides ``options.max_gap``.
         max_size: Overrides ``options.max_size``.
@@ -142,6 +143,7 @@ class Fetcher:
         "_groups",
         "_sem",
         "_sem_loop",
+        "_slots",
         "error_policy",
         "metrics",
         "options",
@@ -161,6 +163,7 @@ class Fetcher:
         max_size: int | None = None,
         deadline: float | None = None,
         staleness: StalenessPolicy | None = None,
+        record_concurrency: int | None = None,
     ) -> None:
         opts = options if options is not None else FetchOptions()
         overrides: dict[str, Any] = {
@@ -172,6 +175,7 @@ class Fetcher:
                 ("max_size", max_size),
                 ("deadline", deadline),
                 ("staleness", staleness),
+                ("record_concurrency", record_concurrency),
             )
             if v is not None
         }
@@ -185,6 +189,7 @@ class Fetcher:
         self.metrics = metrics
         self._checks = self.options.staleness != "off" and isinstance(reader, IdentifiedRangeReader)
         self._sem: asyncio.Semaphore | None = None
+        self._slots: KeyedSlots | None = None
         self._sem_loop: asyncio.AbstractEventLoop | None = None
         self._groups = GroupFetch(
             reader, self.options.retry, self.options.staleness, self._count, random.Random()
@@ -218,12 +223,15 @@ class Fetcher:
     def __repr__(self) -> str:
         return f"Fetcher({self.reader!r}, {self.options!r}, error_policy={self.error_policy!r})"
 
-    def _semaphore(self) -> asyncio.Semaphore:
+    def _semaphores(self) -> tuple[asyncio.Semaphore, KeyedSlots | None]:
+        """The read's bound and the per-record bounds, on the running loop."""
         loop = asyncio.get_running_loop()
         if self._sem is None or self._sem_loop is not loop:
             self._sem = asyncio.Semaphore(self.concurrency)
+            rc = self.options.record_concurrency
+            self._slots = KeyedSlots(rc) if rc is not None and rc < self.concurrency else None
             self._sem_loop = loop
-        return self._sem
+        return self._sem, self._slots
 
     def _count(self, **kw: int) -> None:
         GLOBAL_METRICS.add(**kw)
@@ -231,7 +239,11 @@ class Fetcher:
             self.metrics.add(**kw)
 
     async def fetch(
-        self, requests: Sequence[RangeRequest], *, deadline: Deadline | None = None
+        self,
+        requests: Sequence[RangeRequest],
+        *,
+        deadline: Deadline | None = None,
+        on_group: Callable[[list[RangeResult]], None] | None = None,
     ) -> list[RangeResult]:
         """Fetch ``requests``; see :func:`fetch_ranges`.
 
@@ -240,11 +252,81 @@ class Fetcher:
             deadline: The running deadline of the read this fetch belongs to (share one
                 across all fetches of a read); default: a new one from
                 ``options.deadline`` for this call alone.
+            on_group: Called on the event loop with the results of each coalesced request
+                group as soon as it lands (failed ones too, unless the error policy is
+                ``"raise"``), so one call can serve a whole read while its consumers start
+                on what has arrived. An exception it raises fails the fetch.
         """
         if deadline is None:
             deadline = self.options.start_deadline()
         results: list[RangeResult | None] = [None] * len(requests)
+        jobs = self._jobs(requests, results)
+        if on_group is not None and len(jobs) < len(requests):
+            empty = [r for r in results if r is not None]  # answered without a request
+            if empty:
+                on_group(empty)
+        if not jobs:
+            return [r for r in results if r is not None]
+        sem, slots = self._semaphores()
+        raising = self.error_policy == "raise"
+        stale: list[tuple[str, StaleObjectError]] = []
+        fetch_group = self._groups.fetch
+
+        async def run(job: GroupJob) -> None:
+            try:
+                got = await fetch_group(job, sem, deadline, slots)
+            except FetchError as exc:
+                err = self._fail(requests, results, job, exc)
+                if raising:
+                    raise err from None
+                _log.warning("range fetch failed (%s): %s", self.error_policy, exc)
+            else:
+                if isinstance(got, StaleObjectError):  # staleness="warn": never raises
+                    self._fail(requests, results, job, got)
+                    stale.append((job.url, got))
+                else:
+                    view = memoryview(got)
+                    g0 = job.group.start
+                    for m in job.members:
+                        req = requests[m]
+                        results[m] = RangeResult(req, view[req.start - g0 : req.end - g0])
+            if on_group is not None:
+                on_group([results[m] for m in job.members])  # type: ignore[misc]
+
+        tasks = [asyncio.ensure_future(run(job)) for job in jobs]
+        try:
+            if raising:
+                await _wait_fail_fast(tasks)
+            else:
+                await asyncio.wait(tasks)
+        except BaseException:
+            await _cancel_and_wait(tasks)
+            raise
+        first_error: BaseException | None = None
+        for task in tasks:
+            if task.cancelled():  # a sibling failed under "raise"
+                continue
+            exc = task.exception()
+            if exc is not None and not isinstance(exc, FetchError):
+                raise exc  # a programming/environment error, or on_group's
+            if exc is not None and first_error is None:
+                first_error = exc
+        if first_error is not None:
+            raise first_error
+        warned: set[str] = set()
+        for url, err in stale:
+            if url not in warned:
+                warned.add(url)
+                warnings.warn(str(err), StaleObjectWarning, stacklevel=2)
+        return results  # type: ignore[return-value]  # every slot is filled above
+
+    def _jobs(
+        self, requests: Sequence[RangeRequest], results: list[RangeResult | None]
+    ) -> list[GroupJob]:
+        """Group ``requests`` by object (and expected identity) and coalesce each object's
+        ranges into request groups; empty ranges are answered in ``results`` at once."""
         by_object: dict[tuple[str, ObjectIdentity | None], list[int]] = defaultdict(list)
+        checks = self._checks
         for i, req in enumerate(requests):
             if req.start < 0 or req.end < req.start:
                 raise ConfigError(
@@ -253,56 +335,28 @@ class Fetcher:
             if req.end == req.start:
                 results[i] = RangeResult(req, memoryview(b""))
             else:
-                expected = req.expected if self._checks and req.expected is not None else None
+                expected = req.expected if checks and req.expected is not None else None
                 by_object[(req.url, expected)].append(i)
         self._count(ranges=len(requests))
+        per_record = self.options.record_concurrency is not None
         jobs: list[GroupJob] = []
+        max_gap, max_size = self.max_gap, self.max_size
         for (url, expected), idx in by_object.items():
-            starts = [requests[i].start for i in idx]
-            ends = [requests[i].end for i in idx]
-            for g in coalesce_ranges(starts, ends, max_gap=self.max_gap, max_size=self.max_size):
-                jobs.append(GroupJob(url, g, [idx[m] for m in g.members], expected))
-        if not jobs:
-            return [r for r in results if r is not None]
-        sem = self._semaphore()
-        tasks = [asyncio.ensure_future(self._groups.fetch(job, sem, deadline)) for job in jobs]
-        try:
-            if self.error_policy == "raise":
-                await _wait_fail_fast(tasks)
+            if len(idx) == 1:  # the common case of one range per object
+                i = idx[0]
+                req = requests[i]
+                groups = [RangeGroup(req.start, req.end, (0,))]
             else:
-                await asyncio.wait(tasks)
-        except BaseException:
-            await _cancel_and_wait(tasks)
-            raise
-        first_error: FetchError | None = None
-        warned: set[str] = set()
-        for task, job in zip(tasks, jobs, strict=True):
-            if task.cancelled():  # a sibling failed under "raise"
-                continue
-            exc = task.exception()
-            if exc is None:
-                got = task.result()
-                if isinstance(got, StaleObjectError):  # staleness="warn": never raises
-                    self._fail(requests, results, job, got)
-                    if job.url not in warned:
-                        warned.add(job.url)
-                        warnings.warn(str(got), StaleObjectWarning, stacklevel=2)
-                    continue
-                view = memoryview(got)
-                for m in job.members:
-                    req = requests[m]
-                    results[m] = RangeResult(req, view[job.group.slice_for(req.start, req.end)])
-                continue
-            if not isinstance(exc, FetchError):  # a programming/environment error
-                raise exc
-            err = self._fail(requests, results, job, exc)
-            if first_error is None:
-                first_error = err
-            if self.error_policy != "raise":
-                _log.warning("range fetch failed (%s): %s", self.error_policy, exc)
-        if first_error is not None and self.error_policy == "raise":
-            raise first_error
-        return results  # type: ignore[return-value]  # every slot is filled above
+                starts = [requests[i].start for i in idx]
+                ends = [requests[i].end for i in idx]
+                groups = coalesce_ranges(starts, ends, max_gap=max_gap, max_size=max_size)
+            for g in groups:
+                members = [idx[m] for m in g.members]
+                key = None
+                if per_record:
+                    key = requests[members[0]].record_id or url
+                jobs.append(GroupJob(url, g, members, expected, key))
+        return jobs
 
     @staticmethod
     def _fail(

@@ -44,7 +44,46 @@ __all__ = [
     "slice_plane",
 ]
 
-_TABLES = (BandField.TILE_OFFSETS.value, BandField.TILE_BYTE_COUNTS.value)
+
+# Field names as plain strings (an enum's .value costs a descriptor call per use, per record).
+_B_BITS_PER_SAMPLE = BandField.BITS_PER_SAMPLE.value
+_B_BYTE_ORDER = BandField.BYTE_ORDER.value
+_B_COMPRESSION = BandField.COMPRESSION.value
+_B_DTYPE = BandField.DTYPE.value
+_B_ETAG = BandField.ETAG.value
+_B_EXTRA_SAMPLES = BandField.EXTRA_SAMPLES.value
+_B_FILE_SIZE = BandField.FILE_SIZE.value
+_B_IMAGE_HEIGHT = BandField.IMAGE_HEIGHT.value
+_B_IMAGE_WIDTH = BandField.IMAGE_WIDTH.value
+_B_JPEG_TABLES = BandField.JPEG_TABLES.value
+_B_LAST_MODIFIED = BandField.LAST_MODIFIED.value
+_B_LERC_PARAMETERS = BandField.LERC_PARAMETERS.value
+_B_MASK = BandField.MASK.value
+_B_NODATA = BandField.NODATA.value
+_B_OFFSET = BandField.OFFSET.value
+_B_OVERVIEWS = BandField.OVERVIEWS.value
+_B_PHOTOMETRIC = BandField.PHOTOMETRIC.value
+_B_PIXEL_SCALE = BandField.PIXEL_SCALE.value
+_B_PLANAR_CONFIGURATION = BandField.PLANAR_CONFIGURATION.value
+_B_PREDICTOR = BandField.PREDICTOR.value
+_B_SAMPLES_PER_PIXEL = BandField.SAMPLES_PER_PIXEL.value
+_B_SAMPLE_FORMAT = BandField.SAMPLE_FORMAT.value
+_B_SCALE = BandField.SCALE.value
+_B_TIEPOINT = BandField.TIEPOINT.value
+_B_TILE_BYTE_COUNTS = BandField.TILE_BYTE_COUNTS.value
+_B_TILE_HEIGHT = BandField.TILE_HEIGHT.value
+_B_TILE_OFFSETS = BandField.TILE_OFFSETS.value
+_B_TILE_WIDTH = BandField.TILE_WIDTH.value
+_B_TRANSFORM = BandField.TRANSFORM.value
+_L_COMPRESSION = LevelField.COMPRESSION.value
+_L_IMAGE_HEIGHT = LevelField.IMAGE_HEIGHT.value
+_L_IMAGE_WIDTH = LevelField.IMAGE_WIDTH.value
+_L_TILE_BYTE_COUNTS = LevelField.TILE_BYTE_COUNTS.value
+_L_TILE_HEIGHT = LevelField.TILE_HEIGHT.value
+_L_TILE_OFFSETS = LevelField.TILE_OFFSETS.value
+_L_TILE_WIDTH = LevelField.TILE_WIDTH.value
+_L_TRANSFORM = LevelField.TRANSFORM.value
+_TABLES = (_B_TILE_OFFSETS, _B_TILE_BYTE_COUNTS)
 
 
 def legacy_transform(t: tuple[float, ...]) -> list[float]:
@@ -62,13 +101,14 @@ def slice_plane(
 
     Planar tables hold every plane one after the other. With ``k * n`` entries (``n`` tiles per
     plane, ``k > 1``) the slice ``[i*n, (i+1)*n)`` is kept for ``band_index`` ``i`` (``i >= k``
-    is an error); anything else (exactly ``n`` entries, odd lengths) is returned whole. The
-    result has the input's type (a list for lists, an int64 ``array`` for the parser's tables).
+    is an error); anything else (exactly ``n`` entries, odd lengths) is returned whole, as the
+    very same objects (tables are read-only; no copy). The result has the input's type (a list
+    for lists, an int64 ``array`` for the parser's tables).
     """
     n = int(tiles_per_plane)
     total = len(offsets)
     if n <= 0 or total == n or total % n != 0:
-        return offsets[:], counts[:]
+        return offsets, counts
     k = total // n
     if band_index >= k:
         raise ReadError(f"band_index {band_index} is out of range: the file has {k} planes")
@@ -148,14 +188,14 @@ def _level_struct(lv: Level, band_index: int | None, base: Level) -> dict[str, A
         sx, sy = base.width / lv.width, base.height / lv.height
         t = (a * sx, b * sy, c, d * sx, e * sy, f)
     return {
-        LevelField.IMAGE_WIDTH.value: lv.width,
-        LevelField.IMAGE_HEIGHT.value: lv.height,
-        LevelField.TILE_WIDTH.value: lv.tile_width,
-        LevelField.TILE_HEIGHT.value: th,
-        LevelField.TRANSFORM.value: legacy_transform(t) if t else None,
-        LevelField.TILE_OFFSETS.value: offsets,
-        LevelField.TILE_BYTE_COUNTS.value: counts,
-        LevelField.COMPRESSION.value: lv.compression,
+        _L_IMAGE_WIDTH: lv.width,
+        _L_IMAGE_HEIGHT: lv.height,
+        _L_TILE_WIDTH: lv.tile_width,
+        _L_TILE_HEIGHT: th,
+        _L_TRANSFORM: legacy_transform(t) if t else None,
+        _L_TILE_OFFSETS: offsets,
+        _L_TILE_BYTE_COUNTS: counts,
+        _L_COMPRESSION: lv.compression,
     }
 
 
@@ -206,35 +246,35 @@ def band_metadata_record(
     pixel_scale = [abs(lv.transform[0]), abs(lv.transform[4]), 0.0]
     tiepoint = [0.0, 0.0, 0.0, lv.transform[2], lv.transform[5], 0.0]
     return {
-        BandField.IMAGE_WIDTH.value: lv.width,
-        BandField.IMAGE_HEIGHT.value: lv.height,
-        BandField.TILE_WIDTH.value: lv.tile_width,
-        BandField.TILE_HEIGHT.value: th,
-        BandField.DTYPE.value: lv.dtype,
-        BandField.TRANSFORM.value: legacy_transform(lv.transform),
-        BandField.PREDICTOR.value: lv.predictor,
-        BandField.COMPRESSION.value: lv.compression,
-        BandField.TILE_OFFSETS.value: offsets,
-        BandField.TILE_BYTE_COUNTS.value: counts,
-        BandField.PIXEL_SCALE.value: pixel_scale,
-        BandField.TIEPOINT.value: tiepoint,
-        BandField.NODATA.value: None if nodata is None else float(nodata),
-        BandField.SAMPLES_PER_PIXEL.value: lv.samples_per_pixel,
-        BandField.PLANAR_CONFIGURATION.value: lv.planar_configuration,
-        BandField.PHOTOMETRIC.value: lv.photometric,
-        BandField.EXTRA_SAMPLES.value: list(lv.extra_samples),
-        BandField.BITS_PER_SAMPLE.value: lv.bits_per_sample,
-        BandField.SAMPLE_FORMAT.value: lv.sample_format,
-        BandField.BYTE_ORDER.value: "big" if lv.byte_order == ">" else "little",
-        BandField.JPEG_TABLES.value: lv.jpeg_tables,
-        BandField.LERC_PARAMETERS.value: list(lv.lerc_parameters) if lv.lerc_parameters else None,
-        BandField.SCALE.value: scale if scale is None or math.isfinite(scale) else None,
-        BandField.OFFSET.value: offset if offset is None or math.isfinite(offset) else None,
-        BandField.OVERVIEWS.value: [_level_struct(o, band_index, lv) for o in header.overviews],
-        BandField.MASK.value: None if mask is None else _level_struct(mask, None, lv),
-        BandField.ETAG.value: etag,
-        BandField.FILE_SIZE.value: file_size if file_size is not None else header.file_size,
-        BandField.LAST_MODIFIED.value: last_modified,
+        _B_IMAGE_WIDTH: lv.width,
+        _B_IMAGE_HEIGHT: lv.height,
+        _B_TILE_WIDTH: lv.tile_width,
+        _B_TILE_HEIGHT: th,
+        _B_DTYPE: lv.dtype,
+        _B_TRANSFORM: legacy_transform(lv.transform),
+        _B_PREDICTOR: lv.predictor,
+        _B_COMPRESSION: lv.compression,
+        _B_TILE_OFFSETS: offsets,
+        _B_TILE_BYTE_COUNTS: counts,
+        _B_PIXEL_SCALE: pixel_scale,
+        _B_TIEPOINT: tiepoint,
+        _B_NODATA: None if nodata is None else float(nodata),
+        _B_SAMPLES_PER_PIXEL: lv.samples_per_pixel,
+        _B_PLANAR_CONFIGURATION: lv.planar_configuration,
+        _B_PHOTOMETRIC: lv.photometric,
+        _B_EXTRA_SAMPLES: list(lv.extra_samples),
+        _B_BITS_PER_SAMPLE: lv.bits_per_sample,
+        _B_SAMPLE_FORMAT: lv.sample_format,
+        _B_BYTE_ORDER: "big" if lv.byte_order == ">" else "little",
+        _B_JPEG_TABLES: lv.jpeg_tables,
+        _B_LERC_PARAMETERS: list(lv.lerc_parameters) if lv.lerc_parameters else None,
+        _B_SCALE: scale if scale is None or math.isfinite(scale) else None,
+        _B_OFFSET: offset if offset is None or math.isfinite(offset) else None,
+        _B_OVERVIEWS: [_level_struct(o, band_index, lv) for o in header.overviews],
+        _B_MASK: None if mask is None else _level_struct(mask, None, lv),
+        _B_ETAG: etag,
+        _B_FILE_SIZE: file_size if file_size is not None else header.file_size,
+        _B_LAST_MODIFIED: last_modified,
     }
 
 
@@ -268,9 +308,9 @@ def band_metadata(
             last_modified=last_modified,
         )
     )
-    rec[BandField.OVERVIEWS.value] = [_as_lists(o) for o in rec[BandField.OVERVIEWS.value]]
-    mask = rec[BandField.MASK.value]
-    rec[BandField.MASK.value] = None if mask is None else _as_lists(mask)
+    rec[_B_OVERVIEWS] = [_as_lists(o) for o in rec[_B_OVERVIEWS]]
+    mask = rec[_B_MASK]
+    rec[_B_MASK] = None if mask is None else _as_lists(mask)
     return rec
 
 
@@ -305,7 +345,7 @@ def _struct_array(rows: Sequence[Mapping[str, Any] | None], struct_type: pa.Stru
         name = f.name
         if name in _TABLES:
             children.append(_int64_lists([r[name] if r else None for r in rows], f.type, mask))
-        elif name == BandField.OVERVIEWS.value:
+        elif name == _B_OVERVIEWS:
             levels = [o for r in rows if r for o in r[name]]
             lengths = array("i", [0])
             lengths.extend(accumulate(len(r[name]) if r else 0 for r in rows))
@@ -317,7 +357,7 @@ def _struct_array(rows: Sequence[Mapping[str, Any] | None], struct_type: pa.Stru
                     mask=mask,
                 )
             )
-        elif name == BandField.MASK.value:
+        elif name == _B_MASK:
             children.append(_struct_array([r[name] if r else None for r in rows], f.type))
         else:
             children.append(pa.array([r[name] if r else None for r in rows], type=f.type))

@@ -41,6 +41,9 @@ class FetchOptions:
             :data:`~rasteret_io.identity.StalenessPolicy`).
         max_gap: Largest hole merged into one request, in bytes (``-1``: never merge).
         max_size: Largest merged request, in bytes.
+        record_concurrency: Maximum range requests in flight per record (requests without
+            a record id count per object URL), inside ``concurrency``; None (default): no
+            per-record bound. rasteret's ``max_concurrent`` read keyword maps here.
     """
 
     concurrency: int = DEFAULT_CONCURRENCY
@@ -49,12 +52,16 @@ class FetchOptions:
     staleness: StalenessPolicy = "raise"
     max_gap: int = DEFAULT_MAX_GAP
     max_size: int = DEFAULT_MAX_SIZE
+    record_concurrency: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int):
             raise ConfigError(f"concurrency must be an integer, got {self.concurrency!r}")
         if self.concurrency < 1:
             raise ConfigError(f"concurrency must be >= 1, got {self.concurrency}")
+        rc = self.record_concurrency
+        if rc is not None and (isinstance(rc, bool) or not isinstance(rc, int) or rc < 1):
+            raise ConfigError(f"record_concurrency must be an integer >= 1 or None, got {rc!r}")
         if not isinstance(self.retry, RetryPolicy):
             raise ConfigError(f"retry must be a RetryPolicy, got {type(self.retry).__name__}")
         if self.deadline is not None and not (self.deadline > 0):  # also rejects NaN

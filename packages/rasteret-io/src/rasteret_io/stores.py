@@ -3,7 +3,11 @@
 :class:`StoreSettings` is the picklable recipe (credential provider, S3 config layers,
 client and retry options); :func:`build_store` turns a :class:`~rasteret_io.urls.Location`
 into an obstore store. :class:`StoreCache` keeps one store per bucket / container /
-origin for the lifetime of a backend in one process.
+origin for the lifetime of a backend in one process, and stores are shared between backends
+whose settings are equal in value (:data:`SHARED_STORES`): building an obstore cloud store
+costs ~20 ms of CPU (its HTTP client and TLS roots) and holds the event loop while it runs,
+and a shared store keeps its warm connections, so a backend built per read costs nothing after
+the first.
 
 S3 configuration is layered: the anonymous base ``{"skip_signature": True}``, then
 ``default_s3_config``, then the per-bucket override, then the region implied by a
@@ -20,7 +24,9 @@ moto, loopback) work.
 
 from __future__ import annotations
 
+import os
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -45,6 +51,7 @@ else:
 
 __all__ = [
     "DEFAULT_CLIENT_OPTIONS",
+    "SHARED_STORES",
     "ClientOptions",
     "CredentialProvider",
     "StoreCache",
@@ -187,6 +194,25 @@ class StoreSettings:
         """obstore retry config to use."""
         return dict(self.retry_config) if self.retry_config is not None else no_retry_config()
 
+    def cache_key(self) -> tuple[Any, ...] | None:
+        """A hashable value equal for equal settings (stores are shared between them), or None
+        when some part has no value identity (an unhashable credential provider)."""
+        provider = self.credential_provider
+        try:
+            if provider is not None:
+                hash(provider)  # a provider is its own key (held, so never reused)
+            return (
+                provider,
+                _frozen(self.default_s3_config),
+                _frozen(self.s3_overrides),
+                _frozen(self.gcs_config),
+                _frozen(self.azure_config),
+                _frozen(self.client_options),
+                None if self.retry_config is None else _frozen(self.retry_config),
+            )
+        except TypeError:
+            return None
+
     def __repr__(self) -> str:
         provider = self.credential_provider
         parts = [
@@ -296,13 +322,69 @@ def _has_credentials(cfg: Mapping[str, Any]) -> bool:
     return any(any(m in k for m in _CREDENTIAL_KEYS) for k in cfg)
 
 
-class StoreCache:
-    """One store per ``Location.store_key``, created on first use (thread-safe)."""
+def _frozen(value: Any) -> Any:
+    """A hashable, order-independent copy of a config value (mappings, sequences, scalars)."""
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), _frozen(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(v) for v in value)
+    hash(value)  # TypeError for anything else without value identity
+    return value
 
-    __slots__ = ("_lock", "_settings", "_stores")
+
+class _SharedStores:
+    """Stores shared by every backend of this process, keyed by (settings value, store key).
+
+    Least recently used stores beyond ``maxsize`` are dropped (a backend keeps the stores it
+    got in its own :class:`StoreCache`). Forgotten in a forked child: a store's connection
+    pool belongs to the process that built it.
+    """
+
+    def __init__(self, maxsize: int = 64) -> None:
+        self.maxsize = maxsize
+        self._stores: OrderedDict[tuple[Any, ...], ObjectStore] = OrderedDict()
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> ObjectStore | None:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._stores.clear()
+                self._pid = os.getpid()
+            store = self._stores.get(key)
+            if store is not None:
+                self._stores.move_to_end(key)
+            return store
+
+    def put(self, key: tuple[Any, ...], store: ObjectStore) -> None:
+        with self._lock:
+            self._stores[key] = store
+            self._stores.move_to_end(key)
+            while len(self._stores) > self.maxsize:
+                self._stores.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._stores)
+
+    def clear(self) -> None:
+        """Drop every shared store."""
+        with self._lock:
+            self._stores.clear()
+
+
+SHARED_STORES = _SharedStores()
+"""The process-wide store cache behind every :class:`StoreCache`."""
+
+
+class StoreCache:
+    """One store per ``Location.store_key``, created on first use (thread-safe); stores of
+    equal settings are shared with other backends through :data:`SHARED_STORES`."""
+
+    __slots__ = ("_key", "_lock", "_settings", "_stores")
 
     def __init__(self, settings: StoreSettings) -> None:
         self._settings = settings
+        self._key = settings.cache_key()
         self._stores: dict[tuple[str, ...], ObjectStore] = {}
         self._lock = threading.Lock()
 
@@ -314,7 +396,12 @@ class StoreCache:
         with self._lock:
             store = self._stores.get(loc.store_key)
             if store is None:
-                store = build_store(loc, self._settings)
+                shared = None if self._key is None else (self._key, loc.store_key)
+                store = SHARED_STORES.get(shared) if shared is not None else None
+                if store is None:
+                    store = build_store(loc, self._settings)
+                    if shared is not None:
+                        SHARED_STORES.put(shared, store)
                 self._stores[loc.store_key] = store
             return store
 

@@ -19,14 +19,14 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from rasteret_cog import decode_tile
 from rasteret_cog.codecs import fill_value
 from rasteret_cog.errors import CogError
 from rasteret_io.budget import Estimate, MemoryBudget
 from rasteret_io.errors import ReadError
-from rasteret_io.fetch import Fetcher, RangeRequest
+from rasteret_io.fetch import Fetcher, RangeRequest, RangeResult
 from rasteret_io.grid import Window
 from rasteret_io.options import Deadline
 from rasteret_io.sources import BandSource
@@ -141,15 +141,18 @@ class _CogJob:
         self.windows: list[int] = []
         self.tiles: list[tuple[int, int, int]] = []  # (spec id, offset, length)
         self.places: list[list[_Place]] = []
+        self.items: list[tuple[int, Any]] = []  # (tile, bytes or error) as they land
         self.lock = threading.Lock()
         self.pending = 0
         self.ready = False
 
-    def ranges(self) -> list[RangeRequest]:
+    def ranges(self, j: int) -> list[RangeRequest]:
+        """The tiles' byte ranges, tagged ``(j, tile)`` (``j``: this job's index)."""
         src = self.read.requests[self.windows[0]].source
+        url, rid, band = self.url, src.record_id, src.band
         ident = src.identity  # the indexed object's ETag / size: a rewrite is refused
         return [
-            RangeRequest(self.url, off, off + n, src.record_id, src.band, t, ident)
+            RangeRequest(url, off, off + n, rid, band, (j, t), ident)
             for t, (_s, off, n) in enumerate(self.tiles)
         ]
 
@@ -422,22 +425,35 @@ async def read_windows(
     rd.done = _Completion(loop, len(jobs), progress)
     workers = max(1, os.cpu_count() or 1)
 
-    async def one_cog(job: _CogJob) -> None:
-        items: list[tuple[int, Any]] = []
-        if job.tiles:
-            for res in await fetcher.fetch(job.ranges(), deadline=deadline):
-                tile = cast(int, res.request.tag)  # the tile's position in job.tiles
-                items.append((tile, res.data if res.error is None else res.error))
+    def submit(job: _CogJob) -> None:
         # As few pool tasks as possible (one for a COG of a few tiles), enough to spread a
         # single large COG over every core. Nothing comes back to the loop per task.
+        items = job.items
         size = max(4, -(-len(items) // workers))
         batches = [items[i : i + size] for i in range(0, len(items), size)] or [[]]
         job.pending = len(batches)
         for b in batches:
             pool.submit(job.run, b)
 
-    tasks = [asyncio.ensure_future(one_cog(job)) for job in jobs]
-    fetching = asyncio.gather(*tasks)
+    def landed(results: list[RangeResult]) -> None:
+        # On the loop, per coalesced request group: a COG is decoded once all its tiles are in.
+        for res in results:
+            j, tile = res.request.tag
+            job = jobs[j]
+            job.items.append((tile, res.data if res.error is None else res.error))
+            if len(job.items) == len(job.tiles):
+                submit(job)
+
+    # One fetch for the whole read: every COG's ranges, coalesced per object, under the
+    # read's bounds; groups land in any order.
+    ranges: list[RangeRequest] = []
+    for j, job in enumerate(jobs):
+        if job.tiles:
+            ranges.extend(job.ranges(j))
+        else:
+            submit(job)
+    fetching = asyncio.ensure_future(fetcher.fetch(ranges, deadline=deadline, on_group=landed))
+    tasks = [fetching]
     decoded = rd.done.future
     either: list[asyncio.Future[Any]] = [fetching, decoded]
     try:

@@ -7,13 +7,15 @@ exactly the pixels you need.
 Importing this package is cheap: every public name is loaded on first access.
 """
 
-from __future__ import annotations
+import sys
 
-import importlib
-import logging
-from typing import TYPE_CHECKING, Any
+# Nothing but builtins is imported here: `typing`, `logging`, `importlib` and even
+# `__future__` would each cost more than the rest of this module (see rasteret._log), hence
+# the quoted annotations. Type checkers treat this name as typing's.
+TYPE_CHECKING = False
 
-logging.getLogger("rasteret").addHandler(logging.NullHandler())
+if "logging" in sys.modules:  # already loaded by the application: attach the handler now
+    import rasteret._log  # noqa: F401
 
 __all__ = [
     "BandRegistry",
@@ -57,6 +59,8 @@ _WHERE: dict[str, tuple[str, str]] = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
+
     from rasteret import options
     from rasteret._options import get_options, set_options
     from rasteret._version import version
@@ -74,7 +78,7 @@ if TYPE_CHECKING:  # pragma: no cover
     __version__: str
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> "Any":
     if name == "__version__":
         from rasteret._version import version as _v
 
@@ -83,7 +87,8 @@ def __getattr__(name: str) -> Any:
         where = _WHERE.get(name)
         if where is None:
             raise AttributeError(f"module 'rasteret' has no attribute {name!r}")
-        module = importlib.import_module(where[0])
+        __import__(where[0])
+        module = sys.modules[where[0]]
         value = getattr(module, where[1]) if where[1] else module
     globals()[name] = value
     return value

@@ -68,6 +68,10 @@ class RasteretOptions:
         staleness: What a read does when an indexed COG changed since the build (its ETag or
             size differ): ``"raise"`` (default), ``"warn"`` (warn, re-read the header and
             read again) or ``"off"``.
+        max_requests_in_flight: Range requests one read keeps in flight, all records
+            together (default 256). A read's ``max_concurrent`` keyword bounds each record's
+            requests within it (see ``docs/decisions.md``); lower this for servers that limit
+            connections.
     """
 
     progress: bool = False
@@ -75,6 +79,7 @@ class RasteretOptions:
     deadline: float | None = None
     timeout: float | None = 30.0
     staleness: Staleness = "raise"
+    max_requests_in_flight: int = 256
 
 
 _lock = threading.Lock()
@@ -138,6 +143,12 @@ def _check_staleness(value: Any) -> Staleness:
     return value
 
 
+def _check_in_flight(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInputError(f"max_requests_in_flight must be an int >= 1, got {value!r}")
+    return value
+
+
 def set_options(
     *,
     progress: bool | None = None,
@@ -145,6 +156,7 @@ def set_options(
     deadline: float | str | None = None,
     timeout: float | str | None = None,
     staleness: str | None = None,
+    max_requests_in_flight: int | None = None,
 ) -> None:
     """Change the global options; arguments left as ``None`` keep their value.
 
@@ -155,6 +167,7 @@ def set_options(
         deadline: Total seconds per read, or ``"off"`` for none.
         timeout: Seconds per request attempt, or ``"off"`` for none of rasteret's own.
         staleness: ``"raise"``, ``"warn"`` or ``"off"``.
+        max_requests_in_flight: Range requests one read keeps in flight (an int >= 1).
 
     Raises:
         TypeError: ``progress`` is not a bool.
@@ -174,6 +187,8 @@ def set_options(
         changes["timeout"] = parse_seconds(timeout, "timeout")
     if staleness is not None:
         changes["staleness"] = _check_staleness(staleness)
+    if max_requests_in_flight is not None:
+        changes["max_requests_in_flight"] = _check_in_flight(max_requests_in_flight)
     with _lock:
         if changes:
             _current = replace(_current, **changes)
@@ -189,6 +204,7 @@ def options(
     deadline: float | str | None = None,
     timeout: float | str | None = None,
     staleness: str | None = None,
+    max_requests_in_flight: int | None = None,
 ) -> Iterator[RasteretOptions]:
     """Set options for the duration of a ``with`` block, then restore the previous ones.
 
@@ -207,6 +223,7 @@ def options(
         deadline=deadline,
         timeout=timeout,
         staleness=staleness,
+        max_requests_in_flight=max_requests_in_flight,
     )
     try:
         yield _current

@@ -31,6 +31,7 @@ class _CallableModule(types.ModuleType):
         deadline: float | str | None = None,
         timeout: float | str | None = None,
         staleness: str | None = None,
+        max_requests_in_flight: int | None = None,
     ) -> AbstractContextManager[RasteretOptions]:
         return options(
             progress=progress,
@@ -38,6 +39,7 @@ class _CallableModule(types.ModuleType):
             deadline=deadline,
             timeout=timeout,
             staleness=staleness,
+            max_requests_in_flight=max_requests_in_flight,
         )
 
 

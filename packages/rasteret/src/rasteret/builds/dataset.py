@@ -4,7 +4,6 @@ credentials, pushdown filters on record tables, anonymous S3 access."""
 from __future__ import annotations
 
 import datetime as _dt
-import logging
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.dataset as ds
 
+from rasteret._log import logger as log
 from rasteret._options import build_progress
 from rasteret.builds.specs import DatasetBuild, OpenCollection, StacBuild, TableBuild
 from rasteret.core.opening import catalog_surfaces
@@ -29,7 +29,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["plan"]
 
-log = logging.getLogger("rasteret")
 
 _RECORDS_SUFFIXES = ("_stac", "_records")
 

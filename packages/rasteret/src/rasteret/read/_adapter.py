@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from rasteret._options import get_options
 from rasteret.read.backends import read_backend
 from rasteret_catalog.schema import Col, band_of_metadata_column
 from rasteret_io import BatchReader, as_records, default_fetcher, record_sources
@@ -144,12 +145,19 @@ def iter_engine_records(
         yield EngineRecords(pa.Table.from_batches([batch]))
 
 
+def in_flight() -> int:
+    """Range requests one read keeps in flight (``rasteret.options(max_requests_in_flight=)``);
+    a read's ``max_concurrent`` bounds each record's requests within it."""
+    return get_options().max_requests_in_flight
+
+
 def fetcher(options: ReadOptions) -> Fetcher:
-    """A fetcher over the read's backend, with its concurrency, error policy, retries,
+    """A fetcher over the read's backend, with its concurrency bounds, error policy, retries,
     timeouts, deadline and staleness policy (``options.fetch``)."""
     return default_fetcher(
         read_backend(options),
-        max_concurrent=options.max_concurrent,
+        max_concurrent=in_flight(),
+        record_concurrency=options.max_concurrent,
         error_policy=options.error_policy,
         options=options.fetch_options(),
     )
@@ -160,6 +168,7 @@ def reader_fetcher(reader: BatchReader) -> Fetcher:
     return default_fetcher(
         reader.backend,
         max_concurrent=reader.max_concurrent,
+        record_concurrency=reader.record_concurrency,
         error_policy=reader.error_policy,
         options=reader.fetch_options,
     )
@@ -174,7 +183,8 @@ def batch_reader(
         tuple(bands),
         backend=read_backend(options),
         band_map=options.band_map,
-        max_concurrent=options.max_concurrent,
+        max_concurrent=in_flight(),
+        record_concurrency=options.max_concurrent,
         error_policy=options.error_policy,
         fetch_options=options.fetch_options(),
         memory_budget=budget,

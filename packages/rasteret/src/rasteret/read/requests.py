@@ -116,7 +116,8 @@ class ReadOptions:
         backend: The caller's range reader, else None (built from ``cloud_config``, else the
             process default).
         cloud_config: Cloud settings, else the one registered for ``data_source``.
-        max_concurrent: Range requests in flight.
+        max_concurrent: Range requests in flight per record (the read's total is
+            ``rasteret.options(max_requests_in_flight=...)``).
         progress: Show a progress bar.
         error_policy: What a record/band whose pixels cannot be read (after retries) does:
             ``"raise"`` (default) the error naming URL, record, band and HTTP status;
