@@ -242,8 +242,8 @@ def redact_url(url: str) -> str:
     Returns:
         The URL safe to log or show in an error message.
     """
-    if "://" not in url:
-        return url
+    if "://" not in url or ("@" not in url and "?" not in url):
+        return url  # no userinfo, no query: nothing to redact (the common case, kept cheap)
     try:
         parts = urlsplit(url)
     except ValueError:

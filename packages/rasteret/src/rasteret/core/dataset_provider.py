@@ -90,6 +90,8 @@ class DatasetProvider:
     def inspect(self, columns: Sequence[str]) -> pa.RecordBatchReader:
         """The existing ones of ``columns``."""
         present = [c for c in columns if self.dataset.schema.get_field_index(c) >= 0]
+        if not present:  # nothing to scan: opening a scanner would still touch every file
+            return pa.RecordBatchReader.from_batches(pa.schema([]), [])
         return self.to_reader(present)
 
     def metadata(self) -> dict[str, str]:

@@ -117,7 +117,10 @@ class StreamingProvider:
 
     def inspect(self, columns: Sequence[str]) -> pa.RecordBatchReader:
         """The existing ones of ``columns``, streamed."""
-        return self.to_reader([c for c in columns if self.schema.get_field_index(c) >= 0])
+        present = [c for c in columns if self.schema.get_field_index(c) >= 0]
+        if not present:  # nothing to stream: do not open a file
+            return pa.RecordBatchReader.from_batches(pa.schema([]), [])
+        return self.to_reader(present)
 
     def metadata(self) -> dict[str, str]:
         """Schema metadata of the first file."""
