@@ -15,6 +15,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from rasteret_io.coalesce import RangeGroup
 from rasteret_io.errors import (
@@ -248,8 +249,9 @@ class GroupFetch:
         """One request: bytes of ``job``'s group, identity- and length-checked."""
         url, start, end = job.url, job.group.start, job.group.end
         if job.expected is not None:
-            reader = self.reader
-            assert isinstance(reader, IdentifiedRangeReader)  # _checks guarantees it
+            # the fetcher sends expected identities only to an IdentifiedRangeReader (a
+            # runtime Protocol isinstance check here would cost more than the rest of the call)
+            reader = cast("IdentifiedRangeReader", self.reader)
             body = await reader.get_range_identified(url, start, end)
             self._check_identity(job, body.identity)
             buf = body.data
