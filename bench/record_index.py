@@ -1,7 +1,8 @@
 """Record-index collections at scale (issue #14 item 4): index-backed vs the wide data alone.
 
-``uv run python -m bench.record_index [--rows 1000000] [--shards 200] [--bands 4] [--runs 5]
-[--where local,s3] [--out bench/.corpus/record-index]``
+``uv run python -m bench.record_index [--rows 1000000] [--shards 200] [--bands 4]
+[--index-row-group 65536] [--runs 5] [--where local,s3] [--latency-ms 0]
+[--out bench/.corpus/record-index] [--save FILE] [--report FILE]``
 
 **Corpus.** ``rasteret_testkit.aef_scale.write_scale_record_index`` (the testkit's AEF-shaped
 generator): a narrow ``index.parquet`` (``fid, geom, year, bbox, path, crs, utm_zone,
@@ -26,8 +27,9 @@ done before the first step), and on loopback the bytes the object server sent in
 time window (its JSONL request log; ``rchar`` does not see socket reads).
 
 *where*: ``local`` files, or ``s3``: the testkit object server
-(``python -m rasteret_testkit.objserver``, path-style S3, no added latency) with
-``AWS_ENDPOINT_URL`` pointing the catalog's anonymous pyarrow S3 filesystem at it.
+(``python -m rasteret_testkit.objserver``, path-style S3; ``--latency-ms`` delays every
+response's first byte) with ``AWS_ENDPOINT_URL`` pointing the catalog's anonymous pyarrow S3
+filesystem at it.
 
 Target (issue #14): ``open`` + ``len`` + ``subset`` + ``head`` sub-second, reading < 1 % of
 the wide bytes (the size of the wide data on disk).
@@ -55,19 +57,29 @@ STEPS = ("open", "len", "subset", "len_subset", "head", "read")
 TARGET_STEPS = ("open", "len", "subset", "len_subset", "head")
 
 
-def generate(out: Path, rows: int, shards: int, bands: int) -> dict[str, Any]:
+def generate(
+    out: Path, rows: int, shards: int, bands: int, index_row_group: int = 65_536
+) -> dict[str, Any]:
     """Write the corpus under ``out/perf/aef`` (kept while its size stamp matches)."""
     from rasteret_testkit.aef_scale import write_scale_record_index
 
     root = out / BUCKET / PREFIX
     stamp = out / "generated.json"
-    want = {"rows": rows, "shards": shards, "bands": bands, "generator": "aef_scale/1"}
+    want = {
+        "rows": rows,
+        "shards": shards,
+        "bands": bands,
+        "index_row_group": index_row_group,
+        "generator": "aef_scale/1",
+    }
     if stamp.exists():
         have = json.loads(stamp.read_text())
         if {k: have.get(k) for k in want} == want:
             return have
     t0 = time.monotonic()
-    s = write_scale_record_index(root, rows=rows, shards=shards, bands=bands)
+    s = write_scale_record_index(
+        root, rows=rows, shards=shards, bands=bands, index_row_group_size=index_row_group
+    )
     info = {
         **want,
         "seconds": round(time.monotonic() - t0, 1),
@@ -151,7 +163,9 @@ def _run_child(job: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
     return dict(json.loads(line.removeprefix("RI-RESULT ")))
 
 
-def bench(out: Path, info: dict[str, Any], runs: int, where: list[str]) -> dict[str, Any]:
+def bench(
+    out: Path, info: dict[str, Any], runs: int, where: list[str], latency_ms: float = 0.0
+) -> dict[str, Any]:
     """``runs`` fresh processes per (side, where), the two sides alternating."""
     from bench import server as objserver
 
@@ -164,7 +178,12 @@ def bench(out: Path, info: dict[str, Any], runs: int, where: list[str]) -> dict[
         srv = None
         wenv = dict(env)
         if w == "s3":
-            srv = objserver.start(out, out.parent / "record-index-server.jsonl", lifetime_s=3600)
+            srv = objserver.start(
+                out,
+                out.parent / "record-index-server.jsonl",
+                latency_ms=latency_ms,
+                lifetime_s=3600,
+            )
             wenv["AWS_ENDPOINT_URL"] = srv.base_url
             paths = {
                 "index": f"s3://{BUCKET}/{PREFIX}/index.parquet",
@@ -250,6 +269,53 @@ def summarize(res: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _cell(m: dict[str, Any]) -> str:
+    moved = m.get("server_bytes", m["rchar"])
+    t = m["s"]
+    when = f"{t * 1000:.0f} ms" if t < 1 else f"{t:.2f} s"
+    return f"{when} · {moved / 1e6:.2f} MB"
+
+
+def markdown(doc: dict[str, Any]) -> list[str]:
+    """The step table of a saved results document (medians; MB served on loopback)."""
+    summary = doc["summary"]
+    keys = [k for k in ("index-local", "wide-local", "index-s3", "wide-s3") if k in summary]
+    names = {
+        "index-local": "index-backed, local",
+        "wide-local": "wide, local",
+        "index-s3": "index-backed, loopback S3",
+        "wide-s3": "wide, loopback S3",
+    }
+    labels = {
+        "open": "`rasteret.load`",
+        "len": "`len`",
+        "subset": "`subset(bbox, one year)`",
+        "len_subset": "`len(subset)`",
+        "head": "`subset.head(5)`",
+        "read": '*read, not in the target: `to_table(["id", "A00_metadata"])`*',
+    }
+    lines = [
+        "| step (median time · MB read) | " + " | ".join(names[k] for k in keys) + " |",
+        "|---|" + "---|" * len(keys),
+    ]
+    for step in TARGET_STEPS:
+        lines.append(
+            f"| {labels[step]} | " + " | ".join(_cell(summary[k][step]) for k in keys) + " |"
+        )
+    totals = []
+    for k in keys:
+        c = summary[k]
+        moved = c.get("total_server_bytes", c["total_rchar"])
+        totals.append(
+            f"**{c['total_s']:.2f} s · {moved / 1e6:.2f} MB ({c['pct_of_wide_bytes']:.2f} %)**"
+        )
+    lines.append("| **total (median of per-run sums)** | " + " | ".join(totals) + " |")
+    lines.append(
+        f"| {labels['read']} | " + " | ".join(_cell(summary[k]["read"]) for k in keys) + " |"
+    )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m bench.record_index", description=__doc__.split("\n\n")[0]
@@ -257,14 +323,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--shards", type=int, default=200)
     p.add_argument("--bands", type=int, default=4)
+    p.add_argument("--index-row-group", type=int, default=65_536, help="rows per index row group")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--where", default="local,s3", help="comma-separated: local, s3")
+    p.add_argument("--latency-ms", type=float, default=0.0, help="object server first-byte delay")
     p.add_argument("--out", type=Path, default=CORPUS_DIR / "record-index")
     p.add_argument("--save", type=Path, default=None, help="results JSON (default bench/results)")
     p.add_argument("--generate-only", action="store_true")
+    p.add_argument("--report", type=Path, default=None, help="print a saved result as Markdown")
     a = p.parse_args(argv)
+    if a.report is not None:
+        print("\n".join(markdown(json.loads(a.report.read_text()))))
+        return 0
     load0 = _loadavg()
-    info = generate(a.out, a.rows, a.shards, a.bands)
+    info = generate(a.out, a.rows, a.shards, a.bands, a.index_row_group)
     print("corpus:", json.dumps(info), f"load {load0:.2f}->{_loadavg():.2f}", flush=True)
     if a.generate_only:
         return 0
@@ -274,11 +346,12 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown --where {sorted(bad)}")
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load0 = _loadavg()
-    res = bench(a.out, info, a.runs, where)
+    res = bench(a.out, info, a.runs, where, a.latency_ms)
     summary = summarize(res, info)
     doc = {
         "created": started,
         "argv": sys.argv[1:] if argv is None else argv,
+        "latency_ms": a.latency_ms,
         "nproc": os.cpu_count(),
         "loadavg": [load0, _loadavg()],
         "corpus": info,
