@@ -24,13 +24,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 
 from rasteret.core.dataset_provider import DatasetProvider
 from rasteret.core.index_filters import Pushdown, on_wide, translate
 from rasteret.core.index_spec import SOURCE_PART, RecordIndexSpec
 from rasteret.core.provider import projected_schema
 from rasteret.core.source import open_parquet_dataset, schema_metadata
-from rasteret.core.wide_data import WideData
+from rasteret.core.wide_data import WideData, resolve_path
 from rasteret.errors import InvalidCollectionError, InvalidFilterError
 from rasteret.query.filters import Subset, combine
 from rasteret.records import CollectionInfo
@@ -71,9 +72,7 @@ class IndexHandle:
         """
         with self._lock:
             if self._dataset is None:
-                self._dataset, _ = open_parquet_dataset(
-                    self.spec.path, filesystem=self.spec.filesystem
-                )
+                self._dataset = _open_index(self.spec.path, self.spec.filesystem)
             return self._dataset
 
     @property
@@ -84,6 +83,58 @@ class IndexHandle:
     def has(self, column: str) -> bool:
         """Whether the index has ``column``."""
         return self.schema.get_field_index(column) >= 0
+
+
+def _open_index(path: str, filesystem: pafs.FileSystem | None) -> ds.Dataset:
+    """The index as a dataset; a single file keeps its footer.
+
+    pyarrow reads a file's footer again for every scan of a dataset it discovered (on object
+    storage a request or two per ``len``, ``head`` or ``subset``). A single-file index is
+    therefore opened as one fragment whose metadata is read once and kept. A directory, or
+    anything the single-file route cannot open, goes through :func:`open_parquet_dataset`
+    (with its errors).
+    """
+    try:
+        fs, where = resolve_path(path, filesystem)
+        info = fs.get_file_info(where)
+        if info.type == pafs.FileType.File:
+            fmt = ds.ParquetFileFormat()
+            fragment = fmt.make_fragment(where, fs, file_size=info.size)
+            fragment.ensure_complete_metadata()
+            return ds.FileSystemDataset([fragment], fragment.physical_schema, fmt, fs)
+    except (OSError, pa.ArrowInvalid, ValueError):
+        pass
+    return open_parquet_dataset(path, filesystem=filesystem)[0]
+
+
+def _first_rows(dataset: ds.Dataset, n: int, flt: ds.Expression | None) -> pa.Table:
+    """The first ``n`` rows of ``dataset`` matching ``flt``, in dataset order.
+
+    ``Dataset.head`` reads ahead: on a 1,000,000-row index it read every row group (the whole
+    38 MB file) for five rows. Here row groups are visited in order, those that statistics
+    exclude are skipped, the others are first counted on the filter's columns alone, and only
+    row groups holding matches are read whole, until ``n`` rows are found.
+    """
+    schema = dataset.schema
+    tables: list[pa.Table] = []
+    need = n
+    for fragment in dataset.get_fragments(filter=flt):
+        pieces: list[ds.Fragment] = (
+            list(fragment.split_by_row_group(flt))
+            if isinstance(fragment, ds.ParquetFileFragment)
+            else [fragment]
+        )
+        for piece in pieces:
+            if need <= 0:
+                break
+            if flt is not None and piece.count_rows(filter=flt) == 0:
+                continue
+            got = piece.scanner(schema=schema, filter=flt).head(need)
+            tables.append(got)
+            need -= got.num_rows
+    if not tables:
+        return schema.empty_table()
+    return pa.concat_tables(tables)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -201,7 +252,7 @@ class RecordIndexProvider:
         from rasteret_ingest import normalize_table  # the ingest step that aliases and types
 
         spec = self.spec
-        raw = self.index.dataset().head(n, filter=self.index_filter)
+        raw = _first_rows(self.index.dataset(), n, self.index_filter)
         return normalize_table(
             raw,
             column_map=spec.column_map,

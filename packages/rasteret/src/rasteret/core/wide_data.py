@@ -20,7 +20,7 @@ import pyarrow.fs as pafs
 from rasteret.core.source import open_parquet_dataset, strip_scheme
 from rasteret.errors import CollectionNotFoundError
 
-__all__ = ["WideData"]
+__all__ = ["WideData", "resolve_path"]
 
 
 def _hive_expression(relative: str) -> tuple[ds.Expression | None, list[pa.Field]]:
@@ -37,6 +37,26 @@ def _hive_expression(relative: str) -> tuple[ds.Expression | None, list[pa.Field
         expr = part if expr is None else expr & part
         fields.append(pa.field(key, typ))
     return expr, fields
+
+
+def resolve_path(
+    path: str, filesystem: pafs.FileSystem | None = None
+) -> tuple[pafs.FileSystem, str]:
+    """The filesystem to read ``path`` through and the path on it (no scheme, no end slash).
+
+    Args:
+        path: A local path, ``file://`` URI or a URI pyarrow can open (``s3://``...).
+        filesystem: The filesystem ``path`` is relative to, if given.
+    """
+    text = path
+    if text.startswith("file://"):
+        text = text[len("file://") :]
+    if filesystem is not None:
+        return filesystem, strip_scheme(text).rstrip("/")
+    if "://" in text:
+        resolved, base = pafs.FileSystem.from_uri(text)
+        return resolved, base.rstrip("/")
+    return pafs.LocalFileSystem(), os.path.abspath(os.path.expanduser(text)).rstrip("/")
 
 
 class WideData:
@@ -88,15 +108,7 @@ class WideData:
     def _base(self) -> tuple[pafs.FileSystem, str]:
         """The filesystem and the base path (no scheme) of :attr:`path`."""
         assert self.path is not None
-        text = self.path
-        if text.startswith("file://"):
-            text = text[len("file://") :]
-        if self.filesystem is not None:
-            return self.filesystem, strip_scheme(text).rstrip("/")
-        if "://" in text:
-            filesystem, base = pafs.FileSystem.from_uri(text)
-            return filesystem, base.rstrip("/")
-        return pafs.LocalFileSystem(), os.path.abspath(os.path.expanduser(text)).rstrip("/")
+        return resolve_path(self.path, self.filesystem)
 
     def shards(self, parts: Sequence[str]) -> ds.Dataset:
         """Only the files ``parts`` (relative to the collection path, as in ``source_part``).
