@@ -8,13 +8,14 @@ machine at import time; ``memory_budget="auto"`` is resolved when a read starts.
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec, TypeVar
 
 from rasteret.errors import InvalidInputError
 
@@ -30,6 +31,8 @@ __all__ = [
 ]
 
 Staleness = Literal["raise", "warn", "off"]
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 _STALENESS = ("raise", "warn", "off")
 _UNITS = {
     "": 1,
@@ -196,20 +199,29 @@ def set_options(
             _progress_set = True
 
 
+def _keywords_of(
+    template: Callable[_P, object],
+) -> Callable[[Callable[..., _R]], Callable[_P, _R]]:
+    """Give a function taking ``**keywords`` the parameters of ``template``: type checkers
+    see them through the ParamSpec, ``inspect.signature`` (help, IDEs, notebooks) through
+    ``__signature__``."""
+
+    def decorate(fn: Callable[..., _R]) -> Callable[_P, _R]:
+        own = inspect.signature(fn).return_annotation
+        fn.__signature__ = inspect.signature(template).replace(return_annotation=own)  # type: ignore[attr-defined]
+        return fn
+
+    return decorate
+
+
+@_keywords_of(set_options)
 @contextmanager
-def options(
-    *,
-    progress: bool | None = None,
-    memory_budget: int | str | None = None,
-    deadline: float | str | None = None,
-    timeout: float | str | None = None,
-    staleness: str | None = None,
-    max_requests_in_flight: int | None = None,
-) -> Iterator[RasteretOptions]:
+def options(**changes: Any) -> Iterator[RasteretOptions]:
     """Set options for the duration of a ``with`` block, then restore the previous ones.
 
-    The options are process-wide: threads reading concurrently with different settings
-    should pass the read keywords (``deadline=``, ``timeout=``, ``staleness=``) instead.
+    Takes the keywords of :func:`set_options`. The options are process-wide: threads
+    reading concurrently with different settings should pass the read keywords
+    (``deadline=``, ``timeout=``, ``staleness=``) instead.
 
     Example:
         >>> with rasteret.options(progress=True, deadline=60):
@@ -217,14 +229,7 @@ def options(
     """
     global _current, _progress_set
     previous, previous_set = _current, _progress_set
-    set_options(
-        progress=progress,
-        memory_budget=memory_budget,
-        deadline=deadline,
-        timeout=timeout,
-        staleness=staleness,
-        max_requests_in_flight=max_requests_in_flight,
-    )
+    set_options(**changes)
     try:
         yield _current
     finally:

@@ -9,10 +9,9 @@ point of :mod:`rasteret.read.entry`, imported on the first read (:meth:`ReadMeth
 from __future__ import annotations
 
 import importlib
-import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rasteret.errors import EmptyCollectionError, NoMatchingRecordsError
 from rasteret.query.filters import Subset
@@ -29,11 +28,8 @@ from rasteret.read.requests import (
     check_bands,
 )
 from rasteret_catalog import BandRegistry, CloudConfig
-from rasteret_catalog.schema import BAND_ALIASES_KEY
 
 if TYPE_CHECKING:  # pragma: no cover
-    from collections.abc import Callable
-
     import numpy as np
     import pyarrow as pa
     import xarray as xr
@@ -42,6 +38,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from rasteret_io.protocols import Backend
 
 __all__ = ["ReadMethods"]
+
+_T = TypeVar("_T")
 
 
 class ReadMethods:
@@ -59,12 +57,11 @@ class ReadMethods:
         @property
         def bands(self) -> list[str]: ...
 
-        @property
-        def schema(self) -> pa.Schema: ...
-
-        def __len__(self) -> int: ...
-
         def _infer_data_source(self, data_source: str | None) -> str: ...
+
+        def _band_aliases(self) -> dict[str, str]: ...
+
+        def _count(self) -> int | None: ...
 
         def _record_source(self) -> RecordSource: ...
 
@@ -101,27 +98,23 @@ class ReadMethods:
         frame (the reads' warnings point at the caller by stack depth)."""
         from rasteret.read.diagnose import explain_no_match
 
-        total = None
-        if filters:
-            try:
-                total = len(self)
-            except TypeError:  # a streamed (hf://) collection is not counted up front
-                total = None
+        total = self._count() if filters else None  # a streamed (hf://) view is not counted
         return explain_no_match(source, request, name=self.name, total=total, filters=filters)
 
-    def _band_aliases(self) -> dict[str, str]:
-        """The collection's ``band_aliases`` metadata (``{alias: band code}``), else ``{}``."""
+    def _read_aois(
+        self,
+        request: AoiRequest,
+        filters: Mapping[str, Any],
+        read: Callable[[ModuleType, RecordSource], _T],
+    ) -> _T:
+        """``read(entry points, records)`` over this view after ``filters``; a read that finds
+        no record raises why (:meth:`_no_match`)."""
+        source = self._filtered(filters)
+        readers = self._readers()
         try:
-            raw = (self.schema.metadata or {}).get(BAND_ALIASES_KEY.encode())
-        except ValueError:  # a collection without records has no schema
-            return {}
-        try:
-            aliases = json.loads(raw) if raw else {}
-        except ValueError:
-            return {}
-        if not isinstance(aliases, dict):
-            return {}
-        return {str(k): str(v) for k, v in aliases.items() if isinstance(v, str)}
+            return read(readers, source)
+        except NoMatchingRecordsError:
+            raise self._no_match(source, request, filters) from None
 
     def _options(
         self,
@@ -245,14 +238,10 @@ class ReadMethods:
                 anchor=anchor,
             ),
         )
-        source = self._filtered(filters)
-        readers = self._readers()
-        try:
-            if return_ids:
-                return readers.get_numpy(source, request, options, return_ids=True)
-            return readers.get_numpy(source, request, options)
-        except NoMatchingRecordsError:
-            raise self._no_match(source, request, filters) from None
+        ids = {"return_ids": True} if return_ids else {}  # the entry's own default otherwise
+        return self._read_aois(
+            request, filters, lambda read, src: read.get_numpy(src, request, options, **ids)
+        )
 
     def get_xarray(
         self,
@@ -334,11 +323,9 @@ class ReadMethods:
                 anchor=anchor,
             ),
         )
-        source = self._filtered(filters)
-        try:
-            return self._readers().get_xarray(source, request, output, options)
-        except NoMatchingRecordsError:
-            raise self._no_match(source, request, filters) from None
+        return self._read_aois(
+            request, filters, lambda read, src: read.get_xarray(src, request, output, options)
+        )
 
     def get_gdf(
         self,
@@ -389,11 +376,9 @@ class ReadMethods:
             target_crs=target_crs,
             all_touched=all_touched,
         )
-        source = self._filtered(filters)
-        try:
-            return self._readers().get_gdf(source, request, options)
-        except NoMatchingRecordsError:
-            raise self._no_match(source, request, filters) from None
+        return self._read_aois(
+            request, filters, lambda read, src: read.get_gdf(src, request, options)
+        )
 
     # -- points, windows, rasters --------------------------------------------------------------
 
@@ -518,11 +503,7 @@ class ReadMethods:
         Raises:
             EmptyCollectionError: The collection is empty (a ``ValueError``).
         """
-        try:
-            empty = len(self) == 0
-        except TypeError:  # a streamed hf:// collection is not counted
-            empty = False
-        if empty:
+        if self._count() == 0:  # a streamed hf:// view is not counted (None)
             raise EmptyCollectionError(f"collection {self.name!r} has no records")
         async for raster in self.iterate_rasters():
             return raster
@@ -587,15 +568,10 @@ class ReadMethods:
         """
         from rasteret_io import normalize_aois  # shapely / pyproj: only with geometries
 
-        criteria = {
-            "cloud_cover_lt": cloud_cover_lt,
-            "date_range": date_range,
-            "bbox": bbox,
-            "split": split,
-        }
-        given = {k: v for k, v in criteria.items() if v is not None}
+        criteria = (("cloud_cover_lt", cloud_cover_lt), ("date_range", date_range), ("bbox", bbox))
+        given: dict[str, Any] = {k: v for k, v in criteria if v is not None}
         if split is not None:
-            given["split_column"] = split_column
+            given.update(split=split, split_column=split_column)
         aois = (
             None if geometries is None else normalize_aois(geometries, geometry_crs=geometries_crs)
         )
