@@ -86,3 +86,26 @@ def compare_all_levels(path: Path, *, atol: float = 0, exact_float: bool = True)
 def check_levels() -> Callable[..., CogHeader]:
     """``check_levels(path, atol=0)``: decode all levels and compare with rasterio."""
     return compare_all_levels
+
+
+def mutated(
+    data: bytes, mutations: list[tuple[int, int, int]], span: int, truncate: int | None
+) -> bytearray:
+    """``data`` with each ``(pos, width, value)`` mutation applied at ``pos % span`` (width 0
+    flips a byte, else ``value`` is written little-endian over ``width`` bytes), then cut at
+    ``truncate`` (None: not cut)."""
+    out = bytearray(data)
+    for pos, width, value in mutations:
+        pos %= span
+        if width == 0:
+            out[pos] ^= 0xFF
+        else:
+            chunk = (value % (1 << (8 * width))).to_bytes(width, "little")
+            out[pos : pos + width] = chunk[: max(0, len(out) - pos)]
+    return out if truncate is None else out[:truncate]
+
+
+@pytest.fixture
+def mutate() -> Callable[..., bytearray]:
+    """:func:`mutated`: fuzz mutations of a file's bytes."""
+    return mutated

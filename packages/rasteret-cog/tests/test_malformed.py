@@ -237,18 +237,9 @@ _mutation = st.tuples(
     truncate=st.one_of(st.none(), st.integers(0, 4096)),
     known_size=st.booleans(),
 )
-def test_mutated_headers_never_crash(seed_files, which, mutations, truncate, known_size):
-    data = bytearray(seed_files[which])
-    header_len = min(len(data), 4096)
-    for pos, width, value in mutations:
-        pos %= header_len
-        if width == 0:
-            data[pos] ^= 0xFF
-        else:
-            chunk = (value % (1 << (8 * width))).to_bytes(width, "little")
-            data[pos : pos + width] = chunk[: max(0, len(data) - pos)]
-    if truncate is not None:
-        data = data[:truncate]
+def test_mutated_headers_never_crash(seed_files, mutate, which, mutations, truncate, known_size):
+    seed = seed_files[which]
+    data = mutate(seed, mutations, min(len(seed), 4096), truncate)
     try:
         header = parse_header(bytes(data), file_size=len(data) if known_size else None)
     except CogError as exc:

@@ -20,20 +20,14 @@ from rasteret_io.header_meta import (
     band_metadata_struct_array,
     slice_plane,
 )
+from rasteret_testkit.cogs import GTIFF_BE_PLANAR
 
 # Layouts that exercise every part of the struct: overviews, internal masks, planar slicing,
 # big-endian, JPEG tables, LERC parameters, nodata, BigTIFF, scales/offsets.
 CASES = {
     "u16-overviews": dict(dtype="uint16", blocksize=128),
     "u8-3b-jpeg-mask": dict(dtype="uint8", bands=3, compress="JPEG", mask=True, blocksize=128),
-    "u16-planar-be": dict(
-        dtype="uint16",
-        bands=3,
-        driver="GTiff",
-        interleave="BAND",
-        endianness="BIG",
-        blocksize=64,
-    ),
+    "u16-planar-be": dict(dtype="uint16", bands=3, blocksize=64, **GTIFF_BE_PLANAR),
     "f32-lerc-nodata": dict(dtype="float32", compress="LERC_DEFLATE", nodata=-9999.0),
     "i16-bigtiff": dict(dtype="int16", bigtiff=True, compress="NONE", nodata=-1),
     "u8-scale-offset": dict(blocksize=128, scale_offset=True),
