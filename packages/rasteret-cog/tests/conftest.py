@@ -8,9 +8,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
 from rasteret_cog import CogHeader, open_header
 from rasteret_cog.local import read_window
+
+# Fuzz tests: reproducible (derandomized, no example database), no per-example deadline, and
+# fixtures built once per test (the seed files) are fine to share between examples. Tests
+# take it as ``@settings(settings.get_profile("fuzz"), max_examples=...)``.
+settings.register_profile(
+    "fuzz",
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    database=None,
+)
 
 
 def _rasterio_levels(path: Path) -> list[tuple[np.ndarray, np.ndarray | None]]:

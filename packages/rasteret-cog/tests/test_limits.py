@@ -14,7 +14,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rasteret_cog import (
@@ -198,13 +198,7 @@ _mutation = st.tuples(
 )
 
 
-@settings(
-    max_examples=1500,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    database=None,
-)
+@settings(settings.get_profile("fuzz"), max_examples=1500)
 @given(
     which=st.integers(0, len(SEEDS) - 1),
     mutations=st.lists(_mutation, min_size=1, max_size=6),

@@ -7,7 +7,7 @@ import struct
 import numpy as np
 import pytest
 import tifffile
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rasteret_cog import (
@@ -224,13 +224,7 @@ _mutation = st.tuples(
 )
 
 
-@settings(
-    max_examples=3000,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    database=None,
-)
+@settings(settings.get_profile("fuzz"), max_examples=3000)
 @given(
     which=st.integers(0, 4),
     mutations=st.lists(_mutation, min_size=1, max_size=6),

@@ -131,23 +131,15 @@ def test_flat_buffers_not_rows(headers):
     np.testing.assert_array_equal(flat, np.tile(np.frombuffer(h.full.tile_offsets, np.int64), 3))
 
 
-def test_large_uncompressed_strips_are_indexed_as_row_blocks(tmp_path):
+def test_large_uncompressed_strips_are_indexed_as_row_blocks(cog_factory):
     import rasterio
 
     from rasteret_cog import TileSpec, decode_tile
     from rasteret_io.header_meta import STRIP_BLOCK_BYTES
-    from rasteret_testkit.cogs import sample_array, write_cog
 
     # 1,400 rows of 600 bytes in strips of 600 rows (360 KB each, the last one 200 rows).
-    path = write_cog(
-        tmp_path / "strips.tif",
-        sample_array("uint16", 1, 1400, 300),
-        driver="GTiff",
-        tiled=False,
-        compress="NONE",
-        blockysize=600,
-        overviews=False,
-    )
+    strips = dict(tiled=False, blockysize=600, compress="NONE")
+    path = cog_factory(height=1400, width=300, driver="GTiff", overviews=False, **strips)
     h = open_header(path)
     assert h.full.tile_height == 600 and STRIP_BLOCK_BYTES < 600 * 600
     rec = band_metadata_record(h)

@@ -138,13 +138,9 @@ class EnrichReport:
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-ready values, every failure included."""
+        counts = ("attempted", "succeeded", "failed", "requests", "urls", "elapsed")
         return {
-            "attempted": self.attempted,
-            "succeeded": self.succeeded,
-            "failed": self.failed,
-            "requests": self.requests,
-            "urls": self.urls,
-            "elapsed": self.elapsed,
+            **{name: getattr(self, name) for name in counts},
             "failures": [f.to_dict() for f in self.failures],
             "left_out_assets": list(self.left_out_assets),
         }

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from rasteret.errors import EmptyCollectionError, NoMatchingRecordsError
 from rasteret.query.filters import Subset
@@ -40,6 +40,34 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["ReadMethods"]
 
 _T = TypeVar("_T")
+
+
+class _Trust(NamedTuple):
+    """The read-trust keywords of the pixel reads."""
+
+    error_policy: Any
+    deadline: Any
+    timeout: Any
+    staleness: Any
+
+
+class _Aoi(NamedTuple):
+    """How the AOI reads take their geometries."""
+
+    geometry_crs: Any
+    geometry_column: str | None
+    target_crs: Any
+    all_touched: bool
+
+
+class _Cube(NamedTuple):
+    """The output grid and value keywords of ``get_numpy`` / ``get_xarray``."""
+
+    resolution: Any
+    resampling: Any
+    dtype: Any
+    fill_value: Any
+    anchor: Any
 
 
 class ReadMethods:
@@ -119,31 +147,45 @@ class ReadMethods:
     def _options(
         self,
         data_source: str | None,
-        *,
-        max_concurrent: Any = 50,
-        progress: bool | None = None,
-        cloud_config: CloudConfig | None = None,
-        backend: Backend | None = None,
-        error_policy: Any = "raise",
-        deadline: Any = None,
-        timeout: Any = None,
-        staleness: Any = None,
+        max_concurrent: Any,
+        progress: bool | None,
+        cloud_config: CloudConfig | None,
+        backend: Backend | None,
+        trust: _Trust,
     ) -> ReadOptions:
+        """:meth:`ReadOptions.build` with this view's data source (inferred when None) and
+        band aliases."""
         return ReadOptions.build(
             data_source=self._infer_data_source(data_source),
             max_concurrent=max_concurrent,
             progress=progress,
             cloud_config=cloud_config,
             backend=backend,
-            error_policy=error_policy,
-            deadline=deadline,
-            timeout=timeout,
-            staleness=staleness,
             band_aliases=self._band_aliases(),
+            **trust._asdict(),
         )
 
     def _bands(self, bands: Any, options: ReadOptions) -> tuple[str, ...]:
         return check_bands(bands, self.bands, options.band_map)
+
+    def _aoi_request(
+        self,
+        what: str,
+        geometries: Any,
+        bands: Any,
+        options: ReadOptions,
+        aoi: _Aoi,
+        cube: _Cube | None = None,
+    ) -> AoiRequest:
+        """The checked bands and AOIs of an AOI read (with its output grid and values)."""
+        band_codes = self._bands(bands, options)
+        return AoiRequest.build(
+            geometries,
+            band_codes,
+            what=what,
+            cube=None if cube is None else CubeOptions.build(band_codes, **cube._asdict()),
+            **aoi._asdict(),
+        )
 
     # -- AOI reads -----------------------------------------------------------------------------
 
@@ -209,35 +251,11 @@ class ReadMethods:
                 when the COG changed since the build, ``DeadlineExceededError`` when the
                 deadline ran out.
         """
-        options = self._options(
-            data_source,
-            max_concurrent=max_concurrent,
-            progress=progress,
-            cloud_config=cloud_config,
-            backend=backend,
-            error_policy=error_policy,
-            deadline=deadline,
-            timeout=timeout,
-            staleness=staleness,
-        )
-        band_codes = self._bands(bands, options)
-        request = AoiRequest.build(
-            geometries,
-            band_codes,
-            what="get_numpy",
-            geometry_crs=geometry_crs,
-            geometry_column=geometry_column,
-            target_crs=target_crs,
-            all_touched=all_touched,
-            cube=CubeOptions.build(
-                band_codes,
-                resolution=resolution,
-                resampling=resampling,
-                dtype=dtype,
-                fill_value=fill_value,
-                anchor=anchor,
-            ),
-        )
+        trust = _Trust(error_policy, deadline, timeout, staleness)
+        options = self._options(data_source, max_concurrent, progress, cloud_config, backend, trust)
+        aoi = _Aoi(geometry_crs, geometry_column, target_crs, all_touched)
+        cube = _Cube(resolution, resampling, dtype, fill_value, anchor)
+        request = self._aoi_request("get_numpy", geometries, bands, options, aoi, cube)
         ids = {"return_ids": True} if return_ids else {}  # the entry's own default otherwise
         return self._read_aois(
             request, filters, lambda read, src: read.get_numpy(src, request, options, **ids)
@@ -294,35 +312,11 @@ class ReadMethods:
             MemoryBudgetError: An eager cube would not fit the memory budget.
         """
         output = XarrayOptions.build(xr_combine=xr_combine, chunks=chunks, groupby=groupby)
-        options = self._options(
-            data_source,
-            max_concurrent=max_concurrent,
-            progress=progress,
-            cloud_config=cloud_config,
-            backend=backend,
-            error_policy=error_policy,
-            deadline=deadline,
-            timeout=timeout,
-            staleness=staleness,
-        )
-        band_codes = self._bands(bands, options)
-        request = AoiRequest.build(
-            geometries,
-            band_codes,
-            what="get_xarray",
-            geometry_crs=geometry_crs,
-            geometry_column=geometry_column,
-            target_crs=target_crs,
-            all_touched=all_touched,
-            cube=CubeOptions.build(
-                band_codes,
-                resolution=resolution,
-                resampling=resampling,
-                dtype=dtype,
-                fill_value=fill_value,
-                anchor=anchor,
-            ),
-        )
+        trust = _Trust(error_policy, deadline, timeout, staleness)
+        options = self._options(data_source, max_concurrent, progress, cloud_config, backend, trust)
+        aoi = _Aoi(geometry_crs, geometry_column, target_crs, all_touched)
+        cube = _Cube(resolution, resampling, dtype, fill_value, anchor)
+        request = self._aoi_request("get_xarray", geometries, bands, options, aoi, cube)
         return self._read_aois(
             request, filters, lambda read, src: read.get_xarray(src, request, output, options)
         )
@@ -356,26 +350,10 @@ class ReadMethods:
             ImportError: geopandas is not installed (``rasteret[geopandas]``).
             MemoryBudgetError: The read would not fit the memory budget.
         """
-        options = self._options(
-            data_source,
-            max_concurrent=max_concurrent,
-            progress=progress,
-            cloud_config=cloud_config,
-            backend=backend,
-            error_policy=error_policy,
-            deadline=deadline,
-            timeout=timeout,
-            staleness=staleness,
-        )
-        request = AoiRequest.build(
-            geometries,
-            self._bands(bands, options),
-            what="get_gdf",
-            geometry_crs=geometry_crs,
-            geometry_column=geometry_column,
-            target_crs=target_crs,
-            all_touched=all_touched,
-        )
+        trust = _Trust(error_policy, deadline, timeout, staleness)
+        options = self._options(data_source, max_concurrent, progress, cloud_config, backend, trust)
+        aoi = _Aoi(geometry_crs, geometry_column, target_crs, all_touched)
+        request = self._aoi_request("get_gdf", geometries, bands, options, aoi)
         return self._read_aois(
             request, filters, lambda read, src: read.get_gdf(src, request, options)
         )
@@ -414,17 +392,8 @@ class ReadMethods:
                 ``return_neighbourhood``, invalid filters.
             MemoryBudgetError: The neighbourhoods would not fit the memory budget.
         """
-        options = self._options(
-            data_source,
-            max_concurrent=max_concurrent,
-            progress=progress,
-            cloud_config=cloud_config,
-            backend=backend,
-            error_policy=error_policy,
-            deadline=deadline,
-            timeout=timeout,
-            staleness=staleness,
-        )
+        trust = _Trust(error_policy, deadline, timeout, staleness)
+        options = self._options(data_source, max_concurrent, progress, cloud_config, backend, trust)
         request = PointRequest.build(
             points,
             self._bands(bands, options),
@@ -468,15 +437,8 @@ class ReadMethods:
             ReadError: Nothing readable; names the first failure's URL, band, record and
                 HTTP status.
         """
-        options = self._options(
-            None,
-            max_concurrent=max_concurrent,
-            backend=backend,
-            error_policy=error_policy,
-            deadline=deadline,
-            timeout=timeout,
-            staleness=staleness,
-        )
+        trust = _Trust(error_policy, deadline, timeout, staleness)
+        options = self._options(None, max_concurrent, None, None, backend, trust)
         request = GridRequest.build(
             record_ids,
             self._bands(bands, options),
@@ -587,11 +549,6 @@ class ReadMethods:
             target_crs=target_crs,
             transforms=transforms,
         )
-        options = self._options(  # chips of unreadable records are skipped (warned once)
-            None,
-            max_concurrent=max_concurrent,
-            cloud_config=cloud_config,
-            backend=backend,
-            error_policy="skip",
-        )
+        skip = _Trust("skip", None, None, None)  # chips of unreadable records: skipped, warned
+        options = self._options(None, max_concurrent, None, cloud_config, backend, skip)
         return self._readers().torchgeo_dataset(self._filtered(given), request, options)
