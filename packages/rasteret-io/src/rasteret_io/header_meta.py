@@ -22,6 +22,7 @@ Uncompressed strips over :data:`STRIP_BLOCK_BYTES` are stored as blocks of whole
 from __future__ import annotations
 
 import datetime as _dt
+import inspect
 import math
 from array import array
 from collections.abc import Mapping, Sequence
@@ -306,6 +307,10 @@ def band_metadata(header: CogHeader, **band: Unpack[_BandKeywords]) -> dict[str,
     mask = rec[_B_MASK]
     rec[_B_MASK] = None if mask is None else _as_lists(mask)
     return rec
+
+
+# help() and inspect show the keywords themselves (type checkers read them from _BandKeywords)
+band_metadata.__signature__ = inspect.signature(band_metadata_record)  # type: ignore[attr-defined]
 
 
 def _int64_lists(
