@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import sys
 import time
@@ -349,12 +350,22 @@ class _Settings:
 def _async_twin(
     sync: Callable[_P, _R],
 ) -> Callable[[Callable[..., Awaitable[_R]]], Callable[_P, Awaitable[_R]]]:
-    """Make the decorated coroutine function take ``sync``'s parameters: type checkers see
-    them through the ParamSpec, ``inspect.signature`` through ``__signature__``."""
+    """Make the decorated coroutine function take ``sync``'s parameters: the arguments are
+    checked against them (a ``TypeError`` names an unexpected one); type checkers see them
+    through the ParamSpec, ``inspect.signature`` through ``__signature__``."""
+    signature = inspect.signature(sync)
 
     def decorate(fn: Callable[..., Awaitable[_R]]) -> Callable[_P, Awaitable[_R]]:
-        fn.__signature__ = inspect.signature(sync)  # type: ignore[attr-defined]
-        return fn
+        @functools.wraps(fn)
+        async def call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            try:
+                signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise TypeError(f"{fn.__name__}() {exc}") from None
+            return await fn(*args, **kwargs)
+
+        call.__signature__ = signature  # type: ignore[attr-defined]
+        return call
 
     return decorate
 
@@ -474,6 +485,6 @@ async def enrich_table_async(
 ) -> tuple[pa.Table, EnrichReport]:
     """Async twin of :func:`enrich_table` (the same arguments)."""
     table, report, notes = await _enrich(table, bands, _Settings(**keywords))
-    for note in notes:
-        warnings.warn(note, stacklevel=2)
+    for note in notes:  # pointing where the coroutine is awaited, past the checking wrapper
+        warnings.warn(note, stacklevel=3)
     return table, report

@@ -8,6 +8,7 @@ machine at import time; ``memory_budget="auto"`` is resolved when a read starts.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import re
@@ -202,14 +203,24 @@ def set_options(
 def _keywords_of(
     template: Callable[_P, object],
 ) -> Callable[[Callable[..., _R]], Callable[_P, _R]]:
-    """Give a function taking ``**keywords`` the parameters of ``template``: type checkers
-    see them through the ParamSpec, ``inspect.signature`` (help, IDEs, notebooks) through
-    ``__signature__``."""
+    """Give a function taking ``**keywords`` the parameters of ``template``: a call is
+    checked against them (a ``TypeError`` names an unexpected argument, as for any call);
+    type checkers see them through the ParamSpec, ``inspect.signature`` (help, IDEs,
+    notebooks) through ``__signature__``."""
+    signature = inspect.signature(template)
 
     def decorate(fn: Callable[..., _R]) -> Callable[_P, _R]:
+        @functools.wraps(fn)
+        def call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            try:
+                signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise TypeError(f"{fn.__name__}() {exc}") from None
+            return fn(*args, **kwargs)
+
         own = inspect.signature(fn).return_annotation
-        fn.__signature__ = inspect.signature(template).replace(return_annotation=own)  # type: ignore[attr-defined]
-        return fn
+        call.__signature__ = signature.replace(return_annotation=own)  # type: ignore[attr-defined]
+        return call
 
     return decorate
 

@@ -9,9 +9,10 @@ point of :mod:`rasteret.read.entry`, imported on the first read (:meth:`ReadMeth
 from __future__ import annotations
 
 import importlib
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rasteret.errors import EmptyCollectionError, NoMatchingRecordsError
 from rasteret.query.filters import Subset
@@ -38,8 +39,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from rasteret_io.protocols import Backend
 
 __all__ = ["ReadMethods"]
-
-_T = TypeVar("_T")
 
 
 class _Trust(NamedTuple):
@@ -129,18 +128,15 @@ class ReadMethods:
         total = self._count() if filters else None  # a streamed (hf://) view is not counted
         return explain_no_match(source, request, name=self.name, total=total, filters=filters)
 
-    def _read_aois(
-        self,
-        request: AoiRequest,
-        filters: Mapping[str, Any],
-        read: Callable[[ModuleType, RecordSource], _T],
-    ) -> _T:
-        """``read(entry points, records)`` over this view after ``filters``; a read that finds
-        no record raises why (:meth:`_no_match`)."""
-        source = self._filtered(filters)
-        readers = self._readers()
+    @contextmanager
+    def _explained(
+        self, source: RecordSource, request: AoiRequest, filters: Mapping[str, Any]
+    ) -> Iterator[None]:
+        """Around an AOI read over ``source``: a read that finds no record raises why
+        (:meth:`_no_match`). The read itself runs in the read method's frame, so that the
+        reads' warnings point at its caller."""
         try:
-            return read(readers, source)
+            yield
         except NoMatchingRecordsError:
             raise self._no_match(source, request, filters) from None
 
@@ -257,9 +253,9 @@ class ReadMethods:
         cube = _Cube(resolution, resampling, dtype, fill_value, anchor)
         request = self._aoi_request("get_numpy", geometries, bands, options, aoi, cube)
         ids = {"return_ids": True} if return_ids else {}  # the entry's own default otherwise
-        return self._read_aois(
-            request, filters, lambda read, src: read.get_numpy(src, request, options, **ids)
-        )
+        source, readers = self._filtered(filters), self._readers()
+        with self._explained(source, request, filters):
+            return readers.get_numpy(source, request, options, **ids)
 
     def get_xarray(
         self,
@@ -317,9 +313,9 @@ class ReadMethods:
         aoi = _Aoi(geometry_crs, geometry_column, target_crs, all_touched)
         cube = _Cube(resolution, resampling, dtype, fill_value, anchor)
         request = self._aoi_request("get_xarray", geometries, bands, options, aoi, cube)
-        return self._read_aois(
-            request, filters, lambda read, src: read.get_xarray(src, request, output, options)
-        )
+        source, readers = self._filtered(filters), self._readers()
+        with self._explained(source, request, filters):
+            return readers.get_xarray(source, request, output, options)
 
     def get_gdf(
         self,
@@ -354,9 +350,9 @@ class ReadMethods:
         options = self._options(data_source, max_concurrent, progress, cloud_config, backend, trust)
         aoi = _Aoi(geometry_crs, geometry_column, target_crs, all_touched)
         request = self._aoi_request("get_gdf", geometries, bands, options, aoi)
-        return self._read_aois(
-            request, filters, lambda read, src: read.get_gdf(src, request, options)
-        )
+        source, readers = self._filtered(filters), self._readers()
+        with self._explained(source, request, filters):
+            return readers.get_gdf(source, request, options)
 
     # -- points, windows, rasters --------------------------------------------------------------
 
