@@ -8,9 +8,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
 from rasteret_cog import CogHeader, open_header
 from rasteret_cog.local import read_window
+
+# Fuzz tests: reproducible (derandomized, no example database), no per-example deadline, and
+# fixtures built once per test (the seed files) are fine to share between examples. Tests
+# take it as ``@settings(settings.get_profile("fuzz"), max_examples=...)``.
+settings.register_profile(
+    "fuzz",
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    database=None,
+)
 
 
 def _rasterio_levels(path: Path) -> list[tuple[np.ndarray, np.ndarray | None]]:
@@ -86,3 +98,26 @@ def compare_all_levels(path: Path, *, atol: float = 0, exact_float: bool = True)
 def check_levels() -> Callable[..., CogHeader]:
     """``check_levels(path, atol=0)``: decode all levels and compare with rasterio."""
     return compare_all_levels
+
+
+def mutated(
+    data: bytes, mutations: list[tuple[int, int, int]], span: int, truncate: int | None
+) -> bytearray:
+    """``data`` with each ``(pos, width, value)`` mutation applied at ``pos % span`` (width 0
+    flips a byte, else ``value`` is written little-endian over ``width`` bytes), then cut at
+    ``truncate`` (None: not cut)."""
+    out = bytearray(data)
+    for pos, width, value in mutations:
+        pos %= span
+        if width == 0:
+            out[pos] ^= 0xFF
+        else:
+            chunk = (value % (1 << (8 * width))).to_bytes(width, "little")
+            out[pos : pos + width] = chunk[: max(0, len(out) - pos)]
+    return out if truncate is None else out[:truncate]
+
+
+@pytest.fixture
+def mutate() -> Callable[..., bytearray]:
+    """:func:`mutated`: fuzz mutations of a file's bytes."""
+    return mutated

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import numpy as np
 import pytest
@@ -137,15 +138,8 @@ def test_random_windows_match_rasterio(cog_factory, opts):
 
 
 def test_planar_tile_index_formula():
-    spec = TileSpec(
-        width=100,
-        height=70,
-        tile_width=32,
-        tile_height=32,
-        dtype="uint8",
-        samples_per_pixel=3,
-        planar_configuration=2,
-    )
+    # 100 x 70 px in 32 x 32 tiles, 3 planes
+    spec = TileSpec(100, 70, 32, 32, "uint8", samples_per_pixel=3, planar_configuration=2)
     assert (spec.tiles_across, spec.tiles_down, spec.tile_count) == (4, 3, 36)
     n = spec.tile_count
     plan = plan_window(
@@ -207,23 +201,14 @@ def test_tile_spec_from_plain_values_roundtrip(cog_factory):
     path = cog_factory(dtype="float32", compress="LERC_ZSTD", nodata=-9999.0, blocksize=128)
     lv = open_header(path).levels[0]
     spec = lv.tile_spec
-    rebuilt = TileSpec(
+    plain = {f.name: getattr(spec, f.name) for f in dataclasses.fields(TileSpec)}
+    plain.update(
         width=int(spec.width),
-        height=spec.height,
-        tile_width=spec.tile_width,
-        tile_height=spec.tile_height,
         dtype=str(spec.dtype),
-        compression=spec.compression,
-        predictor=spec.predictor,
-        photometric=spec.photometric,
-        samples_per_pixel=spec.samples_per_pixel,
-        planar_configuration=spec.planar_configuration,
-        bits_per_sample=spec.bits_per_sample,
-        byte_order=spec.byte_order,
         jpeg_tables=None,
         lerc_parameters=list(spec.lerc_parameters),
-        nodata=spec.nodata,
     )
+    rebuilt = TileSpec(**plain)
     assert rebuilt == spec
     raw = path.read_bytes()[lv.tile_offsets[0] : lv.tile_offsets[0] + lv.tile_byte_counts[0]]
     np.testing.assert_array_equal(decode_tile(raw, rebuilt), decode_tile(raw, spec))

@@ -12,6 +12,7 @@ import tifffile
 from rasterio.crs import CRS
 
 from rasteret_cog import open_header, parse_header
+from rasteret_testkit.cogs import GTIFF_BE_PLANAR
 
 pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 
@@ -23,14 +24,7 @@ HEADER_CASES = {
         dtype="float32", compress="ZSTD", predictor=3, bigtiff=True, nodata=float("nan")
     ),
     "gtiff-be-planar": dict(
-        dtype="int16",
-        bands=3,
-        compress="LZW",
-        driver="GTiff",
-        endianness="BIG",
-        interleave="BAND",
-        blocksize=128,
-        nodata=-1,
+        dtype="int16", bands=3, compress="LZW", blocksize=128, nodata=-1, **GTIFF_BE_PLANAR
     ),
     "cog-jpeg": dict(dtype="uint8", bands=3, compress="JPEG", blocksize=128),
     "cog-lerc-zstd": dict(dtype="float64", compress="LERC_ZSTD", nodata=-9999.5),
@@ -162,6 +156,21 @@ def test_epsg_codes(cog_factory, epsg):
     assert header.epsg == epsg and header.crs.to_wkt() is None
 
 
+# GeoKeys: projected model, PixelIsPoint raster space, EPSG:32633
+_POINT_GEOKEYS = (1, 1, 0, 3, 1024, 0, 1, 1, 1025, 0, 1, 2, 3072, 0, 1, 32633)
+
+
+def _write_pixel_is_point(path, size: int, *georeferencing: tuple) -> None:
+    """A ``size`` x ``size`` tiled uint8 TIFF in PixelIsPoint space, georeferenced by the
+    given extra tags (tiepoint + pixel scale, or a model transformation)."""
+    tifffile.imwrite(
+        path,
+        np.zeros((size, size), np.uint8),
+        tile=(16, 16),
+        extratags=[*georeferencing, (34735, 3, len(_POINT_GEOKEYS), _POINT_GEOKEYS, False)],
+    )
+
+
 def test_pixel_is_point_shifted_like_gdal(tmp_path):
     from rasteret_testkit.cogs import sample_array, write_cog
 
@@ -185,16 +194,11 @@ def test_pixel_is_point_shifted_like_gdal(tmp_path):
 def test_pixel_is_point_written_by_tifffile(tmp_path):
     # Tiepoint at pixel (0, 0) means the pixel *centre*: GDAL moves the corner half a pixel.
     path = tmp_path / "pt2.tif"
-    geokeys = (1, 1, 0, 3, 1024, 0, 1, 1, 1025, 0, 1, 2, 3072, 0, 1, 32633)
-    tifffile.imwrite(
+    _write_pixel_is_point(
         path,
-        np.zeros((32, 32), np.uint8),
-        tile=(16, 16),
-        extratags=[
-            (33550, 12, 3, (10.0, 10.0, 0.0), False),
-            (33922, 12, 6, (0.0, 0.0, 0.0, 500000.0, 4e6, 0.0), False),
-            (34735, 3, len(geokeys), geokeys, False),
-        ],
+        32,
+        (33550, 12, 3, (10.0, 10.0, 0.0), False),
+        (33922, 12, 6, (0.0, 0.0, 0.0, 500000.0, 4e6, 0.0), False),
     )
     header = open_header(path)
     assert header.transform == (10.0, 0.0, 499995.0, 0.0, -10.0, 4e6 + 5.0)
@@ -259,16 +263,7 @@ def test_parse_from_prefix_bytes(cog_factory):
 def test_pixel_is_point_with_model_transformation(tmp_path):
     path = tmp_path / "pt3.tif"
     m = (10.0, 0.0, 0.0, 100.0, 0.0, -20.0, 0.0, 900.0, 0, 0, 0, 0, 0, 0, 0, 1.0)
-    geokeys = (1, 1, 0, 3, 1024, 0, 1, 1, 1025, 0, 1, 2, 3072, 0, 1, 32633)
-    tifffile.imwrite(
-        path,
-        np.zeros((16, 16), np.uint8),
-        tile=(16, 16),
-        extratags=[
-            (34264, 12, 16, m, False),
-            (34735, 3, len(geokeys), geokeys, False),
-        ],
-    )
+    _write_pixel_is_point(path, 16, (34264, 12, 16, m, False))
     header = open_header(path)
     with rasterio.open(path) as src:
         assert header.transform == tuple(src.transform)[:6]
@@ -295,16 +290,8 @@ def test_esri_pe_string_crs(cog_factory):
 def test_ycbcr_without_jpeg_is_refused():
     from rasteret_cog import TileSpec, UnsupportedTiffError, decode_tile
 
-    spec = TileSpec(
-        width=16,
-        height=16,
-        tile_width=16,
-        tile_height=16,
-        dtype="uint8",
-        samples_per_pixel=3,
-        photometric=6,
-        compression=1,
-    )
+    # one 16 x 16 px tile
+    spec = TileSpec(16, 16, 16, 16, "uint8", samples_per_pixel=3, photometric=6, compression=1)
     with pytest.raises(UnsupportedTiffError, match="YCbCr"):
         decode_tile(b"\x00" * 768, spec)
 

@@ -14,7 +14,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rasteret_cog import (
@@ -198,13 +198,7 @@ _mutation = st.tuples(
 )
 
 
-@settings(
-    max_examples=1500,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    database=None,
-)
+@settings(settings.get_profile("fuzz"), max_examples=1500)
 @given(
     which=st.integers(0, len(SEEDS) - 1),
     mutations=st.lists(_mutation, min_size=1, max_size=6),
@@ -213,20 +207,11 @@ _mutation = st.tuples(
     known_size=st.booleans(),
 )
 def test_mutated_files_parse_and_decode_within_bounds(
-    decode_seeds, which, mutations, header_only, truncate, known_size
+    decode_seeds, mutate, which, mutations, header_only, truncate, known_size
 ):
-    data = bytearray(decode_seeds[which])
-    span = min(len(data), 4096) if header_only else len(data)
-    for pos, width, value in mutations:
-        pos %= span
-        if width == 0:
-            data[pos] ^= 0xFF
-        else:
-            chunk = (value % (1 << (8 * width))).to_bytes(width, "little")
-            data[pos : pos + width] = chunk[: max(0, len(data) - pos)]
-    if truncate is not None:
-        data = data[:truncate]
-    raw = bytes(data)
+    seed = decode_seeds[which]
+    span = min(len(seed), 4096) if header_only else len(seed)
+    raw = bytes(mutate(seed, mutations, span, truncate))
     tracemalloc.start()
     try:
         t0 = time.process_time()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from rasteret_testkit.cogs import GTIFF_BE, GTIFF_BE_PLANAR, GTIFF_PLANAR
+
 pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 
 # Image 300 x 400 with 128/256 tiles: edge tiles are partial in both directions.
@@ -17,67 +19,34 @@ CASES: dict[str, dict] = {
     "none-u8-3b-pixel": dict(dtype="uint8", bands=3, compress="NONE", blocksize=128),
     "none-i8": dict(dtype="int8", compress="NONE", nodata=-5),
     "none-u16-bigtiff": dict(dtype="uint16", compress="NONE", bigtiff=True),
-    "none-i16-be": dict(dtype="int16", compress="NONE", driver="GTiff", endianness="BIG"),
+    "none-i16-be": dict(dtype="int16", compress="NONE", **GTIFF_BE),
     "none-u32-2b": dict(dtype="uint32", bands=2, compress="NONE", blocksize=128),
-    "none-i32-be-planar": dict(
-        dtype="int32", bands=2, compress="NONE", driver="GTiff", endianness="BIG", interleave="BAND"
-    ),
+    "none-i32-be-planar": dict(dtype="int32", bands=2, compress="NONE", **GTIFF_BE_PLANAR),
     "none-f32-nan": dict(dtype="float32", compress="NONE", nodata=float("nan")),
-    "none-f64-be": dict(
-        dtype="float64", compress="NONE", driver="GTiff", endianness="BIG", blocksize=128
-    ),
+    "none-f64-be": dict(dtype="float64", compress="NONE", blocksize=128, **GTIFF_BE),
     "none-i64": dict(dtype="int64", compress="NONE", driver="GTiff", blocksize=128),
-    "none-u64-be": dict(
-        dtype="uint64", compress="NONE", driver="GTiff", endianness="BIG", blocksize=128
-    ),
+    "none-u64-be": dict(dtype="uint64", compress="NONE", blocksize=128, **GTIFF_BE),
     # --- deflate
     "deflate-u8-pred2": dict(dtype="uint8", compress="DEFLATE", predictor=2, nodata=0),
     "deflate-u16": dict(dtype="uint16", compress="DEFLATE", blocksize=128),
     "deflate-i16-pred2-3b": dict(
         dtype="int16", bands=3, compress="DEFLATE", predictor=2, blocksize=128
     ),
-    "deflate-u32-pred2-be": dict(
-        dtype="uint32", compress="DEFLATE", predictor=2, driver="GTiff", endianness="BIG"
-    ),
+    "deflate-u32-pred2-be": dict(dtype="uint32", compress="DEFLATE", predictor=2, **GTIFF_BE),
     "deflate-i32-pred2-bigtiff": dict(dtype="int32", compress="DEFLATE", predictor=2, bigtiff=True),
     "deflate-f32-pred3": dict(dtype="float32", compress="DEFLATE", predictor=3, nodata=-9999.0),
     "deflate-f32-pred3-be-2b": dict(
-        dtype="float32",
-        bands=2,
-        compress="DEFLATE",
-        predictor=3,
-        driver="GTiff",
-        endianness="BIG",
-        blocksize=128,
+        dtype="float32", bands=2, compress="DEFLATE", predictor=3, blocksize=128, **GTIFF_BE
     ),
     "deflate-f64-pred3": dict(dtype="float64", compress="DEFLATE", predictor=3, blocksize=128),
     "deflate-f64-pred3-be-planar": dict(
-        dtype="float64",
-        bands=2,
-        compress="DEFLATE",
-        predictor=3,
-        driver="GTiff",
-        endianness="BIG",
-        interleave="BAND",
+        dtype="float64", bands=2, compress="DEFLATE", predictor=3, **GTIFF_BE_PLANAR
     ),
     "deflate-u16-pred2-planar-3b": dict(
-        dtype="uint16",
-        bands=3,
-        compress="DEFLATE",
-        predictor=2,
-        driver="GTiff",
-        interleave="BAND",
-        blocksize=128,
+        dtype="uint16", bands=3, compress="DEFLATE", predictor=2, blocksize=128, **GTIFF_PLANAR
     ),
     "deflate-u16-pred2-planar-be-bigtiff": dict(
-        dtype="uint16",
-        bands=3,
-        compress="DEFLATE",
-        predictor=2,
-        driver="GTiff",
-        interleave="BAND",
-        endianness="BIG",
-        bigtiff=True,
+        dtype="uint16", bands=3, compress="DEFLATE", predictor=2, bigtiff=True, **GTIFF_BE_PLANAR
     ),
     "deflate-i64-pred2": dict(
         dtype="int64", compress="DEFLATE", predictor=2, driver="GTiff", blocksize=128
@@ -85,9 +54,7 @@ CASES: dict[str, dict] = {
     # --- LZW
     "lzw-u8": dict(dtype="uint8", compress="LZW", blocksize=128),
     "lzw-i8-pred2": dict(dtype="int8", compress="LZW", predictor=2),
-    "lzw-u16-pred2-be": dict(
-        dtype="uint16", compress="LZW", predictor=2, driver="GTiff", endianness="BIG"
-    ),
+    "lzw-u16-pred2-be": dict(dtype="uint16", compress="LZW", predictor=2, **GTIFF_BE),
     "lzw-i16": dict(dtype="int16", compress="LZW", nodata=-32768),
     "lzw-f32-pred3-3b": dict(dtype="float32", bands=3, compress="LZW", predictor=3, blocksize=128),
     # --- ZSTD
@@ -95,20 +62,16 @@ CASES: dict[str, dict] = {
         dtype="uint16", compress="ZSTD", predictor=2, bigtiff=True, blocksize=128
     ),
     "zstd-i16-pred2-be": dict(
-        dtype="int16", compress="ZSTD", predictor=2, driver="GTiff", endianness="BIG", blocksize=128
+        dtype="int16", compress="ZSTD", predictor=2, blocksize=128, **GTIFF_BE
     ),
     "zstd-u32": dict(dtype="uint32", compress="ZSTD"),
     "zstd-f64-pred3": dict(dtype="float64", compress="ZSTD", predictor=3),
-    "zstd-f32-be": dict(
-        dtype="float32", compress="ZSTD", driver="GTiff", endianness="BIG", nodata=0.5
-    ),
+    "zstd-f32-be": dict(dtype="float32", compress="ZSTD", nodata=0.5, **GTIFF_BE),
     # --- LZMA, PackBits
     "lzma-u16": dict(dtype="uint16", compress="LZMA", blocksize=128),
-    "lzma-f32-be": dict(dtype="float32", compress="LZMA", driver="GTiff", endianness="BIG"),
+    "lzma-f32-be": dict(dtype="float32", compress="LZMA", **GTIFF_BE),
     "packbits-u8-3b": dict(dtype="uint8", bands=3, compress="PACKBITS"),
-    "packbits-i16-be": dict(
-        dtype="int16", compress="PACKBITS", driver="GTiff", endianness="BIG", blocksize=128
-    ),
+    "packbits-i16-be": dict(dtype="int16", compress="PACKBITS", blocksize=128, **GTIFF_BE),
     # --- LERC family
     "lerc-f32": dict(dtype="float32", compress="LERC", blocksize=128),
     "lerc-u16-2b": dict(dtype="uint16", bands=2, compress="LERC"),
@@ -126,36 +89,24 @@ CASES: dict[str, dict] = {
     "webp-lossless-4b": dict(dtype="uint8", bands=4, compress="WEBP", quality=100, blocksize=128),
     # --- odd bit depths
     "nbits12-u16": dict(dtype="uint16", compress="NONE", nbits=12),
-    "nbits12-u16-deflate-be": dict(
-        dtype="uint16", compress="DEFLATE", nbits=12, driver="GTiff", endianness="BIG"
-    ),
+    "nbits12-u16-deflate-be": dict(dtype="uint16", compress="DEFLATE", nbits=12, **GTIFF_BE),
     "nbits15-u16-lzw-2b": dict(dtype="uint16", bands=2, compress="LZW", nbits=15, blocksize=128),
     "nbits4-u8": dict(dtype="uint8", compress="DEFLATE", nbits=4, blocksize=128),
     "nbits1-u8": dict(dtype="uint8", compress="NONE", nbits=1, driver="GTiff"),
-    "nbits20-u32-planar": dict(
-        dtype="uint32", bands=2, compress="ZSTD", nbits=20, driver="GTiff", interleave="BAND"
-    ),
+    "nbits20-u32-planar": dict(dtype="uint32", bands=2, compress="ZSTD", nbits=20, **GTIFF_PLANAR),
     # --- float16 (GDAL 3.10 writes it from float32 with NBITS=16)
     "f16-deflate-pred2": dict(
         dtype="float32", compress="DEFLATE", nbits=16, predictor=2, driver="GTiff"
     ),
     "f16-zstd-pred3-be": dict(
-        dtype="float32",
-        compress="ZSTD",
-        nbits=16,
-        predictor=3,
-        driver="GTiff",
-        endianness="BIG",
-        blocksize=128,
+        dtype="float32", compress="ZSTD", nbits=16, predictor=3, blocksize=128, **GTIFF_BE
     ),
     "f16-none": dict(dtype="float32", compress="NONE", nbits=16),
     # --- masks, sparse tiles
     "mask-deflate-u8": dict(dtype="uint8", compress="DEFLATE", mask=True, blocksize=128),
-    "mask-gtiff-be-u16": dict(
-        dtype="uint16", compress="LZW", mask=True, driver="GTiff", endianness="BIG", blocksize=128
-    ),
+    "mask-gtiff-be-u16": dict(dtype="uint16", compress="LZW", mask=True, blocksize=128, **GTIFF_BE),
     "mask-3b-planar-gtiff": dict(
-        dtype="uint8", bands=3, compress="ZSTD", mask=True, driver="GTiff", interleave="BAND"
+        dtype="uint8", bands=3, compress="ZSTD", mask=True, **GTIFF_PLANAR
     ),
     "sparse-zstd-nodata": dict(
         dtype="uint16", compress="ZSTD", sparse_ok=True, blank_tiles=True, nodata=7, blocksize=128
@@ -170,9 +121,8 @@ CASES: dict[str, dict] = {
         sparse_ok=True,
         blank_tiles=True,
         nodata=3,
-        driver="GTiff",
-        interleave="BAND",
         blocksize=128,
+        **GTIFF_PLANAR,
     ),
     # --- no overviews, tile bigger than image, tiny images
     "no-overviews-512": dict(dtype="uint16", compress="DEFLATE", blocksize=512, overviews=False),
@@ -188,20 +138,18 @@ CASES: dict[str, dict] = {
         bands=2,
         compress="DEFLATE",
         predictor=2,
-        driver="GTiff",
         tiled=False,
-        interleave="BAND",
         overviews=False,
+        **GTIFF_PLANAR,
     ),
     "strips-lzw-f32-be": dict(
         dtype="float32",
         compress="LZW",
         predictor=3,
-        driver="GTiff",
         tiled=False,
-        endianness="BIG",
         overviews=False,
         blockysize=7,
+        **GTIFF_BE,
     ),
     "strips-jpeg-gray": dict(
         dtype="uint8", compress="JPEG", driver="GTiff", tiled=False, overviews=False, blockysize=16
@@ -268,13 +216,7 @@ YCBCR: dict[str, dict] = {
     "jpeg-ycbcr": dict(dtype="uint8", bands=3, compress="JPEG"),
     "jpeg-ycbcr-mask": dict(dtype="uint8", bands=3, compress="JPEG", mask=True, blocksize=128),
     "jpeg-ycbcr-be-bigtiff": dict(
-        dtype="uint8",
-        bands=3,
-        compress="JPEG",
-        photometric="YCBCR",
-        driver="GTiff",
-        endianness="BIG",
-        bigtiff=True,
+        dtype="uint8", bands=3, compress="JPEG", photometric="YCBCR", bigtiff=True, **GTIFF_BE
     ),
 }
 

@@ -117,17 +117,10 @@ def _ifd_after_data(src: Path, dst: Path) -> Path:
 
 
 @pytest.mark.parametrize("tiled", [True, False])
-def test_ifd_after_data_takes_a_second_request(tmp_path, tiled, check_levels):
+def test_ifd_after_data_takes_a_second_request(tmp_path, cog_factory, tiled, check_levels):
     opts = dict(blocksize=64) if tiled else dict(tiled=False, blockysize=3)
-    src = write_cog(
-        tmp_path / "src.tif",
-        sample_array("uint16", 1, 300, 260),
-        driver="GTiff",
-        overviews=False,
-        compress="DEFLATE",
-        predictor=2,
-        **opts,
-    )
+    deflate = dict(compress="DEFLATE", predictor=2)
+    src = cog_factory(height=300, width=260, driver="GTiff", overviews=False, **deflate, **opts)
     path = _ifd_after_data(src, tmp_path / "late.tif")
     data = path.read_bytes()
     first_ifd = struct.unpack_from("<I", data, 4)[0]

@@ -18,22 +18,13 @@ from rasteret_ingest import append, writer
 from rasteret_ingest.metadata import collection_metadata
 from rasteret_ingest.normalize import normalize_table
 from rasteret_ingest.update import update_collection
+from rasteret_testkit.rows import record_table
 
 
 def _rows(
     ids: list[str], month: int = 1, year: int = 2024, x: float = 0.0, **extra: Any
 ) -> pa.Table:
-    n = len(ids)
-    t = pa.table(
-        {
-            "id": ids,
-            "datetime": [f"{year}-{month:02d}-{1 + i % 27:02d}T00:00:00Z" for i in range(n)],
-            "geometry": [shapely.box(x + i, 0, x + i + 1, 1).wkb for i in range(n)],
-            "assets": [{"B1": {"href": f"s3://b/{i}.tif", "band_index": 0}} for i in range(n)],
-            **extra,
-        }
-    )
-    return normalize_table(t)
+    return record_table(ids, month=month, year=year, x=x, **extra)
 
 
 def _write(path: Path, table: pa.Table, date_range: tuple[str, str] | None = None) -> None:

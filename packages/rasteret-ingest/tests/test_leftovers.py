@@ -14,37 +14,22 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
-import shapely
 
 from rasteret_ingest import _swap, writer
-from rasteret_ingest.normalize import normalize_table
 from rasteret_ingest.update import update_collection
+from rasteret_testkit.rows import record_table
 
 pytestmark = pytest.mark.skipif(_swap.fcntl is None, reason="writer locks need fcntl")
 
 _ROWS = """
-import pyarrow as pa, shapely
-from rasteret_ingest.normalize import normalize_table
+from rasteret_testkit.rows import record_table
 def rows(tag, n, month=1):
-    return normalize_table(pa.table({
-        "id": [f"{tag}-{i}" for i in range(n)],
-        "datetime": [f"2024-{month:02d}-{1 + i % 27:02d}T00:00:00Z" for i in range(n)],
-        "geometry": [shapely.box(i, 0, i + 1, 1).wkb for i in range(n)],
-        "assets": [{"B1": {"href": f"s3://b/{i}.tif", "band_index": 0}} for i in range(n)],
-    }))
+    return record_table([f"{tag}-{i}" for i in range(n)], month=month)
 """
 
 
 def _rows(tag: str, n: int, month: int = 1) -> pa.Table:
-    t = pa.table(
-        {
-            "id": [f"{tag}-{i}" for i in range(n)],
-            "datetime": [f"2024-{month:02d}-{1 + i % 27:02d}T00:00:00Z" for i in range(n)],
-            "geometry": [shapely.box(i, 0, i + 1, 1).wkb for i in range(n)],
-            "assets": [{"B1": {"href": f"s3://b/{i}.tif", "band_index": 0}} for i in range(n)],
-        }
-    )
-    return normalize_table(t)
+    return record_table([f"{tag}-{i}" for i in range(n)], month=month)
 
 
 def _ids(path: Path) -> list[str]:

@@ -14,24 +14,16 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import shapely
 
 from rasteret_ingest import writer
 from rasteret_ingest.errors import CollectionExistsError, WriteError
 from rasteret_ingest.metadata import collection_metadata
-from rasteret_ingest.normalize import normalize_table
+from rasteret_testkit.rows import record_table
 
 
 def _records(n: int, tag: str) -> pa.Table:
-    t = pa.table(
-        {
-            "id": [f"{tag}-{i}" for i in range(n)],
-            "datetime": [f"2024-{1 + i % 3:02d}-10T00:00:00Z" for i in range(n)],
-            "geometry": [shapely.box(i, 0, i + 1, 1).wkb for i in range(n)],
-            "assets": [{"B1": {"href": f"s3://b/{i}.tif", "band_index": 0}} for i in range(n)],
-        }
-    )
-    return normalize_table(t)
+    months = [f"2024-{1 + i % 3:02d}-10T00:00:00Z" for i in range(n)]
+    return record_table([f"{tag}-{i}" for i in range(n)], datetimes=months)
 
 
 def test_layout_metadata_and_roundtrip(tmp_path: Path) -> None:

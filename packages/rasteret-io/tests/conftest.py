@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from rasteret_io import RoutingBackend, create_backend
 from rasteret_io.retry import RetryPolicy
 
 #: Fast retries for tests: many attempts, tiny backoff, short per-attempt timeout.
@@ -55,3 +57,29 @@ def payload(object_server, request: pytest.FixtureRequest) -> tuple[str, bytes, 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return key, data, path
+
+
+@pytest.fixture
+def object_backend(object_server) -> Callable[[], RoutingBackend]:
+    """Makes a new backend for the object server: its URLs over HTTP, and ``s3://bucket/key``
+    at its S3 endpoint (path style)."""
+    config = {"endpoint": object_server.base_url, "region": "us-east-1"}
+    return lambda: create_backend(default_s3_config=config)
+
+
+@pytest.fixture
+def object_urls(object_server) -> Callable[[str], dict[str, str]]:
+    """The URLs of an object server key, by kind: ``http``, ``s3``, ``local`` (its path) and
+    ``file``."""
+
+    def urls(key: str) -> dict[str, str]:
+        bucket, _, rest = key.partition("/")
+        path = object_server.root / key
+        return {
+            "http": object_server.url(key),
+            "s3": f"s3://{bucket}/{rest}",
+            "local": str(path),
+            "file": path.as_uri(),
+        }
+
+    return urls

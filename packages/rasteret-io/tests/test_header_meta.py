@@ -20,20 +20,14 @@ from rasteret_io.header_meta import (
     band_metadata_struct_array,
     slice_plane,
 )
+from rasteret_testkit.cogs import GTIFF_BE_PLANAR
 
 # Layouts that exercise every part of the struct: overviews, internal masks, planar slicing,
 # big-endian, JPEG tables, LERC parameters, nodata, BigTIFF, scales/offsets.
 CASES = {
     "u16-overviews": dict(dtype="uint16", blocksize=128),
     "u8-3b-jpeg-mask": dict(dtype="uint8", bands=3, compress="JPEG", mask=True, blocksize=128),
-    "u16-planar-be": dict(
-        dtype="uint16",
-        bands=3,
-        driver="GTiff",
-        interleave="BAND",
-        endianness="BIG",
-        blocksize=64,
-    ),
+    "u16-planar-be": dict(dtype="uint16", bands=3, blocksize=64, **GTIFF_BE_PLANAR),
     "f32-lerc-nodata": dict(dtype="float32", compress="LERC_DEFLATE", nodata=-9999.0),
     "i16-bigtiff": dict(dtype="int16", bigtiff=True, compress="NONE", nodata=-1),
     "u8-scale-offset": dict(blocksize=128, scale_offset=True),
@@ -137,23 +131,15 @@ def test_flat_buffers_not_rows(headers):
     np.testing.assert_array_equal(flat, np.tile(np.frombuffer(h.full.tile_offsets, np.int64), 3))
 
 
-def test_large_uncompressed_strips_are_indexed_as_row_blocks(tmp_path):
+def test_large_uncompressed_strips_are_indexed_as_row_blocks(cog_factory):
     import rasterio
 
     from rasteret_cog import TileSpec, decode_tile
     from rasteret_io.header_meta import STRIP_BLOCK_BYTES
-    from rasteret_testkit.cogs import sample_array, write_cog
 
     # 1,400 rows of 600 bytes in strips of 600 rows (360 KB each, the last one 200 rows).
-    path = write_cog(
-        tmp_path / "strips.tif",
-        sample_array("uint16", 1, 1400, 300),
-        driver="GTiff",
-        tiled=False,
-        compress="NONE",
-        blockysize=600,
-        overviews=False,
-    )
+    strips = dict(tiled=False, blockysize=600, compress="NONE")
+    path = cog_factory(height=1400, width=300, driver="GTiff", overviews=False, **strips)
     h = open_header(path)
     assert h.full.tile_height == 600 and STRIP_BLOCK_BYTES < 600 * 600
     rec = band_metadata_record(h)

@@ -19,7 +19,6 @@ from rasteret_io import (
     RangeRequest,
     StaleObjectError,
     StaleObjectWarning,
-    create_backend,
     fetch_ranges,
     run_sync,
 )
@@ -30,12 +29,8 @@ FAST = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.01, timeout=5.0
 SIZE = 400_000
 
 
-def _backend(server):
-    return create_backend(default_s3_config={"endpoint": server.base_url, "region": "us-east-1"})
-
-
 @pytest.fixture
-def obj(object_server, request: pytest.FixtureRequest):
+def obj(object_server, object_urls, request: pytest.FixtureRequest):
     """(path, {kind: url}, original bytes) of a fresh object under bucket ``stale``."""
     name = request.node.name.replace("[", "_").replace("]", "_")
     key = f"stale/{name}.bin"
@@ -43,8 +38,7 @@ def obj(object_server, request: pytest.FixtureRequest):
     path = object_server.root / key
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
-    urls = {"http": object_server.url(key), "s3": f"s3://stale/{name}.bin", "local": str(path)}
-    return path, urls, data
+    return path, object_urls(key), data
 
 
 def _rewrite(path, data: bytes) -> None:
@@ -67,9 +61,11 @@ def _read(backend, reqs, **kw):
 
 
 @pytest.mark.parametrize("kind", ["http", "s3", "local"])
-def test_unchanged_object_reads_with_no_extra_request(object_server, obj, kind: str) -> None:
+def test_unchanged_object_reads_with_no_extra_request(
+    object_server, object_backend, obj, kind: str
+) -> None:
     _path, urls, data = obj
-    backend = _backend(object_server)
+    backend = object_backend()
     expected = run_sync(backend.identify(urls[kind]))
     assert expected.size == SIZE and expected.etag
     object_server.reset()
@@ -82,9 +78,11 @@ def test_unchanged_object_reads_with_no_extra_request(object_server, obj, kind: 
 
 @pytest.mark.parametrize("kind", ["http", "s3", "local"])
 @pytest.mark.parametrize("change", ["same_size", "larger", "smaller"])
-def test_rewritten_object_raises_naming_the_asset(object_server, obj, kind, change) -> None:
+def test_rewritten_object_raises_naming_the_asset(
+    object_server, object_backend, obj, kind, change
+) -> None:
     path, urls, data = obj
-    backend = _backend(object_server)
+    backend = object_backend()
     expected = run_sync(backend.identify(urls[kind]))
     new = {
         "same_size": bytes(reversed(data)),
@@ -103,18 +101,18 @@ def test_rewritten_object_raises_naming_the_asset(object_server, obj, kind, chan
     assert err.observed != expected
 
 
-def test_size_alone_detects_a_rewrite(object_server, obj) -> None:
+def test_size_alone_detects_a_rewrite(object_server, object_backend, obj) -> None:
     """Stores without ETags: the size recorded at build time still catches a rewrite."""
     path, urls, data = obj
     _rewrite(path, data + b"tail")
     with pytest.raises(StaleObjectError, match="size 400000 is now 400004"):
-        _read(_backend(object_server), _requests(urls["http"], ObjectIdentity(size=SIZE)))
+        _read(object_backend(), _requests(urls["http"], ObjectIdentity(size=SIZE)))
 
 
-def test_range_past_the_new_end_is_reported_as_stale(object_server, obj) -> None:
+def test_range_past_the_new_end_is_reported_as_stale(object_server, object_backend, obj) -> None:
     """A shrunk object answers 416 (no metadata): one HEAD tells it apart from a fault."""
     path, urls, data = obj
-    backend = _backend(object_server)
+    backend = object_backend()
     expected = run_sync(backend.identify(urls["s3"]))
     _rewrite(path, data[:50_000])
     object_server.reset()
@@ -125,9 +123,9 @@ def test_range_past_the_new_end_is_reported_as_stale(object_server, obj) -> None
     assert object_server.count("HEAD") == 1
 
 
-def test_policies_warn_off_and_skip(object_server, obj) -> None:
+def test_policies_warn_off_and_skip(object_server, object_backend, obj) -> None:
     path, urls, data = obj
-    backend = _backend(object_server)
+    backend = object_backend()
     url = urls["http"]
     expected = run_sync(backend.identify(url))
     new = bytes(reversed(data))
@@ -148,9 +146,11 @@ def test_policies_warn_off_and_skip(object_server, obj) -> None:
     assert all(bytes(r.data) == new[r.request.start : r.request.end] for r in results)
 
 
-def test_requests_without_identity_or_reader_support_are_not_checked(object_server, obj) -> None:
+def test_requests_without_identity_or_reader_support_are_not_checked(
+    object_server, object_backend, obj
+) -> None:
     path, urls, data = obj
-    backend = _backend(object_server)
+    backend = object_backend()
     expected = run_sync(backend.identify(urls["http"]))
     new = bytes(reversed(data))
     _rewrite(path, new)
@@ -165,10 +165,10 @@ def test_requests_without_identity_or_reader_support_are_not_checked(object_serv
     assert all(r.ok for r in legacy)
 
 
-def test_identity_groups_are_not_merged(object_server, obj) -> None:
+def test_identity_groups_are_not_merged(object_server, object_backend, obj) -> None:
     """Requests of one URL with different expected identities are checked separately."""
     _path, urls, data = obj
-    backend = _backend(object_server)
+    backend = object_backend()
     good = run_sync(backend.identify(urls["http"]))
     bad = ObjectIdentity('"0000"', SIZE)
     reqs = [

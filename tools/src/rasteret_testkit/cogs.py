@@ -14,10 +14,23 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFAULT_TRANSFORM", "sample_array", "write_cog"]
+__all__ = [
+    "DEFAULT_TRANSFORM",
+    "GTIFF_BE",
+    "GTIFF_BE_PLANAR",
+    "GTIFF_PLANAR",
+    "sample_array",
+    "write_cog",
+]
 
 #: (a, b, c, d, e, f): a 10 m UTM-like grid (zone 33N false easting region).
 DEFAULT_TRANSFORM = (10.0, 0.0, 500_000.0, 0.0, -10.0, 5_000_000.0)
+
+#: Options of layouts GDAL's COG driver does not write (so the GTiff driver writes them):
+#: big-endian byte order, band-interleaved (planar) samples, and both.
+GTIFF_BE: dict[str, Any] = {"driver": "GTiff", "endianness": "BIG"}
+GTIFF_PLANAR: dict[str, Any] = {"driver": "GTiff", "interleave": "BAND"}
+GTIFF_BE_PLANAR: dict[str, Any] = {**GTIFF_BE, **GTIFF_PLANAR}
 
 
 def sample_array(dtype: Any, bands: int, height: int, width: int, seed: int = 0) -> np.ndarray:

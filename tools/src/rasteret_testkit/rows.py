@@ -1,17 +1,19 @@
-"""Build collection rows (schema-contract dicts) straight from local COGs, for read tests.
+"""Build collection rows (schema-contract dicts) straight from local COGs, for read tests,
+and normalised record tables without COGs, for write tests.
 
 Uses the production mapping (``rasteret_io.header_meta``), so what tests read is exactly what
-the indexer writes. Imported lazily: only tests that need rows pull rasteret_io in.
+the indexer writes. Imported lazily: only tests that need rows pull rasteret_io (or
+rasteret_ingest) in.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["row_for_cogs", "rows_table"]
+__all__ = ["record_table", "row_for_cogs", "rows_table"]
 
 
 def row_for_cogs(
@@ -91,3 +93,43 @@ def rows_table(rows: list[dict[str, Any]], *, chunks: int = 1) -> Any:
         return table
     step = -(-table.num_rows // chunks)
     return pa.concat_tables([table.slice(i, step) for i in range(0, table.num_rows, step)])
+
+
+def record_table(
+    ids: Sequence[str],
+    *,
+    month: int = 1,
+    year: int = 2024,
+    datetimes: Sequence[str] | None = None,
+    x: float = 0.0,
+    **extra: Any,
+) -> Any:
+    """Normalised records (``rasteret_ingest.normalize_table``) without COGs: record *i* covers
+    the unit box east of ``x + i`` and has one asset ``B1``.
+
+    Args:
+        ids: Record ids.
+        month: Month of every record (days 1, 2, ... 27, 1, ...).
+        year: Their year.
+        datetimes: ISO datetimes instead (one per record).
+        x: West edge of the first box.
+        **extra: More columns.
+    """
+    import pyarrow as pa
+    import shapely
+
+    from rasteret_ingest.normalize import normalize_table
+
+    n = len(ids)
+    if datetimes is None:
+        datetimes = [f"{year}-{month:02d}-{1 + i % 27:02d}T00:00:00Z" for i in range(n)]
+    t = pa.table(
+        {
+            "id": list(ids),
+            "datetime": list(datetimes),
+            "geometry": [shapely.box(x + i, 0, x + i + 1, 1).wkb for i in range(n)],
+            "assets": [{"B1": {"href": f"s3://b/{i}.tif", "band_index": 0}} for i in range(n)],
+            **extra,
+        }
+    )
+    return normalize_table(t)

@@ -246,6 +246,20 @@ def band_of_metadata_column(column: str) -> str | None:
 _F64_LIST = ListOf(DOUBLE)
 _I64_LIST = ListOf(INT64)
 
+
+def _added(name: str, type_: LogicalType, doc: str) -> Field:
+    """A nullable, optional field added by contract version 1.1."""
+    return Field(name, type_, doc=doc, since="1.1")
+
+
+def _tile_tables(offsets: str, byte_counts: str) -> tuple[Field, Field]:
+    """The required tile offset and byte count lists of a level."""
+    return (
+        Field(offsets, _I64_LIST, required=True, doc="Byte offsets, row-major, this band's plane."),
+        Field(byte_counts, _I64_LIST, required=True, doc="Byte counts matching tile_offsets."),
+    )
+
+
 LEVEL = StructOf(
     (
         Field(LevelField.IMAGE_WIDTH, INT32, required=True, doc="Level width in pixels."),
@@ -255,27 +269,16 @@ LEVEL = StructOf(
         Field(
             LevelField.TRANSFORM, _F64_LIST, doc="Affine of this level, same layout as the band's."
         ),
-        Field(
-            LevelField.TILE_OFFSETS,
-            _I64_LIST,
-            required=True,
-            doc="Byte offsets, row-major, this band's plane.",
-        ),
-        Field(
-            LevelField.TILE_BYTE_COUNTS,
-            _I64_LIST,
-            required=True,
-            doc="Byte counts matching tile_offsets.",
-        ),
-        Field(
+        *_tile_tables(LevelField.TILE_OFFSETS, LevelField.TILE_BYTE_COUNTS),
+        _added(
             LevelField.COMPRESSION,
             INT32,
-            doc="TIFF compression of this level (masks may differ from the image).",
-            since="1.1",
+            "TIFF compression of this level (masks may differ from the image).",
         ),
     )
 )
 """One reduced-resolution level (overview) or the internal mask of a band."""
+
 
 BAND_METADATA = StructOf(
     (
@@ -299,18 +302,7 @@ BAND_METADATA = StructOf(
             doc="TIFF predictor (1 none, 2 horizontal, 3 floating point).",
         ),
         Field(BandField.COMPRESSION, INT32, doc="TIFF compression code (tag 259)."),
-        Field(
-            BandField.TILE_OFFSETS,
-            _I64_LIST,
-            required=True,
-            doc="Byte offsets, row-major, this band's plane.",
-        ),
-        Field(
-            BandField.TILE_BYTE_COUNTS,
-            _I64_LIST,
-            required=True,
-            doc="Byte counts matching tile_offsets.",
-        ),
+        *_tile_tables(BandField.TILE_OFFSETS, BandField.TILE_BYTE_COUNTS),
         Field(BandField.PIXEL_SCALE, _F64_LIST, doc="Raw ModelPixelScale tag, for reference."),
         Field(BandField.TIEPOINT, _F64_LIST, doc="Raw ModelTiepoint tag, for reference."),
         Field(BandField.NODATA, DOUBLE, doc="GDAL nodata (NaN allowed); null when none."),
@@ -318,57 +310,19 @@ BAND_METADATA = StructOf(
         Field(BandField.PLANAR_CONFIGURATION, INT32, doc="1 chunky (interleaved), 2 planar."),
         Field(BandField.PHOTOMETRIC, INT32, doc="TIFF photometric interpretation."),
         Field(BandField.EXTRA_SAMPLES, ListOf(INT32), doc="TIFF ExtraSamples values."),
-        Field(
-            BandField.BITS_PER_SAMPLE,
-            INT32,
-            doc="Stored bits per sample (12 for NBITS=12).",
-            since="1.1",
-        ),
-        Field(
-            BandField.SAMPLE_FORMAT,
-            INT32,
-            doc="TIFF SampleFormat (1 uint, 2 int, 3 float).",
-            since="1.1",
-        ),
-        Field(
-            BandField.BYTE_ORDER, STRING, doc="'little' or 'big' (null means little).", since="1.1"
-        ),
-        Field(
-            BandField.JPEG_TABLES, BINARY, doc="JPEGTables tag bytes for JPEG tiles.", since="1.1"
-        ),
-        Field(
-            BandField.LERC_PARAMETERS, ListOf(INT32), doc="LercParameters tag values.", since="1.1"
-        ),
-        Field(
-            BandField.SCALE,
-            DOUBLE,
-            doc="GDAL_METADATA scale (not applied by readers).",
-            since="1.1",
-        ),
-        Field(
-            BandField.OFFSET,
-            DOUBLE,
-            doc="GDAL_METADATA offset (not applied by readers).",
-            since="1.1",
-        ),
-        Field(
-            BandField.OVERVIEWS, ListOf(LEVEL), doc="Overview levels, finest first.", since="1.1"
-        ),
-        Field(
-            BandField.MASK,
-            LEVEL,
-            doc="Internal (GDAL) mask of the full-resolution level.",
-            since="1.1",
-        ),
-        Field(BandField.ETAG, STRING, doc="ETag of the COG when indexed.", since="1.1"),
-        Field(
-            BandField.FILE_SIZE, INT64, doc="Size in bytes of the COG when indexed.", since="1.1"
-        ),
-        Field(
-            BandField.LAST_MODIFIED,
-            TIMESTAMP_US,
-            doc="Last-Modified of the COG when indexed (UTC).",
-            since="1.1",
+        _added(BandField.BITS_PER_SAMPLE, INT32, "Stored bits per sample (12 for NBITS=12)."),
+        _added(BandField.SAMPLE_FORMAT, INT32, "TIFF SampleFormat (1 uint, 2 int, 3 float)."),
+        _added(BandField.BYTE_ORDER, STRING, "'little' or 'big' (null means little)."),
+        _added(BandField.JPEG_TABLES, BINARY, "JPEGTables tag bytes for JPEG tiles."),
+        _added(BandField.LERC_PARAMETERS, ListOf(INT32), "LercParameters tag values."),
+        _added(BandField.SCALE, DOUBLE, "GDAL_METADATA scale (not applied by readers)."),
+        _added(BandField.OFFSET, DOUBLE, "GDAL_METADATA offset (not applied by readers)."),
+        _added(BandField.OVERVIEWS, ListOf(LEVEL), "Overview levels, finest first."),
+        _added(BandField.MASK, LEVEL, "Internal (GDAL) mask of the full-resolution level."),
+        _added(BandField.ETAG, STRING, "ETag of the COG when indexed."),
+        _added(BandField.FILE_SIZE, INT64, "Size in bytes of the COG when indexed."),
+        _added(
+            BandField.LAST_MODIFIED, TIMESTAMP_US, "Last-Modified of the COG when indexed (UTC)."
         ),
     )
 )

@@ -45,20 +45,28 @@ _LINEAR_UNITS: dict[int, tuple[str, float]] = {
 }
 
 K = GeoKey
+# false easting / northing: from the natural origin's keys (then, for some methods, the false
+# origin's)
+_FALSE_EN = [
+    ("false_easting", (K.PROJ_FALSE_EASTING,)),
+    ("false_northing", (K.PROJ_FALSE_NORTHING,)),
+]
+_FALSE_EN_OR_ORIGIN = [
+    ("false_easting", (K.PROJ_FALSE_EASTING, K.PROJ_FALSE_ORIGIN_EASTING)),
+    ("false_northing", (K.PROJ_FALSE_NORTHING, K.PROJ_FALSE_ORIGIN_NORTHING)),
+]
 # ProjCoordTransGeoKey -> (WKT1 projection name, [(parameter, candidate keys...)])
 _METHODS: dict[int, tuple[str, list[tuple[str, tuple[int, ...]]]]] = {
     1: ("Transverse_Mercator", [
         ("latitude_of_origin", (K.PROJ_NAT_ORIGIN_LAT, K.PROJ_FALSE_ORIGIN_LAT, K.PROJ_CENTER_LAT)),
         ("central_meridian", (K.PROJ_NAT_ORIGIN_LONG, K.PROJ_FALSE_ORIGIN_LONG, K.PROJ_CENTER_LONG)),
         ("scale_factor", (K.PROJ_SCALE_AT_NAT_ORIGIN, K.PROJ_SCALE_AT_CENTER)),
-        ("false_easting", (K.PROJ_FALSE_EASTING, K.PROJ_FALSE_ORIGIN_EASTING)),
-        ("false_northing", (K.PROJ_FALSE_NORTHING, K.PROJ_FALSE_ORIGIN_NORTHING)),
+        *_FALSE_EN_OR_ORIGIN,
     ]),
     7: ("Mercator_1SP", [
         ("central_meridian", (K.PROJ_NAT_ORIGIN_LONG, K.PROJ_CENTER_LONG)),
         ("scale_factor", (K.PROJ_SCALE_AT_NAT_ORIGIN,)),
-        ("false_easting", (K.PROJ_FALSE_EASTING,)),
-        ("false_northing", (K.PROJ_FALSE_NORTHING,)),
+        *_FALSE_EN,
     ]),
     8: ("Lambert_Conformal_Conic_2SP", [
         ("standard_parallel_1", (K.PROJ_STD_PARALLEL1,)),
@@ -72,47 +80,40 @@ _METHODS: dict[int, tuple[str, list[tuple[str, tuple[int, ...]]]]] = {
         ("latitude_of_origin", (K.PROJ_NAT_ORIGIN_LAT, K.PROJ_FALSE_ORIGIN_LAT)),
         ("central_meridian", (K.PROJ_NAT_ORIGIN_LONG, K.PROJ_FALSE_ORIGIN_LONG)),
         ("scale_factor", (K.PROJ_SCALE_AT_NAT_ORIGIN,)),
-        ("false_easting", (K.PROJ_FALSE_EASTING,)),
-        ("false_northing", (K.PROJ_FALSE_NORTHING,)),
+        *_FALSE_EN,
     ]),
     10: ("Lambert_Azimuthal_Equal_Area", [
         ("latitude_of_center", (K.PROJ_CENTER_LAT, K.PROJ_NAT_ORIGIN_LAT)),
         ("longitude_of_center", (K.PROJ_CENTER_LONG, K.PROJ_NAT_ORIGIN_LONG)),
-        ("false_easting", (K.PROJ_FALSE_EASTING,)),
-        ("false_northing", (K.PROJ_FALSE_NORTHING,)),
+        *_FALSE_EN,
     ]),
     11: ("Albers_Conic_Equal_Area", [
         ("standard_parallel_1", (K.PROJ_STD_PARALLEL1,)),
         ("standard_parallel_2", (K.PROJ_STD_PARALLEL2,)),
         ("latitude_of_center", (K.PROJ_NAT_ORIGIN_LAT, K.PROJ_FALSE_ORIGIN_LAT, K.PROJ_CENTER_LAT)),
         ("longitude_of_center", (K.PROJ_NAT_ORIGIN_LONG, K.PROJ_FALSE_ORIGIN_LONG, K.PROJ_CENTER_LONG)),
-        ("false_easting", (K.PROJ_FALSE_EASTING, K.PROJ_FALSE_ORIGIN_EASTING)),
-        ("false_northing", (K.PROJ_FALSE_NORTHING, K.PROJ_FALSE_ORIGIN_NORTHING)),
+        *_FALSE_EN_OR_ORIGIN,
     ]),
     12: ("Azimuthal_Equidistant", [
         ("latitude_of_center", (K.PROJ_CENTER_LAT, K.PROJ_NAT_ORIGIN_LAT)),
         ("longitude_of_center", (K.PROJ_CENTER_LONG, K.PROJ_NAT_ORIGIN_LONG)),
-        ("false_easting", (K.PROJ_FALSE_EASTING,)),
-        ("false_northing", (K.PROJ_FALSE_NORTHING,)),
+        *_FALSE_EN,
     ]),
     15: ("Polar_Stereographic", [
         ("latitude_of_origin", (K.PROJ_NAT_ORIGIN_LAT,)),
         ("central_meridian", (K.PROJ_STRAIGHT_VERT_POLE_LONG, K.PROJ_NAT_ORIGIN_LONG)),
         ("scale_factor", (K.PROJ_SCALE_AT_NAT_ORIGIN,)),
-        ("false_easting", (K.PROJ_FALSE_EASTING,)),
-        ("false_northing", (K.PROJ_FALSE_NORTHING,)),
+        *_FALSE_EN,
     ]),
     17: ("Equirectangular", [
         ("latitude_of_origin", (K.PROJ_CENTER_LAT, K.PROJ_NAT_ORIGIN_LAT)),
         ("central_meridian", (K.PROJ_CENTER_LONG, K.PROJ_NAT_ORIGIN_LONG)),
         ("standard_parallel_1", (K.PROJ_STD_PARALLEL1,)),
-        ("false_easting", (K.PROJ_FALSE_EASTING,)),
-        ("false_northing", (K.PROJ_FALSE_NORTHING,)),
+        *_FALSE_EN,
     ]),
     24: ("Sinusoidal", [
         ("longitude_of_center", (K.PROJ_CENTER_LONG, K.PROJ_NAT_ORIGIN_LONG)),
-        ("false_easting", (K.PROJ_FALSE_EASTING,)),
-        ("false_northing", (K.PROJ_FALSE_NORTHING,)),
+        *_FALSE_EN,
     ]),
 }  # fmt: skip
 _DEFAULTS = {"scale_factor": 1.0}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from rasteret_cog._wkt import crs_to_wkt
@@ -100,15 +100,12 @@ class CrsInfo:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable description (EPSG code, WKT when user-defined, raw GeoKeys)."""
-        return {
-            "epsg": self.epsg,
-            "model_type": self.model_type,
-            "raster_type": self.raster_type,
-            "citation": self.citation,
-            "vertical_epsg": self.vertical_epsg,
-            "wkt": None if self.epsg is not None else self.to_wkt(),
-            "geokeys": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.geokeys},
+        out: dict[str, Any] = {
+            f.name: getattr(self, f.name) for f in fields(self) if f.name != "geokeys"
         }
+        out["wkt"] = None if self.epsg is not None else self.to_wkt()
+        out["geokeys"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.geokeys}
+        return out
 
 
 def _code(v: GeoKeyValue | None) -> int | None:

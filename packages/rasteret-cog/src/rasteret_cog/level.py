@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from array import array
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from rasteret_cog._arrays import any_end_past
@@ -144,24 +144,8 @@ class Level(TileGridMixin):
             raise UnsupportedTiffError(
                 f"unsupported sample format {self.sample_format} with {self.bits_per_sample} bits"
             )
-        return TileSpec(
-            width=self.width,
-            height=self.height,
-            tile_width=self.tile_width,
-            tile_height=self.tile_height,
-            dtype=self.dtype,
-            compression=self.compression,
-            predictor=self.predictor,
-            photometric=self.photometric,
-            samples_per_pixel=self.samples_per_pixel,
-            planar_configuration=self.planar_configuration,
-            bits_per_sample=self.bits_per_sample,
-            byte_order=self.byte_order,
-            jpeg_tables=self.jpeg_tables,
-            lerc_parameters=self.lerc_parameters,
-            nodata=self.nodata,
-            is_tiled=self.is_tiled,
-        )
+        # every TileSpec field is a Level attribute of the same name
+        return TileSpec(**{f.name: getattr(self, f.name) for f in fields(TileSpec)})
 
     def with_(self, **changes: Any) -> Level:
         """A copy with some fields replaced."""

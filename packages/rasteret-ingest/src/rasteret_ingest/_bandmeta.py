@@ -21,12 +21,11 @@ from rasteret_ingest.errors import UnusableHeaderError
 from rasteret_io import ObjectIdentity
 from rasteret_io.errors import ReadError
 from rasteret_io.header_meta import (
-    band_metadata,
     band_metadata_record,
     band_metadata_struct_array,
 )
 
-__all__ = ["band_metadata_column_array", "header_to_band_metadata", "header_to_band_record"]
+__all__ = ["band_metadata_column_array", "header_to_band_record"]
 
 
 def header_to_band_record(
@@ -40,26 +39,6 @@ def header_to_band_record(
     """
     try:
         return band_metadata_record(
-            header,
-            band_index=band_index,
-            etag=info.etag if info else None,
-            file_size=info.size if info else None,
-            last_modified=info.last_modified if info else None,
-        )
-    except ReadError as exc:
-        raise UnusableHeaderError(str(exc)) from exc
-
-
-def header_to_band_metadata(
-    header: CogHeader, band_index: int = 0, info: ObjectIdentity | None = None
-) -> dict[str, Any]:
-    """Build the ``{band}_metadata`` value (plain Python values) for sample ``band_index``.
-
-    Raises:
-        UnusableHeaderError: as :func:`header_to_band_record`.
-    """
-    try:
-        return band_metadata(
             header,
             band_index=band_index,
             etag=info.etag if info else None,

@@ -46,9 +46,11 @@ except ImportError:  # pragma: no cover - Windows
 __all__ = [
     "LEFTOVER_AGE_WITHOUT_LOCKS",
     "LOCK_TIMEOUT",
+    "Staging",
     "WriterLock",
     "new_temp_dir",
     "remove_leftovers",
+    "staged",
     "swap_into_place",
 ]
 
@@ -78,6 +80,51 @@ def _old_prefix(target: Path) -> str:
 def new_temp_dir(target: Path) -> Path:
     """A fresh temp directory path next to ``target`` (not created)."""
     return target.parent / f"{_temp_prefix(target)}{uuid.uuid4().hex[:12]}"
+
+
+class Staging:
+    """A temp directory being filled with a new version of a collection (see :func:`staged`).
+
+    Attributes:
+        path: The temp directory (not created).
+        discarded: True once :meth:`discard` was called.
+    """
+
+    __slots__ = ("discarded", "path")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.discarded = False
+
+    def discard(self) -> None:
+        """Give the new version up: the temp directory is removed, the collection kept."""
+        self.discarded = True
+
+
+@contextlib.contextmanager
+def staged(target: Path, what: str) -> Iterator[Staging]:
+    """Write a new version of the collection at ``target`` into a temp directory next to it
+    (the block fills ``staging.path``), then swap it into place when the block ends, unless
+    it was discarded.
+
+    The caller holds ``target``'s :class:`WriterLock`.
+
+    Raises:
+        WriteError: anything failed (``"{what} the collection at {target} failed: ..."``);
+            ``target`` is left as it was and the temp directory removed.
+    """
+    staging = Staging(new_temp_dir(target))
+    try:
+        yield staging
+        if staging.discarded:
+            shutil.rmtree(staging.path, ignore_errors=True)
+        else:
+            swap_into_place(staging.path, target)
+    except BaseException as exc:
+        shutil.rmtree(staging.path, ignore_errors=True)
+        if isinstance(exc, WriteError) or not isinstance(exc, Exception):
+            raise
+        raise WriteError(f"{what} the collection at {target} failed: {exc}") from exc
 
 
 class WriterLock:

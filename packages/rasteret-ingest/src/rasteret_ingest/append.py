@@ -53,8 +53,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from rasteret_catalog.schema import Col, MetaKey
-from rasteret_ingest._swap import WriterLock, new_temp_dir, remove_leftovers, swap_into_place
-from rasteret_ingest.errors import TableNormalizationError, WriteError
+from rasteret_ingest._swap import WriterLock, remove_leftovers, staged
+from rasteret_ingest.errors import TableNormalizationError
 from rasteret_ingest.metadata import merge_geoparquet_metadata
 from rasteret_ingest.writer import _write_dataset, replace_locked, schema_metadata
 
@@ -253,8 +253,8 @@ def append_rows(
         old_geo = (dataset.schema.metadata or {}).get(MetaKey.GEO.value.encode())
         md[MetaKey.GEO.value] = merge_geoparquet_metadata(old_geo, conformed)
         file_md = schema_metadata(conformed, md)
-        tmp = new_temp_dir(target)
-        try:
+        with staged(target, "appending to") as staging:
+            tmp = staging.path
             linked = _link_tree(target, tmp)
             tag = f"{time.time_ns():x}-{uuid.uuid4().hex[:6]}"
             before = set(_files(tmp))
@@ -271,15 +271,9 @@ def append_rows(
             if first is not None and any(
                 p.name < HEADER_FILE for p in first.iterdir() if not p.name.startswith((".", "_"))
             ):
-                shutil.rmtree(tmp, ignore_errors=True)
+                staging.discard()
                 return None
             pq.write_table(unified.empty_table().replace_schema_metadata(file_md), header)
-            swap_into_place(tmp, target)
-        except BaseException as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if isinstance(exc, WriteError) or not isinstance(exc, Exception):
-                raise
-            raise WriteError(f"appending to the collection at {target} failed: {exc}") from exc
     return AppendOutcome(rows.num_rows, written, linked)
 
 

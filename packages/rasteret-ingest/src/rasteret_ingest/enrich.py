@@ -20,12 +20,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import sys
 import time
 import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import pyarrow as pa
 
@@ -53,6 +55,8 @@ __all__ = [
 ]
 
 _SHOWN_FAILURES = 5
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 _ALTERNATE_KEYS = ("s3", "aws", "https", "http", "cloudfront")
 
 
@@ -79,14 +83,7 @@ class EnrichFailure:
 
     def to_dict(self) -> dict[str, Any]:
         """The failure as JSON-ready values."""
-        return {
-            "url": self.url,
-            "band": self.band,
-            "record_id": self.record_id,
-            "error": self.error,
-            "kind": self.kind,
-            "status": self.status,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,13 +139,9 @@ class EnrichReport:
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-ready values, every failure included."""
+        counts = ("attempted", "succeeded", "failed", "requests", "urls", "elapsed")
         return {
-            "attempted": self.attempted,
-            "succeeded": self.succeeded,
-            "failed": self.failed,
-            "requests": self.requests,
-            "urls": self.urls,
-            "elapsed": self.elapsed,
+            **{name: getattr(self, name) for name in counts},
             "failures": [f.to_dict() for f in self.failures],
             "left_out_assets": list(self.left_out_assets),
         }
@@ -342,56 +335,58 @@ def _same_crs(a: ParsedCrs, b: ParsedCrs) -> bool:
     return (a.code or a.text) == (b.code or b.text)
 
 
-async def enrich_table_async(
-    table: pa.Table,
-    bands: Sequence[str],
-    *,
-    backend: Backend | None = None,
-    max_concurrent: int = DEFAULT_MAX_CONCURRENT,
-    progress: bool | None = None,
-    band_map: Mapping[str, str] | None = None,
-    retry: RetryPolicy | None = None,
-    deadline: float | Deadline | None = None,
-) -> tuple[pa.Table, EnrichReport]:
-    """Async twin of :func:`enrich_table`."""
-    table, report, notes = await _enrich(
-        table,
-        bands,
-        backend=backend,
-        max_concurrent=max_concurrent,
-        progress=progress,
-        band_map=band_map,
-        retry=retry,
-        deadline=deadline,
-    )
-    for note in notes:
-        warnings.warn(note, stacklevel=2)
-    return table, report
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    """The keywords of :func:`enrich_table` after ``bands``."""
+
+    backend: Backend | None = None
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT
+    progress: bool | None = None
+    band_map: Mapping[str, str] | None = None
+    retry: RetryPolicy | None = None
+    deadline: float | Deadline | None = None
+
+
+def _async_twin(
+    sync: Callable[_P, _R],
+) -> Callable[[Callable[..., Awaitable[_R]]], Callable[_P, Awaitable[_R]]]:
+    """Make the decorated coroutine function take ``sync``'s parameters: the arguments are
+    checked against them (a ``TypeError`` names an unexpected one); type checkers see them
+    through the ParamSpec, ``inspect.signature`` through ``__signature__``."""
+    signature = inspect.signature(sync)
+
+    def decorate(fn: Callable[..., Awaitable[_R]]) -> Callable[_P, Awaitable[_R]]:
+        @functools.wraps(fn)
+        async def call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            try:
+                signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise TypeError(f"{fn.__name__}() {exc}") from None
+            return await fn(*args, **kwargs)
+
+        call.__signature__ = signature  # type: ignore[attr-defined]
+        return call
+
+    return decorate
 
 
 async def _enrich(
-    table: pa.Table,
-    bands: Sequence[str],
-    *,
-    backend: Backend | None,
-    max_concurrent: int,
-    progress: bool | None,
-    band_map: Mapping[str, str] | None,
-    retry: RetryPolicy | None,
-    deadline: float | Deadline | None,
+    table: pa.Table, bands: Sequence[str], settings: _Settings
 ) -> tuple[pa.Table, EnrichReport, list[IngestWarning]]:
     """The enrichment; warnings are returned so that the caller's thread issues them."""
     t0 = time.perf_counter()
     bands = list(dict.fromkeys(bands))
-    per_row = asset_urls(table, bands, band_map)
+    per_row = asset_urls(table, bands, settings.band_map)
     urls = list(dict.fromkeys(u for row in per_row for u, _ in row.values()))
     attempted = sum(len(row) for row in per_row)
     if attempted == 0:
         note = IngestWarning(f"no asset URLs found for bands {bands}: nothing to enrich")
         return table, EnrichReport(elapsed=time.perf_counter() - t0), [note]
-    clock = _start_deadline(deadline)
-    source = HeaderSource(backend, retry=retry, concurrency=max_concurrent)
-    reads = await _read_all(urls, source, max_concurrent, progress, clock)
+    clock = _start_deadline(settings.deadline)
+    source = HeaderSource(
+        settings.backend, retry=settings.retry, concurrency=settings.max_concurrent
+    )
+    reads = await _read_all(urls, source, settings.max_concurrent, settings.progress, clock)
 
     ids = (
         table.column(Col.ID).to_pylist()
@@ -477,18 +472,19 @@ def enrich_table(
         EnrichmentError: no header at all could be read.
         CrsResolutionError: one record's headers declare different CRSs.
     """
-    table, report, notes = run_sync(
-        _enrich(
-            table,
-            bands,
-            backend=backend,
-            max_concurrent=max_concurrent,
-            progress=progress,
-            band_map=band_map,
-            retry=retry,
-            deadline=deadline,
-        )
-    )
+    settings = _Settings(backend, max_concurrent, progress, band_map, retry, deadline)
+    table, report, notes = run_sync(_enrich(table, bands, settings))
     for note in notes:  # issued in the caller's thread, pointing at its caller
         warnings.warn(note, stacklevel=2)
+    return table, report
+
+
+@_async_twin(enrich_table)
+async def enrich_table_async(
+    table: pa.Table, bands: Sequence[str], **keywords: Any
+) -> tuple[pa.Table, EnrichReport]:
+    """Async twin of :func:`enrich_table` (the same arguments)."""
+    table, report, notes = await _enrich(table, bands, _Settings(**keywords))
+    for note in notes:  # pointing where the coroutine is awaited, past the checking wrapper
+        warnings.warn(note, stacklevel=3)
     return table, report

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from rasteret_catalog import CloudConfig, freeze
@@ -56,6 +56,18 @@ def _set(obj: object, **values: Any) -> None:
         object.__setattr__(obj, name, value)
 
 
+_FROZEN = {"normalise": freeze}  # field metadata: stored as a FrozenMap
+_TUPLE = {"normalise": _tuple}  # field metadata: stored as a tuple
+
+
+def _normalise(spec: Any) -> None:
+    """Store the fields marked :data:`_FROZEN` / :data:`_TUPLE` as FrozenMaps / tuples."""
+    for f in fields(spec):
+        convert = f.metadata.get("normalise")
+        if convert is not None:
+            object.__setattr__(spec, f.name, convert(getattr(spec, f.name)))
+
+
 @dataclass(frozen=True, slots=True)
 class StacSource:
     """STAC items to index: an API search, or a static catalog walk.
@@ -77,24 +89,17 @@ class StacSource:
     stac_api: str
     collection: str
     data_source: str = ""
-    band_map: Mapping[str, str] | None = None
-    band_index_map: Mapping[str, int] | None = None
-    bbox: tuple[float, float, float, float] | None = None
-    date_range: tuple[Any, Any] | None = None
-    query: Mapping[str, Any] | None = None
+    band_map: Mapping[str, str] | None = field(default=None, metadata=_FROZEN)
+    band_index_map: Mapping[str, int] | None = field(default=None, metadata=_FROZEN)
+    bbox: tuple[float, float, float, float] | None = field(default=None, metadata=_TUPLE)
+    date_range: tuple[Any, Any] | None = field(default=None, metadata=_TUPLE)
+    query: Mapping[str, Any] | None = field(default=None, metadata=_FROZEN)
     static_catalog: bool = False
     cloud_config: CloudConfig | None = None
     limit: int | None = None
 
     def __post_init__(self) -> None:
-        _set(
-            self,
-            band_map=freeze(self.band_map),
-            band_index_map=freeze(self.band_index_map),
-            query=freeze(self.query),
-            bbox=_tuple(self.bbox),
-            date_range=_tuple(self.date_range),
-        )
+        _normalise(self)
 
     @property
     def source_id(self) -> str:
@@ -130,22 +135,16 @@ class TableSource:
     data: Any = field(default=None, compare=False)
     data_source: str = ""
     filesystem: Any = field(default=None, compare=False)
-    columns: tuple[str, ...] | None = None
+    columns: tuple[str, ...] | None = field(default=None, metadata=_TUPLE)
     filter_expr: Any = field(default=None, compare=False)
-    column_map: Mapping[str, str] | None = None
+    column_map: Mapping[str, str] | None = field(default=None, metadata=_FROZEN)
     href_column: str | None = None
-    band_index_map: Mapping[str, int] | None = None
-    url_rewrite_patterns: Mapping[str, str] | None = None
+    band_index_map: Mapping[str, int] | None = field(default=None, metadata=_FROZEN)
+    url_rewrite_patterns: Mapping[str, str] | None = field(default=None, metadata=_FROZEN)
     cloud_config: CloudConfig | None = None
 
     def __post_init__(self) -> None:
-        _set(
-            self,
-            columns=_tuple(self.columns),
-            column_map=freeze(self.column_map),
-            band_index_map=freeze(self.band_index_map),
-            url_rewrite_patterns=freeze(self.url_rewrite_patterns),
-        )
+        _normalise(self)
 
     @classmethod
     def of(cls, source: Any, **fields: Any) -> TableSource:
@@ -182,17 +181,17 @@ class EnrichOptions:
             ``request_timeout``.
     """
 
-    bands: tuple[str, ...] | None = None
+    bands: tuple[str, ...] | None = field(default=None, metadata=_TUPLE)
     backend: Backend | None = None
     max_concurrent: int = DEFAULT_MAX_CONCURRENT
     progress: bool | None = None
-    band_map: Mapping[str, str] | None = None
+    band_map: Mapping[str, str] | None = field(default=None, metadata=_FROZEN)
     retry: RetryPolicy | None = None
     deadline: float | None = None
     request_timeout: float | None = None
 
     def __post_init__(self) -> None:
-        _set(self, bands=_tuple(self.bands), band_map=freeze(self.band_map))
+        _normalise(self)
         for name in ("deadline", "request_timeout"):
             value = getattr(self, name)
             if value is None:
@@ -249,19 +248,15 @@ class WriteTarget:
     name: str
     description: str = ""
     data_source: str = ""
-    date_range: tuple[Any, Any] | None = None
+    date_range: tuple[Any, Any] | None = field(default=None, metadata=_TUPLE)
     force: bool = False
-    partition_by: tuple[str, ...] = PARTITION_COLUMNS
+    partition_by: tuple[str, ...] = field(default=PARTITION_COLUMNS, metadata=_TUPLE)
     require_band_metadata: bool | None = True
     filesystem: Any = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        _set(
-            self,
-            path=None if self.path is None else str(self.path),
-            date_range=_tuple(self.date_range),
-            partition_by=tuple(self.partition_by),
-        )
+        _normalise(self)
+        _set(self, path=None if self.path is None else str(self.path))
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,13 +36,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from rasteret_catalog.schema import SCHEMA_VERSION, Col, MetaKey
-from rasteret_ingest._swap import (
-    LOCK_TIMEOUT,
-    WriterLock,
-    new_temp_dir,
-    remove_leftovers,
-    swap_into_place,
-)
+from rasteret_ingest._swap import LOCK_TIMEOUT, WriterLock, remove_leftovers, staged
 from rasteret_ingest.errors import CollectionExistsError, WriteError
 from rasteret_ingest.metadata import geoparquet_metadata
 from rasteret_ingest.naming import is_cloud_uri
@@ -191,15 +184,8 @@ def replace_locked(table: pa.Table, target: Path, partition_by: Sequence[str]) -
     Raises:
         WriteError: anything failed; ``target`` is left as it was and the temp dir removed.
     """
-    tmp = new_temp_dir(target)
-    try:
-        _write_dataset(table, str(tmp), partition_by, None)
-        swap_into_place(tmp, target)
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, WriteError) or not isinstance(exc, Exception):
-            raise
-        raise WriteError(f"writing the collection at {target} failed: {exc}") from exc
+    with staged(target, "writing") as staging:
+        _write_dataset(table, str(staging.path), partition_by, None)
 
 
 def local_path(path: Any) -> Path:

@@ -23,15 +23,13 @@ from rasteret_io.errors import (
     FetchError,
     FetchTimeoutError,
     ForkSafetyError,
-    ObjectNotFoundError,
-    PermissionDeniedError,
     ShortRangeError,
     StaleObjectError,
 )
 from rasteret_io.identity import ObjectIdentity, StalenessPolicy
 from rasteret_io.options import Deadline
 from rasteret_io.protocols import Buffer, IdentifiedRangeReader, RangeReader
-from rasteret_io.retry import RetryPolicy, to_fetch_error
+from rasteret_io.retry import RetryPolicy, classify_error, to_fetch_error
 from rasteret_io.urls import redact_url
 
 __all__ = ["DeadlineHit", "GroupFetch", "GroupJob", "KeyedSlots"]
@@ -103,10 +101,11 @@ class DeadlineHit(Exception):
     """Internal: the read's deadline ran out during an attempt or a wait."""
 
 
+@dataclass(frozen=True, slots=True, eq=False)
 class GroupFetch:
     """Fetches request groups through one reader under one retry/staleness policy.
 
-    Args:
+    Attributes:
         reader: The byte-range source (an ``IdentifiedRangeReader`` when jobs carry an
             expected identity).
         retry: Attempts, backoff and per-attempt timeout.
@@ -115,21 +114,11 @@ class GroupFetch:
         rng: Random source of the backoff jitter.
     """
 
-    __slots__ = ("count", "reader", "retry", "rng", "staleness")
-
-    def __init__(
-        self,
-        reader: RangeReader,
-        retry: RetryPolicy,
-        staleness: StalenessPolicy,
-        count: Callable[..., None],
-        rng: random.Random,
-    ) -> None:
-        self.reader = reader
-        self.retry = retry
-        self.staleness = staleness
-        self.count = count
-        self.rng = rng
+    reader: RangeReader
+    retry: RetryPolicy
+    staleness: StalenessPolicy
+    count: Callable[..., None]
+    rng: random.Random
 
     async def fetch(
         self,
@@ -295,9 +284,7 @@ class GroupFetch:
         A rewritten object often shows up as a range past its new end (416), a short body
         or a server error rather than as a response with another ETag.
         """
-        if job.expected is None or isinstance(
-            err, ObjectNotFoundError | PermissionDeniedError | FetchTimeoutError
-        ):
+        if job.expected is None or classify_error(err).kind in ("not_found", "denied", "timeout"):
             return None
         reader = self.reader
         assert isinstance(reader, IdentifiedRangeReader)

@@ -113,14 +113,21 @@ def _f64(v: np.ndarray) -> np.ndarray:
     return v.astype(np.float64, copy=False)
 
 
+def _bilinear_cell(
+    x: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The top-left pixel ``(ix, iy)`` of the 2x2 cell around ``(x, y)`` and the weights of
+    its left column and top row, ``(rx, ry)``."""
+    ix = np.floor(x - 0.5).astype(np.int64)
+    iy = np.floor(y - 0.5).astype(np.int64)
+    return ix, iy, 1.5 - (x - ix), 1.5 - (y - iy)
+
+
 def _bilinear_nomask(
     view: SourceView, x: np.ndarray, y: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """``GWKBilinearResampleNoMasks4SampleT``."""
-    ix = np.floor(x - 0.5).astype(np.int64)
-    iy = np.floor(y - 0.5).astype(np.int64)
-    rx = 1.5 - (x - ix)
-    ry = 1.5 - (y - iy)
+    ix, iy, rx, ry = _bilinear_cell(x, y)
     v00, k00 = view.take(ix, iy)
     v01, k01 = view.take(ix + 1, iy)
     v10, k10 = view.take(ix, iy + 1)
@@ -147,10 +154,7 @@ def _bilinear_masked(
     view: SourceView, x: np.ndarray, y: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """``GWKBilinearResample4Sample`` with validity masks (returns value and density > 0)."""
-    ix = np.floor(x - 0.5).astype(np.int64)
-    iy = np.floor(y - 0.5).astype(np.int64)
-    rx = 1.5 - (x - ix)
-    ry = 1.5 - (y - iy)
+    ix, iy, rx, ry = _bilinear_cell(x, y)
     rx = np.where(ix == -1, 1.0, rx)
     ix = np.where(ix == -1, 0, ix)
     ry = np.where(iy == -1, 1.0, ry)

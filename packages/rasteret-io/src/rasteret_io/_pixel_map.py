@@ -191,27 +191,32 @@ class PixelMap:
 
     def exact(self, px: np.ndarray, py: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact source pixel/line of destination pixel/line ``(px, py)``; NaN where it fails."""
-        x, y = _apply(self.dst_gt, np.asarray(px, np.float64), np.asarray(py, np.float64))
-        if self.dst_to_src is not None:
-            x, y = self.dst_to_src(x, y)
-        sx, sy = _apply(self.src_inv, x, y)
-        bad = ~(np.isfinite(sx) & np.isfinite(sy))
-        if bad.any():
-            sx = np.where(bad, np.nan, sx)
-            sy = np.where(bad, np.nan, sy)
-        return sx, sy
+        return _through(self.dst_gt, self.dst_to_src, self.src_inv, px, py)
 
     def forward(self, sx: np.ndarray, sy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact destination pixel/line of source pixel/line ``(sx, sy)``; NaN where it fails."""
-        x, y = _apply(self.src_gt, np.asarray(sx, np.float64), np.asarray(sy, np.float64))
-        if self.src_to_dst is not None:
-            x, y = self.src_to_dst(x, y)
-        dx, dy = _apply(self.dst_inv, x, y)
-        bad = ~(np.isfinite(dx) & np.isfinite(dy))
-        if bad.any():
-            dx = np.where(bad, np.nan, dx)
-            dy = np.where(bad, np.nan, dy)
-        return dx, dy
+        return _through(self.src_gt, self.src_to_dst, self.dst_inv, sx, sy)
+
+
+def _through(
+    gt: GdalTransform,
+    reproject: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None,
+    inv: GdalTransform,
+    px: np.ndarray,
+    py: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel/line ``(px, py)`` of one grid (``gt``) to georeferenced coordinates, through
+    ``reproject`` (None: same CRS), to pixel/line of the other grid (``inv``, an inverse
+    geotransform); NaN where a step fails."""
+    x, y = _apply(gt, np.asarray(px, np.float64), np.asarray(py, np.float64))
+    if reproject is not None:
+        x, y = reproject(x, y)
+    ox, oy = _apply(inv, x, y)
+    bad = ~(np.isfinite(ox) & np.isfinite(oy))
+    if bad.any():
+        ox = np.where(bad, np.nan, ox)
+        oy = np.where(bad, np.nan, oy)
+    return ox, oy
 
 
 def approx_rows(

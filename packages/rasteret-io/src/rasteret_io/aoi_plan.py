@@ -18,7 +18,7 @@ from typing import Any, Literal
 from rasteret_io.aoi import AoiInput, to_crs
 from rasteret_io.band_output import BandOutput, band_output
 from rasteret_io.errors import ReadError, UnsupportedGeometryError
-from rasteret_io.grid import Grid, Window, geometry_window
+from rasteret_io.grid import Grid, Window, geometry_window, union_windows
 from rasteret_io.output_grid import (
     GridSpec,
     Lattice,
@@ -27,7 +27,6 @@ from rasteret_io.output_grid import (
     extent_window,
     finite_bounds,
     native_res_in,
-    union_windows,
     valid_area,
 )
 from rasteret_io.resampling import Resampling, WarpPlan, plan_warp

@@ -99,7 +99,38 @@ async def _obstore_identify(store: ObjectStore, path: str) -> ObjectIdentity:
     return ObjectIdentity.from_meta(await obstore.head_async(store, path))
 
 
-class ObstoreBackend:
+class _StoreReads:
+    """The reads of a backend that serves each URL from an obstore store (:meth:`store_for`)."""
+
+    __slots__ = ()
+
+    def store_for(self, url: str) -> tuple[ObjectStore, str]:
+        """Return ``(store, path)`` serving ``url``."""
+        raise NotImplementedError
+
+    async def get_ranges(
+        self, url: str, starts: Sequence[int], ends: Sequence[int]
+    ) -> list[Buffer]:
+        """Fetch ``[starts[i], ends[i])`` of ``url`` (see :class:`RangeReader`)."""
+        store, path = self.store_for(url)
+        return await _obstore_ranges(store, path, starts, ends)
+
+    async def get_range_identified(self, url: str, start: int, end: int) -> RangeBody:
+        """Fetch ``[start, end)`` of ``url`` with the object's identity (one request)."""
+        store, path = self.store_for(url)
+        return await _obstore_identified(store, path, start, end)
+
+    async def identify(self, url: str) -> ObjectIdentity:
+        """The current identity of ``url`` (one HEAD request)."""
+        store, path = self.store_for(url)
+        return await _obstore_identify(store, path)
+
+    async def get_range(self, url: str, start: int, length: int) -> Buffer:
+        """Fetch ``length`` bytes at ``start`` (original signature)."""
+        return (await self.get_ranges(url, [start], [start + length]))[0]
+
+
+class ObstoreBackend(_StoreReads):
     """A range reader over one obstore store.
 
     Args:
@@ -131,24 +162,6 @@ class ObstoreBackend:
         """Return ``(store, path)`` serving ``url``."""
         return self.store, self._path(url)
 
-    async def get_ranges(
-        self, url: str, starts: Sequence[int], ends: Sequence[int]
-    ) -> list[Buffer]:
-        """Fetch ``[starts[i], ends[i])`` of ``url`` (see :class:`RangeReader`)."""
-        return await _obstore_ranges(self.store, self._path(url), starts, ends)
-
-    async def get_range_identified(self, url: str, start: int, end: int) -> RangeBody:
-        """Fetch ``[start, end)`` of ``url`` with the object's identity (one request)."""
-        return await _obstore_identified(self.store, self._path(url), start, end)
-
-    async def identify(self, url: str) -> ObjectIdentity:
-        """The current identity of ``url`` (one HEAD request)."""
-        return await _obstore_identify(self.store, self._path(url))
-
-    async def get_range(self, url: str, start: int, length: int) -> Buffer:
-        """Fetch ``length`` bytes at ``start`` (original signature)."""
-        return (await self.get_ranges(url, [start], [start + length]))[0]
-
     def __repr__(self) -> str:
         return (
             f"ObstoreBackend({type(self.store).__name__}, "
@@ -156,7 +169,7 @@ class ObstoreBackend:
         )
 
 
-class RoutingBackend:
+class RoutingBackend(_StoreReads):
     """Routes URLs to cached obstore stores; picklable and fork-safe.
 
     Args:
@@ -212,27 +225,6 @@ class RoutingBackend:
     def store_count(self) -> int:
         """Number of stores built in this process so far."""
         return len(self._stores())
-
-    async def get_ranges(
-        self, url: str, starts: Sequence[int], ends: Sequence[int]
-    ) -> list[Buffer]:
-        """Fetch ``[starts[i], ends[i])`` of ``url`` (see :class:`RangeReader`)."""
-        store, path = self.store_for(url)
-        return await _obstore_ranges(store, path, starts, ends)
-
-    async def get_range_identified(self, url: str, start: int, end: int) -> RangeBody:
-        """Fetch ``[start, end)`` of ``url`` with the object's identity (one request)."""
-        store, path = self.store_for(url)
-        return await _obstore_identified(store, path, start, end)
-
-    async def identify(self, url: str) -> ObjectIdentity:
-        """The current identity of ``url`` (one HEAD request)."""
-        store, path = self.store_for(url)
-        return await _obstore_identify(store, path)
-
-    async def get_range(self, url: str, start: int, length: int) -> Buffer:
-        """Fetch ``length`` bytes at ``start`` (original signature)."""
-        return (await self.get_ranges(url, [start], [start + length]))[0]
 
     def __repr__(self) -> str:
         return (

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rasteret_io.errors import ReadError
-from rasteret_io.resampling import Resampling
+from rasteret_io.resampling import Resampling, source_valid
 
 if TYPE_CHECKING:
     import numpy as np
@@ -60,6 +60,19 @@ class BandOutput:
     nodata: int | float | None
     fill: int | float
     converted: bool
+
+    def convert(
+        self, data: np.ndarray, valid: np.ndarray | None, nodata: float | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A source window's pixels in the output dtype, every invalid one (outside
+        ``valid`` or equal to the source ``nodata``) set to :attr:`fill`, and where they are
+        valid. Never ``data`` itself."""
+        ok = source_valid(data, valid, nodata)
+        out = convert_values(data, self.dtype)
+        if out is data:
+            out = out.copy()
+        out[~ok] = self.fill
+        return out, ok
 
 
 def _representable(value: float, dtype: np.dtype) -> bool:

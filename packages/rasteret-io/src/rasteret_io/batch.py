@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rasteret_io.budget import MemoryBudget
+    from rasteret_io.fetch import Fetcher
     from rasteret_io.options import FetchOptions
 
 __all__ = ["BatchReader"]
@@ -62,7 +63,9 @@ class BatchReader:
     memory_budget: MemoryBudget | None = None
     record_concurrency: int | None = None
 
-    def _fetcher(self) -> Any:
+    def fetcher(self) -> Fetcher:
+        """A fetcher over :attr:`backend` with this reader's limits, error policy and fetch
+        options, in the calling process (its event loop and connection pool)."""
         from rasteret_io.engine import default_fetcher
 
         return default_fetcher(
@@ -85,7 +88,7 @@ class BatchReader:
                 _rows(batch),
                 self.bands,
                 aois,
-                self._fetcher(),
+                self.fetcher(),
                 band_map=self.band_map,
                 budget=self.memory_budget,
                 **dict(self.read_options),
@@ -136,7 +139,7 @@ class BatchReader:
                 _rows(batch),
                 self.bands,
                 grid,
-                self._fetcher(),
+                self.fetcher(),
                 band_map=self.band_map,
                 group_by=group_by,  # type: ignore[arg-type]
                 resampling=resampling,
@@ -158,7 +161,7 @@ class BatchReader:
                 xs,
                 ys,
                 crs,
-                self._fetcher(),
+                self.fetcher(),
                 band_map=self.band_map,
                 budget=self.memory_budget,
                 **kwargs,

@@ -42,7 +42,7 @@ from rasteret_io.fetch import ErrorPolicy, Fetcher
 from rasteret_io.grid import Transform, window_transform
 from rasteret_io.options import Deadline, FetchOptions
 from rasteret_io.rasterize import geometry_mask
-from rasteret_io.resampling import source_valid, warp_into
+from rasteret_io.resampling import warp_into
 from rasteret_io.tiles import WindowRequest, WindowResult, read_windows
 
 if TYPE_CHECKING:
@@ -167,11 +167,7 @@ class _Finish:
         if task.plan is None:  # on the grid: a copy, converted when asked to
             data, valid = res.data, res.valid_mask
             if out.converted:
-                ok = source_valid(data, valid, src.nodata)
-                data = convert_values(data, out.dtype)
-                if data is res.data:
-                    data = data.copy()
-                data[~ok] = out.fill
+                data, ok = out.convert(data, valid, src.nodata)
                 valid = None if ok.all() else ok
             return data, valid, out.fill
         # GDAL warps in its working type (the wider of source and target), then converts

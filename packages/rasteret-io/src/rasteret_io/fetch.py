@@ -25,7 +25,7 @@ import warnings
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal, get_args
+from typing import Any, Generic, Literal, TypeVar, get_args, overload
 
 from rasteret_io._attempts import GroupFetch, GroupJob, KeyedSlots
 from rasteret_io.coalesce import RangeGroup, coalesce_ranges
@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+_V = TypeVar("_V")
 
 ErrorPolicy = Literal["raise", "skip", "nodata"]
 """What a failed range does: ``raise`` a :class:`FetchError` (default); ``skip`` or
@@ -111,6 +112,33 @@ class RangeResult:
     def ok(self) -> bool:
         """Whether the bytes were fetched."""
         return self.error is None
+
+
+class _Option(Generic[_V]):
+    """A read-only attribute of a :class:`Fetcher`: its :class:`FetchOptions` field of the
+    same name."""
+
+    def __init__(self, doc: str) -> None:
+        self.__doc__ = doc
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _Option[_V]: ...
+
+    @overload
+    def __get__(self, obj: Fetcher, owner: type | None = None) -> _V: ...
+
+    def __get__(self, obj: Fetcher | None, owner: type | None = None) -> _V | _Option[_V]:
+        if obj is None:
+            return self
+        value: _V = getattr(obj.options, self.name)
+        return value
+
+    def __set__(self, obj: Fetcher, value: object) -> None:
+        raise AttributeError(f"Fetcher.{self.name} is read-only (set it in FetchOptions)")
 
 
 class Fetcher:
@@ -195,30 +223,11 @@ class Fetcher:
             reader, self.options.retry, self.options.staleness, self._count, random.Random()
         )
 
-    @property
-    def concurrency(self) -> int:
-        """Maximum range requests in flight."""
-        return self.options.concurrency
-
-    @property
-    def retry(self) -> RetryPolicy:
-        """Retry policy (attempts, backoff, per-attempt timeout)."""
-        return self.options.retry
-
-    @property
-    def max_gap(self) -> int:
-        """Coalescing gap limit in bytes."""
-        return self.options.max_gap
-
-    @property
-    def max_size(self) -> int:
-        """Coalescing size limit in bytes."""
-        return self.options.max_size
-
-    @property
-    def staleness(self) -> StalenessPolicy:
-        """Staleness policy."""
-        return self.options.staleness
+    concurrency: _Option[int] = _Option("Maximum range requests in flight.")
+    retry: _Option[RetryPolicy] = _Option("Retry policy (attempts, backoff, per-attempt timeout).")
+    max_gap: _Option[int] = _Option("Coalescing gap limit in bytes.")
+    max_size: _Option[int] = _Option("Coalescing size limit in bytes.")
+    staleness: _Option[StalenessPolicy] = _Option("Staleness policy.")
 
     def __repr__(self) -> str:
         return f"Fetcher({self.reader!r}, {self.options!r}, error_policy={self.error_policy!r})"

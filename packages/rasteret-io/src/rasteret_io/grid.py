@@ -26,6 +26,7 @@ __all__ = [
     "inverse_affine",
     "inverse_gdal",
     "transform_from_metadata",
+    "union_windows",
     "window_transform",
 ]
 
@@ -109,6 +110,17 @@ class Window:
         if c1 <= c0 or r1 <= r0:
             return None
         return Window(c0, r0, c1 - c0, r1 - r0)
+
+
+def union_windows(windows: Sequence[Window]) -> Window | None:
+    """The bounding window of ``windows`` (None when there is none)."""
+    if not windows:
+        return None
+    c0 = min(w.col_off for w in windows)
+    r0 = min(w.row_off for w in windows)
+    c1 = max(w.col_end for w in windows)
+    r1 = max(w.row_end for w in windows)
+    return Window(c0, r0, c1 - c0, r1 - r0)
 
 
 def geometry_window(bounds_xy: tuple[float, float, float, float], transform: Transform) -> Window:

@@ -21,9 +21,10 @@ from rasteret_io.errors import ReadError
 from rasteret_io.fetch import Fetcher
 from rasteret_io.grid import Grid, Window, window_transform
 from rasteret_io.options import Deadline
+from rasteret_io.output_grid import lattice_offset
 from rasteret_io.sources import BandSource
 from rasteret_io.tiles import WindowRequest, WindowResult, decode_executor, read_windows
-from rasteret_io.warp import reproject_array, same_crs
+from rasteret_io.warp import reproject_array
 
 if TYPE_CHECKING:
     import numpy as np
@@ -54,17 +55,8 @@ class GridRead:
 
 def aligned_window(src: BandSource, level: int, grid: Grid) -> Window | None:
     """The level's window equal to ``grid`` when pixel-aligned at the same size, else None."""
-    if not same_crs(src.crs, grid.crs):
-        return None
-    a, _b, c, _d, e, f = src.levels[level].transform
-    ga, _gb, gc, _gd, ge, gf = grid.transform
-    if abs(a - ga) > 1e-9 * abs(ga) or abs(e - ge) > 1e-9 * abs(ge):
-        return None
-    col = (gc - c) / a
-    row = (gf - f) / e
-    if abs(col - round(col)) > 1e-6 or abs(row - round(row)) > 1e-6:
-        return None
-    return Window(round(col), round(row), grid.width, grid.height)
+    off = lattice_offset(grid.transform, grid.crs, src.levels[level].transform, src.crs)
+    return None if off is None else Window(off[0], off[1], grid.width, grid.height)
 
 
 def _is_valid(np: Any, data: Any, valid: Any, nodata: Any) -> Any:

@@ -22,11 +22,12 @@ Uncompressed strips over :data:`STRIP_BLOCK_BYTES` are stored as blocks of whole
 from __future__ import annotations
 
 import datetime as _dt
+import inspect
 import math
 from array import array
 from collections.abc import Mapping, Sequence
 from itertools import accumulate
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import pyarrow as pa
 
@@ -286,32 +287,30 @@ def _as_lists(level: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def band_metadata(
-    header: CogHeader,
-    *,
-    band_index: int | None = None,
-    etag: str | None = None,
-    file_size: int | None = None,
-    last_modified: _dt.datetime | None = None,
-) -> dict[str, Any]:
+class _BandKeywords(TypedDict, total=False):
+    """The keywords of :func:`band_metadata_record` after the header."""
+
+    band_index: int | None
+    etag: str | None
+    file_size: int | None
+    last_modified: _dt.datetime | None
+
+
+def band_metadata(header: CogHeader, **band: Unpack[_BandKeywords]) -> dict[str, Any]:
     """The ``{band}_metadata`` struct (as a dict of plain Python values) for one band.
 
-    The same values as :func:`band_metadata_record` with tile tables as lists; arguments and
+    The same values as :func:`band_metadata_record` with tile tables as lists; keywords and
     errors as there.
     """
-    rec = _as_lists(
-        band_metadata_record(
-            header,
-            band_index=band_index,
-            etag=etag,
-            file_size=file_size,
-            last_modified=last_modified,
-        )
-    )
+    rec = _as_lists(band_metadata_record(header, **band))
     rec[_B_OVERVIEWS] = [_as_lists(o) for o in rec[_B_OVERVIEWS]]
     mask = rec[_B_MASK]
     rec[_B_MASK] = None if mask is None else _as_lists(mask)
     return rec
+
+
+# help() and inspect show the keywords themselves (type checkers read them from _BandKeywords)
+band_metadata.__signature__ = inspect.signature(band_metadata_record)  # type: ignore[attr-defined]
 
 
 def _int64_lists(

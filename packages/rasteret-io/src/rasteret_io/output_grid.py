@@ -50,10 +50,10 @@ __all__ = [
     "data_bounds",
     "extent_window",
     "finite_bounds",
+    "lattice_offset",
     "native_res_in",
     "normalize_anchor",
     "normalize_resolution",
-    "union_windows",
     "valid_area",
 ]
 
@@ -163,16 +163,25 @@ class Lattice:
     def offset(self, src: BandSource, level: int = 0) -> tuple[int, int] | None:
         """``(col, row)`` of the source level's pixel ``(0, 0)`` on the lattice when it lies on
         it (same CRS and pixel size, edges on lattice edges), else None."""
-        if not same_crs(src.crs, self.crs):
-            return None
-        a, _b, c, _d, e, f = src.levels[level].transform
-        la, _lb, lc, _ld, le, lf = self.transform
-        if abs(a - la) > 1e-9 * abs(la) or abs(e - le) > 1e-9 * abs(le):
-            return None
-        col, row = (c - lc) / la, (f - lf) / le
-        if abs(col - round(col)) > _TOL or abs(row - round(row)) > _TOL:
-            return None
-        return (round(col), round(row))
+        return lattice_offset(src.levels[level].transform, src.crs, self.transform, self.crs)
+
+
+def lattice_offset(
+    transform: Transform, crs: Any, lattice: Transform, lattice_crs: Any
+) -> tuple[int, int] | None:
+    """``(col, row)`` on the pixel lattice ``lattice`` of the pixel ``(0, 0)`` of a grid with
+    ``transform``, when the two share their CRS and pixel size and the grid's edges lie on the
+    lattice's, else None."""
+    if not same_crs(crs, lattice_crs):
+        return None
+    a, _b, c, _d, e, f = transform
+    la, _lb, lc, _ld, le, lf = lattice
+    if abs(a - la) > 1e-9 * abs(la) or abs(e - le) > 1e-9 * abs(le):
+        return None
+    col, row = (c - lc) / la, (f - lf) / le
+    if abs(col - round(col)) > _TOL or abs(row - round(row)) > _TOL:
+        return None
+    return (round(col), round(row))
 
 
 def _most_common(values: Sequence[Any]) -> Any:
@@ -283,17 +292,6 @@ def extent_window(src: BandSource, lattice: Lattice) -> Window | None:
     r0 = math.floor(rows[0] + _TOL) - margin
     r1 = math.ceil(rows[1] - _TOL) + margin
     return Window(c0, r0, max(c1 - c0, 0), max(r1 - r0, 0))
-
-
-def union_windows(windows: Sequence[Window]) -> Window | None:
-    """The bounding window of ``windows`` (None when there is none)."""
-    if not windows:
-        return None
-    c0 = min(w.col_off for w in windows)
-    r0 = min(w.row_off for w in windows)
-    c1 = max(w.col_end for w in windows)
-    r1 = max(w.row_end for w in windows)
-    return Window(c0, r0, c1 - c0, r1 - r0)
 
 
 def finite_bounds(geom: Any) -> tuple[float, float, float, float] | None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from rasteret_catalog.schema import BboxField
 from rasteret_io.arrow_sources import as_records, bboxes
@@ -24,12 +24,16 @@ from rasteret_io.fetch import Fetcher
 from rasteret_io.grid import Window, inverse_gdal
 from rasteret_io.options import Deadline
 from rasteret_io.sources import BandSource
-from rasteret_io.tiles import WindowRequest, decode_executor, read_windows
+from rasteret_io.tiles import WindowRequest, WindowResult, decode_executor, read_windows
 from rasteret_io.warp import transformer
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
 
 __all__ = ["PointSample", "PointSamples", "ring_cells", "sample_points"]
 
 Neighbourhood = Literal["off", "always", "if_center_nodata"]
+_Item = TypeVar("_Item")
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +194,21 @@ class _Io:
     budget: MemoryBudget | None
 
 
+def _with_data(
+    items: Sequence[_Item], results: Sequence[WindowResult], out: PointSamples
+) -> Iterator[tuple[_Item, np.ndarray, np.ndarray | None]]:
+    """Each item with its window's pixels and valid mask when the window has pixels; a
+    window that could not be read (skipped, or filled with nodata) is recorded in
+    ``out.failures``."""
+    for item, res in zip(items, results, strict=True):
+        if res.error is not None or res.data is None:
+            src = res.request.source
+            err = res.error or ReadError("read failed")
+            out.failures.append(ReadFailure(src.record_id, src.band, None, err))
+        if res.data is not None:
+            yield item, res.data, res.valid_mask
+
+
 async def _sample_centres(hits: list[Any], io: _Io, out: PointSamples) -> None:
     """Nearest-pixel values: one window per distinct tile, values gathered per tile."""
     import numpy as np
@@ -218,15 +237,10 @@ async def _sample_centres(hits: list[Any], io: _Io, out: PointSamples) -> None:
     )
 
     def gather() -> None:  # in the decode pool: the event loop only schedules I/O
-        for (ri, src, pts, rows_in, cols_in), res in zip(groups, results, strict=True):
-            if res.error is not None or res.data is None:  # skipped, or filled with nodata
-                err = res.error or ReadError("read failed")
-                out.failures.append(ReadFailure(src.record_id, src.band, None, err))
-            if res.data is None:
-                continue
-            vals = res.data[rows_in, cols_in].astype(np.float64)
-            if res.valid_mask is not None:
-                vals[~res.valid_mask[rows_in, cols_in]] = np.nan
+        for (ri, src, pts, rows_in, cols_in), data, valid in _with_data(groups, results, out):
+            vals = data[rows_in, cols_in].astype(np.float64)
+            if valid is not None:
+                vals[~valid[rows_in, cols_in]] = np.nan
             out.samples.extend(
                 PointSample(int(p), ri, src.band, float(v))
                 for p, v in zip(pts.tolist(), vals.tolist(), strict=True)
@@ -260,15 +274,10 @@ async def _sample_windows(
     results = await read_windows(reqs, io.fetcher, progress=io.progress, deadline=io.deadline)
 
     def gather() -> None:  # in the decode pool: the event loop only schedules I/O
-        for (pi, ri, src, col, rowf), res in zip(info, results, strict=True):
-            if res.error is not None or res.data is None:  # skipped, or filled with nodata
-                err = res.error or ReadError("read failed")
-                out.failures.append(ReadFailure(src.record_id, src.band, None, err))
-            if res.data is None:
-                continue
-            win = res.data.astype(np.float64)
-            if res.valid_mask is not None:
-                win[~res.valid_mask] = np.nan
+        for (pi, ri, src, col, rowf), data, valid in _with_data(info, results, out):
+            win = data.astype(np.float64)
+            if valid is not None:
+                win[~valid] = np.nan
             centre = float(win[r, r])
             nodata = None if src.nodata is None else float(src.nodata)
             centre_nd = _is_nodata(centre, nodata)

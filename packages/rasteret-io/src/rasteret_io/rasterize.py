@@ -146,33 +146,30 @@ def _on_border(v: float) -> bool:
     return abs(v - round(v)) < _EPS_BORDER
 
 
+def _burn_run(grid: np.ndarray, row: float, start: float, end: float) -> None:
+    """Burn the pixels of row ``floor(row)`` of ``grid`` that an edge running along the row
+    from ``start`` to ``end`` passes through."""
+    if end < start:
+        start, end = end, start
+    r = math.floor(row)
+    lo = max(math.floor(start), 0)
+    hi = min(math.floor(end - _EPS_BORDER), grid.shape[1] - 1) + 1
+    if 0 <= r < grid.shape[0] and lo < hi:
+        grid[r, lo:hi] = True
+
+
 def _burn_line_all_touched(out: np.ndarray, ring: list[tuple[float, float]]) -> None:
     """Burn every pixel a ring's edges pass through (GDAL's all-touched line walk)."""
     height, width = out.shape
     for (x, y), (xe, ye) in itertools.pairwise(ring):
         if math.floor(x) == math.floor(xe) or abs(x - xe) < 0.01:  # vertical-ish
-            if _on_border(x) and _on_border(xe):
-                continue  # runs along a pixel border: touches, does not intersect
-            if ye < y:
-                y, ye = ye, y
-            ix = math.floor(xe)
-            if 0 <= ix < width:
-                for iy in range(
-                    max(math.floor(y), 0), min(math.floor(ye - _EPS_BORDER), height - 1) + 1
-                ):
-                    out[iy, ix] = True
+            # along a pixel border it touches, does not intersect
+            if not (_on_border(x) and _on_border(xe)):
+                _burn_run(out.T, xe, y, ye)  # the transposed view: a run along a row
             continue
         if math.floor(y) == math.floor(ye) or abs(y - ye) < 0.01:  # horizontal-ish
-            if _on_border(y) and _on_border(ye):
-                continue
-            if xe < x:
-                x, xe = xe, x
-            iy = math.floor(y)
-            if 0 <= iy < height:
-                for ix in range(
-                    max(math.floor(x), 0), min(math.floor(xe - _EPS_BORDER), width - 1) + 1
-                ):
-                    out[iy, ix] = True
+            if not (_on_border(y) and _on_border(ye)):
+                _burn_run(out, y, x, xe)
             continue
         if xe < x:
             x, xe, y, ye = xe, x, ye, y

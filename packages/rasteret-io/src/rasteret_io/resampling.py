@@ -17,11 +17,12 @@ This module is light at import time; numpy and pyproj load on first use.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from rasteret_io.grid import Grid, Window
+from rasteret_io.grid import Grid, Window, union_windows
 
 if TYPE_CHECKING:
     import numpy as np
@@ -257,6 +258,21 @@ def _sample_points(
     return x, y, ok, point.index(x, y, ch.sw, ch.sh, ok)
 
 
+def _chunks_meeting(
+    plan: WarpPlan, rows: tuple[int, int], cols: tuple[int, int]
+) -> Iterator[tuple[Chunk, tuple[int, int], tuple[int, int]]]:
+    """The GDAL chunks of ``plan`` that read source pixels and meet the target region, each
+    with the rows and columns of the region it covers."""
+    (r0, r1), (c0, c1) = rows, cols
+    for ch in plan.chunks:
+        if ch.sw <= 0 or ch.sh <= 0:
+            continue
+        a0, a1 = max(r0, ch.dy), min(r1, ch.dy + ch.dh)
+        b0, b1 = max(c0, ch.dx), min(c1, ch.dx + ch.dw)
+        if a0 < a1 and b0 < b1:
+            yield ch, (a0, a1), (b0, b1)
+
+
 def region_source_window(
     plan: WarpPlan, rows: tuple[int, int], cols: tuple[int, int]
 ) -> Window | None:
@@ -272,16 +288,8 @@ def region_source_window(
     """
     import numpy as np
 
-    r0, r1 = rows
-    c0, c1 = cols
     out: list[Window] = []
-    for ch in plan.chunks:
-        if ch.sw <= 0 or ch.sh <= 0:
-            continue
-        a0, a1 = max(r0, ch.dy), min(r1, ch.dy + ch.dh)
-        b0, b1 = max(c0, ch.dx), min(c1, ch.dx + ch.dw)
-        if a0 >= a1 or b0 >= b1:
-            continue
+    for ch, (a0, a1), (b0, b1) in _chunks_meeting(plan, rows, cols):
         xs = np.unique(np.concatenate([np.arange(b0, b1 + 1, 8), [b1]])).astype(np.float64)
         ys = np.unique(np.concatenate([np.arange(a0, a1 + 1, 8), [a1]])).astype(np.float64)
         edge_x = np.arange(b0, b1 + 1, dtype=np.float64)
@@ -306,13 +314,7 @@ def region_source_window(
                 continue
             win = tight
         out.append(win)
-    if not out:
-        return None
-    cmin = min(w.col_off for w in out)
-    rmin = min(w.row_off for w in out)
-    cmax = max(w.col_end for w in out)
-    rmax = max(w.row_end for w in out)
-    return Window(cmin, rmin, cmax - cmin, rmax - rmin)
+    return union_windows(out)
 
 
 def nearest_index(
@@ -336,13 +338,7 @@ def nearest_index(
     ok = np.zeros(shape, dtype=bool)
     src_row = np.zeros(shape, dtype=np.int64)
     src_col = np.zeros(shape, dtype=np.int64)
-    for ch in plan.chunks:
-        if ch.sw <= 0 or ch.sh <= 0:
-            continue
-        cr0, cr1 = max(r0, ch.dy), min(r1, ch.dy + ch.dh)
-        cc0, cc1 = max(c0, ch.dx), min(c1, ch.dx + ch.dw)
-        if cr0 >= cr1 or cc0 >= cc1:
-            continue
+    for ch, (cr0, cr1), (cc0, cc1) in _chunks_meeting(plan, rows, cols):
         _x, _y, cok, idx = _sample_points(plan, ch, cr0 - ch.dy, cr1 - ch.dy)
         sl = slice(cc0 - ch.dx, cc1 - ch.dx)
         dst = (slice(cr0 - r0, cr1 - r0), slice(cc0 - c0, cc1 - c0))

@@ -19,7 +19,7 @@ the tiles a window needs: planning cost does not depend on how many tiles a file
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from rasteret_cog import TileSpec
@@ -214,12 +214,8 @@ def plan_tiles(windows: Sequence[tuple[BandSource, int, Window]]) -> TilePlan:
     tile[order] = np.cumsum(new) - 1
     heads = order[new]
     sparse = np.bincount(win[length == 0], minlength=n_win) > 0
-    return TilePlan(
-        urls=base.urls,
-        specs=base.specs,
-        window_url=base.window_url,
-        window_spec=base.window_spec,
-        window_shape=base.window_shape,
+    return replace(
+        base,
         covered=inside & ~sparse,
         errors=errors,
         window=win,

@@ -8,13 +8,15 @@ machine at import time; ``memory_budget="auto"`` is resolved when a read starts.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec, TypeVar
 
 from rasteret.errors import InvalidInputError
 
@@ -30,6 +32,8 @@ __all__ = [
 ]
 
 Staleness = Literal["raise", "warn", "off"]
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 _STALENESS = ("raise", "warn", "off")
 _UNITS = {
     "": 1,
@@ -196,20 +200,39 @@ def set_options(
             _progress_set = True
 
 
+def _keywords_of(
+    template: Callable[_P, object],
+) -> Callable[[Callable[..., _R]], Callable[_P, _R]]:
+    """Give a function taking ``**keywords`` the parameters of ``template``: a call is
+    checked against them (a ``TypeError`` names an unexpected argument, as for any call);
+    type checkers see them through the ParamSpec, ``inspect.signature`` (help, IDEs,
+    notebooks) through ``__signature__``."""
+    signature = inspect.signature(template)
+
+    def decorate(fn: Callable[..., _R]) -> Callable[_P, _R]:
+        @functools.wraps(fn)
+        def call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            try:
+                signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise TypeError(f"{fn.__name__}() {exc}") from None
+            return fn(*args, **kwargs)
+
+        own = inspect.signature(fn).return_annotation
+        call.__signature__ = signature.replace(return_annotation=own)  # type: ignore[attr-defined]
+        return call
+
+    return decorate
+
+
+@_keywords_of(set_options)
 @contextmanager
-def options(
-    *,
-    progress: bool | None = None,
-    memory_budget: int | str | None = None,
-    deadline: float | str | None = None,
-    timeout: float | str | None = None,
-    staleness: str | None = None,
-    max_requests_in_flight: int | None = None,
-) -> Iterator[RasteretOptions]:
+def options(**changes: Any) -> Iterator[RasteretOptions]:
     """Set options for the duration of a ``with`` block, then restore the previous ones.
 
-    The options are process-wide: threads reading concurrently with different settings
-    should pass the read keywords (``deadline=``, ``timeout=``, ``staleness=``) instead.
+    Takes the keywords of :func:`set_options`. The options are process-wide: threads
+    reading concurrently with different settings should pass the read keywords
+    (``deadline=``, ``timeout=``, ``staleness=``) instead.
 
     Example:
         >>> with rasteret.options(progress=True, deadline=60):
@@ -217,14 +240,7 @@ def options(
     """
     global _current, _progress_set
     previous, previous_set = _current, _progress_set
-    set_options(
-        progress=progress,
-        memory_budget=memory_budget,
-        deadline=deadline,
-        timeout=timeout,
-        staleness=staleness,
-        max_requests_in_flight=max_requests_in_flight,
-    )
+    set_options(**changes)
     try:
         yield _current
     finally:

@@ -8,9 +8,10 @@ is calling :func:`options`, so both spellings work whichever was imported first.
 
 from __future__ import annotations
 
+import inspect
 import sys
 import types
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rasteret._options import RasteretOptions, get_options, options, set_options
 
@@ -23,24 +24,11 @@ __all__ = ["RasteretOptions", "get_options", "options", "set_options"]
 class _CallableModule(types.ModuleType):
     """A module that is also the ``options(...)`` context manager."""
 
-    def __call__(
-        self,
-        *,
-        progress: bool | None = None,
-        memory_budget: int | str | None = None,
-        deadline: float | str | None = None,
-        timeout: float | str | None = None,
-        staleness: str | None = None,
-        max_requests_in_flight: int | None = None,
-    ) -> AbstractContextManager[RasteretOptions]:
-        return options(
-            progress=progress,
-            memory_budget=memory_budget,
-            deadline=deadline,
-            timeout=timeout,
-            staleness=staleness,
-            max_requests_in_flight=max_requests_in_flight,
-        )
+    # inspect.signature(rasteret.options) reads it: the keywords of set_options
+    __signature__ = inspect.signature(options)
+
+    def __call__(self, **changes: Any) -> AbstractContextManager[RasteretOptions]:
+        return options(**changes)
 
 
 sys.modules[__name__].__class__ = _CallableModule

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
     import pyarrow.dataset as ds
 
-__all__ = ["CollectionInfo", "RecordSource"]
+__all__ = ["ArrowRecords", "CollectionInfo", "RecordSource"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,14 +43,8 @@ class CollectionInfo:
     end_date: _dt.datetime | None = None
 
 
-@runtime_checkable
-class RecordSource(Protocol):
-    """The filtered records of a collection view, as Arrow."""
-
-    @property
-    def info(self) -> CollectionInfo:
-        """Name, description, data source and date range of the view."""
-        ...
+class ArrowRecords(Protocol):
+    """Records as Arrow: their schema, a table, batches."""
 
     @property
     def schema(self) -> pa.Schema:
@@ -67,4 +61,14 @@ class RecordSource(Protocol):
         self, columns: Sequence[str] | None = None, *, where: ds.Expression | None = None
     ) -> Iterator[pa.RecordBatch]:
         """The same records as :meth:`to_table`, batch by batch."""
+        ...
+
+
+@runtime_checkable
+class RecordSource(ArrowRecords, Protocol):
+    """The filtered records of a collection view, as Arrow, and its descriptive values."""
+
+    @property
+    def info(self) -> CollectionInfo:
+        """Name, description, data source and date range of the view."""
         ...

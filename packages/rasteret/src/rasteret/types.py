@@ -1,20 +1,21 @@
 """Value types and output schemas under their rasteret 0.4.1 module path (``rasteret.types``).
 
 ``CogMetadata`` and ``RasterInfo`` are the 0.4.1 value shapes of one band's header metadata
-and one record; nothing in rasteret consumes them (the read engine works from the Arrow
-columns directly), they exist so code that builds or inspects them keeps working.
+and one record (a ``RasterAccessor`` of ``iterate_rasters`` is a ``RasterInfo``); the read
+engine works from the Arrow columns directly, they exist so code that builds or inspects them
+keeps working.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
 
 from rasteret.read.points import output_schema
+from rasteret.read.rasters import RasterInfo
 
 __all__ = [
     "POINT_SAMPLES_NEIGHBORHOOD_SCHEMA",
@@ -129,18 +130,3 @@ class CogMetadata:
             photometric=raw.get("photometric"),
             extra_samples=tuple(extra) if extra is not None else None,
         )
-
-
-@dataclass
-class RasterInfo:
-    """One record of a collection (the 0.4.1 value shape of a Parquet row)."""
-
-    id: str
-    datetime: datetime
-    bbox: list[float]
-    footprint: Any
-    crs: int | None
-    cloud_cover: float
-    assets: dict[str, Any]
-    band_metadata: dict[str, Any]
-    collection: str

@@ -12,8 +12,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from rasteret._log import logger as log
-from rasteret._options import build_progress
-from rasteret.builds.specs import DatasetBuild, OpenCollection, StacBuild, TableBuild
+from rasteret.builds.specs import DatasetBuild, OpenCollection, StacBuild, TableBuild, enrichment
 from rasteret.core.opening import catalog_surfaces
 from rasteret.core.source import dataset_filesystem
 from rasteret.datasets import require_descriptor
@@ -21,7 +20,7 @@ from rasteret.errors import AuthRequiredError, InvalidInputError
 from rasteret.query.filters import Subset, bbox_fields, overlap, require_column
 from rasteret.query.validate import validate_date_range
 from rasteret_catalog import CloudConfig, DatasetDescriptor
-from rasteret_ingest import Destination, EnrichOptions, StacSource, TableSource
+from rasteret_ingest import Destination, StacSource, TableSource
 from rasteret_io import create_backend
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -144,13 +143,12 @@ def _record_table_build(
             url_rewrite_patterns=dict(cfg.url_patterns) if cfg is not None else None,
             cloud_config=cfg,
         ),
-        EnrichOptions(
-            bands=tuple(d.band_map) if d.band_map else None,
-            backend=backend,
-            max_concurrent=spec.max_concurrent,
-            progress=build_progress(),
-            deadline=spec.deadline,
-            request_timeout=spec.request_timeout,
+        enrichment(
+            backend,
+            spec.max_concurrent,
+            spec.deadline,
+            spec.request_timeout,
+            tuple(d.band_map) if d.band_map else None,
         ),
         Destination(spec.name, ws, spec.force),
         post_filter=Subset.build(date_range=spec.date_range) if post_date else None,
@@ -203,13 +201,7 @@ def plan(spec: DatasetBuild) -> StacBuild | TableBuild | OpenCollection:
                 static_catalog=d.static_catalog,
                 cloud_config=spec.cloud_config,
             ),
-            EnrichOptions(
-                backend=backend,
-                max_concurrent=spec.max_concurrent,
-                progress=build_progress(),
-                deadline=spec.deadline,
-                request_timeout=spec.request_timeout,
-            ),
+            enrichment(backend, spec.max_concurrent, spec.deadline, spec.request_timeout),
             Destination(spec.name, spec.workspace_dir, spec.force),
         )
     raise InvalidInputError(

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import rasteret_ingest as ingest
-from rasteret._options import build_progress
 from rasteret.builds.dataset import plan
-from rasteret.builds.specs import DatasetBuild, OpenCollection, StacBuild, TableBuild
+from rasteret.builds.specs import DatasetBuild, OpenCollection, StacBuild, TableBuild, enrichment
 from rasteret.core.collection import Collection, as_collection
 from rasteret.core.hf_scan import HfTable
 from rasteret.core.hf_source import is_hf_uri
@@ -209,13 +208,7 @@ def build_from_stac(
             static_catalog=static_catalog,
             cloud_config=cloud_config,
         ),
-        ingest.EnrichOptions(
-            backend=backend,
-            max_concurrent=max_concurrent,
-            progress=build_progress(),
-            deadline=deadline,
-            request_timeout=request_timeout,
-        ),
+        enrichment(backend, max_concurrent, deadline, request_timeout),
         ingest.Destination(name, workspace_dir, force),
     )
     return _run_stac(spec)
@@ -281,14 +274,8 @@ def build_from_table(
         path, columns, filter_expr = hf_table, None, None
     elif filesystem is None:
         _check_table_path(path, name, workspace_dir, force)
-    enrich = ingest.EnrichOptions(
-        bands=None if band_codes is None else tuple(band_codes),
-        backend=backend,
-        max_concurrent=max_concurrent,
-        progress=build_progress(),
-        deadline=deadline,
-        request_timeout=request_timeout,
-    )
+    bands = None if band_codes is None else tuple(band_codes)
+    enrich = enrichment(backend, max_concurrent, deadline, request_timeout, bands)
     spec = TableBuild(
         ingest.TableSource.of(
             path,

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from rasteret._options import build_progress
 from rasteret.core.index_spec import RecordIndexSpec
 from rasteret.query.filters import Subset
 from rasteret.query.validate import Box
@@ -23,7 +24,26 @@ from rasteret_ingest import Destination, EnrichOptions, StacSource, TableSource
 if TYPE_CHECKING:  # pragma: no cover
     from rasteret_io.protocols import Backend
 
-__all__ = ["DatasetBuild", "OpenCollection", "StacBuild", "TableBuild"]
+__all__ = ["DatasetBuild", "OpenCollection", "StacBuild", "TableBuild", "enrichment"]
+
+
+def enrichment(
+    backend: Backend | None,
+    max_concurrent: int,
+    deadline: float | None,
+    request_timeout: float | None,
+    bands: tuple[str, ...] | None = None,
+) -> EnrichOptions:
+    """How a build indexes COG headers: its backend and limits; a progress bar as the global
+    option says (else on a terminal)."""
+    return EnrichOptions(
+        bands=bands,
+        backend=backend,
+        max_concurrent=max_concurrent,
+        progress=build_progress(),
+        deadline=deadline,
+        request_timeout=request_timeout,
+    )
 
 
 @dataclass(frozen=True, slots=True)

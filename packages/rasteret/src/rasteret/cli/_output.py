@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from rasteret.core.workspace import collection_dir
 from rasteret_catalog.schema import Col
@@ -53,16 +53,7 @@ class BuildKeywords(TypedDict):
 
 def build_keywords(args: argparse.Namespace) -> BuildKeywords:
     """The build keywords of parsed build-command arguments."""
-    return BuildKeywords(
-        bbox=args.bbox,
-        date_range=args.date_range,
-        workspace_dir=args.workspace_dir,
-        force=args.force,
-        max_concurrent=args.max_concurrent,
-        query=args.query,
-        deadline=args.deadline,
-        request_timeout=args.request_timeout,
-    )
+    return cast(BuildKeywords, {k: getattr(args, k) for k in BuildKeywords.__annotations__})
 
 
 def check_workspace(workspace_dir: str | None) -> None:

@@ -9,7 +9,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from rasteret.core.source import DatasetRecords, schema_metadata
+from rasteret.core.provider import ProviderRecords
+from rasteret.core.source import schema_metadata
 from rasteret.query.filters import Subset, combine
 from rasteret.records import CollectionInfo
 from rasteret_catalog.schema import band_of_metadata_column
@@ -102,9 +103,9 @@ class DatasetProvider:
         """The dataset with this view's filter applied."""
         return self.dataset if self.filter is None else self.dataset.filter(self.filter)
 
-    def records(self, info: CollectionInfo) -> DatasetRecords:
+    def records(self, info: CollectionInfo) -> ProviderRecords:
         """The record source of this view."""
-        return DatasetRecords(self.dataset, self.filter, info)
+        return ProviderRecords(self, info)
 
 
 def _from_table(table: pa.Table, flt: ds.Expression | None) -> DatasetProvider:

@@ -17,13 +17,13 @@ import pyarrow.dataset as ds
 
 from rasteret.core.hf_scan import scan
 from rasteret.core.hf_source import HfStreamingSource
-from rasteret.core.provider import projected_schema
+from rasteret.core.provider import ProviderRecords, projected_schema
 from rasteret.core.source import schema_metadata
 from rasteret.query.filters import Subset
 from rasteret.records import CollectionInfo
 from rasteret_catalog.schema import band_of_metadata_column
 
-__all__ = ["StreamingProvider", "StreamingRecords"]
+__all__ = ["StreamingProvider"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -130,36 +130,6 @@ class StreamingProvider:
         """Streamed records have no dataset."""
         return None
 
-    def records(self, info: CollectionInfo) -> StreamingRecords:
+    def records(self, info: CollectionInfo) -> ProviderRecords:
         """The record source of this view."""
-        return StreamingRecords(self, info)
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class StreamingRecords:
-    """The :class:`~rasteret.records.RecordSource` of a streaming view.
-
-    Attributes:
-        provider: The view.
-        info: Name, description, data source and date range.
-    """
-
-    provider: StreamingProvider
-    info: CollectionInfo
-
-    @property
-    def schema(self) -> pa.Schema:
-        """Arrow schema of the records."""
-        return self.provider.schema
-
-    def to_table(
-        self, columns: Sequence[str] | None = None, *, where: ds.Expression | None = None
-    ) -> pa.Table:
-        """The matching records (only ``columns``), narrowed by ``where``."""
-        return self.provider.to_table(columns, where=where)
-
-    def to_batches(
-        self, columns: Sequence[str] | None = None, *, where: ds.Expression | None = None
-    ) -> Iterator[pa.RecordBatch]:
-        """The same records, batch by batch."""
-        return self.provider.to_batches(columns, where=where)
+        return ProviderRecords(self, info)

@@ -16,8 +16,9 @@ collection then falls back to the wide data for that view (see :mod:`rasteret.co
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from functools import partial
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -30,10 +31,12 @@ from rasteret.query.filters import (
     overlap,
     split_expression,
 )
-from rasteret.query.validate import DateBound, parse_date_bound
+from rasteret.query.validate import Box, DateBound, parse_date_bound
 from rasteret_catalog.schema import BboxField, Col
 
 __all__ = ["Pushdown", "Unserved", "on_wide", "translate"]
+
+_OnIndex = tuple[str, str, Callable[[pa.Field], ds.Expression | str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,75 +110,72 @@ def _is_bbox_struct(f: pa.Field | None) -> bool:
     )
 
 
+def _number_on_index(f: pa.Field, limit: float) -> ds.Expression | str:
+    if not (pa.types.is_integer(f.type) or pa.types.is_floating(f.type)):
+        return f"index column {f.name!r} is {f.type}, not a number"
+    return ds.field(f.name) < limit
+
+
+def _dates_on_index(
+    f: pa.Field, date_range: tuple[DateBound, DateBound], schema: pa.Schema
+) -> ds.Expression | str:
+    expr = _date_on_index(f, date_range, schema)
+    return f"index column {f.name!r} holds {f.type}, not dates" if expr is None else expr
+
+
+def _boxes_on_index(f: pa.Field, boxes: tuple[Box, ...]) -> ds.Expression | str:
+    if not _is_bbox_struct(f):
+        return f"index column {f.name!r} is not a bbox struct"
+    fields = bbox_fields(f.name)
+    expr = overlap(boxes[0], fields)
+    for box in boxes[1:]:
+        expr = expr | overlap(box, fields)
+    return expr
+
+
+def _split_on_index(f: pa.Field, names: tuple[str, ...], schema: pa.Schema) -> ds.Expression:
+    return split_expression(schema, names, f.name)
+
+
+def _on_index(criteria: Subset, schema: pa.Schema) -> Iterator[_OnIndex]:
+    """Each given criterion: its text, the contract role (capability) it filters on, and
+    how it becomes an expression on the index column of that role (or why it cannot)."""
+    if criteria.cloud_cover_lt is not None:
+        limit = criteria.cloud_cover_lt
+        yield f"cloud_cover_lt={limit:g}", Col.CLOUD_COVER, partial(_number_on_index, limit=limit)
+    if criteria.date_range is not None:
+        start, end = criteria.date_range
+        on = partial(_dates_on_index, date_range=criteria.date_range, schema=schema)
+        yield f"date_range=({start.text}, {end.text})", Col.DATETIME, on
+    if criteria.bbox is not None:
+        yield "bbox", Col.BBOX, partial(_boxes_on_index, boxes=(criteria.bbox,))
+    if criteria.geometry_boxes is not None:
+        yield "geometries", Col.BBOX, partial(_boxes_on_index, boxes=criteria.geometry_boxes)
+    if criteria.split is not None:
+        on = partial(_split_on_index, names=criteria.split, schema=schema)
+        yield f"split={list(criteria.split)}", criteria.split_column, on
+
+
 def translate(criteria: Subset, spec: RecordIndexSpec, schema: pa.Schema) -> Pushdown | Unserved:
     """``criteria`` on the record index with ``schema``, or why they cannot run there."""
     parts: list[ds.Expression] = []
-    wide: dict[str, Any] = {}
     staged = True
-
-    def gate(capability: str, column: str, what: str) -> pa.Field | Unserved:
-        nonlocal staged
+    for what, capability, on_index in _on_index(criteria, schema):
         if not spec.supports(INDEX, capability):
             return Unserved(what, f"the index is not declared to filter on {str(capability)!r}")
+        column = spec.column(capability)
         f = _field(schema, column)
         if f is None:
             return Unserved(what, f"the index has no {column!r} column")
+        expr = on_index(f)
+        if isinstance(expr, str):
+            return Unserved(what, expr)
+        parts.append(expr)
         staged = staged and spec.supports(WIDE, capability)
-        return f
-
-    if criteria.cloud_cover_lt is not None:
-        what = f"cloud_cover_lt={criteria.cloud_cover_lt:g}"
-        got = gate(Col.CLOUD_COVER, spec.column(Col.CLOUD_COVER), what)
-        if isinstance(got, Unserved):
-            return got
-        if not (pa.types.is_integer(got.type) or pa.types.is_floating(got.type)):
-            return Unserved(what, f"index column {got.name!r} is {got.type}, not a number")
-        parts.append(ds.field(got.name) < criteria.cloud_cover_lt)
-        wide["cloud_cover_lt"] = criteria.cloud_cover_lt
-    if criteria.date_range is not None:
-        what = f"date_range=({criteria.date_range[0].text}, {criteria.date_range[1].text})"
-        got = gate(Col.DATETIME, spec.column(Col.DATETIME), what)
-        if isinstance(got, Unserved):
-            return got
-        expr = _date_on_index(got, criteria.date_range, schema)
-        if expr is None:
-            return Unserved(what, f"index column {got.name!r} holds {got.type}, not dates")
-        parts.append(expr)
-        whole_years = pa.types.is_integer(got.type)
-        wide["date_range"] = _years(criteria.date_range) if whole_years else criteria.date_range
-    spatial = (
-        ("bbox", None if criteria.bbox is None else (criteria.bbox,)),
-        ("geometries", criteria.geometry_boxes),
-    )
-    for what, boxes in spatial:
-        if boxes is None:
-            continue
-        got = gate(Col.BBOX, spec.column(Col.BBOX), what)
-        if isinstance(got, Unserved):
-            return got
-        if not _is_bbox_struct(got):
-            return Unserved(what, f"index column {got.name!r} is not a bbox struct")
-        fields = bbox_fields(got.name)
-        expr = overlap(boxes[0], fields)
-        for box in boxes[1:]:
-            expr = expr | overlap(box, fields)
-        parts.append(expr)
-    if criteria.bbox is not None:
-        wide["bbox"] = criteria.bbox
-    if criteria.geometry_boxes is not None:
-        wide["geometry_boxes"] = criteria.geometry_boxes
-    if criteria.split is not None:
-        what = f"split={list(criteria.split)}"
-        got = gate(criteria.split_column, spec.column(criteria.split_column), what)
-        if isinstance(got, Unserved):
-            return got
-        parts.append(split_expression(schema, criteria.split, got.name))
-        wide["split"] = criteria.split
-        wide["split_column"] = criteria.split_column
     out = parts[0]
     for p in parts[1:]:
         out = out & p
-    return Pushdown(out, Subset(**wide) if staged else None)
+    return Pushdown(out, on_wide(criteria, spec, schema) if staged else None)
 
 
 def on_wide(criteria: Subset, spec: RecordIndexSpec, index_schema: pa.Schema) -> Subset:

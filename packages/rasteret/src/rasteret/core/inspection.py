@@ -8,6 +8,7 @@ streams them. The folding itself is in :mod:`rasteret.core.inspect`.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -21,7 +22,7 @@ from rasteret.core.describe import (
 from rasteret.core.inspect import bounds_of, crs_of, epsg_of, first_value
 from rasteret.errors import InvalidCollectionError
 from rasteret_catalog import DatasetRegistry
-from rasteret_catalog.schema import Col, MetaKey
+from rasteret_catalog.schema import BAND_ALIASES_KEY, Col, MetaKey
 
 if TYPE_CHECKING:  # pragma: no cover
     from rasteret.core.provider import RecordProvider
@@ -42,6 +43,9 @@ class InspectionMethods:
     end_date: _dt.datetime | None
 
     if TYPE_CHECKING:  # provided by Collection
+
+        @property
+        def schema(self) -> pa.Schema: ...
 
         def __len__(self) -> int: ...
 
@@ -85,6 +89,20 @@ class InspectionMethods:
             return meta
         value = first_value(self._provider.inspect([Col.COLLECTION]), Col.COLLECTION)
         return "" if value is None else str(value)
+
+    def _band_aliases(self) -> dict[str, str]:
+        """The collection's ``band_aliases`` metadata (``{alias: band code}``), else ``{}``."""
+        try:
+            raw = (self.schema.metadata or {}).get(BAND_ALIASES_KEY.encode())
+        except ValueError:  # a collection without records has no schema
+            return {}
+        try:
+            aliases = json.loads(raw) if raw else {}
+        except ValueError:
+            return {}
+        if not isinstance(aliases, dict):
+            return {}
+        return {str(k): str(v) for k, v in aliases.items() if isinstance(v, str)}
 
     def _date_text(self) -> str | None:
         if self.start_date is None or self.end_date is None:

@@ -17,30 +17,32 @@ Readers, exporters and integrations never see a provider: they take the
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import pyarrow as pa
+
+from rasteret.records import ArrowRecords, CollectionInfo
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow.dataset as ds
 
     from rasteret.query.filters import Subset
-    from rasteret.records import CollectionInfo, RecordSource
+    from rasteret.records import RecordSource
 
-__all__ = ["RecordProvider", "projected_schema"]
+__all__ = ["ProviderRecords", "RecordProvider", "projected_schema"]
 
 
-class RecordProvider(Protocol):
-    """The records of a collection view and the questions a collection answers about them."""
+class RecordProvider(ArrowRecords, Protocol):
+    """The records of a collection view and the questions a collection answers about them.
+
+    Its :attr:`schema` is the full record schema (for a record index: the wide data's, which
+    opens one file).
+    """
 
     @property
     def kind(self) -> str:
         """``"dataset"``, ``"record-index"`` or ``"hf-streaming"``."""
-        ...
-
-    @property
-    def schema(self) -> pa.Schema:
-        """The full record schema (for a record index: the wide data's; opens one file)."""
         ...
 
     def narrowed(self, criteria: Subset) -> RecordProvider:
@@ -71,18 +73,6 @@ class RecordProvider(Protocol):
         """The first ``n`` records (``n >= 0``)."""
         ...
 
-    def to_table(
-        self, columns: Sequence[str] | None = None, *, where: ds.Expression | None = None
-    ) -> pa.Table:
-        """The records (only ``columns``), narrowed by ``where`` when given."""
-        ...
-
-    def to_batches(
-        self, columns: Sequence[str] | None = None, *, where: ds.Expression | None = None
-    ) -> Iterator[pa.RecordBatch]:
-        """The same records as :meth:`to_table`, batch by batch."""
-        ...
-
     def to_reader(self, columns: Sequence[str] | None = None) -> pa.RecordBatchReader:
         """The records as a ``RecordBatchReader`` (no geometry tagging)."""
         ...
@@ -110,6 +100,37 @@ class RecordProvider(Protocol):
     def records(self, info: CollectionInfo) -> RecordSource:
         """The record source handed to readers, exporters and integrations."""
         ...
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ProviderRecords:
+    """The :class:`~rasteret.records.RecordSource` of a view whose provider reads the records
+    itself (a dataset and its filter, a streamed ``hf://`` dataset).
+
+    Attributes:
+        provider: The view's records.
+        info: Name, description, data source and date range of the view.
+    """
+
+    provider: RecordProvider
+    info: CollectionInfo
+
+    @property
+    def schema(self) -> pa.Schema:
+        """Arrow schema of the records."""
+        return self.provider.schema
+
+    def to_table(
+        self, columns: Sequence[str] | None = None, *, where: ds.Expression | None = None
+    ) -> pa.Table:
+        """The filtered records (only ``columns``), narrowed by ``where`` when given."""
+        return self.provider.to_table(columns, where=where)
+
+    def to_batches(
+        self, columns: Sequence[str] | None = None, *, where: ds.Expression | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """The same records as :meth:`to_table`, batch by batch."""
+        return self.provider.to_batches(columns, where=where)
 
 
 def projected_schema(schema: pa.Schema, columns: Sequence[str] | None) -> pa.Schema:

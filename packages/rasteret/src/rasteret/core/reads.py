@@ -9,10 +9,10 @@ point of :mod:`rasteret.read.entry`, imported on the first read (:meth:`ReadMeth
 from __future__ import annotations
 
 import importlib
-import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rasteret.errors import EmptyCollectionError, NoMatchingRecordsError
 from rasteret.query.filters import Subset
@@ -29,11 +29,8 @@ from rasteret.read.requests import (
     check_bands,
 )
 from rasteret_catalog import BandRegistry, CloudConfig
-from rasteret_catalog.schema import BAND_ALIASES_KEY
 
 if TYPE_CHECKING:  # pragma: no cover
-    from collections.abc import Callable
-
     import numpy as np
     import pyarrow as pa
     import xarray as xr
@@ -42,6 +39,34 @@ if TYPE_CHECKING:  # pragma: no cover
     from rasteret_io.protocols import Backend
 
 __all__ = ["ReadMethods"]
+
+
+class _Trust(NamedTuple):
+    """The read-trust keywords of the pixel reads."""
+
+    error_policy: Any
+    deadline: Any
+    timeout: Any
+    staleness: Any
+
+
+class _Aoi(NamedTuple):
+    """How the AOI reads take their geometries."""
+
+    geometry_crs: Any
+    geometry_column: str | None
+    target_crs: Any
+    all_touched: bool
+
+
+class _Cube(NamedTuple):
+    """The output grid and value keywords of ``get_numpy`` / ``get_xarray``."""
+
+    resolution: Any
+    resampling: Any
+    dtype: Any
+    fill_value: Any
+    anchor: Any
 
 
 class ReadMethods:
@@ -59,12 +84,11 @@ class ReadMethods:
         @property
         def bands(self) -> list[str]: ...
 
-        @property
-        def schema(self) -> pa.Schema: ...
-
-        def __len__(self) -> int: ...
-
         def _infer_data_source(self, data_source: str | None) -> str: ...
+
+        def _band_aliases(self) -> dict[str, str]: ...
+
+        def _count(self) -> int | None: ...
 
         def _record_source(self) -> RecordSource: ...
 
@@ -101,56 +125,63 @@ class ReadMethods:
         frame (the reads' warnings point at the caller by stack depth)."""
         from rasteret.read.diagnose import explain_no_match
 
-        total = None
-        if filters:
-            try:
-                total = len(self)
-            except TypeError:  # a streamed (hf://) collection is not counted up front
-                total = None
+        total = self._count() if filters else None  # a streamed (hf://) view is not counted
         return explain_no_match(source, request, name=self.name, total=total, filters=filters)
 
-    def _band_aliases(self) -> dict[str, str]:
-        """The collection's ``band_aliases`` metadata (``{alias: band code}``), else ``{}``."""
+    @contextmanager
+    def _explained(
+        self, source: RecordSource, request: AoiRequest, filters: Mapping[str, Any]
+    ) -> Iterator[None]:
+        """Around an AOI read over ``source``: a read that finds no record raises why
+        (:meth:`_no_match`). The read itself runs in the read method's frame, so that the
+        reads' warnings point at its caller."""
         try:
-            raw = (self.schema.metadata or {}).get(BAND_ALIASES_KEY.encode())
-        except ValueError:  # a collection without records has no schema
-            return {}
-        try:
-            aliases = json.loads(raw) if raw else {}
-        except ValueError:
-            return {}
-        if not isinstance(aliases, dict):
-            return {}
-        return {str(k): str(v) for k, v in aliases.items() if isinstance(v, str)}
+            yield
+        except NoMatchingRecordsError:
+            raise self._no_match(source, request, filters) from None
 
     def _options(
         self,
         data_source: str | None,
-        *,
-        max_concurrent: Any = 50,
-        progress: bool | None = None,
-        cloud_config: CloudConfig | None = None,
-        backend: Backend | None = None,
-        error_policy: Any = "raise",
-        deadline: Any = None,
-        timeout: Any = None,
-        staleness: Any = None,
+        max_concurrent: Any,
+        progress: bool | None,
+        cloud_config: CloudConfig | None,
+        backend: Backend | None,
+        trust: _Trust,
     ) -> ReadOptions:
+        """:meth:`ReadOptions.build` with this view's data source (inferred when None) and
+        band aliases."""
         return ReadOptions.build(
             data_source=self._infer_data_source(data_source),
             max_concurrent=max_concurrent,
             progress=progress,
             cloud_config=cloud_config,
             backend=backend,
-            error_policy=error_policy,
-            deadline=deadline,
-            timeout=timeout,
-            staleness=staleness,
             band_aliases=self._band_aliases(),
+            **trust._asdict(),
         )
 
     def _bands(self, bands: Any, options: ReadOptions) -> tuple[str, ...]:
         return check_bands(bands, self.bands, options.band_map)
+
+    def _aoi_request(
+        self,
+        what: str,
+        geometries: Any,
+        bands: Any,
+        options: ReadOptions,
+        aoi: _Aoi,
+        cube: _Cube | None = None,
+    ) -> AoiRequest:
+        """The checked bands and AOIs of an AOI read (with its output grid and values)."""
+        band_codes = self._bands(bands, options)
+        return AoiRequest.build(
+            geometries,
+            band_codes,
+            what=what,
+            cube=None if cube is None else CubeOptions.build(band_codes, **cube._asdict()),
+            **aoi._asdict(),
+        )
 
     # -- AOI reads -----------------------------------------------------------------------------
 
@@ -216,43 +247,15 @@ class ReadMethods:
                 when the COG changed since the build, ``DeadlineExceededError`` when the
                 deadline ran out.
         """
-        options = self._options(
-            data_source,
-            max_concurrent=max_concurrent,
-            progress=progress,
-            cloud_config=cloud_config,
-            backend=backend,
-            error_policy=error_policy,
-            deadline=deadline,
-            timeout=timeout,
-            staleness=staleness,
-        )
-        band_codes = self._bands(bands, options)
-        request = AoiRequest.build(
-            geometries,
-            band_codes,
-            what="get_numpy",
-            geometry_crs=geometry_crs,
-            geometry_column=geometry_column,
-            target_crs=target_crs,
-            all_touched=all_touched,
-            cube=CubeOptions.build(
-                band_codes,
-                resolution=resolution,
-                resampling=resampling,
-                dtype=dtype,
-                fill_value=fill_value,
-                anchor=anchor,
-            ),
-        )
-        source = self._filtered(filters)
-        readers = self._readers()
-        try:
-            if return_ids:
-                return readers.get_numpy(source, request, options, return_ids=True)
-            return readers.get_numpy(source, request, options)
-        except NoMatchingRecordsError:
-            raise self._no_match(source, request, filters) from None
+        trust = _Trust(error_policy, deadline, timeout, staleness)
+        options = self._options(data_source, max_concurrent, progress, cloud_config, backend, trust)
+        aoi = _Aoi(geometry_crs, geometry_column, target_crs, all_touched)
+        cube = _Cube(resolution, resampling, dtype, fill_value, anchor)
+        request = self._aoi_request("get_numpy", geometries, bands, options, aoi, cube)
+        ids = {"return_ids": True} if return_ids else {}  # the entry's own default otherwise
+        source, readers = self._filtered(filters), self._readers()
+        with self._explained(source, request, filters):
+            return readers.get_numpy(source, request, options, **ids)
 
     def get_xarray(
         self,
@@ -305,40 +308,14 @@ class ReadMethods:
             MemoryBudgetError: An eager cube would not fit the memory budget.
         """
         output = XarrayOptions.build(xr_combine=xr_combine, chunks=chunks, groupby=groupby)
-        options = self._options(
-            data_source,
-            max_concurrent=max_concurrent,
-            progress=progress,
-            cloud_config=cloud_config,
-            backend=backend,
-            error_policy=error_policy,
-            deadline=deadline,
-            timeout=timeout,
-            staleness=staleness,
-        )
-        band_codes = self._bands(bands, options)
-        request = AoiRequest.build(
-            geometries,
-            band_codes,
-            what="get_xarray",
-            geometry_crs=geometry_crs,
-            geometry_column=geometry_column,
-            target_crs=target_crs,
-            all_touched=all_touched,
-            cube=CubeOptions.build(
-                band_codes,
-                resolution=resolution,
-                resampling=resampling,
-                dtype=dtype,
-                fill_value=fill_value,
-                anchor=anchor,
-            ),
-        )
-        source = self._filtered(filters)
-        try:
-            return self._readers().get_xarray(source, request, output, options)
-        except NoMatchingRecordsError:
-            raise self._no_match(source, request, filters) from None
+        trust = _Trust(error_policy, deadline, timeout, staleness)
+        options = self._options(data_source, max_concurrent, progress, cloud_config, backend, trust)
+        aoi = _Aoi(geometry_crs, geometry_column, target_crs, all_touched)
+        cube = _Cube(resolution, resampling, dtype, fill_value, anchor)
+        request = self._aoi_request("get_xarray", geometries, bands, options, aoi, cube)
+        source, readers = self._filtered(filters), self._readers()
+        with self._explained(source, request, filters):
+            return readers.get_xarray(source, request, output, options)
 
     def get_gdf(
         self,
@@ -369,31 +346,13 @@ class ReadMethods:
             ImportError: geopandas is not installed (``rasteret[geopandas]``).
             MemoryBudgetError: The read would not fit the memory budget.
         """
-        options = self._options(
-            data_source,
-            max_concurrent=max_concurrent,
-            progress=progress,
-            cloud_config=cloud_config,
-            backend=backend,
-            error_policy=error_policy,
-            deadline=deadline,
-            timeout=timeout,
-            staleness=staleness,
-        )
-        request = AoiRequest.build(
-            geometries,
-            self._bands(bands, options),
-            what="get_gdf",
-            geometry_crs=geometry_crs,
-            geometry_column=geometry_column,
-            target_crs=target_crs,
-            all_touched=all_touched,
-        )
-        source = self._filtered(filters)
-        try:
-            return self._readers().get_gdf(source, request, options)
-        except NoMatchingRecordsError:
-            raise self._no_match(source, request, filters) from None
+        trust = _Trust(error_policy, deadline, timeout, staleness)
+        options = self._options(data_source, max_concurrent, progress, cloud_config, backend, trust)
+        aoi = _Aoi(geometry_crs, geometry_column, target_crs, all_touched)
+        request = self._aoi_request("get_gdf", geometries, bands, options, aoi)
+        source, readers = self._filtered(filters), self._readers()
+        with self._explained(source, request, filters):
+            return readers.get_gdf(source, request, options)
 
     # -- points, windows, rasters --------------------------------------------------------------
 
@@ -429,17 +388,8 @@ class ReadMethods:
                 ``return_neighbourhood``, invalid filters.
             MemoryBudgetError: The neighbourhoods would not fit the memory budget.
         """
-        options = self._options(
-            data_source,
-            max_concurrent=max_concurrent,
-            progress=progress,
-            cloud_config=cloud_config,
-            backend=backend,
-            error_policy=error_policy,
-            deadline=deadline,
-            timeout=timeout,
-            staleness=staleness,
-        )
+        trust = _Trust(error_policy, deadline, timeout, staleness)
+        options = self._options(data_source, max_concurrent, progress, cloud_config, backend, trust)
         request = PointRequest.build(
             points,
             self._bands(bands, options),
@@ -483,15 +433,8 @@ class ReadMethods:
             ReadError: Nothing readable; names the first failure's URL, band, record and
                 HTTP status.
         """
-        options = self._options(
-            None,
-            max_concurrent=max_concurrent,
-            backend=backend,
-            error_policy=error_policy,
-            deadline=deadline,
-            timeout=timeout,
-            staleness=staleness,
-        )
+        trust = _Trust(error_policy, deadline, timeout, staleness)
+        options = self._options(None, max_concurrent, None, None, backend, trust)
         request = GridRequest.build(
             record_ids,
             self._bands(bands, options),
@@ -518,11 +461,7 @@ class ReadMethods:
         Raises:
             EmptyCollectionError: The collection is empty (a ``ValueError``).
         """
-        try:
-            empty = len(self) == 0
-        except TypeError:  # a streamed hf:// collection is not counted
-            empty = False
-        if empty:
+        if self._count() == 0:  # a streamed hf:// view is not counted (None)
             raise EmptyCollectionError(f"collection {self.name!r} has no records")
         async for raster in self.iterate_rasters():
             return raster
@@ -587,15 +526,10 @@ class ReadMethods:
         """
         from rasteret_io import normalize_aois  # shapely / pyproj: only with geometries
 
-        criteria = {
-            "cloud_cover_lt": cloud_cover_lt,
-            "date_range": date_range,
-            "bbox": bbox,
-            "split": split,
-        }
-        given = {k: v for k, v in criteria.items() if v is not None}
+        criteria = (("cloud_cover_lt", cloud_cover_lt), ("date_range", date_range), ("bbox", bbox))
+        given: dict[str, Any] = {k: v for k, v in criteria if v is not None}
         if split is not None:
-            given["split_column"] = split_column
+            given.update(split=split, split_column=split_column)
         aois = (
             None if geometries is None else normalize_aois(geometries, geometry_crs=geometries_crs)
         )
@@ -611,11 +545,6 @@ class ReadMethods:
             target_crs=target_crs,
             transforms=transforms,
         )
-        options = self._options(  # chips of unreadable records are skipped (warned once)
-            None,
-            max_concurrent=max_concurrent,
-            cloud_config=cloud_config,
-            backend=backend,
-            error_policy="skip",
-        )
+        skip = _Trust("skip", None, None, None)  # chips of unreadable records: skipped, warned
+        options = self._options(None, max_concurrent, None, cloud_config, backend, skip)
         return self._readers().torchgeo_dataset(self._filtered(given), request, options)

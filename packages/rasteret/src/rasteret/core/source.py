@@ -1,13 +1,12 @@
 """Open Parquet collections, read their metadata, check them against the schema contract, and
-hand their records to components (:class:`DatasetRecords`)."""
+describe where they live."""
 
 from __future__ import annotations
 
 import datetime as _dt
 import os
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,7 +14,6 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from rasteret.errors import CollectionNotFoundError, InvalidCollectionError
-from rasteret.query.filters import combine
 from rasteret.records import CollectionInfo
 from rasteret_catalog import CloudConfig, DatasetDescriptor
 from rasteret_catalog.schema import (
@@ -26,7 +24,6 @@ from rasteret_catalog.schema import (
 )
 
 __all__ = [
-    "DatasetRecords",
     "anonymous_s3",
     "check_contract",
     "collection_info",
@@ -46,45 +43,6 @@ def is_remote(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` is a URI other than ``file://`` (s3://, gs://, az://, https://...)."""
     text = os.fspath(path)
     return "://" in text and not text.startswith("file://")
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class DatasetRecords:
-    """The :class:`~rasteret.records.RecordSource` of a collection view over a dataset.
-
-    Attributes:
-        dataset: The records (shared by every view, never modified).
-        filter: The view's filter (None: every record).
-        info: Name, description, data source and date range of the view.
-    """
-
-    dataset: ds.Dataset
-    filter: ds.Expression | None
-    info: CollectionInfo
-
-    @property
-    def schema(self) -> pa.Schema:
-        """Arrow schema of the records."""
-        return self.dataset.schema
-
-    def to_table(
-        self, columns: Sequence[str] | None = None, *, where: ds.Expression | None = None
-    ) -> pa.Table:
-        """The filtered records (only ``columns``), narrowed by ``where`` when given."""
-        return self.dataset.to_table(
-            columns=None if columns is None else list(columns), filter=combine(self.filter, where)
-        )
-
-    def to_batches(
-        self, columns: Sequence[str] | None = None, *, where: ds.Expression | None = None
-    ) -> Iterator[pa.RecordBatch]:
-        """The same records as :meth:`to_table`, batch by batch."""
-        return iter(
-            self.dataset.to_batches(
-                columns=None if columns is None else list(columns),
-                filter=combine(self.filter, where),
-            )
-        )
 
 
 def strip_scheme(uri: str) -> str:

@@ -19,7 +19,7 @@ import pyarrow as pa
 from rasteret._options import get_options
 from rasteret.read.backends import read_backend
 from rasteret_catalog.schema import Col, band_of_metadata_column
-from rasteret_io import BatchReader, as_records, default_fetcher, record_sources
+from rasteret_io import BatchReader, as_records, record_sources
 from rasteret_io import read_columns as _engine_columns
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -154,24 +154,12 @@ def in_flight() -> int:
 def fetcher(options: ReadOptions) -> Fetcher:
     """A fetcher over the read's backend, with its concurrency bounds, error policy, retries,
     timeouts, deadline and staleness policy (``options.fetch``)."""
-    return default_fetcher(
-        read_backend(options),
-        max_concurrent=in_flight(),
-        record_concurrency=options.max_concurrent,
-        error_policy=options.error_policy,
-        options=options.fetch_options(),
-    )
+    return batch_reader((), options).fetcher()
 
 
 def reader_fetcher(reader: BatchReader) -> Fetcher:
     """A fetcher over ``reader``'s backend, in the calling process (its loop and pool)."""
-    return default_fetcher(
-        reader.backend,
-        max_concurrent=reader.max_concurrent,
-        record_concurrency=reader.record_concurrency,
-        error_policy=reader.error_policy,
-        options=reader.fetch_options,
-    )
+    return reader.fetcher()
 
 
 def batch_reader(

@@ -207,12 +207,7 @@ def _values(item: ChunkItem, sub: tuple[int, int, int, int], place: Any, res: An
     if place is None:  # a copy of the source window, converted like the eager copy
         data, valid = res.data, res.valid_mask
         if out.converted:
-            ok = source_valid(data, valid, src.nodata)
-            data = convert_values(data, out.dtype)
-            if data is res.data:
-                data = data.copy()
-            data[~ok] = out.fill
-            valid = ok
+            data, valid = out.convert(data, valid, src.nodata)
         return data, (np.ones(data.shape, bool) if valid is None else valid)
     work = np.promote_types(res.data.dtype, np.dtype(out.dtype))
     if place[0] == "warp":

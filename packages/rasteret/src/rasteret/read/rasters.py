@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -16,22 +16,28 @@ if TYPE_CHECKING:  # pragma: no cover
     from rasteret.records import RecordSource
     from rasteret_io.protocols import Backend
 
-__all__ = ["RasterAccessor", "iterate_rasters"]
+__all__ = ["RasterAccessor", "RasterInfo", "iterate_rasters"]
 
 
 @dataclass
-class RasterAccessor:
-    """A record: its footprint, CRS, assets and indexed band headers, plus async reads."""
+class RasterInfo:
+    """One record of a collection (the 0.4.1 value shape of a Parquet row)."""
 
     id: str
     datetime: Any
-    bbox: tuple[float, float, float, float] | None
+    bbox: Sequence[float] | None
     footprint: Any
     crs: int | None
     cloud_cover: float
     assets: dict[str, Any]
     band_metadata: dict[str, Any]
     collection: str
+
+
+@dataclass
+class RasterAccessor(RasterInfo):
+    """A record: its footprint, CRS, assets and indexed band headers, plus async reads."""
+
     data_source: str
     _record: EngineRecords | None = field(default=None, repr=False)
 
