@@ -98,6 +98,13 @@ def run_worker(
 ) -> dict[str, Any]:
     cfg_path = tmp / f"cfg-{reader.name}.json"
     cfg_path.write_text(json.dumps({**cfg, "variant": reader.variant}))
+    args = ["bench.worker", reader.family, str(task_path), str(cfg_path)]
+    return run_child(python, args, "BENCH-RESULT ", timeout)
+
+
+def run_child(python: str, module_args: list[str], marker: str, timeout: float) -> dict[str, Any]:
+    """Run ``python -m *module_args`` from the workspace root and return the JSON of its last
+    stdout line starting with ``marker`` (plus ``process_s``), or ``{"ok": False, "error"}``."""
     env = {**os.environ, "PYTHONPATH": str(ROOT_DIR), "PYTHONHASHSEED": "0"}
     # byte-code caching on, as users have it (this machine's shell sets it off)
     for k in ("VIRTUAL_ENV", "UV_PYTHON", "PYTHONDONTWRITEBYTECODE"):
@@ -105,7 +112,7 @@ def run_worker(
     t = time.monotonic()
     try:
         p = subprocess.run(
-            [python, "-m", "bench.worker", reader.family, str(task_path), str(cfg_path)],
+            [python, "-m", *module_args],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -114,10 +121,10 @@ def run_worker(
         )
     except subprocess.TimeoutExpired:
         return {"ok": False, "error": f"timeout after {timeout:.0f} s"}
-    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("BENCH-RESULT ")]
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith(marker)]
     if not lines:
         return {"ok": False, "error": f"exit {p.returncode}: {p.stderr.strip()[-800:]}"}
-    out = json.loads(lines[-1].removeprefix("BENCH-RESULT "))
+    out: dict[str, Any] = json.loads(lines[-1].removeprefix(marker))
     out["process_s"] = time.monotonic() - t
     return out
 

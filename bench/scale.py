@@ -29,7 +29,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -37,7 +36,7 @@ from typing import Any
 
 from bench import corpus, server, venvs
 from bench.corpus import BUCKET, CorpusSpec
-from bench.runner import RESULTS_DIR, ROOT_DIR, code_key
+from bench.runner import RESULTS_DIR, code_key, run_child
 
 
 def _link_many(spec: CorpusSpec, prefix: str, n: int, big: bool) -> None:
@@ -150,27 +149,7 @@ def _child(spec_path: str) -> int:
 def _run_child(python: str, job: dict[str, Any], tmp: Path, timeout: float) -> dict[str, Any]:
     p = tmp / "job.json"
     p.write_text(json.dumps(job))
-    env = {**os.environ, "PYTHONPATH": str(ROOT_DIR), "PYTHONHASHSEED": "0"}
-    for k in ("VIRTUAL_ENV", "UV_PYTHON", "PYTHONDONTWRITEBYTECODE"):
-        env.pop(k, None)
-    t = time.monotonic()
-    try:
-        proc = subprocess.run(
-            [python, "-m", "bench.scale", "child", str(p)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-            cwd=str(ROOT_DIR),
-        )
-    except subprocess.TimeoutExpired:
-        return {"ok": False, "error": f"timeout after {timeout:.0f} s"}
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("SCALE-RESULT ")]
-    if not lines:
-        return {"ok": False, "error": f"exit {proc.returncode}: {proc.stderr[-800:]}"}
-    res = json.loads(lines[-1].removeprefix("SCALE-RESULT "))
-    res["process_s"] = time.monotonic() - t
-    return res
+    return run_child(python, ["bench.scale", "child", str(p)], "SCALE-RESULT ", timeout)
 
 
 def _pythons(names: list[str]) -> dict[str, str]:
