@@ -150,11 +150,19 @@ async def read_grid(
     finish = _OnGrid(meta, grid, resampling)
     results = await read_windows(reqs, fetcher, progress=progress, finish=finish, deadline=deadline)
 
-    dtypes = [finish.dtypes[k] for k, res in enumerate(results) if res.data is not None]
+    # skipped, or filled with nodata: reported either way
+    failures += [
+        ReadFailure(m.source.record_id, m.source.band, None, res.error)
+        for m, res in zip(meta, results, strict=True)
+        if res.error is not None
+    ]
+    # each window's source dtype (the engine allocates windows in their level's dtype)
+    dtypes = [
+        np.dtype(m.source.level_spec(m.level).dtype)
+        for m, res in zip(meta, results, strict=True)
+        if res.data is not None
+    ]
     if not dtypes:
-        for m, res in zip(meta, results, strict=True):
-            if res.error is not None:
-                failures.append(ReadFailure(m.source.record_id, m.source.band, None, res.error))
         raise nothing_readable(failures, len(records), list(bands))
     nodatas = {m.source.nodata for m in meta}
     fill: int | float = 0
@@ -162,13 +170,6 @@ async def read_grid(
         (nd,) = nodatas
         fill = 0 if nd is None else nd
     shape = (len(keys), len(bands), grid.height, grid.width)
-    for m, res in zip(meta, results, strict=True):
-        if res.error is not None:  # skipped, or filled with nodata: reported either way
-            failures.append(
-                ReadFailure(
-                    m.source.record_id, m.source.band, None, res.error or ReadError("read failed")
-                )
-            )
 
     def mosaic() -> tuple[np.ndarray, np.ndarray]:
         """First valid pixel wins, in row order (in the decode pool, off the event loop)."""
@@ -259,7 +260,6 @@ class _OnGrid:
         self.meta = meta
         self.grid = grid
         self.resampling = resampling
-        self.dtypes: list[Any] = [None] * len(meta)
 
     def __call__(self, res: WindowResult) -> WindowResult:
         import numpy as np
@@ -269,14 +269,11 @@ class _OnGrid:
         m = self.meta[res.request.key]
         src = m.source
         arr, ok = res.data, res.valid_mask
-        self.dtypes[res.request.key] = arr.dtype
         if m.resample:
             kind = self.resampling or ("bilinear" if arr.dtype.kind == "f" else "nearest")
             src_t = window_transform(src.levels[m.level].transform, res.request.window)
-            valid = res.valid
-            assert valid is not None  # data is not None
             arr, ok = reproject_array(
-                arr, valid, src_t, src.crs, self.grid, fill=res.fill, resampling=kind
+                arr, ok, src_t, src.crs, self.grid, fill=res.fill, resampling=kind
             )
             if kind == "bilinear" and res.data.dtype.kind != "f":
                 arr = np.round(arr)

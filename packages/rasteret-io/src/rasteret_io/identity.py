@@ -72,7 +72,9 @@ class ObjectIdentity:
     @classmethod
     def from_meta(cls, meta: Mapping[str, Any]) -> ObjectIdentity:
         """Build from an obstore ``ObjectMeta`` (``e_tag``, ``size``, ``last_modified``)."""
-        return cls(meta.get("e_tag"), meta.get("size"), _utc(meta.get("last_modified")))
+        return cls(
+            meta.get("e_tag"), meta.get("size"), meta.get("last_modified")
+        )  # normalised in __post_init__
 
     @classmethod
     def from_band_metadata(cls, struct: Mapping[str, Any] | None) -> ObjectIdentity | None:
@@ -90,7 +92,7 @@ class ObjectIdentity:
         ident = cls(
             struct.get(BandField.ETAG),
             struct.get(BandField.FILE_SIZE),
-            _utc(struct.get(BandField.LAST_MODIFIED)),
+            struct.get(BandField.LAST_MODIFIED),
         )
         return ident if ident.known else None
 

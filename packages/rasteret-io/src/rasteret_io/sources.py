@@ -218,11 +218,6 @@ class BandSource:
             tile_height=lv.tile_height,
         )
 
-    @property
-    def samples(self) -> tuple[int, ...]:
-        """Samples argument for ``rasteret_cog.plan_window``."""
-        return (self.sample,)
-
     def mask_source(self) -> BandSource | None:
         """A source reading this band's internal (GDAL) mask at full resolution, if indexed.
 

@@ -343,8 +343,9 @@ def _jobs(rd: _Read) -> list[_CogJob]:
         assert plan.tile_spec is not None and plan.tile_offset is not None
         assert plan.tile_length is not None
         local: list[int] = []
+        owner = plan.tile_url.tolist()
         for u, s, off, n in zip(
-            plan.tile_url.tolist(),
+            owner,
             plan.tile_spec.tolist(),
             plan.tile_offset.tolist(),
             plan.tile_length.tolist(),
@@ -354,7 +355,6 @@ def _jobs(rd: _Read) -> list[_CogJob]:
             local.append(len(job.tiles))
             job.tiles.append((s, off, n))
             job.places.append([])
-        owner = plan.tile_url.tolist()
         rows = np.concatenate(
             [plan.window[:, None], plan.src, plan.dst, plan.sample[:, None]], axis=1
         ).tolist()
@@ -453,7 +453,6 @@ async def read_windows(
         else:
             submit(job)
     fetching = asyncio.ensure_future(fetcher.fetch(ranges, deadline=deadline, on_group=landed))
-    tasks = [fetching]
     decoded = rd.done.future
     either: list[asyncio.Future[Any]] = [fetching, decoded]
     try:
@@ -463,9 +462,8 @@ async def read_windows(
         await fetching
         await decoded
     except BaseException:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        fetching.cancel()
+        await asyncio.gather(fetching, return_exceptions=True)
         if not fetching.cancelled() and fetching.done():
             fetching.exception()  # retrieved
         if decoded.done() and not decoded.cancelled():
