@@ -23,6 +23,7 @@ from rasteret.errors import InvalidInputError
 __all__ = [
     "RasteretOptions",
     "build_progress",
+    "check_staleness",
     "get_options",
     "options",
     "parse_seconds",
@@ -141,7 +142,12 @@ def parse_seconds(value: Any, what: str) -> float | None:
     return float(value)
 
 
-def _check_staleness(value: Any) -> Staleness:
+def check_staleness(value: Any) -> Staleness:
+    """``value`` if it is a staleness policy (``"raise"``, ``"warn"``, ``"off"``).
+
+    Raises:
+        InvalidInputError: Any other value.
+    """
     if value not in _STALENESS:
         raise InvalidInputError(f"staleness must be one of {list(_STALENESS)}, got {value!r}")
     return value
@@ -190,7 +196,7 @@ def set_options(
     if timeout is not None:
         changes["timeout"] = parse_seconds(timeout, "timeout")
     if staleness is not None:
-        changes["staleness"] = _check_staleness(staleness)
+        changes["staleness"] = check_staleness(staleness)
     if max_requests_in_flight is not None:
         changes["max_requests_in_flight"] = _check_in_flight(max_requests_in_flight)
     with _lock:

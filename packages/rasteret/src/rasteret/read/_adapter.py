@@ -19,7 +19,7 @@ import pyarrow as pa
 from rasteret._options import get_options
 from rasteret.read.backends import read_backend
 from rasteret_catalog.schema import Col, band_of_metadata_column
-from rasteret_io import BatchReader, as_records, record_sources
+from rasteret_io import BatchReader, as_records
 from rasteret_io import read_columns as _engine_columns
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -104,12 +104,6 @@ class EngineRecords:
     def take(self, indices: Sequence[int]) -> EngineRecords:
         """The records at ``indices``, in that order."""
         return EngineRecords(self.table.take(pa.array(indices, pa.int64())))
-
-    def record_sources(
-        self, bands: Sequence[str], band_map: Mapping[str, str] | None
-    ) -> list[RecordSources]:
-        """Band sources of every record (planning from the index alone, no I/O)."""
-        return [record_sources(r, i, bands, band_map) for i, r in enumerate(self._rows)]
 
     def sources(
         self, bands: Sequence[str], band_map: Mapping[str, str] | None

@@ -30,6 +30,7 @@ import numpy as np
 import shapely
 
 from rasteret.read._adapter import reader_fetcher
+from rasteret.read.steps import fusion_valid
 from rasteret_io import (
     BandOutput,
     BandSource,
@@ -283,10 +284,7 @@ def read_chunk(reader: BatchReader, spec: ChunkSpec) -> np.ndarray:
         data, valid = _values(item, sub, place, res)
         a0, a1, b0, b1 = sub
         inside = _full_mask(item.mask)[a0:a1, b0:b1]
-        ok = valid & inside
-        nodata = item.output.nodata
-        if nodata is not None:
-            ok &= ~np.isnan(data) if np.isnan(nodata) else data != nodata
+        ok = fusion_valid(data, valid & inside, item.output.nodata)  # as the eager cube fuses
         orow, ocol = item.offset
         rows = slice(a0 + orow - r0, a1 + orow - r0)
         cols = slice(b0 + ocol - c0, b1 + ocol - c0)

@@ -29,16 +29,9 @@ from rasteret_io import read_aois, run_sync
 if TYPE_CHECKING:  # pragma: no cover
     from rasteret.read.requests import AoiRequest, ReadOptions
     from rasteret.records import RecordSource
-    from rasteret_io import ReadFailure, ReadOutcome
+    from rasteret_io import ReadOutcome
 
-__all__ = ["aoi_records", "no_data_error", "raise_or_warn", "read_chips"]
-
-
-def raise_or_warn(
-    failures: Sequence[ReadFailure], what: str, *, produced: int, policy: str = "skip"
-) -> None:
-    """The error policy of :mod:`rasteret.read.failures` (kept under its former name)."""
-    apply_policy(failures, what, produced=produced, policy=policy)
+__all__ = ["aoi_records", "no_data_error", "read_chips"]
 
 
 def aoi_records(

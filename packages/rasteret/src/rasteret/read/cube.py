@@ -19,7 +19,7 @@ import numpy as np
 from rasteret.read.arrays import execute
 from rasteret.read.failures import no_data_error
 from rasteret.read.plan import CubePlan, check_plan_budget, placement, plan_cube
-from rasteret.read.steps import Member, Step, naive_time, warn_fused
+from rasteret.read.steps import Member, Step, fusion_valid, naive_time, warn_fused
 from rasteret.read.xr_conventions import (
     DIMS,
     dataset_attrs,
@@ -42,22 +42,11 @@ __all__ = [
     "band_layout",
     "build_dataset",
     "dataset_coords",
-    "fusion_valid",
     "get_xarray",
     "naive_time",
     "spatial_ref_attrs",
     "variable_attrs",
 ]
-
-
-def fusion_valid(data: np.ndarray, valid: np.ndarray | None, nodata: Any) -> np.ndarray:
-    """Pixels a record contributes to a fused step: read, inside the AOI and not nodata."""
-    ok = np.ones(data.shape, dtype=bool) if valid is None else valid.copy()
-    if nodata is None:
-        return ok
-    if data.dtype.kind == "f" and np.isnan(nodata):
-        return ok & ~np.isnan(data)
-    return ok & (data != nodata)
 
 
 def band_layout(plan: CubePlan, band: str) -> tuple[np.dtype, Any, Any, str | None] | None:

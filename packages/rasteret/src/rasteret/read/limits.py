@@ -12,15 +12,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from rasteret._options import get_options, parse_seconds
-from rasteret.errors import InvalidInputError
+from rasteret._options import check_staleness, get_options, parse_seconds
 
 if TYPE_CHECKING:  # pragma: no cover
     from rasteret_io import FetchOptions, MemoryBudget
 
 __all__ = ["HINTS", "budget_for", "fetch_options", "resolve_budget"]
-
-_STALENESS = ("raise", "warn", "off")
 
 HINTS = {
     "get_numpy": (
@@ -66,9 +63,7 @@ def fetch_options(concurrency: int, deadline: Any, timeout: Any, staleness: Any)
     opts = get_options()
     secs = opts.deadline if deadline is None else parse_seconds(deadline, "deadline")
     attempt = opts.timeout if timeout is None else parse_seconds(timeout, "timeout")
-    policy = opts.staleness if staleness is None else staleness
-    if policy not in _STALENESS:
-        raise InvalidInputError(f"staleness must be one of {list(_STALENESS)}, got {policy!r}")
+    policy = opts.staleness if staleness is None else check_staleness(staleness)
     return FetchOptions(
         concurrency=concurrency,
         retry=replace(RetryPolicy(), timeout=attempt),

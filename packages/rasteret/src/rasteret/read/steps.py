@@ -25,7 +25,17 @@ import numpy as np
 
 from rasteret.read.cube_options import GroupBy
 
-__all__ = ["Member", "Step", "group_steps", "naive_time", "warn_fused"]
+__all__ = ["Member", "Step", "fusion_valid", "group_steps", "naive_time", "warn_fused"]
+
+
+def fusion_valid(data: np.ndarray, valid: np.ndarray | None, nodata: Any) -> np.ndarray:
+    """Pixels a record contributes to a fused step: read, inside the AOI and not nodata."""
+    ok = np.ones(data.shape, dtype=bool) if valid is None else valid.copy()
+    if nodata is None:
+        return ok
+    if data.dtype.kind == "f" and np.isnan(nodata):
+        return ok & ~np.isnan(data)
+    return ok & (data != nodata)
 
 
 def naive_time(value: Any) -> np.datetime64:

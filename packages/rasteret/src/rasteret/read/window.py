@@ -47,7 +47,8 @@ def read_window(source: RecordSource, request: GridRequest, options: ReadOptions
         raise InvalidInputError(
             f"read_window: none of the record_ids {list(ids[:5])} is in the collection"
         )
-    missing = [i for i in dict.fromkeys(ids) if i not in set(found)]
+    have = set(found)
+    missing = [i for i in dict.fromkeys(ids) if i not in have]
     if missing:
         msg = f"read_window: record_ids not in the collection: {missing[:10]}" + (
             f" (+{len(missing) - 10} more)" if len(missing) > 10 else ""
