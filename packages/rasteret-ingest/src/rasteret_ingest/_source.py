@@ -64,7 +64,8 @@ class HeaderRead:
 
     Attributes:
         header: The parsed header.
-        requests: Range requests made for it (retries included).
+        requests: Range requests the header needed (retries are counted by the source's
+            metrics, shared by every concurrent read).
         info: Identity of the object (ETag / size / Last-Modified), when the backend
             reports it.
     """
@@ -216,7 +217,6 @@ class HeaderSource:
                 (``DeadlineExceededError``).
             rasteret_cog.TiffFormatError: the bytes are not a usable TIFF header.
         """
-        before = self.request_count
         parser = HeaderParser()
         size = max(self.first_read, 16)
         data, info = await self._get(url, 0, size, None, deadline)
@@ -245,7 +245,7 @@ class HeaderSource:
             if len(data) < length and parser.file_size is None:
                 parser.file_size = start + len(data)
             parser.feed(start, data)
-        return HeaderRead(header=need, requests=self.request_count - before, info=info)
+        return HeaderRead(header=need, requests=requests, info=info)
 
     async def head(self, url: str, *, deadline: Deadline | None = None) -> ObjectIdentity | None:
         """Identity of ``url`` now (one HEAD request, retried), or None when the backend

@@ -56,7 +56,7 @@ from rasteret_catalog.schema import Col, MetaKey
 from rasteret_ingest._swap import WriterLock, remove_leftovers, staged
 from rasteret_ingest.errors import TableNormalizationError
 from rasteret_ingest.metadata import merge_geoparquet_metadata
-from rasteret_ingest.writer import _write_dataset, replace_locked, schema_metadata
+from rasteret_ingest.writer import _write_dataset, open_dataset, replace_locked, schema_metadata
 
 __all__ = ["HEADER_FILE", "AppendOutcome", "append_rows", "existing_ids", "open_collection_dataset"]
 
@@ -69,7 +69,7 @@ _NO_LINK = (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTS
 
 def open_collection_dataset(path: str | os.PathLike[str]) -> ds.Dataset:
     """The Hive-partitioned dataset of a local collection (file list and first footer only)."""
-    return ds.dataset(os.fspath(path), format="parquet", partitioning="hive")
+    return open_dataset(os.fspath(path))
 
 
 def existing_ids(dataset: ds.Dataset, ids: pa.Array | pa.ChunkedArray) -> set[str]:

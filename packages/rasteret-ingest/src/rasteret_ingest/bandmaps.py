@@ -28,20 +28,11 @@ from rasteret_ingest.errors import BandMapError, SharedAssetError
 
 __all__ = [
     "BandPlan",
-    "asset_key_union",
     "check_band_index_map",
     "infer_band_map",
     "plan_bands",
     "resolve_band_map",
 ]
-
-
-def asset_key_union(items: Iterable[Mapping[str, Any]]) -> set[str]:
-    """Every asset key used by at least one item."""
-    keys: set[str] = set()
-    for item in items:
-        keys.update((item.get("assets") or {}).keys())
-    return keys
 
 
 def _sorted(keys: Iterable[str]) -> list[str]:
@@ -130,6 +121,7 @@ def resolve_band_map(
 
 
 _RASTER_EXT = (".tif", ".tiff", ".gtif", ".gtiff")
+_IMAGE_EXT = (".png", ".jpg", ".jpeg", ".jp2", ".webp")
 _NOT_DATA_ROLES = frozenset({"thumbnail", "overview", "metadata", "visual:thumbnail"})
 _NOT_RASTER_TYPES = ("application/json", "application/xml", "text/", "application/geo+json",
                      "application/x-hdf", "application/x-netcdf", "application/vnd+zarr")  # fmt: skip
@@ -141,13 +133,13 @@ def _asset_kind(asset: Mapping[str, Any]) -> str:
     media = str(asset.get("type") or "").lower()
     roles = {str(r).lower() for r in asset.get("roles") or ()}
     href = str(asset.get("href") or "").split("?", 1)[0].lower()
-    if href.endswith((".png", ".jpg", ".jpeg", ".jp2", ".webp")):  # whatever the type says
+    if href.endswith(_IMAGE_EXT):  # whatever the type says
         return "image"
     if "tiff" in media or href.endswith(_RASTER_EXT):
         return "image" if roles & _NOT_DATA_ROLES else "raster"
     if media.startswith(_NOT_RASTER_TYPES) or href.endswith((".json", ".xml", ".html", ".txt")):
         return "other"
-    if media.startswith("image/") or href.endswith((".png", ".jpg", ".jpeg", ".jp2", ".webp")):
+    if media.startswith("image/"):
         return "image"
     return "image" if roles & _NOT_DATA_ROLES else "raster"
 

@@ -28,7 +28,6 @@ from rasteret_catalog.schema import PARTITION_COLUMNS, Col, MetaKey, band_of_met
 from rasteret_ingest.append import (
     append_rows,
     existing_ids,
-    open_collection_dataset,
     rewrite_with_rows,
 )
 from rasteret_ingest.bandmaps import plan_bands
@@ -41,7 +40,7 @@ from rasteret_ingest.pipeline import enrich_records, finalise_records
 from rasteret_ingest.specs import EnrichOptions, Prepared, TableSource
 from rasteret_ingest.stac import items_to_table, search_items
 from rasteret_ingest.table import prepare_table
-from rasteret_ingest.writer import local_path, read_collection, write_collection
+from rasteret_ingest.writer import local_path, open_dataset, read_collection, write_collection
 
 if TYPE_CHECKING:  # pragma: no cover
     from rasteret_io.protocols import Backend
@@ -129,8 +128,8 @@ def update_collection(
     """
     target = str(path)
     local = not is_cloud_uri(target)
-    dataset = open_collection_dataset(local_path(target)) if local else None
-    schema = dataset.schema if dataset is not None else read_collection(target).schema
+    dataset = open_dataset(target)
+    schema = dataset.schema
     md = {k.decode(): v.decode() for k, v in (schema.metadata or {}).items()}
     name = md.get(MetaKey.NAME.value) or _stem(path)
     source = md.get(MetaKey.DATA_SOURCE.value, "")
@@ -160,7 +159,7 @@ def update_collection(
         items = _item_dicts(new_items_or_table)
         if not items:
             return unchanged()
-        known = _known_ids(target, dataset, pa.array([str(i.get("id")) for i in items]))
+        known = existing_ids(dataset, pa.array([str(i.get("id")) for i in items]))
         items = [i for i in items if str(i.get("id")) not in known]
         if not items:
             return unchanged()
@@ -179,7 +178,7 @@ def update_collection(
                 url_rewrite_patterns=url_rewrite_patterns or {},
             )
         ).table
-        known = _known_ids(target, dataset, new.column(Col.ID))
+        known = existing_ids(dataset, new.column(Col.ID))
         if known:
             mask = pc.invert(pc.is_in(new.column(Col.ID), value_set=pa.array(sorted(known))))
             new = new.filter(mask)
@@ -223,14 +222,7 @@ def update_collection(
     return BuildResult(written, None, name, source, added == 0, report, added=added)
 
 
-def _known_ids(target: str, dataset: ds.Dataset | None, ids: Any) -> set[str]:
-    """Ids among ``ids`` already in the collection (pushed-down scan of ``id``)."""
-    if dataset is None:
-        dataset = ds.dataset(read_collection(target, columns=[Col.ID.value]))
-    return existing_ids(dataset, ids)
-
-
-def _partitions(dataset: ds.Dataset | None) -> tuple[str, ...]:
-    part = getattr(dataset, "partitioning", None) if dataset is not None else None
+def _partitions(dataset: ds.Dataset) -> tuple[str, ...]:
+    part = getattr(dataset, "partitioning", None)
     names = tuple(part.schema.names) if part is not None else ()
     return names or PARTITION_COLUMNS

@@ -44,6 +44,7 @@ from rasteret_ingest.naming import is_cloud_uri
 __all__ = [
     "collection_exists",
     "local_path",
+    "open_dataset",
     "read_collection",
     "read_schema",
     "remove_stale_temps",
@@ -243,10 +244,7 @@ def read_collection(
 
     Hive partition columns come back as int32; the key-value metadata of the files is kept.
     """
-    p = str(path)
-    if filesystem is None and not is_cloud_uri(p):
-        p = str(Path(os.path.expanduser(_strip_file(p))))
-    dataset = ds.dataset(p, format="parquet", partitioning="hive", filesystem=filesystem)
+    dataset = open_dataset(path, filesystem=filesystem)
     table = dataset.to_table(columns=list(columns) if columns is not None else None)
     if dataset.schema.metadata and not table.schema.metadata:
         table = table.replace_schema_metadata(dataset.schema.metadata)
@@ -255,7 +253,13 @@ def read_collection(
 
 def read_schema(path: Any, *, filesystem: Any = None) -> pa.Schema:
     """The schema and key-value metadata of a collection, without reading its rows."""
+    return open_dataset(path, filesystem=filesystem).schema
+
+
+def open_dataset(path: Any, *, filesystem: Any = None) -> ds.Dataset:
+    """The Hive-partitioned dataset of a collection (local path, ``file://`` or cloud URI):
+    its file list and first footer only, no rows."""
     p = str(path)
     if filesystem is None and not is_cloud_uri(p):
-        p = str(Path(os.path.expanduser(_strip_file(p))))
-    return ds.dataset(p, format="parquet", partitioning="hive", filesystem=filesystem).schema
+        p = str(local_path(p))
+    return ds.dataset(p, format="parquet", partitioning="hive", filesystem=filesystem)
