@@ -247,13 +247,6 @@ class AefCollection:
         """Canonical name -> index column (the descriptor's ``field_roles``)."""
         return dict(AEF_FIELD_ROLES)
 
-    def shard_of(self, record_id: str | int) -> str:
-        """The ``source_part`` of a record."""
-        for r in self.records:
-            if r.fid == int(record_id):
-                return r.source_part
-        raise KeyError(record_id)
-
 
 # ----------------------------------------------------------------------------------- COGs
 def write_aef_cog(path: Path, tile: AefTile, spec: AefSpec, seed: int) -> np.ndarray:

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +21,7 @@ from rasteret_testkit.aef import (
     AefCollection,
 )
 from rasteret_testkit.hub import HubEmulator
-from rasteret_testkit.moto_s3 import MotoS3
+from rasteret_testkit.moto_s3 import MotoS3, anon_store_config
 
 __all__ = ["AefHubRepo", "AefS3", "serve_aef_on_hub", "upload_aef_to_s3"]
 
@@ -59,13 +58,7 @@ class AefS3:
 
     def store_config(self) -> dict[str, Any]:
         """Keyword arguments for an anonymous ``obstore.store.S3Store(**cfg)`` on the bucket."""
-        return {
-            "bucket": self.bucket,
-            "endpoint": self.endpoint,
-            "region": self.region,
-            "skip_signature": True,
-            "client_options": {"allow_http": True},
-        }
+        return anon_store_config(self.endpoint, self.region, self.bucket)
 
     def pyarrow_filesystem(self) -> Any:
         """An anonymous ``pyarrow.fs.S3FileSystem`` on moto (paths are ``<bucket>/<key>``)."""
@@ -93,27 +86,6 @@ class AefS3:
                 "url_patterns": dict(self.url_rewrite_patterns),
             },
         }
-
-
-def _ensure_public_bucket(moto: MotoS3, bucket: str) -> None:
-    client = moto.client
-    names = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
-    if bucket in names:
-        return
-    client.create_bucket(Bucket=bucket)
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "PublicRead",
-                "Effect": "Allow",
-                "Principal": "*",
-                "Action": ["s3:GetObject", "s3:ListBucket"],
-                "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
-            }
-        ],
-    }
-    client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
 
 
 def upload_aef_to_s3(
@@ -150,7 +122,7 @@ def upload_aef_to_s3(
         collection_uri=f"s3://{bucket}/{prefix}/data",
         url_rewrite_patterns={AEF_SOURCE_PREFIX: target},
     )
-    _ensure_public_bucket(moto, bucket)
+    moto.ensure_bucket(bucket)
     from botocore.exceptions import ClientError  # boto3 comes with moto; imported with it
 
     client = moto.client

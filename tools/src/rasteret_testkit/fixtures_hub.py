@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from rasteret_testkit.fixtures_servers import SESSION_LIFETIME_S
 from rasteret_testkit.hub import HubEmulator
 
 if TYPE_CHECKING:
@@ -45,7 +46,6 @@ __all__ = [
     "hf_hub_session",
 ]
 
-_SESSION_LIFETIME_S = 3600.0
 
 AefFactory = Callable[..., "AefCollection"]
 
@@ -53,7 +53,7 @@ AefFactory = Callable[..., "AefCollection"]
 @pytest.fixture(scope="session")
 def hf_hub_session() -> Iterator[HubEmulator]:
     """A loopback Hub + CDN for the whole session (repos persist; see ``hf_hub``)."""
-    hub = HubEmulator(max_lifetime_s=_SESSION_LIFETIME_S).start()
+    hub = HubEmulator(max_lifetime_s=SESSION_LIFETIME_S).start()
     try:
         yield hub
     finally:

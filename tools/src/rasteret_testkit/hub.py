@@ -28,7 +28,7 @@ from typing import Self
 
 from aiohttp import web
 
-from rasteret_testkit.hub_http import HubState, build_cdn_app, build_hub_app, hub_file_url
+from rasteret_testkit.hub_http import HubState, build_cdn_app, build_hub_app
 from rasteret_testkit.hub_model import DEFAULT_LFS_PATTERNS, Branch, HubRepo, HubRequest
 
 __all__ = ["HubEmulator", "HubRequest"]
@@ -160,10 +160,6 @@ class HubEmulator:
             raise RuntimeError("hub emulator not started")
         return self._state.cdn_base
 
-    def file_url(self, repo_id: str, path: str, revision: str = "main") -> str:
-        """The ``resolve`` URL of a file (what ``hf_hub_url`` returns)."""
-        return hub_file_url(self.endpoint, repo_id, revision, path)
-
     # ------------------------------------------------------------------ repos
     def add_dataset(
         self,
@@ -199,11 +195,6 @@ class HubEmulator:
                 repo = HubRepo(repo_id, lfs_patterns or DEFAULT_LFS_PATTERNS)
                 self._state.repos[repo_id] = repo
             return repo.add_branch(revision, Path(root))
-
-    def remove_dataset(self, repo_id: str) -> None:
-        """Stop serving ``repo_id`` (no-op when unknown)."""
-        with self._state.lock:
-            self._state.repos.pop(repo_id, None)
 
     def repo(self, repo_id: str) -> HubRepo:
         """The registered repo (``KeyError`` when unknown)."""

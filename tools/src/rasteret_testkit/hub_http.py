@@ -17,14 +17,21 @@ import datetime as dt
 import json
 import mimetypes
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode
 
 from aiohttp import web
 
-from rasteret_testkit.hub_model import Branch, FileEntry, HubRepo, HubRequest, RequestLog
+from rasteret_testkit.hub_model import (
+    Branch,
+    FileEntry,
+    HubRepo,
+    HubRequest,
+    RequestLog,
+    lfs_pointer,
+)
 from rasteret_testkit.objserver_http import parse_range
 
 __all__ = ["HubState", "build_cdn_app", "build_hub_app", "hub_file_url"]
@@ -92,33 +99,28 @@ def _segments(raw_path: str) -> list[str]:
 # ---------------------------------------------------------------------------------- routing
 def build_hub_app(state: HubState) -> web.Application:
     """The Hub application (API + ``resolve``)."""
-
-    async def handle(request: web.Request) -> web.StreamResponse:
-        ctx = _Ctx()
-        ctx.log = lambda status: _log(state, request, ctx, status)
-        try:
-            resp = await _route_hub(state, request, ctx)
-        except _HubError as err:
-            resp = _error(err)
-        _log(state, request, ctx, resp.status)
-        return resp
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
-    return app
+    return _app(state, _route_hub, "other")
 
 
 def build_cdn_app(state: HubState) -> web.Application:
     """The CDN application serving LFS objects with Range support."""
+    return _app(state, _cdn, "cdn")
+
+
+_Route = Callable[[HubState, web.Request, _Ctx], Awaitable[web.StreamResponse]]
+
+
+def _app(state: HubState, route: _Route, kind: str) -> web.Application:
+    """An application answering every path with ``route``, each request logged once."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        ctx = _Ctx(kind="cdn")
+        ctx = _Ctx(kind=kind)
         ctx.log = lambda status: _log(state, request, ctx, status)
         try:
-            resp = await _cdn(state, request, ctx)
+            resp = await route(state, request, ctx)
         except _HubError as err:
             resp = _error(err)
-        _log(state, request, ctx, resp.status)
+        ctx.log(resp.status)
         return resp
 
     app = web.Application()
@@ -217,7 +219,7 @@ def _repo_info(state: HubState, request: web.Request, ctx: _Ctx, revision: str) 
                 sib["lfs"] = {
                     "sha256": entry.sha256,
                     "size": entry.size,
-                    "pointerSize": entry.tree_json()["lfs"]["pointerSize"],  # type: ignore[index]
+                    "pointerSize": len(lfs_pointer(entry.sha256, entry.size)),
                 }
         siblings.append(sib)
     org = repo.repo_id.split("/", 1)[0]
@@ -391,7 +393,7 @@ async def _serve_file(
                 if remaining == 0 and ctx.log is not None:
                     ctx.log(status)  # before the client can have read the last byte
                 await resp.write(chunk)
-        except (ConnectionResetError, ConnectionError):
+        except ConnectionError:  # resets included
             return resp
     await resp.write_eof()
     return resp

@@ -19,7 +19,19 @@ from typing import Any
 
 from rasteret_testkit.lifecycle import HOST, ServerLifecycle
 
-__all__ = ["MotoS3"]
+__all__ = ["MotoS3", "anon_store_config"]
+
+
+def anon_store_config(endpoint: str, region: str, bucket: str) -> dict[str, Any]:
+    """Keyword arguments for an anonymous (``skip_signature``) ``S3Store(**cfg)`` on ``bucket``
+    of the moto server at ``endpoint``."""
+    return {
+        "bucket": bucket,
+        "endpoint": endpoint,
+        "region": region,
+        "skip_signature": True,
+        "client_options": {"allow_http": True},
+    }
 
 
 class MotoS3(ServerLifecycle):
@@ -78,13 +90,15 @@ class MotoS3(ServerLifecycle):
             )
         return self._client
 
-    def ensure_bucket(self) -> None:
-        """Create the bucket with a public-read policy unless it exists."""
+    def ensure_bucket(self, bucket: str | None = None) -> None:
+        """Create ``bucket`` (default :attr:`bucket`) with a public-read policy unless it
+        exists."""
+        bucket = bucket or self.bucket
         client = self.client
         names = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
-        if self.bucket in names:
+        if bucket in names:
             return
-        client.create_bucket(Bucket=self.bucket)
+        client.create_bucket(Bucket=bucket)
         policy = {
             "Version": "2012-10-17",
             "Statement": [
@@ -93,14 +107,11 @@ class MotoS3(ServerLifecycle):
                     "Effect": "Allow",
                     "Principal": "*",
                     "Action": ["s3:GetObject", "s3:ListBucket"],
-                    "Resource": [
-                        f"arn:aws:s3:::{self.bucket}",
-                        f"arn:aws:s3:::{self.bucket}/*",
-                    ],
+                    "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
                 }
             ],
         }
-        client.put_bucket_policy(Bucket=self.bucket, Policy=json.dumps(policy))
+        client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
 
     def upload(self, local_path: str | Path, key: str) -> str:
         """Upload a local file to ``key`` in :attr:`bucket`; return its ``s3://`` URL."""
@@ -133,13 +144,7 @@ class MotoS3(ServerLifecycle):
 
     def anon_store_config(self) -> dict[str, Any]:
         """Keyword arguments for an anonymous (``skip_signature``) ``S3Store(**cfg)``."""
-        return {
-            "bucket": self.bucket,
-            "endpoint": self.endpoint,
-            "region": self.region,
-            "skip_signature": True,
-            "client_options": {"allow_http": True},
-        }
+        return anon_store_config(self.endpoint, self.region, self.bucket)
 
     def __repr__(self) -> str:
         return f"MotoS3(endpoint={self.endpoint!r}, bucket={self.bucket!r})"
