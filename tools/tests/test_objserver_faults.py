@@ -112,9 +112,10 @@ def test_config_validation_and_seeded_draws() -> None:
 
 def test_every_server_shares_the_lifecycle() -> None:
     from rasteret_testkit.fake_gcs import FakeGCS
+    from rasteret_testkit.hub import HubEmulator
     from rasteret_testkit.latency_proxy import LatencyProxy
     from rasteret_testkit.moto_s3 import MotoS3
     from rasteret_testkit.stac_api import StacApiServer
 
-    for cls in (ObjectServer, LatencyProxy, MotoS3, StacApiServer, FakeGCS):
+    for cls in (ObjectServer, LatencyProxy, MotoS3, StacApiServer, FakeGCS, HubEmulator):
         assert issubclass(cls, ServerLifecycle)

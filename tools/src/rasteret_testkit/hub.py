@@ -17,27 +17,28 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import socket
-import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
-from aiohttp import web
-
-from rasteret_testkit.hub_http import HubState, build_cdn_app, build_hub_app
+from rasteret_testkit.hub_http import (
+    TREE_PAGE_SIZE,
+    TREE_PAGE_SIZE_EXPAND,
+    HubState,
+    build_cdn_app,
+    build_hub_app,
+)
 from rasteret_testkit.hub_model import DEFAULT_LFS_PATTERNS, Branch, HubRepo, HubRequest
+from rasteret_testkit.lifecycle import HOST, LoopThreadServer, listen, serve_apps
 
 __all__ = ["HubEmulator", "HubRequest"]
 
-HOST = "127.0.0.1"
 
-
-class HubEmulator:
+class HubEmulator(LoopThreadServer):
     """A Hub (API + ``resolve``) and its CDN on loopback, serving dataset repos from disk.
+
+    The Hub listens on :attr:`port`, the CDN on a second port; both are served by one
+    :class:`~rasteret_testkit.lifecycle.LoopThreadServer` thread.
 
     Args:
         max_lifetime_s: The server stops by itself after this many seconds.
@@ -49,114 +50,52 @@ class HubEmulator:
         expired: True when the server stopped because its lifetime ran out.
     """
 
+    thread_name = "hub"
+
     def __init__(
         self,
         *,
         max_lifetime_s: float = 900.0,
-        tree_page_size: int = 1000,
-        tree_page_size_expand: int = 50,
+        tree_page_size: int = TREE_PAGE_SIZE,
+        tree_page_size_expand: int = TREE_PAGE_SIZE_EXPAND,
     ) -> None:
         if tree_page_size < 1 or tree_page_size_expand < 1:
             raise ValueError("tree page sizes must be >= 1")
-        self.max_lifetime_s = float(max_lifetime_s)
+        super().__init__(max_lifetime_s=max_lifetime_s)
         self._defaults = (tree_page_size, tree_page_size_expand)
         self._state = HubState(
             tree_page_size=tree_page_size, tree_page_size_expand=tree_page_size_expand
         )
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop_event: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._ports: tuple[int, int] | None = None
-        self.expired = False
+        self._cdn_sock: socket.socket | None = None
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> Self:
-        """Bind two loopback ports (Hub, CDN) and serve in a daemon thread; return ``self``."""
-        if self._thread is not None:
-            raise RuntimeError("hub emulator already started")
-        socks = [_listen() for _ in range(2)]
-        self._ports = (socks[0].getsockname()[1], socks[1].getsockname()[1])
-        self._state.hub_base = f"http://{HOST}:{self._ports[0]}"
-        self._state.cdn_base = f"http://{HOST}:{self._ports[1]}"
-        self._thread = threading.Thread(
-            target=self._run, args=(socks,), name=f"hub-{self._ports[0]}", daemon=True
+    def _start(self) -> None:
+        self._cdn_sock = listen()
+        self._state.cdn_base = f"http://{HOST}:{self._cdn_sock.getsockname()[1]}"
+        super()._start()
+
+    def _stop(self, timeout: float) -> None:
+        super()._stop(timeout)
+        if self._cdn_sock is not None:
+            self._cdn_sock.close()  # already closed by the CDN site when it served
+
+    async def _open(self, sock: socket.socket) -> Callable[[], Awaitable[None]]:
+        assert self._cdn_sock is not None  # bound by _start
+        self._state.hub_base = self.base_url
+        return await serve_apps(
+            [(build_hub_app(self._state), sock), (build_cdn_app(self._state), self._cdn_sock)]
         )
-        self._thread.start()
-        if not self._ready.wait(10.0) or self._error is not None:
-            self.stop()
-            raise RuntimeError(f"hub emulator failed to start: {self._error!r}")
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop serving (idempotent)."""
-        loop, event = self._loop, self._stop_event
-        if loop is not None and event is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # loop closed meanwhile
-                loop.call_soon_threadsafe(event.set)
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    @property
-    def running(self) -> bool:
-        """Whether the serving thread is alive."""
-        return self._thread is not None and self._thread.is_alive()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _run(self, socks: list[socket.socket]) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            loop.run_until_complete(self._serve(socks))
-        except BaseException as exc:  # surfaced through start()
-            self._error = exc
-        finally:
-            self._ready.set()
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-    async def _serve(self, socks: list[socket.socket]) -> None:
-        self._stop_event = asyncio.Event()
-        runners = [
-            web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None)
-            for app in (build_hub_app(self._state), build_cdn_app(self._state))
-        ]
-        try:
-            for runner, sock in zip(runners, socks, strict=True):
-                await runner.setup()
-                await web.SockSite(runner, sock).start()
-            self._ready.set()
-            try:
-                await asyncio.wait_for(self._stop_event.wait(), timeout=self.max_lifetime_s)
-            except TimeoutError:
-                self.expired = True
-        finally:
-            for runner in runners:
-                await runner.cleanup()
 
     # ------------------------------------------------------------------ addresses
     @property
     def endpoint(self) -> str:
         """The Hub's base URL, ``http://127.0.0.1:PORT`` (the value for ``HF_ENDPOINT``)."""
-        if self._ports is None:
-            raise RuntimeError("hub emulator not started")
-        return self._state.hub_base
+        return self.base_url
 
     @property
     def cdn_endpoint(self) -> str:
         """The CDN's base URL (another port, so another origin than :attr:`endpoint`)."""
-        if self._ports is None:
+        if self._cdn_sock is None:
             raise RuntimeError("hub emulator not started")
         return self._state.cdn_base
 
@@ -284,12 +223,3 @@ def _path_matches(actual: str | None, wanted: str) -> bool:
     if wanted.endswith("/"):
         return actual.startswith(wanted) or actual == wanted.rstrip("/")
     return actual == wanted
-
-
-def _listen() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((HOST, 0))
-    sock.listen(256)
-    sock.setblocking(False)
-    return sock

@@ -7,6 +7,8 @@
 - :class:`LoopThreadServer` adds what the in-process asyncio servers share: a socket bound on
   127.0.0.1, an event loop in a daemon thread, start-up errors surfaced by ``start()``, and a
   stop event that ends serving.
+- :func:`listen` binds such a socket, :func:`serve_apps` serves aiohttp applications on
+  sockets (returning their cleanup), as :meth:`LoopThreadServer._open` implementations do.
 - :func:`free_port` and :func:`stop_process` serve the subprocess-based servers.
 """
 
@@ -20,9 +22,20 @@ import subprocess
 import threading
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
-__all__ = ["HOST", "LoopThreadServer", "ServerLifecycle", "free_port", "stop_process"]
+if TYPE_CHECKING:
+    from aiohttp import web
+
+__all__ = [
+    "HOST",
+    "LoopThreadServer",
+    "ServerLifecycle",
+    "free_port",
+    "listen",
+    "serve_apps",
+    "stop_process",
+]
 
 HOST = "127.0.0.1"
 
@@ -32,6 +45,42 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((HOST, 0))
         return int(s.getsockname()[1])
+
+
+def listen(port: int = 0) -> socket.socket:
+    """A non-blocking listening TCP socket on 127.0.0.1 (``port`` 0 picks a free one)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((HOST, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+async def serve_apps(
+    apps: list[tuple[web.Application, socket.socket]],
+) -> Callable[[], Awaitable[None]]:
+    """Serve each aiohttp application on its socket; return the cleanup of them all."""
+    from aiohttp import web  # lazy: the subprocess-based servers do not need aiohttp
+
+    runners: list[web.AppRunner] = []
+
+    async def cleanup() -> None:
+        for runner in runners:
+            await runner.cleanup()
+
+    try:
+        for app, sock in apps:
+            runner = web.AppRunner(
+                app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None
+            )
+            await runner.setup()
+            runners.append(runner)
+            await web.SockSite(runner, sock).start()
+    except BaseException:
+        await cleanup()
+        raise
+    return cleanup
 
 
 def stop_process(proc: subprocess.Popen[bytes] | None, grace_s: float = 5.0) -> None:
@@ -172,11 +221,7 @@ class LoopThreadServer(ServerLifecycle):
         return self._thread is not None and self._thread.is_alive() and not self._stopped.is_set()
 
     def _start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((HOST, self._requested_port))
-        sock.listen(1024)
-        sock.setblocking(False)
+        sock = listen(self._requested_port)
         self._port = sock.getsockname()[1]
         self._thread = threading.Thread(
             target=self._run, args=(sock,), name=f"{self.thread_name}-{self._port}", daemon=True

@@ -31,9 +31,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO, Any
 
-from aiohttp import web
-
-from rasteret_testkit.lifecycle import HOST, LoopThreadServer
+from rasteret_testkit.lifecycle import HOST, LoopThreadServer, serve_apps
 from rasteret_testkit.objserver_http import ServerState, build_app
 from rasteret_testkit.objserver_model import Fault, RequestRecord, ServerConfig
 
@@ -95,19 +93,7 @@ class ObjectServer(LoopThreadServer):
 
     async def _open(self, sock: socket.socket) -> Callable[[], Awaitable[None]]:
         self._state.closing = self._stop_event  # in-flight stalls end when stopping
-        runner = web.AppRunner(
-            build_app(self._state),
-            handler_cancellation=True,
-            shutdown_timeout=1.0,
-            access_log=None,
-        )
-        await runner.setup()
-        try:
-            await web.SockSite(runner, sock).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        return runner.cleanup
+        return await serve_apps([(build_app(self._state), sock)])
 
     def _write_jsonl(self, record: RequestRecord) -> None:
         if self._log_file is not None:
