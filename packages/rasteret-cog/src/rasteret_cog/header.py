@@ -14,10 +14,10 @@ from rasteret_cog.ifd import (
     IfdEntry,
     ParseLimits,
     read_ifd,
-    read_int,
     read_ints,
     read_layout,
     read_numbers,
+    read_tag_int,
     read_value,
 )
 from rasteret_cog.level import Level, build_level
@@ -170,8 +170,7 @@ def _parse(store: ByteStore, limits: ParseLimits) -> CogHeader:
         return read_numbers(store, layout, entry, limits, max_count=max_count)
 
     def one(e: dict[int, IfdEntry], tag: int, default: int) -> int:
-        entry = e.get(tag)
-        return default if entry is None else read_int(store, layout, entry, limits)
+        return read_tag_int(store, layout, e, tag, default, limits)
 
     crs: CrsInfo | None = None
     pixel_is_point = False
@@ -244,7 +243,7 @@ def _parse(store: ByteStore, limits: ParseLimits) -> CogHeader:
             )
         )
 
-    base = next((lv for lv in finished if not lv.is_mask and not lv.is_overview), finished[0])
+    base = finished[base_i]  # chosen by the same rule (Level.is_mask / is_overview) above
     overviews = [
         lv
         for lv in finished

@@ -26,6 +26,7 @@ __all__ = [
     "read_int",
     "read_layout",
     "read_table",
+    "read_tag_int",
     "read_value",
 ]
 
@@ -263,6 +264,19 @@ def read_int(
             return int(v)
         raise TiffFormatError(f"tag {entry.tag} must be an integer, got {v!r}")
     return int(v)
+
+
+def read_tag_int(
+    store: ByteStore,
+    layout: TiffLayout,
+    entries: dict[int, IfdEntry],
+    tag: int,
+    default: int,
+    limits: ParseLimits,
+) -> int:
+    """:func:`read_int` of ``tag`` in one IFD's ``entries``, or ``default`` when absent."""
+    entry = entries.get(tag)
+    return default if entry is None else read_int(store, layout, entry, limits)
 
 
 def read_table(

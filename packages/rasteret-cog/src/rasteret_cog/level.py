@@ -21,9 +21,9 @@ from rasteret_cog.ifd import (
     IfdEntry,
     ParseLimits,
     TiffLayout,
-    read_int,
     read_ints,
     read_table,
+    read_tag_int,
     read_value,
 )
 from rasteret_cog.spec import TileSpec, dtype_from_tiff
@@ -152,20 +152,6 @@ class Level(TileGridMixin):
         return replace(self, **changes)
 
 
-def _one(
-    store: ByteStore,
-    layout: TiffLayout,
-    e: dict[int, IfdEntry],
-    tag: int,
-    default: int,
-    limits: ParseLimits,
-) -> int:
-    entry = e.get(tag)
-    if entry is None:
-        return default
-    return read_int(store, layout, entry, limits)
-
-
 def _tuple_of_ints(vals: Any) -> tuple[int, ...]:
     return tuple(int(v) for v in vals)
 
@@ -193,14 +179,14 @@ def build_level(
         TiffFormatError: invalid tags; :class:`LimitExceededError` for sizes over ``limits``.
         TruncatedError: a tag value or tile lies past the end of the file.
     """
-    width = _one(store, layout, e, Tag.IMAGE_WIDTH, 0, limits)
-    height = _one(store, layout, e, Tag.IMAGE_LENGTH, 0, limits)
+    width = read_tag_int(store, layout, e, Tag.IMAGE_WIDTH, 0, limits)
+    height = read_tag_int(store, layout, e, Tag.IMAGE_LENGTH, 0, limits)
     if not (0 < width <= _MAX_DIM and 0 < height <= _MAX_DIM):
         raise TiffFormatError(f"IFD {ifd_index}: invalid image size {width}x{height}")
-    spp = _one(store, layout, e, Tag.SAMPLES_PER_PIXEL, 1, limits)
+    spp = read_tag_int(store, layout, e, Tag.SAMPLES_PER_PIXEL, 1, limits)
     if not 0 < spp <= 65535:
         raise TiffFormatError(f"IFD {ifd_index}: invalid SamplesPerPixel {spp}")
-    planar = _one(store, layout, e, Tag.PLANAR_CONFIGURATION, 1, limits)
+    planar = read_tag_int(store, layout, e, Tag.PLANAR_CONFIGURATION, 1, limits)
     if planar not in (1, 2):
         raise TiffFormatError(f"IFD {ifd_index}: invalid PlanarConfiguration {planar}")
     if spp == 1:
@@ -221,19 +207,19 @@ def build_level(
     if sf_entry is not None:
         sf_vals = read_ints(store, layout, sf_entry, limits, max_count=spp)
         sample_format = int(sf_vals[0]) if sf_vals else 1
-    compression = _one(store, layout, e, Tag.COMPRESSION, 1, limits)
-    predictor = _one(store, layout, e, Tag.PREDICTOR, 1, limits)
-    photometric = _one(store, layout, e, Tag.PHOTOMETRIC, 1, limits)
-    subfile = _one(store, layout, e, Tag.NEW_SUBFILE_TYPE, 0, limits)
+    compression = read_tag_int(store, layout, e, Tag.COMPRESSION, 1, limits)
+    predictor = read_tag_int(store, layout, e, Tag.PREDICTOR, 1, limits)
+    photometric = read_tag_int(store, layout, e, Tag.PHOTOMETRIC, 1, limits)
+    subfile = read_tag_int(store, layout, e, Tag.NEW_SUBFILE_TYPE, 0, limits)
 
     tiled = Tag.TILE_OFFSETS in e or Tag.TILE_WIDTH in e
     if tiled:
-        tw = _one(store, layout, e, Tag.TILE_WIDTH, 0, limits)
-        th = _one(store, layout, e, Tag.TILE_LENGTH, 0, limits)
+        tw = read_tag_int(store, layout, e, Tag.TILE_WIDTH, 0, limits)
+        th = read_tag_int(store, layout, e, Tag.TILE_LENGTH, 0, limits)
         off_tag, cnt_tag = Tag.TILE_OFFSETS, Tag.TILE_BYTE_COUNTS
     else:
         tw = width
-        th = _one(store, layout, e, Tag.ROWS_PER_STRIP, height, limits)
+        th = read_tag_int(store, layout, e, Tag.ROWS_PER_STRIP, height, limits)
         th = min(th, height) if th > 0 else 0
         off_tag, cnt_tag = Tag.STRIP_OFFSETS, Tag.STRIP_BYTE_COUNTS
     if not (0 < tw <= _MAX_DIM and 0 < th <= _MAX_DIM):
