@@ -22,7 +22,7 @@ from rasteret.read._adapter import EngineRecords, engine_records, fetcher
 from rasteret.read.failures import apply_policy, no_data_error
 from rasteret.read.limits import budget_for
 from rasteret.read.progress import progress_callback
-from rasteret.read.refresh import refreshed_rows
+from rasteret.read.refresh import read_fresh
 from rasteret_catalog.schema import Col
 from rasteret_io import read_aois, run_sync
 
@@ -98,9 +98,6 @@ def read_chips(
                 )
             )
 
-    outcome = run(records.engine_input())
-    rows = refreshed_rows(records, outcome.failures, request.bands, options)
-    if rows is not None:  # staleness="warn": objects changed; read again with fresh headers
-        outcome = run(rows)
+    outcome = read_fresh(records, request.bands, options, run)
     apply_policy(outcome.failures, method, produced=len(outcome.chips), policy=options.error_policy)
     return outcome, records

@@ -16,7 +16,7 @@ from rasteret.read._adapter import EngineRecords, engine_records, fetcher
 from rasteret.read.failures import apply_policy, split
 from rasteret.read.limits import budget_for
 from rasteret.read.progress import progress_callback
-from rasteret.read.refresh import refreshed_rows
+from rasteret.read.refresh import read_fresh
 from rasteret_catalog.schema import Col
 from rasteret_io import run_sync
 from rasteret_io import sample_points as engine_sample_points
@@ -83,10 +83,7 @@ def sample_points(source: RecordSource, request: PointRequest, options: ReadOpti
                 )
             )  # fmt: skip
 
-    result = run(records.engine_input())
-    rows = refreshed_rows(records, result.failures, request.bands, options)
-    if rows is not None:  # staleness="warn": objects changed; sample again with fresh headers
-        result = run(rows)
+    result = read_fresh(records, request.bands, options, run)
     if result.failures and not result.samples:
         _unresolved, failed = split(result.failures)
         if failed and options.error_policy == "raise":

@@ -13,8 +13,8 @@ read any more, stays a read failure handled by the error policy.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from rasteret.read.backends import read_backend
 from rasteret.read.failures import stale_record_ids
@@ -25,7 +25,25 @@ if TYPE_CHECKING:  # pragma: no cover
     from rasteret.read.requests import ReadOptions
     from rasteret_io import ReadFailure
 
-__all__ = ["refreshed_rows"]
+__all__ = ["read_fresh", "refreshed_rows"]
+
+
+class _Result(Protocol):
+    @property
+    def failures(self) -> Sequence[ReadFailure]: ...
+
+
+R = TypeVar("R", bound=_Result)
+
+
+def read_fresh(
+    records: EngineRecords, bands: Sequence[str], options: ReadOptions, run: Callable[[Any], R]
+) -> R:
+    """``run`` over ``records``; under ``staleness="warn"``, once more over rows carrying fresh
+    headers when objects changed since the build (see :func:`refreshed_rows`)."""
+    result = run(records.engine_input())
+    rows = refreshed_rows(records, result.failures, bands, options)
+    return result if rows is None else run(rows)
 
 
 def refreshed_rows(

@@ -12,7 +12,7 @@ from rasteret.errors import InvalidInputError
 from rasteret.read._adapter import engine_records, fetcher
 from rasteret.read.failures import apply_policy
 from rasteret.read.limits import budget_for
-from rasteret.read.refresh import refreshed_rows
+from rasteret.read.refresh import read_fresh, refreshed_rows
 from rasteret_catalog.schema import Col
 from rasteret_io import Grid, ReadError, ReadFailure, StaleObjectError, read_grid, run_sync
 
@@ -80,10 +80,7 @@ def read_window(source: RecordSource, request: GridRequest, options: ReadOptions
         )
 
     try:
-        res = run(records.engine_input())
-        rows = refreshed_rows(records, res.failures, request.bands, options)
-        if rows is not None:  # staleness="warn": objects changed; read again, fresh headers
-            res = run(rows)
+        res = read_fresh(records, request.bands, options, run)
     except ReadError as exc:  # nothing readable: stale objects may be why
         cause = exc.__cause__
         if not isinstance(cause, StaleObjectError) or options.staleness != "warn":
