@@ -164,7 +164,8 @@ def _batch_records(
     for band in bands:
         cands = asset_key_candidates(band, band_map)
         present = {k: assets.present(k) for k in cands}
-        own = meta_column(band_metadata_column(band))
+        own_name = band_metadata_column(band)
+        own = meta_column(own_name)
         col_out: list[BandSource | ReadError] = []
         chosen: list[str | None] = [None] * n  # per row: the first candidate key present
         for k in reversed(cands):
@@ -179,17 +180,13 @@ def _batch_records(
                     )
                 )
                 continue
-            mname = (
-                band_metadata_column(band)
-                if own is not None and own.valid[i]
-                else band_metadata_column(key)
-            )
+            mname = own_name if own is not None and own.valid[i] else band_metadata_column(key)
             mcol = meta_column(mname)
             if mcol is None or not mcol.valid[i]:
                 col_out.append(
                     BandResolutionError(
                         f"record {ids[i]!r}: band {band!r} has no indexed header "
-                        f"({band_metadata_column(band)} is null or missing)"
+                        f"({own_name} is null or missing)"
                     )
                 )
                 continue
