@@ -31,6 +31,7 @@ START, END = "<!-- bench:suite:start -->", "<!-- bench:suite:end -->"
 ORDER = [
     "ours",
     "ours-engine",
+    "ours-xarray",
     "floor",
     "rasterio-seq",
     "rasterio-t16",
@@ -47,6 +48,7 @@ ORDER = [
 LABEL = {
     "ours": "**ours** (`rasteret.load` + `get_numpy` / `build_from_table`)",
     "ours-engine": "ours, engine direct (rasteret-io / -ingest, no meta package)",
+    "ours-xarray": "ours, `get_xarray(..., groupby='id')` (the cube path)",
     "floor": "**floor reader** (obstore + imagecodecs, ranges known in advance)",
     "rasterio-seq": "rasterio 1.5 / GDAL 3.12, sequential",
     "rasterio-t16": "rasterio 1.5 / GDAL 3.12, 16 threads",

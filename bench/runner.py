@@ -53,6 +53,7 @@ READERS = {
     for r in (
         Reader("ours", "api", "", None),
         Reader("ours-engine", "engine", "", None, ("W1", "W2", "W3", "W4", "W5")),
+        Reader("ours-xarray", "api", "xarray", None, ("W1",)),
         Reader("floor", "floor", "", None, ("W1", "W5", "W6")),
         Reader("rasterio-seq", "rasterio", "seq", "peers", ("W1",)),
         Reader("rasterio-t16", "rasterio", "t16", "peers"),
