@@ -136,6 +136,26 @@ def test_subset_and_read_open_only_matching_shards(aef_local, counting_fs) -> No
     assert log.files(str(aef_local.data_dir)) == {shard(aef_local, "part-00000.parquet")}
 
 
+def test_a_view_scans_the_index_once_for_its_reads(aef_local, counting_fs) -> None:
+    """``schema``, ``to_table`` and a read of one view share one index scan and one shard open."""
+    fs, log = counting_fs()
+    coll = open_aef(aef_local, fs)
+    rec = record(aef_local, "sf-a", 2023)
+    view = coll.subset(bbox=inner_box(rec), date_range=("2023-01-01", "2023-12-31"))
+    log.opened.clear()
+    assert "A00_metadata" in view.schema.names
+    tile = next(t for t in aef_local.spec.tiles if t.name == rec.tile)
+    aoi = shapely.box(tile.x0 + 105, tile.y0 + 95, tile.x0 + 733, tile.y0 + 911)
+    first = view.get_numpy(aoi, ["A00"], geometry_crs=rec.epsg)
+    again = view.get_numpy(aoi, ["A00"], geometry_crs=rec.epsg)
+    np.testing.assert_array_equal(first, again)
+    assert view.to_table(["id"]).column("id").to_pylist() == [rec.id]
+    assert log.opened.count(str(aef_local.index_path)) == 1
+    # a new view resolves its own selection; pickling keeps the view, not its resolution
+    clone = pickle.loads(pickle.dumps(view))
+    assert clone.to_table(["id"]).column("id").to_pylist() == [rec.id]
+
+
 def test_read_window_is_north_up_and_equals_gdal(aef_local) -> None:
     """South-up COGs (positive y scale): read_window's grid is north-up, pixel for pixel."""
     coll = open_aef(aef_local)

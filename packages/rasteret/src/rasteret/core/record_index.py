@@ -17,8 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
-from functools import cached_property
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
@@ -137,6 +136,16 @@ def _first_rows(dataset: ds.Dataset, n: int, flt: ds.Expression | None) -> pa.Ta
     return pa.concat_tables(tables)
 
 
+@dataclass(frozen=True, slots=True)
+class _Resolution:
+    """A view's matching ids (index order), their shards (None: no ``source_part``) and the
+    wide dataset to scan for them."""
+
+    ids: pa.Array
+    shards: list[str] | None
+    dataset: ds.Dataset
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class RecordIndexProvider:
     """A view of a dual-surface collection.
@@ -149,6 +158,10 @@ class RecordIndexProvider:
         staged: Criteria staged onto the wide scan, in their wide meaning.
         exact: Whether ``staged`` + ``wide_filter`` select exactly what ``index_filter`` does
             (when not, falling back to the wide data keeps the index's ids).
+
+    A view resolves its selection (one index scan, then the shards opened) on first use and
+    keeps it: ``schema``, ``to_table`` and every read of the same view share it. Narrowing
+    makes a new view, which resolves its own.
     """
 
     index: IndexHandle
@@ -157,8 +170,23 @@ class RecordIndexProvider:
     wide_filter: ds.Expression | None = None
     staged: tuple[Subset, ...] = ()
     exact: bool = True
+    _resolved: list[_Resolution] = field(
+        default_factory=list, init=False, repr=False, compare=False
+    )
+    _lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
 
     kind = "record-index"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in _VIEW_FIELDS}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "_resolved", [])  # resolved again where it is unpickled
+        object.__setattr__(self, "_lock", threading.Lock())
 
     @property
     def spec(self) -> RecordIndexSpec:
@@ -222,6 +250,18 @@ class RecordIndexProvider:
             except InvalidFilterError:
                 complete = False
         return out, complete
+
+    def resolved(self) -> _Resolution:
+        """This view's ids, shards and wide dataset, resolved once and kept."""
+        with self._lock:
+            if not self._resolved:
+                ids, shards = self.selection()
+                if shards is not None and len(ids) and shards:
+                    dataset = self.wide.shards(shards)
+                else:
+                    dataset = self.wide.everything()
+                self._resolved.append(_Resolution(ids, shards, dataset))
+            return self._resolved[0]
 
     def selection(self) -> tuple[pa.Array, list[str] | None]:
         """The matching ids (index order) and the distinct shards holding them (or None)."""
@@ -347,6 +387,10 @@ class RecordIndexProvider:
         return IndexedRecords(self, info)
 
 
+#: The fields that define a view (what pickling keeps).
+_VIEW_FIELDS = ("index", "wide", "index_filter", "wide_filter", "staged", "exact")
+
+
 def _cast_ids(ids: pa.Array, schema: pa.Schema) -> pa.Array:
     """Index ids in the wide ``id`` type (AEF: ``fid`` int64 -> ``id`` string)."""
     idx = schema.get_field_index(Col.ID)
@@ -371,27 +415,20 @@ class IndexedRecords:
         self.provider = provider
         self.info = info
 
-    @cached_property
-    def _selection(self) -> tuple[pa.Array, list[str] | None]:
-        return self.provider.selection()
-
     @property
     def ids(self) -> pa.Array:
         """Matching ids, in index order (index type)."""
-        return self._selection[0]
+        return self.provider.resolved().ids
 
     @property
     def shards(self) -> list[str] | None:
         """The wide shards holding them (None: the index has no ``source_part``)."""
-        return self._selection[1]
+        return self.provider.resolved().shards
 
-    @cached_property
+    @property
     def dataset(self) -> ds.Dataset:
         """The wide data to scan: the matching shards, else the whole data."""
-        shards = self.shards
-        if shards is not None and len(self.ids) and shards:
-            return self.provider.wide.shards(shards)
-        return self.provider.wide.everything()
+        return self.provider.resolved().dataset
 
     @property
     def schema(self) -> pa.Schema:
