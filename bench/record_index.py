@@ -1,6 +1,6 @@
 """Record-index collections at scale (issue #14 item 4): index-backed vs the wide data alone.
 
-``uv run python -m bench.record_index [--rows 1000000] [--shards 200] [--bands 4]
+``uv run python -m bench.record_index [--rows 1000000] [--shards 200] [--bands 64]
 [--index-row-group 65536] [--runs 5] [--where local,s3] [--latency-ms 0]
 [--out bench/.corpus/record-index] [--save FILE] [--report FILE]``
 
@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--shards", type=int, default=200)
-    p.add_argument("--bands", type=int, default=4)
+    p.add_argument("--bands", type=int, default=64, help="bands of the wide data (AEF: 64)")
     p.add_argument("--index-row-group", type=int, default=65_536, help="rows per index row group")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--where", default="local,s3", help="comma-separated: local, s3")
