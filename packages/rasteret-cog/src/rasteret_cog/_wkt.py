@@ -21,22 +21,19 @@ _ELLIPSOIDS: dict[int, tuple[str, float, float]] = {
     7043: ("WGS 72", 6378135.0, 298.26),
     7035: ("Sphere", 6371000.0, 0.0),
 }
+# The geodetic systems known by code: one row each, (EPSG geographic CRS, its name, EPSG datum,
+# the datum's WKT name, EPSG ellipsoid)
+_GEODETIC: tuple[tuple[int, str, int, str, int], ...] = (
+    (4326, "WGS 84", 6326, "WGS_1984", 7030),
+    (4269, "NAD83", 6269, "North_American_Datum_1983", 7019),
+    (4258, "ETRS89", 6258, "European_Terrestrial_Reference_System_1989", 7019),
+    (4267, "NAD27", 6267, "North_American_Datum_1927", 7008),
+    (4322, "WGS 72", 6322, "WGS_1972", 7043),
+)
 # EPSG datum code -> (WKT name, ellipsoid code)
-_DATUMS: dict[int, tuple[str, int]] = {
-    6326: ("WGS_1984", 7030),
-    6269: ("North_American_Datum_1983", 7019),
-    6258: ("European_Terrestrial_Reference_System_1989", 7019),
-    6267: ("North_American_Datum_1927", 7008),
-    6322: ("WGS_1972", 7043),
-}
+_DATUMS: dict[int, tuple[str, int]] = {d: (dname, ell) for _, _, d, dname, ell in _GEODETIC}
 # EPSG geographic CRS code -> (name, datum code)
-_GEOGCRS: dict[int, tuple[str, int]] = {
-    4326: ("WGS 84", 6326),
-    4269: ("NAD83", 6269),
-    4258: ("ETRS89", 6258),
-    4267: ("NAD27", 6267),
-    4322: ("WGS 72", 6322),
-}
+_GEOGCRS: dict[int, tuple[str, int]] = {g: (name, d) for g, name, d, _, _ in _GEODETIC}
 _LINEAR_UNITS: dict[int, tuple[str, float]] = {
     9001: ("metre", 1.0),
     9002: ("foot", 0.3048),
@@ -54,6 +51,12 @@ _FALSE_EN = [
 _FALSE_EN_OR_ORIGIN = [
     ("false_easting", (K.PROJ_FALSE_EASTING, K.PROJ_FALSE_ORIGIN_EASTING)),
     ("false_northing", (K.PROJ_FALSE_NORTHING, K.PROJ_FALSE_ORIGIN_NORTHING)),
+]
+# the azimuthal methods: a projection centre, then false easting / northing
+_CENTER_EN: list[tuple[str, tuple[int, ...]]] = [
+    ("latitude_of_center", (K.PROJ_CENTER_LAT, K.PROJ_NAT_ORIGIN_LAT)),
+    ("longitude_of_center", (K.PROJ_CENTER_LONG, K.PROJ_NAT_ORIGIN_LONG)),
+    *_FALSE_EN,
 ]
 # ProjCoordTransGeoKey -> (WKT1 projection name, [(parameter, candidate keys...)])
 _METHODS: dict[int, tuple[str, list[tuple[str, tuple[int, ...]]]]] = {
@@ -82,11 +85,7 @@ _METHODS: dict[int, tuple[str, list[tuple[str, tuple[int, ...]]]]] = {
         ("scale_factor", (K.PROJ_SCALE_AT_NAT_ORIGIN,)),
         *_FALSE_EN,
     ]),
-    10: ("Lambert_Azimuthal_Equal_Area", [
-        ("latitude_of_center", (K.PROJ_CENTER_LAT, K.PROJ_NAT_ORIGIN_LAT)),
-        ("longitude_of_center", (K.PROJ_CENTER_LONG, K.PROJ_NAT_ORIGIN_LONG)),
-        *_FALSE_EN,
-    ]),
+    10: ("Lambert_Azimuthal_Equal_Area", _CENTER_EN),
     11: ("Albers_Conic_Equal_Area", [
         ("standard_parallel_1", (K.PROJ_STD_PARALLEL1,)),
         ("standard_parallel_2", (K.PROJ_STD_PARALLEL2,)),
@@ -94,11 +93,7 @@ _METHODS: dict[int, tuple[str, list[tuple[str, tuple[int, ...]]]]] = {
         ("longitude_of_center", (K.PROJ_NAT_ORIGIN_LONG, K.PROJ_FALSE_ORIGIN_LONG, K.PROJ_CENTER_LONG)),
         *_FALSE_EN_OR_ORIGIN,
     ]),
-    12: ("Azimuthal_Equidistant", [
-        ("latitude_of_center", (K.PROJ_CENTER_LAT, K.PROJ_NAT_ORIGIN_LAT)),
-        ("longitude_of_center", (K.PROJ_CENTER_LONG, K.PROJ_NAT_ORIGIN_LONG)),
-        *_FALSE_EN,
-    ]),
+    12: ("Azimuthal_Equidistant", _CENTER_EN),
     15: ("Polar_Stereographic", [
         ("latitude_of_origin", (K.PROJ_NAT_ORIGIN_LAT,)),
         ("central_meridian", (K.PROJ_STRAIGHT_VERT_POLE_LONG, K.PROJ_NAT_ORIGIN_LONG)),

@@ -6,8 +6,9 @@ pystac nor obstore until a name that needs them is used.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from rasteret_io import lazy_exports
 
 __version__ = "0.5.0"
 
@@ -220,15 +221,4 @@ if TYPE_CHECKING:  # pragma: no cover
         write_collection,
     )
 
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'rasteret_ingest' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"rasteret_ingest.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, __all__)

@@ -7,8 +7,9 @@ imports neither obstore nor numpy nor pyarrow.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from rasteret_io.lazy import lazy_exports
 
 __all__ = [
     "DEFAULT_MAX_GAP",
@@ -90,6 +91,7 @@ __all__ = [
     "geometry_mask",
     "get_default_backend",
     "inverse_gdal",
+    "lazy_exports",
     "nearest_index",
     "normalize_anchor",
     "normalize_aois",
@@ -389,15 +391,4 @@ if TYPE_CHECKING:  # pragma: no cover
         transformer,
     )
 
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'rasteret_io' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"rasteret_io.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, __all__)

@@ -11,7 +11,7 @@ instead.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 if TYPE_CHECKING:
     from rasteret_io.identity import ObjectIdentity
@@ -69,6 +69,18 @@ class FetchError(RasteretIOError, OSError):
         status: HTTP status of the final failure, when the server sent one.
     """
 
+    _FIELDS: ClassVar[tuple[str, ...]] = (
+        "url",
+        "record_id",
+        "band",
+        "start",
+        "end",
+        "attempts",
+        "retryable",
+        "status",
+    )
+    """The constructor keywords, each kept as the attribute of its name (subclasses add theirs)."""
+
     def __init__(
         self,
         message: str,
@@ -111,17 +123,8 @@ class FetchError(RasteretIOError, OSError):
         return self._format()
 
     def _kwargs(self) -> dict[str, Any]:
-        """Keyword arguments rebuilding this error (subclasses add their own fields)."""
-        return {
-            "url": self.url,
-            "record_id": self.record_id,
-            "band": self.band,
-            "start": self.start,
-            "end": self.end,
-            "attempts": self.attempts,
-            "retryable": self.retryable,
-            "status": self.status,
-        }
+        """Keyword arguments rebuilding this error (its :attr:`_FIELDS`)."""
+        return {name: getattr(self, name) for name in self._FIELDS}
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild_fetch_error, (type(self), self.reason, self._kwargs()))
@@ -183,12 +186,11 @@ class FetchTimeoutError(FetchError, TimeoutError):
         timeout: The per-attempt limit that ran out, in seconds.
     """
 
+    _FIELDS = (*FetchError._FIELDS, "timeout")
+
     def __init__(self, message: str, *, timeout: float | None = None, **kwargs: Any) -> None:
         self.timeout = timeout
         super().__init__(message, **kwargs)
-
-    def _kwargs(self) -> dict[str, Any]:
-        return {**super()._kwargs(), "timeout": self.timeout}
 
 
 class DeadlineExceededError(FetchTimeoutError):
@@ -198,6 +200,8 @@ class DeadlineExceededError(FetchTimeoutError):
         deadline: The read's time budget, in seconds.
         elapsed: Seconds spent when the range was given up.
     """
+
+    _FIELDS = (*FetchTimeoutError._FIELDS, "deadline", "elapsed")
 
     def __init__(
         self,
@@ -211,9 +215,6 @@ class DeadlineExceededError(FetchTimeoutError):
         self.elapsed = elapsed
         super().__init__(message, **kwargs)
 
-    def _kwargs(self) -> dict[str, Any]:
-        return {**super()._kwargs(), "deadline": self.deadline, "elapsed": self.elapsed}
-
 
 class StaleObjectError(FetchError):
     """The object changed since it was indexed: its tile offsets no longer hold.
@@ -226,6 +227,8 @@ class StaleObjectError(FetchError):
         observed: Identity reported by the server now (None when unknown).
     """
 
+    _FIELDS = (*FetchError._FIELDS, "expected", "observed")
+
     def __init__(
         self,
         message: str,
@@ -237,9 +240,6 @@ class StaleObjectError(FetchError):
         self.expected = expected
         self.observed = observed
         super().__init__(message, **kwargs)
-
-    def _kwargs(self) -> dict[str, Any]:
-        return {**super()._kwargs(), "expected": self.expected, "observed": self.observed}
 
 
 class StaleObjectWarning(UserWarning):

@@ -187,8 +187,6 @@ def to_fetch_error(
     start: int | None = None,
     end: int | None = None,
     attempts: int = 1,
-    record_id: str | None = None,
-    band: str | None = None,
     timeout: float | None = None,
 ) -> FetchError:
     """Convert any reader exception into a redacted :class:`FetchError` subclass.
@@ -201,19 +199,15 @@ def to_fetch_error(
         start: Range start, if relevant.
         end: Range end, if relevant.
         attempts: Attempts made.
-        record_id: Record the range belongs to.
-        band: Band the range belongs to.
         timeout: The per-attempt timeout in force, named when ``exc`` is a timeout.
 
     Returns:
         The error to raise or report.
     """
     if isinstance(exc, FetchError):
-        if exc.attempts == attempts and record_id is None and band is None:
+        if exc.attempts == attempts:
             return exc
         return exc.replace(
-            record_id=record_id if record_id is not None else exc.record_id,
-            band=band if band is not None else exc.band,
             start=exc.start if exc.start is not None else start,
             end=exc.end if exc.end is not None else end,
             attempts=attempts,
@@ -221,8 +215,6 @@ def to_fetch_error(
     cls = classify_error(exc)
     where: dict[str, Any] = {
         "url": url,
-        "record_id": record_id,
-        "band": band,
         "start": start,
         "end": end,
         "attempts": attempts,
