@@ -229,3 +229,26 @@ def test_mutated_files_parse_and_decode_within_bounds(
         tracemalloc.stop()
     assert cpu < _CPU_BUDGET_S, f"input took {cpu:.2f} s of CPU"
     assert peak < _MEMORY_FACTOR * _FUZZ_TILE_LIMIT + (1 << 20), f"peak {peak} bytes"
+
+
+@pytest.mark.parametrize(
+    ("compress", "predictor"), [("deflate", 2), ("lzw", 1), ("zstd", 2), (None, 1)]
+)
+def test_a_scratch_buffer_decodes_what_a_fresh_one_does(cog_factory, compress, predictor):
+    opts = {"compress": compress, "predictor": predictor} if compress else {}
+    path = cog_factory(
+        dtype="uint16", height=64, width=64, blocksize=32, driver="GTiff", overviews=False,
+        **opts,
+    )  # fmt: skip
+    data = path.read_bytes()
+    lv = parse_header(data).full
+    scratch = bytearray(32 * 32 * 2)
+    for i in range(len(lv.tile_offsets)):
+        raw = data[lv.tile_offsets[i] : lv.tile_offsets[i] + lv.tile_byte_counts[i]]
+        want = decode_tile(raw, lv.tile_spec)
+        got = decode_tile(raw, lv.tile_spec, scratch=scratch)
+        np.testing.assert_array_equal(got, want)
+        if compress:  # inflated into the scratch buffer, not a new one
+            assert np.shares_memory(got, np.frombuffer(scratch, np.uint8))
+    small = decode_tile(raw, lv.tile_spec, scratch=bytearray(16))  # too small: not used
+    np.testing.assert_array_equal(small, want)

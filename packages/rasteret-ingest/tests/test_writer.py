@@ -40,7 +40,7 @@ def test_layout_metadata_and_roundtrip(tmp_path: Path) -> None:
     geo = json.loads(md[b"geo"])
     assert geo["columns"]["geometry"]["geometry_types"] == ["Polygon"]
     meta = pq.read_metadata(path / files[0])
-    assert meta.row_group(0).column(0).compression == "ZSTD"
+    assert meta.row_group(0).column(0).compression == "LZ4"
     assert meta.row_group(0).column(0).statistics is not None
     back = writer.read_collection(path)
     assert sorted(back.column("id").to_pylist()) == sorted(f"a-{i}" for i in range(6))
@@ -148,4 +148,4 @@ def test_no_dictionary_pages(tmp_path: Path) -> None:
         rg = pf.metadata.row_group(0)
         assert rg.num_columns > 40
         assert not any(rg.column(i).has_dictionary_page for i in range(rg.num_columns))
-        assert {rg.column(i).compression for i in range(rg.num_columns)} == {"ZSTD"}
+        assert {rg.column(i).compression for i in range(rg.num_columns)} == {"LZ4"}

@@ -74,6 +74,7 @@ def decode_tile(
     spec: TileSpec,
     *,
     max_bytes: int = DEFAULT_MAX_TILE_BYTES,
+    scratch: bytearray | None = None,
 ) -> np.ndarray:
     """Decode one tile (or strip) into a native-byte-order array.
 
@@ -88,6 +89,11 @@ def decode_tile(
             with :func:`fill_value`.
         spec: How the image is encoded.
         max_bytes: Largest decoded tile accepted (default 256 MiB).
+        scratch: A buffer the byte codecs (none, LZW, DEFLATE, ZSTD, LZMA, PackBits) decode
+            into when it holds at least the tile's bytes, instead of a new one per tile (a
+            fresh buffer costs its page faults on every tile). The returned array may then be
+            a view of ``scratch``: use it before the next call with the same buffer (one
+            scratch per thread).
 
     Returns:
         A full tile: shape ``(tile_height, tile_width)`` when one sample per tile, else
@@ -115,7 +121,7 @@ def decode_tile(
         raise UnsupportedTiffError("YCbCr photometric without JPEG compression is not supported")
     try:
         if comp in _BYTE_CODECS:
-            arr = _decode_bytes(raw, spec, dtype)
+            arr = _decode_bytes(raw, spec, dtype, scratch)
         elif comp == Compression.JPEG:
             arr = _decode_jpeg(raw, spec)
         elif comp == Compression.WEBP:
@@ -163,7 +169,9 @@ def _finish(arr: np.ndarray, spec: TileSpec, dtype: np.dtype, shape: tuple[int, 
     return arr[:, :, 0] if spt == 1 else arr
 
 
-def _decode_bytes(raw: Any, spec: TileSpec, dtype: np.dtype) -> np.ndarray:
+def _decode_bytes(
+    raw: Any, spec: TileSpec, dtype: np.dtype, scratch: bytearray | None = None
+) -> np.ndarray:
     import imagecodecs
     import numpy as np
 
@@ -175,7 +183,11 @@ def _decode_bytes(raw: Any, spec: TileSpec, dtype: np.dtype) -> np.ndarray:
     name = _BYTE_CODECS[Compression(spec.compression)]
     # A preallocated ``bytearray`` caps the output (no decompression bombs), avoids a resize
     # copy and is writable, so predictors run in place (a short stream yields a shorter view).
-    buf = raw if name is None else getattr(imagecodecs, name)(raw, out=bytearray(expected))
+    if name is None:
+        buf = raw
+    else:
+        dest = memoryview(scratch)[:expected] if scratch and len(scratch) >= expected else None
+        buf = getattr(imagecodecs, name)(raw, out=bytearray(expected) if dest is None else dest)
     if bits != dtype.itemsize * 8:
         if spec.predictor != 1:
             raise UnsupportedTiffError(f"predictor {spec.predictor} with {bits}-bit samples")

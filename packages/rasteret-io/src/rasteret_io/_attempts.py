@@ -11,6 +11,7 @@ that never sleeps past the deadline.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import random
 from collections.abc import Callable
@@ -56,45 +57,72 @@ class GroupJob:
 
 
 class KeyedSlots:
-    """A concurrency bound per key (a record): ``limit`` slots for each key, the semaphore of
-    a key existing only while some request of that key holds or waits for a slot.
+    """A concurrency bound per key (a record): ``limit`` slots for each key, the state of a
+    key existing only while some request of that key holds or waits for a slot.
+
+    Taking a free slot is a counter increment (:meth:`try_acquire`, no await): a read whose
+    records stay under their bound pays no semaphore per request. Only a request finding
+    its key's slots all taken waits (:meth:`acquire`), first come first served; a released
+    slot is handed straight to the next waiter.
 
     Event-loop only (no locking): created and used on the loop of one fetcher.
     """
 
-    __slots__ = ("_sems", "_users", "limit")
+    __slots__ = ("_held", "_waiters", "limit")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._sems: dict[str, asyncio.Semaphore] = {}
-        self._users: dict[str, int] = {}
+        self._held: dict[str, int] = {}
+        self._waiters: dict[str, collections.deque[asyncio.Future[None]]] = {}
+
+    def try_acquire(self, key: str) -> bool:
+        """Take a slot of ``key`` if one is free and nobody waits for it (no await)."""
+        held = self._held.get(key, 0)
+        if held >= self.limit or key in self._waiters:
+            return False
+        self._held[key] = held + 1
+        return True
 
     async def acquire(self, key: str) -> None:
         """Wait for a slot of ``key``."""
-        sem = self._sems.get(key)
-        if sem is None:
-            sem = self._sems[key] = asyncio.Semaphore(self.limit)
-        self._users[key] = self._users.get(key, 0) + 1
+        if self.try_acquire(key):
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._waiters.setdefault(key, collections.deque())
+        queue.append(fut)
         try:
-            await sem.acquire()
+            await fut  # set by release(): the releaser's slot is now ours
         except BaseException:
-            self._drop(key)
+            if fut.done() and not fut.cancelled():
+                self.release(key)  # handed over just as we were cancelled: pass it on
+            else:
+                waiting = self._waiters.get(key)
+                if waiting is not None and fut in waiting:
+                    waiting.remove(fut)
+                    if not waiting:
+                        del self._waiters[key]
             raise
 
     def release(self, key: str) -> None:
-        """Give back a slot of ``key``."""
-        self._sems[key].release()
-        self._drop(key)
-
-    def _drop(self, key: str) -> None:
-        left = self._users[key] - 1
+        """Give back a slot of ``key`` (to its next waiter, if any)."""
+        queue = self._waiters.get(key)
+        while queue:
+            fut = queue.popleft()
+            if not queue:
+                del self._waiters[key]
+            if not fut.done():
+                fut.set_result(None)  # the slot changes hands: the count stays
+                return
+            queue = self._waiters.get(key)
+        left = self._held[key] - 1
         if left:
-            self._users[key] = left
+            self._held[key] = left
         else:
-            del self._users[key], self._sems[key]
+            del self._held[key]
 
     def __len__(self) -> int:
-        return len(self._sems)
+        """Keys with a slot held or awaited."""
+        return len(self._held.keys() | self._waiters.keys())
 
 
 class DeadlineHit(Exception):
@@ -191,15 +219,17 @@ class GroupFetch:
         key = job.key or ""
         held = False
         try:
+            if ks is not None and ks.try_acquire(key):
+                held = True  # a free slot of the record: taken without waiting
             if deadline is None:
-                if ks is not None:
+                if ks is not None and not held:
                     await ks.acquire(key)
                     held = True
                 await sem.acquire()
             else:
                 try:
                     async with asyncio.timeout(max(0.0, deadline.remaining())):
-                        if ks is not None:
+                        if ks is not None and not held:
                             await ks.acquire(key)
                             held = True
                         await sem.acquire()

@@ -14,6 +14,8 @@ never touches a pixel.
 from __future__ import annotations
 
 import asyncio
+import functools
+import math
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -35,6 +37,8 @@ from rasteret_io.urls import redact_url
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from rasteret_cog import TileSpec
 
 __all__ = ["WindowRequest", "WindowResult", "decode_executor", "read_windows", "window_bytes"]
 
@@ -112,6 +116,29 @@ def decode_executor() -> ThreadPoolExecutor:
 
 Finish = Callable[[WindowResult], WindowResult]
 
+_local = threading.local()
+_SCRATCH_MAX = 64 << 20  # larger tiles get a buffer of their own, as before
+
+
+def _scratch(spec: TileSpec) -> bytearray | None:
+    """This decode thread's buffer that tiles of ``spec`` are inflated into (each tile is
+    copied out into its windows before the thread decodes the next one): a tile then costs no
+    new buffer and none of its page faults. Grown to the largest tile seen, up to 64 MiB."""
+    need = math.prod(spec.tile_shape) * _itemsize(spec.dtype)
+    buf: bytearray | None = getattr(_local, "scratch", None)
+    if buf is None or len(buf) < need:
+        if need > _SCRATCH_MAX:
+            return None
+        buf = _local.scratch = bytearray(need)
+    return buf
+
+
+@functools.cache
+def _itemsize(dtype: str) -> int:
+    import numpy as np
+
+    return int(np.dtype(dtype).itemsize)
+
 
 def window_bytes(plan: TilePlan) -> Estimate:
     """The arrays :func:`read_windows` allocates for ``plan``: every window's data and mask."""
@@ -183,7 +210,9 @@ class _CogJob:
                 self._failed(t, raw)
                 continue
             try:
-                tile = decode_tile(raw, rd.plan.specs[spec_id])
+                tile = decode_tile(
+                    raw, rd.plan.specs[spec_id], scratch=_scratch(rd.plan.specs[spec_id])
+                )
             except CogError as exc:
                 err = ReadError(
                     f"cannot decode tile at byte {self.tiles[t][1]} of {redact_url(self.url)}: {exc}"
