@@ -30,11 +30,12 @@ class ByteStore:
             instead of asking for more bytes.
     """
 
-    __slots__ = ("_data", "_starts", "file_size")
+    __slots__ = ("_data", "_starts", "_views", "file_size")
 
     def __init__(self, file_size: int | None = None) -> None:
         self._starts: list[int] = []
         self._data: list[bytes] = []
+        self._views: list[memoryview] = []  # of ``_data``: one slice per get, no view each
         self.file_size = file_size
 
     def add(self, start: int, data: bytes | bytearray | memoryview) -> None:
@@ -65,6 +66,7 @@ class ByteStore:
         order = sorted(range(len(keep_s)), key=keep_s.__getitem__)
         self._starts = [keep_s[i] for i in order]
         self._data = [keep_d[i] for i in order]
+        self._views = [memoryview(d) for d in self._data]
 
     def get(self, start: int, length: int) -> memoryview:
         """Return ``length`` bytes at ``start`` or raise :class:`NeedBytes`/:class:`TruncatedError`."""
@@ -78,9 +80,9 @@ class ByteStore:
         i = bisect_right(self._starts, start) - 1
         if i >= 0:
             s = self._starts[i]
-            d = self._data[i]
+            d = self._views[i]
             if start + length <= s + len(d):
-                return memoryview(d)[start - s : start - s + length]
+                return d[start - s : start - s + length]
             if start < s + len(d):
                 # Partly present: ask only for the missing tail.
                 have_end = s + len(d)
