@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import collections
 import functools
+import shutil
 import statistics
 import tempfile
 import time
@@ -134,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"run {i}: wall {wall:.3f} s, cpu {cpu:.3f} s, "
                 f"{got['requests'] / max(1, got['files']):.2f} req/file"
             )
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(state["tmp"], ignore_errors=True)
     names = list(dict.fromkeys(k for r in rows for k in r))
     print(f"\nW4 phases at {a.latency:g} ms, median of {a.runs} (seconds):")
     for k in names:
