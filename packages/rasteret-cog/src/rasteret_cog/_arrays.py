@@ -38,6 +38,7 @@ TYPECODES: dict[int, str] = {
     16: "Q", 17: "q", 18: "Q",
 }  # fmt: skip
 _SIGNED = frozenset({6, 8, 9, 17})
+_DTYPES: dict[tuple[str, str, int], Any] = {}  # numpy dtypes by (byte order, kind, width)
 _INTEGER_SIZES = {1: 1, 3: 2, 4: 4, 6: 1, 8: 2, 9: 4, 13: 4, 16: 8, 17: 8, 18: 8}
 
 
@@ -111,7 +112,10 @@ def _as_int64_numpy(
 ) -> array[int]:
     """:func:`as_int64` with numpy (same checks, same errors)."""
     kind = "i" if typ in _SIGNED else "u"
-    vals = np.frombuffer(raw, dtype=np.dtype(f"{byte_order}{kind}{width}"), count=len(raw) // width)
+    dtype = _DTYPES.get((byte_order, kind, width))
+    if dtype is None:
+        dtype = _DTYPES[byte_order, kind, width] = np.dtype(f"{byte_order}{kind}{width}")
+    vals = np.frombuffer(raw, dtype=dtype, count=len(raw) // width)
     if typ in _SIGNED:
         bad = bool((vals < 0).any())
     elif width == 8:
@@ -125,7 +129,7 @@ def _as_int64_numpy(
             else f"{what} holds a value beyond 2**63"
         )
     out = array(INT64)
-    out.frombytes(vals.astype(np.int64).tobytes())
+    out.frombytes(vals.astype(np.int64).data.cast("B"))  # a byte view: no tobytes() copy
     return out
 
 
@@ -152,7 +156,7 @@ def any_end_past(offsets: array[int], counts: array[int], limit: int) -> bool:
     np = _numpy() if n >= NUMPY_MIN else None
     if np is not None:  # values < 2**63: their unsigned sums cannot wrap
         ends = np.frombuffer(offsets, np.uint64) + np.frombuffer(counts, np.uint64)
-        return bool((ends > np.uint64(limit)).any())
+        return int(ends.max()) > limit
     s = int.from_bytes(offsets, sys.byteorder) + int.from_bytes(counts, sys.byteorder)
     ones = _lane_ones(n)
     bias = ((1 << 64) - 1 - limit) * ones

@@ -30,11 +30,12 @@ class ByteStore:
             instead of asking for more bytes.
     """
 
-    __slots__ = ("_data", "_starts", "file_size")
+    __slots__ = ("_data", "_starts", "_views", "file_size")
 
     def __init__(self, file_size: int | None = None) -> None:
         self._starts: list[int] = []
         self._data: list[bytes] = []
+        self._views: list[memoryview] = []  # of ``_data``: one slice per get, no view each
         self.file_size = file_size
 
     def add(self, start: int, data: bytes | bytearray | memoryview) -> None:
@@ -65,26 +66,28 @@ class ByteStore:
         order = sorted(range(len(keep_s)), key=keep_s.__getitem__)
         self._starts = [keep_s[i] for i in order]
         self._data = [keep_d[i] for i in order]
+        self._views = [memoryview(d) for d in self._data]
 
     def get(self, start: int, length: int) -> memoryview:
         """Return ``length`` bytes at ``start`` or raise :class:`NeedBytes`/:class:`TruncatedError`."""
+        end = start + length
         if start < 0 or length < 0:
             raise TruncatedError(f"invalid byte range start={start} length={length}")
-        if self.file_size is not None and start + length > self.file_size:
+        size = self.file_size
+        if size is not None and end > size:
             raise TruncatedError(
-                f"byte range [{start}, {start + length}) lies past the end of the file "
-                f"({self.file_size} bytes)"
+                f"byte range [{start}, {end}) lies past the end of the file ({size} bytes)"
             )
         i = bisect_right(self._starts, start) - 1
         if i >= 0:
             s = self._starts[i]
-            d = self._data[i]
-            if start + length <= s + len(d):
-                return memoryview(d)[start - s : start - s + length]
-            if start < s + len(d):
+            d = self._views[i]
+            have_end = s + len(d)
+            if end <= have_end:
+                return d[start - s : end - s]
+            if start < have_end:
                 # Partly present: ask only for the missing tail.
-                have_end = s + len(d)
-                raise NeedBytes(have_end, start + length - have_end)
+                raise NeedBytes(have_end, end - have_end)
         raise NeedBytes(start, length)
 
     @property

@@ -13,7 +13,7 @@ from rasteret_cog.geokeys import CrsInfo, crs_from_geokeys, parse_geokeys
 from rasteret_cog.ifd import (
     IfdEntry,
     ParseLimits,
-    read_ifd,
+    read_ifd_scalars,
     read_ints,
     read_layout,
     read_numbers,
@@ -138,9 +138,18 @@ class CogHeader:
         }
 
 
+_NEW_SUBFILE_TYPE = int(Tag.NEW_SUBFILE_TYPE)
+_PHOTOMETRIC = int(Tag.PHOTOMETRIC)
+_IMAGE_WIDTH = int(Tag.IMAGE_WIDTH)
+_IMAGE_LENGTH = int(Tag.IMAGE_LENGTH)
+_GDAL_NODATA = int(Tag.GDAL_NODATA)
+_MASK = int(Photometric.MASK)
+
+
 def _parse(store: ByteStore, limits: ParseLimits) -> CogHeader:
     layout = read_layout(store)
     raw_ifds: list[dict[int, IfdEntry]] = []
+    ifd_ints: list[dict[int, int]] = []
     seen: set[int] = set()
     off = layout.first_ifd
     while off:
@@ -149,8 +158,9 @@ def _parse(store: ByteStore, limits: ParseLimits) -> CogHeader:
         if len(raw_ifds) >= limits.max_ifds:
             raise TiffFormatError(f"more than {limits.max_ifds} IFDs")
         seen.add(off)
-        entries, off = read_ifd(store, layout, off, limits)
+        entries, ints, off = read_ifd_scalars(store, layout, off, limits)
         raw_ifds.append(entries)
+        ifd_ints.append(ints)
     if not raw_ifds:
         raise TiffFormatError("TIFF has no IFD")
 
@@ -169,8 +179,11 @@ def _parse(store: ByteStore, limits: ParseLimits) -> CogHeader:
             return None
         return read_numbers(store, layout, entry, limits, max_count=max_count)
 
-    def one(e: dict[int, IfdEntry], tag: int, default: int) -> int:
-        return read_tag_int(store, layout, e, tag, default, limits)
+    def one(i: int, tag: int, default: int) -> int:
+        v = ifd_ints[i].get(tag)
+        return (
+            v if v is not None else read_tag_int(store, layout, raw_ifds[i], tag, default, limits)
+        )
 
     crs: CrsInfo | None = None
     pixel_is_point = False
@@ -201,31 +214,31 @@ def _parse(store: ByteStore, limits: ParseLimits) -> CogHeader:
     )
     if nodata is None:
         nodata = md_nodata
-    spp0 = one(e0, Tag.SAMPLES_PER_PIXEL, 1)
+    spp0 = one(0, Tag.SAMPLES_PER_PIXEL, 1)
     scales = tuple(scales_d.get(i, 1.0) for i in range(spp0)) if scales_d else None
     offsets = tuple(offsets_d.get(i, 0.0) for i in range(spp0)) if offsets_d else None
 
     # The full-resolution image: the first IFD that is neither a mask nor an overview.
     roles = [
-        (one(e, Tag.NEW_SUBFILE_TYPE, 0), one(e, Tag.PHOTOMETRIC, 1) == Photometric.MASK)
-        for e in raw_ifds
+        (one(i, _NEW_SUBFILE_TYPE, 0), one(i, _PHOTOMETRIC, 1) == _MASK)
+        for i in range(len(raw_ifds))
     ]
     base_i = next((i for i, (sub, m) in enumerate(roles) if not (sub & 5 or m)), 0)
-    base_w = one(raw_ifds[base_i], Tag.IMAGE_WIDTH, 0)
-    base_h = one(raw_ifds[base_i], Tag.IMAGE_LENGTH, 0)
+    base_w = one(base_i, _IMAGE_WIDTH, 0)
+    base_h = one(base_i, _IMAGE_LENGTH, 0)
 
     finished: list[Level] = []
     for i, e in enumerate(raw_ifds):
         sub, photometric_mask = roles[i]
         is_mask = bool(sub & 4) or photometric_mask
         lv_nodata = nodata
-        own_nd_entry = e.get(Tag.GDAL_NODATA)
+        own_nd_entry = e.get(_GDAL_NODATA)
         if own_nd_entry is not None and i != 0:
             txt = read_value(store, layout, own_nd_entry, limits, max_count=4096)
             lv_nodata = parse_nodata(txt if isinstance(txt, str) else None)
         t = transform
         if t is not None:
-            w, h = one(e, Tag.IMAGE_WIDTH, 0), one(e, Tag.IMAGE_LENGTH, 0)
+            w, h = one(i, _IMAGE_WIDTH, 0), one(i, _IMAGE_LENGTH, 0)
             if (w, h) != (base_w, base_h) and w > 0 and h > 0:
                 t = scale_transform(t, base_w / w, base_h / h)
         finished.append(
@@ -235,6 +248,7 @@ def _parse(store: ByteStore, limits: ParseLimits) -> CogHeader:
                 i,
                 e,
                 limits,
+                scalars=ifd_ints[i],
                 transform=t,
                 crs=crs,
                 nodata=None if is_mask else lv_nodata,

@@ -23,6 +23,7 @@ __all__ = [
     "ParseLimits",
     "TiffLayout",
     "read_ifd",
+    "read_ifd_scalars",
     "read_int",
     "read_layout",
     "read_table",
@@ -140,6 +141,17 @@ def read_layout(store: ByteStore) -> TiffLayout:
     raise TiffFormatError(f"not a TIFF file: version {version} (expected 42 or 43)")
 
 
+_COUNT_STRUCTS = {
+    (bo, big): struct.Struct(bo + ("Q" if big else "H")) for bo in "<>" for big in (False, True)
+}
+_ENTRY_STRUCTS = {
+    (bo, big): struct.Struct(bo + ("HHQ8s" if big else "HHI4s"))
+    for bo in "<>"
+    for big in (False, True)
+}
+_new_entry = tuple.__new__  # IfdEntry(...) without the named tuple's Python-level __new__
+
+
 def read_ifd(
     store: ByteStore, layout: TiffLayout, offset: int, limits: ParseLimits
 ) -> tuple[dict[int, IfdEntry], int]:
@@ -148,35 +160,74 @@ def read_ifd(
     Returns:
         The entries by tag (first occurrence wins) and the next IFD offset (0 = none).
     """
+    entries, _, next_off = read_ifd_scalars(store, layout, offset, limits)
+    return entries, next_off
+
+
+def read_ifd_scalars(
+    store: ByteStore, layout: TiffLayout, offset: int, limits: ParseLimits
+) -> tuple[dict[int, IfdEntry], dict[int, int], int]:
+    """:func:`read_ifd`, plus the first value of every inline unsigned integer entry by tag
+    (what :func:`read_int` returns for them: the usual scalar tags), decoded in the same pass.
+    """
     bo = layout.byte_order
-    if layout.bigtiff:
-        count_size, entry_size = 8, 20
-    else:
-        count_size, entry_size = 2, 12
-    if offset < (16 if layout.bigtiff else 8):
+    big = layout.bigtiff
+    count_size, entry_size = (8, 20) if big else (2, 12)
+    if offset < (16 if big else 8):
         raise TiffFormatError(f"IFD offset {offset} points into the file header")
-    (n,) = struct.unpack(bo + ("Q" if layout.bigtiff else "H"), store.get(offset, count_size))
+    (n,) = _COUNT_STRUCTS[bo, big].unpack(store.get(offset, count_size))
     if n == 0:
         raise TiffFormatError(f"IFD at offset {offset} has no entries")
     if n > limits.max_entries:
         raise TiffFormatError(
             f"IFD at offset {offset} claims {n} entries (limit {limits.max_entries})"
         )
-    table = store.get(offset + count_size, n * entry_size + layout.offset_size)
-    entries: dict[int, IfdEntry] = {}
     inline_cap = layout.offset_size
+    table = store.get(offset + count_size, n * entry_size + inline_cap)
     order: Literal["little", "big"] = "little" if bo == "<" else "big"
-    fmt = bo + ("HHQ8s" if layout.bigtiff else "HHI4s")
-    for tag, typ, cnt, val in struct.iter_unpack(fmt, table[: n * entry_size]):
+    next_off = int.from_bytes(table[n * entry_size :], order)
+    raw = bytes(table[: n * entry_size])
+    known = _DECODED.get((bo, big, raw))
+    if known is not None:
+        return known[0], known[1], next_off
+    entries, scalars = _decode_entries(raw, bo, big, inline_cap, order)
+    if len(_DECODED) >= _DECODED_MAX:
+        _DECODED.clear()
+    _DECODED[bo, big, raw] = (entries, scalars)
+    return entries, scalars, next_off
+
+
+#: Decoded entry tables by their bytes (and byte order / BigTIFF flag): decoding depends on
+#: nothing else, and files written by one producer with one layout (a collection's COGs)
+#: share their tables byte for byte, out-of-line value offsets included. The values those
+#: offsets point at (tile tables, georeferencing) are read from each file, never cached.
+#: Callers treat the returned dicts as read-only.
+_DECODED: dict[tuple[str, bool, bytes], tuple[dict[int, IfdEntry], dict[int, int]]] = {}
+_DECODED_MAX = 256
+
+
+def _decode_entries(
+    raw: bytes, bo: str, big: bool, inline_cap: int, order: Literal["little", "big"]
+) -> tuple[dict[int, IfdEntry], dict[int, int]]:
+    """The entries of an IFD's entry table ``raw`` and its inline unsigned scalars."""
+    entries: dict[int, IfdEntry] = {}
+    scalars: dict[int, int] = {}
+    sizes = FIELD_SIZES
+    unsigned = _UNSIGNED_SCALARS
+    from_bytes = int.from_bytes
+    for tag, typ, cnt, val in _ENTRY_STRUCTS[bo, big].iter_unpack(raw):
         if tag in entries:
             continue
-        size = FIELD_SIZES.get(typ, 0) * cnt
+        width = sizes.get(typ, 0)
+        size = width * cnt
         if size <= inline_cap:
-            entries[tag] = IfdEntry(tag, typ, cnt, None, val[:size])
+            inline = val[:size]
+            entries[tag] = _new_entry(IfdEntry, (tag, typ, cnt, None, inline))
+            if cnt and typ in unsigned:
+                scalars[tag] = from_bytes(inline[:width], order)
         else:
-            entries[tag] = IfdEntry(tag, typ, cnt, int.from_bytes(val, order), None)
-    next_off = int.from_bytes(table[n * entry_size :], order)
-    return entries, next_off
+            entries[tag] = _new_entry(IfdEntry, (tag, typ, cnt, from_bytes(val, order), None))
+    return entries, scalars
 
 
 def _raw(

@@ -39,6 +39,31 @@ the buffer protocol (``numpy.frombuffer(t, numpy.int64)``, ``memoryview(t)``) an
 Python object per tile. Treat it as read-only."""
 
 _MAX_DIM = 2**31 - 1
+# Tag codes as plain ints: an IntEnum member lookup costs more than the dict probe it keys.
+_IMAGE_WIDTH = int(Tag.IMAGE_WIDTH)
+_IMAGE_LENGTH = int(Tag.IMAGE_LENGTH)
+_SAMPLES_PER_PIXEL = int(Tag.SAMPLES_PER_PIXEL)
+_PLANAR_CONFIGURATION = int(Tag.PLANAR_CONFIGURATION)
+_BITS_PER_SAMPLE = int(Tag.BITS_PER_SAMPLE)
+_SAMPLE_FORMAT = int(Tag.SAMPLE_FORMAT)
+_COMPRESSION = int(Tag.COMPRESSION)
+_PREDICTOR = int(Tag.PREDICTOR)
+_PHOTOMETRIC = int(Tag.PHOTOMETRIC)
+_NEW_SUBFILE_TYPE = int(Tag.NEW_SUBFILE_TYPE)
+_TILE_OFFSETS = int(Tag.TILE_OFFSETS)
+_TILE_WIDTH = int(Tag.TILE_WIDTH)
+_TILE_LENGTH = int(Tag.TILE_LENGTH)
+_ROWS_PER_STRIP = int(Tag.ROWS_PER_STRIP)
+_OPTIONAL = frozenset(
+    int(t)
+    for t in (
+        Tag.EXTRA_SAMPLES,
+        Tag.JPEG_TABLES,
+        Tag.LERC_PARAMETERS,
+        Tag.YCBCR_SUBSAMPLING,
+        Tag.GDAL_METADATA,
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,12 +181,83 @@ def _tuple_of_ints(vals: Any) -> tuple[int, ...]:
     return tuple(int(v) for v in vals)
 
 
+_Optional = tuple[
+    tuple[int, ...], bytes | None, tuple[int, ...] | None, tuple[int, ...] | None, str | None
+]
+_NO_OPTIONAL: _Optional = ((), None, None, None, None)
+
+
+def _optional(
+    store: ByteStore,
+    layout: TiffLayout,
+    e: dict[int, IfdEntry],
+    limits: ParseLimits,
+    spp: int,
+    ifd_index: int,
+) -> _Optional:
+    """ExtraSamples, JPEGTables, LercParameters, YCbCrSubsampling and GDAL_METADATA."""
+    extra: tuple[int, ...] = ()
+    if Tag.EXTRA_SAMPLES in e:
+        extra = _tuple_of_ints(
+            read_ints(store, layout, e[Tag.EXTRA_SAMPLES], limits, max_count=spp)
+        )
+    jpeg_tables = None
+    if Tag.JPEG_TABLES in e:
+        jt = read_value(store, layout, e[Tag.JPEG_TABLES], limits, max_count=1 << 20)
+        if isinstance(jt, bytes):
+            jpeg_tables = jt
+        elif isinstance(jt, array) and jt.typecode in "Bb":
+            jpeg_tables = jt.tobytes()
+        else:
+            raise TiffFormatError(
+                f"IFD {ifd_index}: JPEGTables has field type {e[Tag.JPEG_TABLES].type}"
+            )
+    lerc = None
+    if Tag.LERC_PARAMETERS in e:
+        lerc = _tuple_of_ints(
+            read_ints(store, layout, e[Tag.LERC_PARAMETERS], limits, max_count=64)
+        )
+    ycbcr = None
+    if Tag.YCBCR_SUBSAMPLING in e:
+        ycbcr = _tuple_of_ints(
+            read_ints(store, layout, e[Tag.YCBCR_SUBSAMPLING], limits, max_count=2)
+        )
+    gdal_md = None
+    if Tag.GDAL_METADATA in e:
+        v = read_value(store, layout, e[Tag.GDAL_METADATA], limits, max_count=4 << 20)
+        gdal_md = v if isinstance(v, str) else None
+    return extra, jpeg_tables, lerc, ycbcr, gdal_md
+
+
+def _first_of_samples(
+    store: ByteStore,
+    layout: TiffLayout,
+    e: dict[int, IfdEntry],
+    ints: dict[int, int],
+    tag: int,
+    spp: int,
+    limits: ParseLimits,
+) -> int:
+    """First value of a per-sample tag (BitsPerSample, SampleFormat): 1 when absent; at most
+    ``spp`` integer values."""
+    entry = e.get(tag)
+    if entry is None:
+        return 1
+    v = ints.get(tag)
+    if v is not None and entry.value_count <= spp:  # inline: decoded with the IFD
+        return v
+    vals = read_ints(store, layout, entry, limits, max_count=spp)
+    return int(vals[0]) if vals else 1
+
+
 def build_level(
     store: ByteStore,
     layout: TiffLayout,
     ifd_index: int,
     e: dict[int, IfdEntry],
     limits: ParseLimits,
+    *,
+    scalars: dict[int, int] | None = None,
     **geo: Any,
 ) -> Level:
     """Decode and validate the image tags of one IFD.
@@ -172,6 +268,8 @@ def build_level(
         ifd_index: Position of the IFD.
         e: Its entries.
         limits: Safety caps (sizes, samples, decoded bytes).
+        scalars: The IFD's inline unsigned scalars by tag, when already decoded
+            (:func:`~rasteret_cog.ifd.read_ifd_scalars`); other tags are read from ``e``.
         **geo: Georeferencing fields of :class:`Level` decided by the header (``transform``,
             ``crs``, ``nodata``, ``scales``, ``offsets``).
 
@@ -179,14 +277,20 @@ def build_level(
         TiffFormatError: invalid tags; :class:`LimitExceededError` for sizes over ``limits``.
         TruncatedError: a tag value or tile lies past the end of the file.
     """
-    width = read_tag_int(store, layout, e, Tag.IMAGE_WIDTH, 0, limits)
-    height = read_tag_int(store, layout, e, Tag.IMAGE_LENGTH, 0, limits)
+    ints = scalars if scalars is not None else {}
+
+    def num(tag: int, default: int) -> int:
+        v = ints.get(tag)
+        return v if v is not None else read_tag_int(store, layout, e, tag, default, limits)
+
+    width = num(_IMAGE_WIDTH, 0)
+    height = num(_IMAGE_LENGTH, 0)
     if not (0 < width <= _MAX_DIM and 0 < height <= _MAX_DIM):
         raise TiffFormatError(f"IFD {ifd_index}: invalid image size {width}x{height}")
-    spp = read_tag_int(store, layout, e, Tag.SAMPLES_PER_PIXEL, 1, limits)
+    spp = num(_SAMPLES_PER_PIXEL, 1)
     if not 0 < spp <= 65535:
         raise TiffFormatError(f"IFD {ifd_index}: invalid SamplesPerPixel {spp}")
-    planar = read_tag_int(store, layout, e, Tag.PLANAR_CONFIGURATION, 1, limits)
+    planar = num(_PLANAR_CONFIGURATION, 1)
     if planar not in (1, 2):
         raise TiffFormatError(f"IFD {ifd_index}: invalid PlanarConfiguration {planar}")
     if spp == 1:
@@ -195,31 +299,23 @@ def build_level(
         raise LimitExceededError(
             "interleaved SamplesPerPixel", spp, limits.max_samples_per_pixel, f"IFD {ifd_index}"
         )
-    bps_entry = e.get(Tag.BITS_PER_SAMPLE)
-    bps = 1
-    if bps_entry is not None:
-        bps_vals = read_ints(store, layout, bps_entry, limits, max_count=spp)
-        bps = int(bps_vals[0]) if bps_vals else 1
+    bps = _first_of_samples(store, layout, e, ints, _BITS_PER_SAMPLE, spp, limits)
     if not 0 < bps <= 128:
         raise TiffFormatError(f"IFD {ifd_index}: invalid BitsPerSample {bps}")
-    sf_entry = e.get(Tag.SAMPLE_FORMAT)
-    sample_format = 1
-    if sf_entry is not None:
-        sf_vals = read_ints(store, layout, sf_entry, limits, max_count=spp)
-        sample_format = int(sf_vals[0]) if sf_vals else 1
-    compression = read_tag_int(store, layout, e, Tag.COMPRESSION, 1, limits)
-    predictor = read_tag_int(store, layout, e, Tag.PREDICTOR, 1, limits)
-    photometric = read_tag_int(store, layout, e, Tag.PHOTOMETRIC, 1, limits)
-    subfile = read_tag_int(store, layout, e, Tag.NEW_SUBFILE_TYPE, 0, limits)
+    sample_format = _first_of_samples(store, layout, e, ints, _SAMPLE_FORMAT, spp, limits)
+    compression = num(_COMPRESSION, 1)
+    predictor = num(_PREDICTOR, 1)
+    photometric = num(_PHOTOMETRIC, 1)
+    subfile = num(_NEW_SUBFILE_TYPE, 0)
 
-    tiled = Tag.TILE_OFFSETS in e or Tag.TILE_WIDTH in e
+    tiled = _TILE_OFFSETS in e or _TILE_WIDTH in e
     if tiled:
-        tw = read_tag_int(store, layout, e, Tag.TILE_WIDTH, 0, limits)
-        th = read_tag_int(store, layout, e, Tag.TILE_LENGTH, 0, limits)
+        tw = num(_TILE_WIDTH, 0)
+        th = num(_TILE_LENGTH, 0)
         off_tag, cnt_tag = Tag.TILE_OFFSETS, Tag.TILE_BYTE_COUNTS
     else:
         tw = width
-        th = read_tag_int(store, layout, e, Tag.ROWS_PER_STRIP, height, limits)
+        th = num(_ROWS_PER_STRIP, height)
         th = min(th, height) if th > 0 else 0
         off_tag, cnt_tag = Tag.STRIP_OFFSETS, Tag.STRIP_BYTE_COUNTS
     if not (0 < tw <= _MAX_DIM and 0 < th <= _MAX_DIM):
@@ -270,36 +366,11 @@ def build_level(
                     f"IFD {ifd_index}: tile {i} [{o}, {o + c}) lies past the end of the file ({size} bytes)"
                 )
 
-    extra: tuple[int, ...] = ()
-    if Tag.EXTRA_SAMPLES in e:
-        extra = _tuple_of_ints(
-            read_ints(store, layout, e[Tag.EXTRA_SAMPLES], limits, max_count=spp)
-        )
-    jpeg_tables = None
-    if Tag.JPEG_TABLES in e:
-        jt = read_value(store, layout, e[Tag.JPEG_TABLES], limits, max_count=1 << 20)
-        if isinstance(jt, bytes):
-            jpeg_tables = jt
-        elif isinstance(jt, array) and jt.typecode in "Bb":
-            jpeg_tables = jt.tobytes()
-        else:
-            raise TiffFormatError(
-                f"IFD {ifd_index}: JPEGTables has field type {e[Tag.JPEG_TABLES].type}"
-            )
-    lerc = None
-    if Tag.LERC_PARAMETERS in e:
-        lerc = _tuple_of_ints(
-            read_ints(store, layout, e[Tag.LERC_PARAMETERS], limits, max_count=64)
-        )
-    ycbcr = None
-    if Tag.YCBCR_SUBSAMPLING in e:
-        ycbcr = _tuple_of_ints(
-            read_ints(store, layout, e[Tag.YCBCR_SUBSAMPLING], limits, max_count=2)
-        )
-    gdal_md = None
-    if Tag.GDAL_METADATA in e:
-        v = read_value(store, layout, e[Tag.GDAL_METADATA], limits, max_count=4 << 20)
-        gdal_md = v if isinstance(v, str) else None
+    extra, jpeg_tables, lerc, ycbcr, gdal_md = (
+        _NO_OPTIONAL
+        if _OPTIONAL.isdisjoint(e)
+        else _optional(store, layout, e, limits, spp, ifd_index)
+    )
 
     return Level(
         ifd_index=ifd_index,
