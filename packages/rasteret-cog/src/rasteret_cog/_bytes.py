@@ -70,24 +70,23 @@ class ByteStore:
 
     def get(self, start: int, length: int) -> memoryview:
         """Return ``length`` bytes at ``start`` or raise :class:`NeedBytes`/:class:`TruncatedError`."""
-        end = start + length
         if start < 0 or length < 0:
             raise TruncatedError(f"invalid byte range start={start} length={length}")
-        size = self.file_size
-        if size is not None and end > size:
+        if self.file_size is not None and start + length > self.file_size:
             raise TruncatedError(
-                f"byte range [{start}, {end}) lies past the end of the file ({size} bytes)"
+                f"byte range [{start}, {start + length}) lies past the end of the file "
+                f"({self.file_size} bytes)"
             )
         i = bisect_right(self._starts, start) - 1
         if i >= 0:
             s = self._starts[i]
             d = self._views[i]
-            have_end = s + len(d)
-            if end <= have_end:
-                return d[start - s : end - s]
-            if start < have_end:
+            if start + length <= s + len(d):
+                return d[start - s : start - s + length]
+            if start < s + len(d):
                 # Partly present: ask only for the missing tail.
-                raise NeedBytes(have_end, end - have_end)
+                have_end = s + len(d)
+                raise NeedBytes(have_end, start + length - have_end)
         raise NeedBytes(start, length)
 
     @property

@@ -184,38 +184,13 @@ def read_ifd_scalars(
         )
     inline_cap = layout.offset_size
     table = store.get(offset + count_size, n * entry_size + inline_cap)
-    order: Literal["little", "big"] = "little" if bo == "<" else "big"
-    next_off = int.from_bytes(table[n * entry_size :], order)
-    raw = bytes(table[: n * entry_size])
-    known = _DECODED.get((bo, big, raw))
-    if known is not None:
-        return known[0], known[1], next_off
-    entries, scalars = _decode_entries(raw, bo, big, inline_cap, order)
-    if len(_DECODED) >= _DECODED_MAX:
-        _DECODED.clear()
-    _DECODED[bo, big, raw] = (entries, scalars)
-    return entries, scalars, next_off
-
-
-#: Decoded entry tables by their bytes (and byte order / BigTIFF flag): decoding depends on
-#: nothing else, and files written by one producer with one layout (a collection's COGs)
-#: share their tables byte for byte, out-of-line value offsets included. The values those
-#: offsets point at (tile tables, georeferencing) are read from each file, never cached.
-#: Callers treat the returned dicts as read-only.
-_DECODED: dict[tuple[str, bool, bytes], tuple[dict[int, IfdEntry], dict[int, int]]] = {}
-_DECODED_MAX = 256
-
-
-def _decode_entries(
-    raw: bytes, bo: str, big: bool, inline_cap: int, order: Literal["little", "big"]
-) -> tuple[dict[int, IfdEntry], dict[int, int]]:
-    """The entries of an IFD's entry table ``raw`` and its inline unsigned scalars."""
     entries: dict[int, IfdEntry] = {}
     scalars: dict[int, int] = {}
+    order: Literal["little", "big"] = "little" if bo == "<" else "big"
     sizes = FIELD_SIZES
     unsigned = _UNSIGNED_SCALARS
     from_bytes = int.from_bytes
-    for tag, typ, cnt, val in _ENTRY_STRUCTS[bo, big].iter_unpack(raw):
+    for tag, typ, cnt, val in _ENTRY_STRUCTS[bo, big].iter_unpack(table[: n * entry_size]):
         if tag in entries:
             continue
         width = sizes.get(typ, 0)
@@ -227,7 +202,8 @@ def _decode_entries(
                 scalars[tag] = from_bytes(inline[:width], order)
         else:
             entries[tag] = _new_entry(IfdEntry, (tag, typ, cnt, from_bytes(val, order), None))
-    return entries, scalars
+    next_off = from_bytes(table[n * entry_size :], order)
+    return entries, scalars, next_off
 
 
 def _raw(
