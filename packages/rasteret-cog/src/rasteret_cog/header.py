@@ -13,7 +13,7 @@ from rasteret_cog.geokeys import CrsInfo, crs_from_geokeys, parse_geokeys
 from rasteret_cog.ifd import (
     IfdEntry,
     ParseLimits,
-    read_ifd_scalars,
+    read_ifd,
     read_ints,
     read_layout,
     read_numbers,
@@ -158,7 +158,7 @@ def _parse(store: ByteStore, limits: ParseLimits) -> CogHeader:
         if len(raw_ifds) >= limits.max_ifds:
             raise TiffFormatError(f"more than {limits.max_ifds} IFDs")
         seen.add(off)
-        entries, ints, off = read_ifd_scalars(store, layout, off, limits)
+        entries, ints, off = read_ifd(store, layout, off, limits)
         raw_ifds.append(entries)
         ifd_ints.append(ints)
     if not raw_ifds:
@@ -180,10 +180,7 @@ def _parse(store: ByteStore, limits: ParseLimits) -> CogHeader:
         return read_numbers(store, layout, entry, limits, max_count=max_count)
 
     def one(i: int, tag: int, default: int) -> int:
-        v = ifd_ints[i].get(tag)
-        return (
-            v if v is not None else read_tag_int(store, layout, raw_ifds[i], tag, default, limits)
-        )
+        return read_tag_int(store, layout, raw_ifds[i], tag, default, limits, ifd_ints[i])
 
     crs: CrsInfo | None = None
     pixel_is_point = False

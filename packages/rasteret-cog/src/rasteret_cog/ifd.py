@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 from array import array
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -23,7 +24,6 @@ __all__ = [
     "ParseLimits",
     "TiffLayout",
     "read_ifd",
-    "read_ifd_scalars",
     "read_int",
     "read_layout",
     "read_table",
@@ -154,21 +154,13 @@ _new_entry = tuple.__new__  # IfdEntry(...) without the named tuple's Python-lev
 
 def read_ifd(
     store: ByteStore, layout: TiffLayout, offset: int, limits: ParseLimits
-) -> tuple[dict[int, IfdEntry], int]:
+) -> tuple[dict[int, IfdEntry], dict[int, int], int]:
     """Read the IFD at ``offset``.
 
     Returns:
-        The entries by tag (first occurrence wins) and the next IFD offset (0 = none).
-    """
-    entries, _, next_off = read_ifd_scalars(store, layout, offset, limits)
-    return entries, next_off
-
-
-def read_ifd_scalars(
-    store: ByteStore, layout: TiffLayout, offset: int, limits: ParseLimits
-) -> tuple[dict[int, IfdEntry], dict[int, int], int]:
-    """:func:`read_ifd`, plus the first value of every inline unsigned integer entry by tag
-    (what :func:`read_int` returns for them: the usual scalar tags), decoded in the same pass.
+        The entries by tag (first occurrence wins); the first value of every inline unsigned
+        integer entry by tag (what :func:`read_int` returns for them: the usual scalar tags),
+        decoded in the same pass; and the next IFD offset (0 = none).
     """
     bo = layout.byte_order
     big = layout.bigtiff
@@ -300,8 +292,17 @@ def read_tag_int(
     tag: int,
     default: int,
     limits: ParseLimits,
+    scalars: Mapping[int, int] | None = None,
 ) -> int:
-    """:func:`read_int` of ``tag`` in one IFD's ``entries``, or ``default`` when absent."""
+    """:func:`read_int` of ``tag`` in one IFD's ``entries``, or ``default`` when absent.
+
+    ``scalars``: the IFD's inline unsigned scalars as :func:`read_ifd` decoded them; a tag
+    found there is not decoded again.
+    """
+    if scalars is not None:
+        v = scalars.get(tag)
+        if v is not None:
+            return v
     entry = entries.get(tag)
     return default if entry is None else read_int(store, layout, entry, limits)
 

@@ -269,7 +269,7 @@ def build_level(
         e: Its entries.
         limits: Safety caps (sizes, samples, decoded bytes).
         scalars: The IFD's inline unsigned scalars by tag, when already decoded
-            (:func:`~rasteret_cog.ifd.read_ifd_scalars`); other tags are read from ``e``.
+            (:func:`~rasteret_cog.ifd.read_ifd`); other tags are read from ``e``.
         **geo: Georeferencing fields of :class:`Level` decided by the header (``transform``,
             ``crs``, ``nodata``, ``scales``, ``offsets``).
 
@@ -280,8 +280,7 @@ def build_level(
     ints = scalars if scalars is not None else {}
 
     def num(tag: int, default: int) -> int:
-        v = ints.get(tag)
-        return v if v is not None else read_tag_int(store, layout, e, tag, default, limits)
+        return read_tag_int(store, layout, e, tag, default, limits, ints)
 
     width = num(_IMAGE_WIDTH, 0)
     height = num(_IMAGE_LENGTH, 0)
