@@ -71,15 +71,13 @@ def _atimed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _instrument() -> None:
     import rasteret_cog
-    import rasteret_ingest._bandmeta as bandmeta
     import rasteret_ingest.builders as builders
     import rasteret_ingest.enrich as enrich
     import rasteret_ingest.pipeline as pipeline
-    import rasteret_ingest.writer as writer
 
     hp = rasteret_cog.HeaderParser
     hp.parse = _timed("parse (loop thread CPU)", hp.parse, clock=time.thread_time)
-    enrich._enrich = _atimed("enrich coroutine (wall)", enrich._enrich)  # type: ignore[attr-defined]  # type: ignore[method-assign]
+    enrich._enrich = _atimed("enrich coroutine (wall)", enrich._enrich)  # type: ignore[attr-defined]
     enrich.header_to_band_record = _timed(  # type: ignore[attr-defined]
         "header -> record (loop thread CPU)", enrich.header_to_band_record, clock=time.thread_time
     )
@@ -95,7 +93,6 @@ def _instrument() -> None:
     import rasteret.builds.functions as functions
 
     functions._collection_of = _timed("open result", functions._collection_of)  # type: ignore[attr-defined]
-    del bandmeta, writer
 
 
 def main(argv: list[str] | None = None) -> int:
