@@ -405,3 +405,27 @@ def test_build_summary_of_a_streamed_collection_does_not_count_it(
     assert main(["build", "test/aef-hf", "streamed"]) == 0
     text = capsys.readouterr().out
     assert "Records:    ? (streamed, not counted)" in text and "Failures" not in text
+
+
+def test_an_interrupt_python_would_ignore_still_stops_the_command() -> None:
+    # SIGINT landing in a weakref callback is printed as "Exception ignored" and dropped by
+    # Python; the CLI must deliver it again so one Ctrl-C always stops the command.
+    import weakref
+
+    from rasteret.cli._interrupt import interrupts_not_swallowed
+
+    class Thing:
+        pass
+
+    def interrupted(_ref: object) -> None:
+        raise KeyboardInterrupt
+
+    seen: list[object] = []
+    with pytest.raises(KeyboardInterrupt), interrupts_not_swallowed():
+        thing = Thing()
+        ref = weakref.ref(thing, interrupted)
+        del thing  # the callback's KeyboardInterrupt becomes unraisable here
+        for _ in range(200):  # bounded: the re-delivered interrupt surfaces at once
+            seen.append(ref)
+            time.sleep(0.005)
+    assert len(seen) < 200

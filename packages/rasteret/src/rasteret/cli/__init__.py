@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from rasteret.cli._interrupt import interrupts_not_swallowed
 from rasteret.cli._output import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError
 from rasteret.cli.parser import build_parser
 
@@ -34,7 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     debug = bool(getattr(args, "debug", False))
     try:
-        return int(args.func(args) or 0)
+        with interrupts_not_swallowed():
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("rasteret: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
