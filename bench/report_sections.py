@@ -411,7 +411,13 @@ def scale(doc: dict[str, Any] | None) -> list[str]:
         f"{doc['loadavg_start'][0]:.1f}–{doc['loadavg_end'][0]:.1f})",
         "",
         "Cost growth: N records × 2 bands of time-series COGs spread over the same two years "
-        "(24 year/month partitions at every N); build once; then fresh processes "
+        "(24 year/month partitions at every N); "
+        + (
+            f"builds: median of {doc['build_runs']} fresh builds"
+            if doc.get("build_runs", 1) > 1
+            else "build once"
+        )
+        + "; then fresh processes "
         f"(median of {doc['runs']}): *first load* (includes the library's lazy imports), *load* "
         "(a second `rasteret.load`), *subset* (`subset(bbox=AOI, date_range=first 73 days)` + "
         "`len`), *read* (`get_numpy` of the W1 AOI over that 10 %, after a one-record warm-up).",
