@@ -5,10 +5,16 @@
 Runs W1's ``rasteret.load`` + ``get_numpy`` against the object server (its own process)
 exactly as the suite's *ours* reader does, alternating with the floor reader in the same
 process (each run: ours then floor, or floor then ours, alternately). Per run it prints the
-wall time, the process CPU time, the CPU of each thread group (main, event loop, decode
-pool, Arrow/other), and for ours the wall stamps of the end of the record scan, the end of
-planning and the first request. ``--profile`` writes a cProfile of the main thread over
-every run of ours (planning and assembly: the serial part).
+wall time and the process CPU time; the medians add the CPU of each thread group (main,
+event loop, decode pool, and native threads by name: Arrow's pool shows as ``python``,
+obstore's as ``tokio-rt-worker``; from ``/proc/self/task/*/schedstat``), the time in
+garbage collection and, for ours, the wall stamps of the end of the record scan, of band
+sources, of planning, of the first request and of the last response.
+
+``--profile FILE`` writes a cProfile of the main thread over every run of ours (the serial
+part: scan, planning, assembly). ``--no-identity`` (diagnosis only) reads without the
+per-request object-identity check, i.e. one obstore future per request instead of two, to
+price that check.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import argparse
 import collections
 import cProfile
 import functools
+import gc
 import os
 import re
 import shutil
@@ -37,7 +44,7 @@ _STAMP: dict[str, float] = {}
 def _thread_cpu() -> dict[str, float]:
     """CPU seconds per thread group, from /proc (schedstat: nanoseconds on the CPU)."""
     names = {t.native_id: t.name for t in threading.enumerate()}
-    out: collections.Counter[str] = collections.Counter()
+    out: dict[str, float] = collections.defaultdict(float)
     for tid in os.listdir("/proc/self/task"):
         try:
             with open(f"/proc/self/task/{tid}/schedstat") as fh:
@@ -76,24 +83,27 @@ def _stamp_end(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _instrument() -> None:
-    import rasteret.read.aoi as aoi_mod
     import rasteret.read.arrays as arrays_mod
     import rasteret.read.plan as plan_mod
+    from rasteret.read._adapter import EngineRecords
     from rasteret_io import _attempts
 
-    plan_mod.aoi_records = _stamp_end("scan", plan_mod.aoi_records)  # type: ignore[assignment]
-    _ = aoi_mod
-    arrays_mod.plan_cube = _stamp_end("plan", arrays_mod.plan_cube)  # type: ignore[assignment]
+    plan_mod.aoi_records = _stamp_end("scan", plan_mod.aoi_records)
+    EngineRecords.sources = _stamp_end("sources", EngineRecords.sources)  # type: ignore[method-assign]
+    arrays_mod.plan_cube = _stamp_end("plan", arrays_mod.plan_cube)
     request = _attempts.GroupFetch._request
 
     async def first(self: Any, job: Any) -> Any:
         _STAMP.setdefault("first request", time.perf_counter())
-        return await request(self, job)
+        try:
+            return await request(self, job)
+        finally:
+            _STAMP["last response"] = time.perf_counter()
 
     _attempts.GroupFetch._request = first  # type: ignore[method-assign]
 
 
-_GC: collections.Counter[str] = collections.Counter()
+_GC: dict[str, float] = collections.defaultdict(float)
 _GC_T0: list[float] = [0.0]
 
 
@@ -102,6 +112,18 @@ def _gc_cb(phase: str, info: dict[str, Any]) -> None:
         _GC_T0[0] = time.perf_counter()
     else:
         _GC[f"gc gen{info['generation']}"] += time.perf_counter() - _GC_T0[0]
+
+
+def _no_identity() -> None:
+    from rasteret_io.fetch import Fetcher
+
+    init = Fetcher.__init__
+
+    def no_checks(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self._checks = False
+
+    Fetcher.__init__ = no_checks  # type: ignore[method-assign]
 
 
 def _diff(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
@@ -115,6 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--profile", default=None, help="cProfile of ours' main thread to this file")
     p.add_argument("--no-floor", action="store_true")
+    p.add_argument(
+        "--no-identity",
+        action="store_true",
+        help="diagnosis only: ours without the per-request identity check (one obstore future "
+        "per request instead of two), to price that check",
+    )
     a = p.parse_args(argv)
     spec = corpus.QUICK if a.quick else corpus.FULL
     root = corpus.ensure(spec)
@@ -126,9 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         cfg = {"base_url": srv.base_url, "cache_dir": str(root.parent)}
         state = api.setup(task, cfg)
         _instrument()
+        if a.no_identity:
+            _no_identity()
         import rasteret
-
-        import gc
 
         gc.callbacks.append(_gc_cb)
 
