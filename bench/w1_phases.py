@@ -14,7 +14,8 @@ sources, of planning, of the first request and of the last response.
 ``--profile FILE`` writes a cProfile of the main thread over every run of ours (the serial
 part: scan, planning, assembly). ``--no-identity`` (diagnosis only) reads without the
 per-request object-identity check, i.e. one obstore future per request instead of two, to
-price that check.
+price that check. ``--collection PATH`` (diagnosis only) reads another copy of W1's
+collection, e.g. the same records in another file layout.
 """
 
 from __future__ import annotations
@@ -138,6 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", default=None, help="cProfile of ours' main thread to this file")
     p.add_argument("--no-floor", action="store_true")
     p.add_argument(
+        "--collection",
+        default=None,
+        help="diagnosis only: read this copy of W1's collection instead (e.g. another layout)",
+    )
+    p.add_argument(
         "--no-identity",
         action="store_true",
         help="diagnosis only: ours without the per-request identity check (one obstore future "
@@ -153,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     with server.start(root, tmp / "srv.jsonl", latency_ms=a.latency, lifetime_s=900) as srv:
         cfg = {"base_url": srv.base_url, "cache_dir": str(root.parent)}
         state = api.setup(task, cfg)
+        if a.collection:
+            state["path"] = a.collection
         _instrument()
         if a.no_identity:
             _no_identity()
