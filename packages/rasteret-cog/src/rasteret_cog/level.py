@@ -278,9 +278,11 @@ def build_level(
         TruncatedError: a tag value or tile lies past the end of the file.
     """
     ints = scalars if scalars is not None else {}
+    scalar = ints.get
 
     def num(tag: int, default: int) -> int:
-        return read_tag_int(store, layout, e, tag, default, limits, ints)
+        v = scalar(tag)  # inline unsigned scalars: decoded with the IFD
+        return v if v is not None else read_tag_int(store, layout, e, tag, default, limits)
 
     width = num(_IMAGE_WIDTH, 0)
     height = num(_IMAGE_LENGTH, 0)
