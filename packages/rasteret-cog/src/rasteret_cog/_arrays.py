@@ -25,6 +25,8 @@ __all__ = ["INT64", "TYPECODES", "any_end_past", "as_int64", "to_array"]
 
 #: Tables shorter than this are handled without numpy (a numpy call costs a few µs).
 NUMPY_MIN = 64
+#: The same for the int64 conversion alone (one numpy cast beats the lane copies sooner).
+NUMPY_MIN_CAST = 16
 
 #: array typecode of a signed 64-bit integer (the type of every tile table).
 INT64 = "q"
@@ -80,8 +82,8 @@ def as_int64(raw: bytes | memoryview, typ: int, byte_order: str, what: str) -> a
     if width is None:
         raise TiffFormatError(f"{what} must hold integers (field type {typ})")
     n = len(raw) // width
-    if n >= NUMPY_MIN:
-        np = _NP[0] if _NP else _numpy()
+    if n >= NUMPY_MIN_CAST:
+        np = _numpy()
         if np is not None:
             return _as_int64_numpy(np, raw, typ, width, byte_order, what)
     data = bytes(raw)
@@ -171,7 +173,7 @@ def any_end_past(offsets: array[int], counts: array[int], limit: int) -> bool:
         return False
     if limit < 0 or limit >= (1 << 64) - 1:
         return limit < 0
-    np = (_NP[0] if _NP else _numpy()) if n >= NUMPY_MIN else None
+    np = _numpy() if n >= NUMPY_MIN else None
     if np is not None:  # values < 2**63: their unsigned sums cannot wrap
         u64 = np.uint64
         ends = np.add(np.frombuffer(offsets, u64), np.frombuffer(counts, u64))
