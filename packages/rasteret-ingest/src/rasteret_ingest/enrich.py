@@ -259,17 +259,21 @@ async def _read_all(
     band_indexes: Mapping[str, Sequence[int]],
 ) -> dict[str, _Indexed | BaseException]:
     """Read every URL's header and turn it into its records as soon as it arrives (a
-    build holds records, never thousands of parsed headers at once)."""
-    sem = asyncio.Semaphore(max(1, int(max_concurrent)))
+    build holds records, never thousands of parsed headers at once).
+
+    ``max_concurrent`` workers take the URLs in order from one iterator (a task per worker,
+    not per URL, and no semaphore queue of waiting URLs).
+    """
     results: dict[str, _Indexed | BaseException] = {}
     bar = None
     if progress_enabled(progress) and urls:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(urls), desc="Indexing COG headers", unit="file", leave=False)
+    todo = iter(urls)
 
-    async def one(url: str) -> None:
-        async with sem:
+    async def worker() -> None:
+        for url in todo:  # shared by the workers: each URL is read once
             try:
                 read = await source.read(url, deadline=deadline)
             except asyncio.CancelledError:
@@ -278,11 +282,13 @@ async def _read_all(
                 results[url] = exc
             else:
                 results[url] = _index(read, band_indexes[url])
-        if bar is not None:
-            bar.update(1)
+            if bar is not None:
+                bar.update(1)
 
     try:
-        await asyncio.gather(*(one(u) for u in urls))
+        await asyncio.gather(
+            *(worker() for _ in range(min(len(urls), max(1, int(max_concurrent)))))
+        )
     finally:
         if bar is not None:
             bar.close()
