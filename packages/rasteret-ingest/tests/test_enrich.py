@@ -228,3 +228,23 @@ def test_conflicting_header_crs_in_one_record(object_server: Any, backend: Any) 
     )
     with pytest.raises(CrsResolutionError, match="record 'r0'"):
         enrich_table(t, ["A", "B"], backend=backend, progress=False)
+
+
+@pytest.mark.parametrize("limit", [1, 3])
+def test_max_concurrent_bounds_header_reads(
+    object_server: Any, backend: Any, cog_pool: dict[str, Path], h: Any, limit: int
+) -> None:
+    data = cog_pool["u16"].read_bytes()
+    urls = [object_server.put(f"conc/{limit}/{i}.tif", data) for i in range(8)]
+    object_server.configure(latency_ms=30.0)
+    t = _table([{"B": {"href": u, "band_index": 0}} for u in urls])
+    out, report = enrich_table(
+        t, ["B"], backend=backend, progress=False, retry=h.FAST_RETRY, max_concurrent=limit
+    )
+    assert (report.attempted, report.failed, report.urls) == (8, 0, 8)
+    assert all(m is not None for m in out.column("B_metadata").to_pylist())
+    spans = [(r.start, r.end) for r in object_server.requests if r.method == "GET"]
+    assert len(spans) == 8
+    most = max(sum(1 for s, e in spans if s <= t0 < e) for t0, _ in spans)
+    assert most <= limit  # never more in flight than the bound
+    assert limit == 1 or most > 1  # and the reads do overlap

@@ -25,6 +25,8 @@ __all__ = ["INT64", "TYPECODES", "any_end_past", "as_int64", "to_array"]
 
 #: Tables shorter than this are handled without numpy (a numpy call costs a few µs).
 NUMPY_MIN = 64
+#: The same for the int64 conversion alone (one numpy cast beats the lane copies sooner).
+NUMPY_MIN_CAST = 16
 
 #: array typecode of a signed 64-bit integer (the type of every tile table).
 INT64 = "q"
@@ -38,14 +40,24 @@ TYPECODES: dict[int, str] = {
     16: "Q", 17: "q", 18: "Q",
 }  # fmt: skip
 _SIGNED = frozenset({6, 8, 9, 17})
-_DTYPES: dict[tuple[str, str, int], Any] = {}  # numpy dtypes by (byte order, kind, width)
+#: numpy dtypes by (byte order, field type): the stored values' and int64
+_DTYPES: dict[tuple[str, int], tuple[Any, Any]] = {}
 _INTEGER_SIZES = {1: 1, 3: 2, 4: 4, 6: 1, 8: 2, 9: 4, 13: 4, 16: 8, 17: 8, 18: 8}
+
+
+_NP: list[Any] = []  # numpy once seen fully imported (then it stays imported)
+_MODULES = sys.modules
 
 
 def _numpy() -> Any:
     """numpy if this process already imported it, else None (never imported from here)."""
-    np = sys.modules.get("numpy")
-    return np if np is not None and hasattr(np, "frombuffer") else None
+    if _NP:
+        return _NP[0]
+    np = _MODULES.get("numpy")
+    if np is None or not hasattr(np, "frombuffer") or not hasattr(np, "maximum"):
+        return None  # absent, or still importing
+    _NP.append(np)
+    return np
 
 
 def to_array(raw: bytes | memoryview, typ: int, byte_order: str) -> array[Any]:
@@ -70,9 +82,10 @@ def as_int64(raw: bytes | memoryview, typ: int, byte_order: str, what: str) -> a
     if width is None:
         raise TiffFormatError(f"{what} must hold integers (field type {typ})")
     n = len(raw) // width
-    np = _numpy() if n >= NUMPY_MIN else None
-    if np is not None:
-        return _as_int64_numpy(np, raw, typ, width, byte_order, what)
+    if n >= NUMPY_MIN_CAST:
+        np = _numpy()
+        if np is not None:
+            return _as_int64_numpy(np, raw, typ, width, byte_order, what)
     data = bytes(raw)
     # Sign bit of every value (the most significant byte of each lane) in one pass: a byte
     # string is ASCII exactly when no byte has its top bit set.
@@ -111,16 +124,20 @@ def _as_int64_numpy(
     np: Any, raw: bytes | memoryview, typ: int, width: int, byte_order: str, what: str
 ) -> array[int]:
     """:func:`as_int64` with numpy (same checks, same errors)."""
-    kind = "i" if typ in _SIGNED else "u"
-    dtype = _DTYPES.get((byte_order, kind, width))
-    if dtype is None:
-        dtype = _DTYPES[byte_order, kind, width] = np.dtype(f"{byte_order}{kind}{width}")
-    vals = np.frombuffer(raw, dtype=dtype, count=len(raw) // width)
+    dtypes = _DTYPES.get((byte_order, typ))
+    if dtypes is None:
+        kind = "i" if typ in _SIGNED else "u"
+        dtypes = _DTYPES[byte_order, typ] = (
+            np.dtype(f"{byte_order}{kind}{width}"),
+            np.dtype(np.int64),
+        )
+    n = len(raw) // width
+    vals = np.frombuffer(raw, dtypes[0], n)
     if typ in _SIGNED:
-        bad = bool((vals < 0).any())
+        bad = int(np.minimum.reduce(vals)) < 0
     elif width == 8:
-        bad = bool((vals >> np.uint64(63)).any())
-    else:
+        bad = int(np.maximum.reduce(vals)) >= 1 << 63
+    else:  # unsigned and narrower than 64 bits: always in range
         bad = False
     if bad:
         raise TiffFormatError(
@@ -129,7 +146,10 @@ def _as_int64_numpy(
             else f"{what} holds a value beyond 2**63"
         )
     out = array(INT64)
-    out.frombytes(vals.astype(np.int64).data.cast("B"))  # a byte view: no tobytes() copy
+    if width == 8 and byte_order == _NATIVE:
+        out.frombytes(raw[: 8 * n])  # already native int64 lanes, all below 2**63
+    else:
+        out.frombytes(vals.astype(dtypes[1]).data.cast("B"))  # a byte view: no tobytes() copy
     return out
 
 
@@ -155,8 +175,9 @@ def any_end_past(offsets: array[int], counts: array[int], limit: int) -> bool:
         return limit < 0
     np = _numpy() if n >= NUMPY_MIN else None
     if np is not None:  # values < 2**63: their unsigned sums cannot wrap
-        ends = np.frombuffer(offsets, np.uint64) + np.frombuffer(counts, np.uint64)
-        return int(ends.max()) > limit
+        u64 = np.uint64
+        ends = np.add(np.frombuffer(offsets, u64), np.frombuffer(counts, u64))
+        return int(np.maximum.reduce(ends)) > limit
     s = int.from_bytes(offsets, sys.byteorder) + int.from_bytes(counts, sys.byteorder)
     ones = _lane_ones(n)
     bias = ((1 << 64) - 1 - limit) * ones

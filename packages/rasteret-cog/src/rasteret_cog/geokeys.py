@@ -108,6 +108,9 @@ class CrsInfo:
         return out
 
 
+_GEOKEY_NAMES: dict[int, str] = {int(k): k.name for k in GeoKey}
+
+
 def _code(v: GeoKeyValue | None) -> int | None:
     if isinstance(v, int) and 0 < v < USER_DEFINED:
         return v
@@ -150,11 +153,7 @@ def crs_from_geokeys(keys: dict[int, GeoKeyValue]) -> CrsInfo:
             break
     named: list[tuple[str, GeoKeyValue]] = []
     for key_id in sorted(keys):
-        try:
-            name = GeoKey(key_id).name
-        except ValueError:
-            name = str(key_id)
-        named.append((name, keys[key_id]))
+        named.append((_GEOKEY_NAMES.get(key_id) or str(key_id), keys[key_id]))
     return CrsInfo(
         epsg=epsg,
         model_type=model_type,

@@ -17,12 +17,24 @@ SUPPORTED_DTYPES = frozenset(
 )  # fmt: skip
 
 
+#: The usual (SampleFormat, BitsPerSample) pairs, looked up before the general rule below.
+_DTYPE_NAMES: dict[tuple[int, int], str] = {
+    (fmt, bits): ("int" if fmt == 2 else "uint") + str(bits)
+    for fmt in (1, 2)
+    for bits in (8, 16, 32, 64)
+}
+_DTYPE_NAMES.update({(3, 16): "float16", (3, 32): "float32", (3, 64): "float64"})
+
+
 def dtype_from_tiff(sample_format: int, bits_per_sample: int) -> str | None:
     """Numpy dtype name for a (SampleFormat, BitsPerSample) pair, or None if unsupported.
 
     Integer depths that are not a power of two (1..63 bits, e.g. NBITS=12) map to the next
     wider standard type, as GDAL does. Void (4) is treated as unsigned.
     """
+    name = _DTYPE_NAMES.get((sample_format, bits_per_sample))
+    if name is not None:
+        return name
     b = bits_per_sample
     if sample_format in (1, 2, 4) and 1 <= b <= 64:
         width = 8 if b <= 8 else 16 if b <= 16 else 32 if b <= 32 else 64

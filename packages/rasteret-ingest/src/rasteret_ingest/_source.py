@@ -132,10 +132,11 @@ class _IdentityTap(_PlainTap):
     async def get_ranges(
         self, url: str, starts: Sequence[int], ends: Sequence[int]
     ) -> list[Buffer]:
-        return [
-            (await self.get_range_identified(url, s, e)).data
-            for s, e in zip(starts, ends, strict=True)
-        ]
+        out: list[Buffer] = []
+        for s, e in zip(starts, ends, strict=True):  # one range per call in header reads
+            body = await self.inner.get_range_identified(url, s, e)
+            out.append(self.tap.record(url, s, e, body.data, body.identity))
+        return out
 
     async def get_range_identified(self, url: str, start: int, end: int) -> RangeBody:
         body = await self.inner.get_range_identified(url, start, end)
@@ -197,12 +198,11 @@ class HeaderSource:
         expected: ObjectIdentity | None,
         deadline: Deadline | None,
     ) -> tuple[bytes | memoryview, ObjectIdentity | None]:
-        req = RangeRequest(url, start, end, expected=expected)
-        (result,) = await self.fetcher.fetch([req], deadline=deadline)
-        assert result.data is not None  # error_policy="raise": failures raise
+        data = await self.fetcher.fetch_one(
+            RangeRequest(url, start, end, expected=expected), deadline=deadline
+        )
         ident, true_len = self._tap.take(url, start, end)
-        data = result.data if true_len is None else result.data[:true_len]
-        return data, ident
+        return (data if true_len is None else data[:true_len]), ident
 
     async def read(self, url: str, *, deadline: Deadline | None = None) -> HeaderRead:
         """Fetch and parse the header of ``url``.

@@ -226,34 +226,69 @@ def asset_urls(
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _Indexed:
+    """What one URL's header gives the records using it, kept instead of the header.
+
+    Attributes:
+        records: Per band index, the ``{band}_metadata`` record or why it is unusable.
+        crs: The header's CRS (None when absent, or when no record could be made).
+    """
+
+    records: dict[int, dict[str, Any] | ValueError]
+    crs: ParsedCrs | None
+
+
+def _index(read: HeaderRead, band_indexes: Sequence[int]) -> _Indexed:
+    records: dict[int, dict[str, Any] | ValueError] = {}
+    for band_index in band_indexes:
+        try:
+            records[band_index] = header_to_band_record(read.header, band_index, read.info)
+        except ValueError as exc:
+            records[band_index] = exc
+    usable = any(not isinstance(r, ValueError) for r in records.values())
+    return _Indexed(records, _header_crs(read) if usable else None)
+
+
 async def _read_all(
     urls: Sequence[str],
     source: HeaderSource,
     max_concurrent: int,
     progress: bool | None,
     deadline: Deadline | None,
-) -> dict[str, HeaderRead | BaseException]:
-    sem = asyncio.Semaphore(max(1, int(max_concurrent)))
-    results: dict[str, HeaderRead | BaseException] = {}
+    band_indexes: Mapping[str, Sequence[int]],
+) -> dict[str, _Indexed | BaseException]:
+    """Read every URL's header and turn it into its records as soon as it arrives (a
+    build holds records, never thousands of parsed headers at once).
+
+    ``max_concurrent`` workers take the URLs in order from one iterator (a task per worker,
+    not per URL, and no semaphore queue of waiting URLs).
+    """
+    results: dict[str, _Indexed | BaseException] = {}
     bar = None
     if progress_enabled(progress) and urls:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(urls), desc="Indexing COG headers", unit="file", leave=False)
+    todo = iter(urls)
 
-    async def one(url: str) -> None:
-        async with sem:
+    async def worker() -> None:
+        for url in todo:  # shared by the workers: each URL is read once
             try:
-                results[url] = await source.read(url, deadline=deadline)
+                read = await source.read(url, deadline=deadline)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 results[url] = exc
-        if bar is not None:
-            bar.update(1)
+            else:
+                results[url] = _index(read, band_indexes[url])
+            if bar is not None:
+                bar.update(1)
 
     try:
-        await asyncio.gather(*(one(u) for u in urls))
+        await asyncio.gather(
+            *(worker() for _ in range(min(len(urls), max(1, int(max_concurrent)))))
+        )
     finally:
         if bar is not None:
             bar.close()
@@ -377,7 +412,11 @@ async def _enrich(
     t0 = time.perf_counter()
     bands = list(dict.fromkeys(bands))
     per_row = asset_urls(table, bands, settings.band_map)
-    urls = list(dict.fromkeys(u for row in per_row for u, _ in row.values()))
+    band_indexes: dict[str, dict[int, None]] = {}  # per URL, its band indexes in first use order
+    for row in per_row:
+        for u, band_index in row.values():
+            band_indexes.setdefault(u, {})[band_index] = None
+    urls = list(band_indexes)
     attempted = sum(len(row) for row in per_row)
     if attempted == 0:
         note = IngestWarning(f"no asset URLs found for bands {bands}: nothing to enrich")
@@ -386,7 +425,14 @@ async def _enrich(
     source = HeaderSource(
         settings.backend, retry=settings.retry, concurrency=settings.max_concurrent
     )
-    reads = await _read_all(urls, source, settings.max_concurrent, settings.progress, clock)
+    reads = await _read_all(
+        urls,
+        source,
+        settings.max_concurrent,
+        settings.progress,
+        clock,
+        {u: list(idx) for u, idx in band_indexes.items()},
+    )
 
     ids = (
         table.column(Col.ID).to_pylist()
@@ -403,12 +449,12 @@ async def _enrich(
             if isinstance(got, BaseException):
                 failures.append(_failure(url, band, ids[i], got))
                 continue
-            try:
-                columns[band][i] = header_to_band_record(got.header, band_index, got.info)
-            except ValueError as exc:
-                failures.append(_failure(url, band, ids[i], exc))
+            rec = got.records[band_index]
+            if isinstance(rec, ValueError):
+                failures.append(_failure(url, band, ids[i], rec))
                 continue
-            hc = _header_crs(got)
+            columns[band][i] = rec
+            hc = got.crs
             if hc is None:
                 continue
             if row_crs[i] is None:

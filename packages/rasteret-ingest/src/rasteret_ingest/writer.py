@@ -61,6 +61,7 @@ _ROW_GROUP = 50_000
 #: a 1,000-record big-header collection: -28 %, files +40 %).
 _CODEC = "lz4"
 _MAX_WRITERS = 8
+_WRITE_BUFFER = 1 << 20
 
 
 def schema_metadata(table: pa.Table, metadata: Mapping[str, str] | None) -> dict[bytes, bytes]:
@@ -160,13 +161,17 @@ def _write_partitions(table: pa.Table, base_dir: str, parts: Sequence[str], name
     def one(j: int) -> None:
         folder = os.path.join(base_dir, *(f"{p}={v[j]}" for p, v in zip(parts, values)))
         os.makedirs(folder, exist_ok=True)
-        pq.write_table(
-            body.slice(starts[j], ends[j] - starts[j]),
-            os.path.join(folder, name),
-            compression=_CODEC,
-            use_dictionary=False,
-            row_group_size=_ROW_GROUP,
-        )
+        # Buffered: the Parquet writer emits each page header and page as its own write; one
+        # system call per MiB instead costs less CPU (the file's bytes are the same).
+        path = os.path.join(folder, name)
+        with pa.output_stream(path, compression=None, buffer_size=_WRITE_BUFFER) as sink:
+            pq.write_table(
+                body.slice(starts[j], ends[j] - starts[j]),
+                sink,
+                compression=_CODEC,
+                use_dictionary=False,
+                row_group_size=_ROW_GROUP,
+            )
 
     workers = min(len(starts), os.cpu_count() or 1, _MAX_WRITERS)
     if workers <= 1:

@@ -333,6 +333,55 @@ class Fetcher:
                 warnings.warn(str(err), StaleObjectWarning, stacklevel=2)
         return results  # type: ignore[return-value]  # every slot is filled above
 
+    async def fetch_one(
+        self, request: RangeRequest, *, deadline: Deadline | None = None
+    ) -> memoryview:
+        """The bytes of one range (a zero-copy view), or its error raised (whatever the
+        error policy).
+
+        The same request, retries, timeouts, identity check, metrics and errors as
+        ``fetch([request])`` under ``error_policy="raise"``, without the grouping of a batch:
+        the path of small single-range reads such as COG headers. Under
+        ``staleness="warn"`` a changed object warns (:class:`StaleObjectWarning`) and then
+        raises its :class:`StaleObjectError`.
+
+        Args:
+            request: The range.
+            deadline: The running deadline of the read (default: a new one from
+                ``options.deadline``).
+
+        Raises:
+            FetchError: The range could not be fetched (``DeadlineExceededError``,
+                ``StaleObjectError``...), with the request's record and band.
+            ConfigError: An invalid range.
+        """
+        if self.options.staleness == "warn":  # rare: the batch path warns once per object
+            (result,) = await self.fetch([request], deadline=deadline)
+            if result.error is not None:
+                raise result.error
+            assert result.data is not None
+            return memoryview(result.data)
+        start, end, url = request.start, request.end, request.url
+        if start < 0 or end < start:
+            raise ConfigError(f"invalid byte range [{start}, {end}) for {redact_url(url)}")
+        self._count(ranges=1)
+        if end == start:
+            return memoryview(b"")
+        if deadline is None:
+            deadline = self.options.start_deadline()
+        expected = request.expected if self._checks else None
+        key = None
+        if self.options.record_concurrency is not None:
+            key = request.record_id or url
+        job = GroupJob(url, RangeGroup(start, end, (0,)), [0], expected, key)
+        sem, slots = self._semaphores()
+        try:
+            got = await self._groups.fetch(job, sem, deadline, slots)
+        except FetchError as exc:
+            raise exc.with_context(record_id=request.record_id, band=request.band) from None
+        assert not isinstance(got, StaleObjectError)  # only returned under "warn"
+        return memoryview(got)
+
     def _jobs(
         self, requests: Sequence[RangeRequest], results: list[RangeResult | None]
     ) -> list[GroupJob]:
