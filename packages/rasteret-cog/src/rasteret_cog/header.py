@@ -180,10 +180,7 @@ def _parse(store: ByteStore, limits: ParseLimits) -> CogHeader:
         return read_numbers(store, layout, entry, limits, max_count=max_count)
 
     def one(i: int, tag: int, default: int) -> int:
-        v = ifd_ints[i].get(tag)  # inline unsigned scalars: decoded with the IFD
-        return (
-            v if v is not None else read_tag_int(store, layout, raw_ifds[i], tag, default, limits)
-        )
+        return read_tag_int(store, layout, raw_ifds[i], tag, default, limits, ifd_ints[i])
 
     crs: CrsInfo | None = None
     pixel_is_point = False

@@ -21,9 +21,9 @@ from rasteret_cog.ifd import (
     IfdEntry,
     ParseLimits,
     TiffLayout,
-    read_int,
     read_ints,
     read_table,
+    read_tag_int,
     read_value,
 )
 from rasteret_cog.spec import TileSpec, dtype_from_tiff
@@ -278,14 +278,9 @@ def build_level(
         TruncatedError: a tag value or tile lies past the end of the file.
     """
     ints = scalars if scalars is not None else {}
-    scalar = ints.get
 
     def num(tag: int, default: int) -> int:
-        v = scalar(tag)  # inline unsigned scalars: decoded with the IFD
-        if v is not None:
-            return v
-        entry = e.get(tag)
-        return default if entry is None else read_int(store, layout, entry, limits)
+        return read_tag_int(store, layout, e, tag, default, limits, ints)
 
     width = num(_IMAGE_WIDTH, 0)
     height = num(_IMAGE_LENGTH, 0)
