@@ -302,19 +302,15 @@ class Fetcher:
             if on_group is not None:
                 on_group([results[m] for m in job.members])  # type: ignore[misc]
 
-        if len(jobs) == 1:  # one request group (a header read): awaited without a task
-            await run(jobs[0])  # raises what a lone task's failure would have raised below
-            tasks: list[asyncio.Future[None]] = []
-        else:
-            tasks = [asyncio.ensure_future(run(job)) for job in jobs]
-            try:
-                if raising:
-                    await _wait_fail_fast(tasks)
-                else:
-                    await asyncio.wait(tasks)
-            except BaseException:
-                await _cancel_and_wait(tasks)
-                raise
+        tasks = [asyncio.ensure_future(run(job)) for job in jobs]
+        try:
+            if raising:
+                await _wait_fail_fast(tasks)
+            else:
+                await asyncio.wait(tasks)
+        except BaseException:
+            await _cancel_and_wait(tasks)
+            raise
         first_error: BaseException | None = None
         for task in tasks:
             if task.cancelled():  # a sibling failed under "raise"
