@@ -8,6 +8,7 @@ import pickle
 import pytest
 from obstore.store import S3Store
 
+from rasteret_cog import TileSpec
 from rasteret_io import (
     ConfigError,
     Fetcher,
@@ -20,8 +21,12 @@ from rasteret_io import (
     fetch_ranges,
     run_sync,
 )
-from rasteret_io.retry import RetryPolicy
+from rasteret_io.aoi_plan import AoiTask
+from rasteret_io.grid import Window
+from rasteret_io.retry import RetryPolicy, to_fetch_error
+from rasteret_io.sources import BandSource, LevelRef, RecordSources
 from rasteret_io.stores import StoreCache
+from rasteret_io.tiles import WindowRequest
 from rasteret_io.urls import classify, redact_mapping
 
 SECRETS = (
@@ -129,6 +134,34 @@ def test_signed_urls_are_redacted_in_value_reprs() -> None:
     texts += [repr(FetchOptions())]
     _assert_clean(*texts)
     assert "bkt.s3.amazonaws.com" in repr(req) and "X-Amz-Signature=REDACTED" in repr(req)
+
+
+def test_read_plan_values_hide_signed_urls() -> None:
+    """Band sources, window requests, AOI tasks and record sources hold the (possibly signed)
+    COG URL: none of their reprs prints the secret."""
+    sas = "https://acct.blob.core.windows.net/c/k.tif?sv=2024&sig=PLANTEDsasSIG"
+    userinfo = "https://svc:PLANTEDpassword@data.example.com/k.tif"
+    spec = TileSpec(width=256, height=256, tile_width=256, tile_height=256, dtype="uint16")
+    offsets, counts = (100,), (50,)
+    lv = LevelRef(256, 256, 256, 256, (10.0, 0, 0, 0, -10.0, 0), offsets, counts)
+    texts = []
+    for url in (sas, userinfo):
+        src = BandSource("r", "B1", url, spec, 0, 32633, None, (lv,))
+        rec = RecordSources(0, "r", None, 32633, {"B1": src})
+        task = AoiTask(rec, src, 0, None, None, 0, Window(0, 0, 1, 1))
+        texts += [repr(src), repr(WindowRequest(src, Window(0, 0, 1, 1))), repr(rec), repr(task)]
+    _assert_clean(*texts)
+    assert "acct.blob.core.windows.net" in texts[0] and "band='B1'" in texts[0]
+
+
+def test_long_backend_messages_are_redacted_before_they_are_shortened() -> None:
+    """A secret-bearing URL that straddles the message length limit is still redacted."""
+    url = "https://svc-user:PLANTEDpassword@data.example.com/cogs/scene.tif"
+    for pad in range(220, 300):
+        msg = "Generic HTTP error: " + "x" * pad + " GET " + url + " failed"
+        err = to_fetch_error(OSError(msg), url="https://data.example.com/cogs/scene.tif")
+        for text in (str(err), repr(err)):
+            assert "PLANTEDp" not in text, text  # not even the start of the password
 
 
 def test_store_build_errors_hide_secrets() -> None:

@@ -224,10 +224,12 @@ def to_fetch_error(
     if isinstance(exc, TimeoutError | asyncio.TimeoutError):
         after = f" after {timeout:g} s" if timeout is not None else ""
         return FetchTimeoutError(f"request timed out{after}", timeout=timeout, **where)
-    first = " ".join(str(exc).split("\n\nDebug source", 1)[0].split()) or type(exc).__name__
+    # redact before shortening: a URL cut inside its userinfo would no longer be recognised
+    first = redact_text(" ".join(str(exc).split("\n\nDebug source", 1)[0].split()))
+    first = first or type(exc).__name__
     if len(first) > _MAX_REASON:
         first = first[: _MAX_REASON - 3] + "..."
-    reason = f"{type(exc).__name__}: {redact_text(first)}"
+    reason = f"{type(exc).__name__}: {first}"
     if cls.kind == "not_found":
         return ObjectNotFoundError(f"object not found: {reason}", **where)
     if cls.kind == "denied":

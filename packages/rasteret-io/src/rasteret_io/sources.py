@@ -195,6 +195,15 @@ class BandSource:
     mask: LevelRef | None = None
     identity: ObjectIdentity | None = None
 
+    def __repr__(self) -> str:
+        # the URL may be signed (SAS / presigned query, userinfo): never print it whole
+        return (
+            f"BandSource(record_id={self.record_id!r}, band={self.band!r}, "
+            f"url={redact_url(self.url)!r}, spec={self.spec!r}, sample={self.sample!r}, "
+            f"crs={self.crs!r}, nodata={self.nodata!r}, levels={list(self.levels)!r}, "
+            f"mask={self.mask!r}, identity={self.identity!r})"
+        )
+
     @property
     def transform(self) -> Transform:
         """Full-resolution geotransform."""
