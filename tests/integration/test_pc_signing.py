@@ -290,3 +290,24 @@ def test_update_signs_new_header_reads(
     table = rasteret.load(path).to_table(columns=["id", "B04_metadata"])
     assert sorted(table["id"].to_pylist()) == ["item-0", "item-1"]
     assert table["B04_metadata"].null_count == 0
+
+
+def test_export_keeps_the_signing_marker(
+    pc_catalog: tuple[str, Any],
+    fake_pc: FakePlanetaryComputer,
+    pc_files: list[Path],
+    tmp_path: Path,
+) -> None:
+    """An exported view is a collection of the same assets: plain hrefs, the same marker, and
+    reads without a backend still sign."""
+    catalog, srv = pc_catalog
+    coll = _build(catalog, tmp_path / "ws")
+    coll.subset(date_range=("2024-04-01", "2024-04-01")).export(tmp_path / "out")
+    assert not any(SECRET in t or "sig=" in t for t in _files_text(tmp_path / "out"))
+    back = rasteret.load(tmp_path / "out")
+    assert back.schema.metadata[ASSET_SIGNING_KEY.encode()] == b"planetary_computer"
+    srv.reset()
+    srv.configure(required_query={"sig"})
+    arr = back.get_numpy(AOI, ["B04"], geometry_crs=32633)
+    np.testing.assert_array_equal(arr[0], _mask(pc_files[0]))
+    assert all(r.path.endswith("?" + TOKEN) for r in _tif_requests(srv))
