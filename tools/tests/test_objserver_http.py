@@ -212,3 +212,17 @@ def test_gdal_vsicurl_and_vsis3_read_through_server(object_server: ObjectServer)
     with rasterio.Env(**env, **s3env), rasterio.open("/vsis3/gdalbkt/cog.tif") as ds:
         assert (ds.read(1) == arr).all()
     assert object_server.count("GET", "gdalbkt/", status=206) >= 2
+
+
+def test_required_query_refuses_unsigned_requests(object_server: ObjectServer, blob: str) -> None:
+    """``required_query`` acts like a store that only serves signed URLs: a request without
+    the parameter is refused (403), one with it is served, and the log keeps the query."""
+    object_server.configure(required_query={"sig"})
+    status, _, body = _get(object_server, blob, {"Range": "bytes=0-9"})
+    assert status == 403 and b"AuthenticationFailed" in body
+    status, _, body = _get(object_server, blob + "?se=x&sig=abc", {"Range": "bytes=0-9"})
+    assert status == 206 and len(body) == 10
+    assert [r.status for r in object_server.requests] == [403, 206]
+    assert object_server.requests[1].path.endswith("?se=x&sig=abc")
+    object_server.reset()
+    assert _get(object_server, blob, {"Range": "bytes=0-9"})[0] == 206

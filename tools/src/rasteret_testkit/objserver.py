@@ -49,7 +49,7 @@ class ObjectServer(LoopThreadServer):
         **options: Initial :class:`ServerConfig` fields (``latency_ms``, ``latency_p99_ms``,
             ``bandwidth_bps``, ``connection_bandwidth_bps``, ``fail_rate``, ``fail_status``,
             ``stall_rate``, ``stall_s``, ``truncate_rate``, ``short_rate``, ``reset_rate``,
-            ``body_stall_rate``, ``missing_keys``, ``broken_keys``, ``fault_seed``).
+            ``body_stall_rate``, ``missing_keys``, ``broken_keys``, ``fault_seed``, ``required_query``).
             :meth:`reset` restores these.
 
     Example:

@@ -377,6 +377,10 @@ async def _serve(request: web.Request, state: ServerState, out: _Outcome) -> web
     if method not in ("GET", "HEAD"):
         body = _error("MethodNotAllowed", f"{method} is not supported", key)
         return await _stream(request, state, out, 405, xml, body, len(body))
+    unsigned = [q for q in sorted(state.config.required_query) if q not in request.query]
+    if unsigned:
+        body = _error("AuthenticationFailed", f"missing query parameter(s) {unsigned}", key)
+        return await _stream(request, state, out, 403, xml, body, len(body))
     draw = state.draw(key, method)
     out.fault = draw.fault
     await state.sleep(draw.delay_s)

@@ -74,6 +74,9 @@ class ServerConfig:
             404 even if the file exists.
         broken_keys: URL keys that always answer ``fail_status`` (a permanent server failure).
         fault_seed: Seed of the fault and latency random streams (``None`` = nondeterministic).
+        required_query: Query parameter names every request must carry (e.g. ``{"sig"}`` to
+            act like a store that needs signed URLs); a request missing one answers
+            403 ``AuthenticationFailed``, before any fault or latency.
     """
 
     latency_ms: float = 0.0
@@ -91,6 +94,7 @@ class ServerConfig:
     missing_keys: frozenset[str] = frozenset()
     broken_keys: frozenset[str] = frozenset()
     fault_seed: int | None = 0
+    required_query: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         rates = [getattr(self, name) for name in _RATES]
@@ -110,6 +114,7 @@ class ServerConfig:
         for name in ("missing_keys", "broken_keys"):
             keys = frozenset(k.lstrip("/") for k in getattr(self, name))
             object.__setattr__(self, name, keys)
+        object.__setattr__(self, "required_query", frozenset(self.required_query))
 
     def updated(self, **changes: Any) -> ServerConfig:
         """Return a copy with ``changes`` applied; unknown names raise ``TypeError``."""
@@ -117,7 +122,7 @@ class ServerConfig:
         unknown = set(changes) - known
         if unknown:
             raise TypeError(f"unknown object server option(s): {sorted(unknown)}")
-        for name in ("missing_keys", "broken_keys"):
+        for name in ("missing_keys", "broken_keys", "required_query"):
             if name in changes:
                 changes[name] = frozenset(changes[name] or ())
         return replace(self, **changes)

@@ -222,6 +222,12 @@ BAND_ALIASES_KEY = "band_aliases"
 ``{alias: band code}`` (``{"red": "B04"}``) of other names that resolve to a band at read time.
 Written by STAC builds; kept as is by re-exports and updates."""
 
+ASSET_SIGNING_KEY = "asset_signing"
+"""Parquet key-value metadata key naming the URL signing scheme a collection's assets need
+(``"planetary_computer"``): the stored hrefs are plain, and readers without a backend sign each
+request with that scheme. A name, never a token. Written by STAC builds of Planetary Computer
+items; kept as is by re-exports and updates."""
+
 BAND_METADATA_SUFFIX = "_metadata"
 PARTITION_COLUMNS: tuple[str, ...] = (Col.YEAR.value, Col.MONTH.value)
 

@@ -28,7 +28,7 @@ from rasteret_ingest.errors import BuildSpecError
 from rasteret_ingest.metadata import collection_metadata
 from rasteret_ingest.normalize import add_bbox, add_partitions
 from rasteret_ingest.specs import EnrichOptions, Prepared, StacSource, TableSource, WriteTarget
-from rasteret_ingest.stac import check_record_crs, prepare_stac
+from rasteret_ingest.stac import asset_signer, check_record_crs, prepare_stac
 from rasteret_ingest.table import prepare_table
 from rasteret_ingest.writer import write_collection
 
@@ -52,16 +52,30 @@ __all__ = [
 _OWN_KEYS = frozenset(k.value.encode() for k in MetaKey)
 
 
-def resolve_backend(backend: Backend | None, cloud_config: CloudConfig | None) -> Backend | None:
-    """The backend to read headers with: ``backend``, else one built from ``cloud_config``.
+def resolve_backend(
+    backend: Backend | None, cloud_config: CloudConfig | None, signing: str | None = None
+) -> Backend | None:
+    """The backend to read headers with: ``backend`` (used as given), else one built from
+    ``cloud_config``, whose requests are signed with the ``signing`` scheme when one is named.
 
-    ``None`` (no backend, no cloud config) means the process-wide anonymous backend.
+    ``None`` (no backend, no cloud config, no signing) means the process-wide anonymous
+    backend.
+
+    Raises:
+        StacSearchError: the signing scheme's package is not installed.
     """
-    if backend is not None or cloud_config is None:
+    if backend is not None:
         return backend
-    from rasteret_io import create_backend
+    base: Backend | None = None
+    if cloud_config is not None:
+        from rasteret_io import create_backend
 
-    return create_backend(cloud_config=cloud_config)
+        base = create_backend(cloud_config=cloud_config)
+    if signing is None:
+        return base
+    from rasteret_io import signing_reader
+
+    return signing_reader(base, asset_signer(signing))
 
 
 def header_retry(options: EnrichOptions) -> RetryPolicy:
@@ -89,7 +103,7 @@ def enrich_records(prepared: Prepared, options: EnrichOptions) -> tuple[pa.Table
     table, report = enrich_table(
         prepared.table,
         bands,
-        backend=resolve_backend(options.backend, prepared.cloud_config),
+        backend=resolve_backend(options.backend, prepared.cloud_config, prepared.asset_signing),
         max_concurrent=options.max_concurrent,
         progress=options.progress,
         band_map=options.band_map,

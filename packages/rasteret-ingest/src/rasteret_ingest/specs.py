@@ -216,6 +216,9 @@ class Prepared:
             (STAC builds).
         left_out_assets: Data assets of the source that are not indexed (not in the band
             map); the build warns about them and its report lists them.
+        asset_signing: URL signing scheme the assets need (``"planetary_computer"``), or None.
+            Without a backend, the enrich step signs every header request with it; the
+            records themselves keep plain hrefs.
     """
 
     table: pa.Table = field(compare=False)
@@ -224,6 +227,7 @@ class Prepared:
     cloud_config: CloudConfig | None = None
     require_crs: bool = False
     left_out_assets: tuple[str, ...] = ()
+    asset_signing: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,12 +13,18 @@ import datetime as _dt
 import json
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from rasteret_catalog.cloud import CloudConfig, rewrite_url
-from rasteret_catalog.schema import BAND_ALIASES_KEY, AssetField, Col, band_metadata_column
+from rasteret_catalog.schema import (
+    ASSET_SIGNING_KEY,
+    BAND_ALIASES_KEY,
+    AssetField,
+    Col,
+    band_metadata_column,
+)
 from rasteret_ingest._crs import CRS_CANDIDATES
 from rasteret_ingest.bandmaps import BandPlan, check_band_index_map, plan_bands
 from rasteret_ingest.errors import (
@@ -29,9 +35,14 @@ from rasteret_ingest.errors import (
 )
 from rasteret_ingest.normalize import normalize_table
 from rasteret_ingest.specs import Prepared, StacSource
-from rasteret_io import redact_url
+from rasteret_io import PLANETARY_COMPUTER, ConfigError, redact_url, scheme_signer
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rasteret_io import Signer
 
 __all__ = [
+    "asset_signer",
+    "asset_signing",
     "check_record_crs",
     "items_to_table",
     "prepare_stac",
@@ -212,15 +223,22 @@ def search_items(
     return items
 
 
-def _sign_planetary_computer(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def asset_signer(scheme: str) -> Signer:
+    """The signer of ``scheme`` for header reads (see :mod:`rasteret_io.signing`).
+
+    Raises:
+        StacSearchError: its package is not installed (for Planetary Computer:
+            ``rasteret[azure]``), or the scheme is unknown.
+    """
     try:
-        import planetary_computer
+        return scheme_signer(scheme)
     except ImportError:
         raise StacSearchError(
             "Planetary Computer assets need signing: install the 'planetary-computer' package "
             "(rasteret[azure]) or pass a backend"
         ) from None
-    return [planetary_computer.sign(it) for it in items]
+    except ConfigError as exc:
+        raise StacSearchError(str(exc)) from None
 
 
 def _asset_href(item: Mapping[str, Any], asset_key: str, prefer_s3: bool) -> str | None:
@@ -377,6 +395,16 @@ def check_record_crs(table: pa.Table, bands: Sequence[str]) -> None:
         )
 
 
+def asset_signing(stac_api: str | None) -> str | None:
+    """The URL signing scheme the assets of items from ``stac_api`` need (None: none).
+
+    Planetary Computer items (API host ``planetarycomputer.microsoft.com``) need SAS tokens;
+    the collection stores their plain hrefs and names the scheme in its metadata
+    (:data:`~rasteret_catalog.schema.ASSET_SIGNING_KEY`), and requests are signed when made.
+    """
+    return PLANETARY_COMPUTER if _PC_HOST in (stac_api or "") else None
+
+
 def prepare_stac(source: StacSource, *, credentialed: bool = False) -> Prepared:
     """Search STAC and turn the items into normalised records (no header I/O).
 
@@ -385,7 +413,12 @@ def prepare_stac(source: StacSource, *, credentialed: bool = False) -> Prepared:
     Args:
         source: What to search.
         credentialed: A backend with credentials will read the assets: ``s3://`` sibling
-            hrefs are preferred and Planetary Computer items are not signed.
+            hrefs are preferred, and Planetary Computer header reads are not signed (the
+            backend is used as given).
+
+    Planetary Computer items keep their plain hrefs (no SAS token is ever stored); the table's
+    metadata names the signing scheme (``asset_signing``) and ``Prepared.asset_signing``
+    carries it to the enrich step, which signs each header request when no backend is given.
 
     Raises:
         StacSearchError, NoItemsError, BandMapError.
@@ -414,8 +447,9 @@ def prepare_stac(source: StacSource, *, credentialed: bool = False) -> Prepared:
         or CloudConfig.get_config(source.source_id)
         or CloudConfig.get_config(source.collection)
     )
-    if not credentialed and _PC_HOST in (source.stac_api or ""):
-        items = _sign_planetary_computer([dict(i) for i in items])
+    signing = asset_signing(source.stac_api)
+    if signing is not None and not credentialed:
+        asset_signer(signing)  # the package is needed for the header reads: fail before them
     table = items_to_table(
         items,
         bm,
@@ -428,6 +462,10 @@ def prepare_stac(source: StacSource, *, credentialed: bool = False) -> Prepared:
         meta = dict(table.schema.metadata or {})
         meta[BAND_ALIASES_KEY.encode()] = json.dumps(plan.aliases, sort_keys=True).encode()
         table = table.replace_schema_metadata(meta)
+    if signing is not None:
+        meta = dict(table.schema.metadata or {})
+        meta[ASSET_SIGNING_KEY.encode()] = signing.encode()
+        table = table.replace_schema_metadata(meta)
     return Prepared(
         table,
         tuple(bm),
@@ -435,6 +473,7 @@ def prepare_stac(source: StacSource, *, credentialed: bool = False) -> Prepared:
         cloud_config=cloud_config,
         require_crs=True,
         left_out_assets=plan.left_out,
+        asset_signing=signing,
     )
 
 

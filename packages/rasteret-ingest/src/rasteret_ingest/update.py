@@ -24,7 +24,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from rasteret_catalog.schema import PARTITION_COLUMNS, Col, MetaKey, band_of_metadata_column
+from rasteret_catalog.schema import (
+    ASSET_SIGNING_KEY,
+    PARTITION_COLUMNS,
+    Col,
+    MetaKey,
+    band_of_metadata_column,
+)
 from rasteret_ingest.append import (
     append_rows,
     existing_ids,
@@ -187,7 +193,7 @@ def update_collection(
     report = EnrichReport()
     if bands:
         new, report = enrich_records(
-            Prepared(new, tuple(bands)),
+            Prepared(new, tuple(bands), asset_signing=md.get(ASSET_SIGNING_KEY) or None),
             EnrichOptions(
                 backend=backend,
                 max_concurrent=max_concurrent,

@@ -15,6 +15,7 @@ __all__ = [
     "DEFAULT_MAX_GAP",
     "DEFAULT_MAX_SIZE",
     "GLOBAL_METRICS",
+    "PLANETARY_COMPUTER",
     "AoiInput",
     "AoiTask",
     "Backend",
@@ -37,6 +38,7 @@ __all__ = [
     "GridSpec",
     "IOMetrics",
     "IdentifiedRangeReader",
+    "IdentifiedSigningReader",
     "Lattice",
     "MemoryBudget",
     "MemoryBudgetError",
@@ -63,6 +65,8 @@ __all__ = [
     "RoutingBackend",
     "ShortRangeError",
     "ShortReadError",
+    "Signer",
+    "SigningReader",
     "StaleObjectError",
     "StaleObjectWarning",
     "StalenessPolicy",
@@ -111,6 +115,8 @@ __all__ = [
     "run_sync",
     "same_crs",
     "sample_points",
+    "scheme_signer",
+    "signing_reader",
     "source_valid",
     "to_crs",
     "transform_from_metadata",
@@ -175,6 +181,12 @@ _WHERE = {
     "RangeReader": "protocols",
     "RetryPolicy": "retry",
     "redact_url": "urls",
+    "IdentifiedSigningReader": "signing",
+    "PLANETARY_COMPUTER": "signing",
+    "Signer": "signing",
+    "SigningReader": "signing",
+    "scheme_signer": "signing",
+    "signing_reader": "signing",
     "run_sync": "runtime",
     "BandResolutionError": "errors",
     "NoDataError": "errors",
@@ -371,6 +383,14 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from rasteret_io.runtime import (
         run_sync,
+    )
+    from rasteret_io.signing import (
+        PLANETARY_COMPUTER,
+        IdentifiedSigningReader,
+        Signer,
+        SigningReader,
+        scheme_signer,
+        signing_reader,
     )
     from rasteret_io.sources import (
         BandSource,

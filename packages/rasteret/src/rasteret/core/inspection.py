@@ -22,7 +22,7 @@ from rasteret.core.describe import (
 from rasteret.core.inspect import bounds_of, crs_of, epsg_of, first_value
 from rasteret.errors import InvalidCollectionError
 from rasteret_catalog import DatasetRegistry
-from rasteret_catalog.schema import BAND_ALIASES_KEY, Col, MetaKey
+from rasteret_catalog.schema import ASSET_SIGNING_KEY, BAND_ALIASES_KEY, Col, MetaKey
 
 if TYPE_CHECKING:  # pragma: no cover
     from rasteret.core.provider import RecordProvider
@@ -103,6 +103,15 @@ class InspectionMethods:
         if not isinstance(aliases, dict):
             return {}
         return {str(k): str(v) for k, v in aliases.items() if isinstance(v, str)}
+
+    def _asset_signing(self) -> str | None:
+        """The URL signing scheme the collection's assets need (its ``asset_signing``
+        metadata, e.g. ``"planetary_computer"``), else None."""
+        try:
+            raw = (self.schema.metadata or {}).get(ASSET_SIGNING_KEY.encode())
+        except ValueError:  # a collection without records has no schema
+            return None
+        return raw.decode() if raw else None
 
     def _date_text(self) -> str | None:
         if self.start_date is None or self.end_date is None:

@@ -88,6 +88,8 @@ class ReadMethods:
 
         def _band_aliases(self) -> dict[str, str]: ...
 
+        def _asset_signing(self) -> str | None: ...
+
         def _count(self) -> int | None: ...
 
         def _record_source(self) -> RecordSource: ...
@@ -149,8 +151,8 @@ class ReadMethods:
         backend: Backend | None,
         trust: _Trust,
     ) -> ReadOptions:
-        """:meth:`ReadOptions.build` with this view's data source (inferred when None) and
-        band aliases."""
+        """:meth:`ReadOptions.build` with this view's data source (inferred when None), band
+        aliases and asset signing scheme."""
         return ReadOptions.build(
             data_source=self._infer_data_source(data_source),
             max_concurrent=max_concurrent,
@@ -158,6 +160,7 @@ class ReadMethods:
             cloud_config=cloud_config,
             backend=backend,
             band_aliases=self._band_aliases(),
+            asset_signing=self._asset_signing(),
             **trust._asdict(),
         )
 

@@ -130,6 +130,9 @@ class ReadOptions:
         memory_budget: Largest total size of the read's arrays (None: not checked).
         band_aliases: ``{alias: band code}`` the collection records (its ``band_aliases``
             metadata: asset keys and common names of its bands).
+        asset_signing: URL signing scheme the collection's assets need (its
+            ``asset_signing`` metadata, e.g. ``"planetary_computer"``): without ``backend``,
+            every request is signed with it (see :func:`rasteret.read.backends.read_backend`).
     """
 
     data_source: str = ""
@@ -141,6 +144,7 @@ class ReadOptions:
     fetch: FetchOptions | None = None
     memory_budget: MemoryBudget | None = None
     band_aliases: FrozenMap[str, str] | None = None
+    asset_signing: str | None = None
 
     @classmethod
     def build(
@@ -156,6 +160,7 @@ class ReadOptions:
         timeout: Any = None,
         staleness: Any = None,
         band_aliases: Mapping[str, str] | None = None,
+        asset_signing: str | None = None,
     ) -> ReadOptions:
         """Check the public keywords (``None`` takes the global option: ``progress``,
         ``deadline``, ``timeout``, ``staleness``; the memory budget is always the global
@@ -187,6 +192,7 @@ class ReadOptions:
             fetch=fetch_options(concurrency, deadline, timeout, staleness),
             memory_budget=resolve_budget(),
             band_aliases=FrozenMap(band_aliases) if band_aliases else None,
+            asset_signing=asset_signing or None,
         )
 
     @property
