@@ -234,10 +234,19 @@ class _CogJob:
         rd = self.read
         for w, *_s, dr0, dr1, dc0, dc1, _smp in self.places[t]:
             rd.errors.setdefault(w, err)
-            if rd.valid[w] is None:
-                rd.valid[w] = np.ones(rd.data[w].shape, dtype=bool)  # type: ignore[union-attr]
+            valid = rd.valid[w]
+            if valid is None:
+                # Several decode threads may fail tiles of this window at once: the array is
+                # created once, under the job's lock (every tile of a window is in this job),
+                # or the marks written into a losing copy would be lost.
+                with self.lock:
+                    valid = rd.valid[w]
+                    if valid is None:
+                        data = rd.data[w]
+                        assert data is not None
+                        valid = rd.valid[w] = np.ones(data.shape, dtype=bool)
             rd.data[w][dr0:dr1, dc0:dc1] = rd.fills[w]  # type: ignore[index]
-            rd.valid[w][dr0:dr1, dc0:dc1] = False  # type: ignore[index]
+            valid[dr0:dr1, dc0:dc1] = False
 
 
 class _Completion:
