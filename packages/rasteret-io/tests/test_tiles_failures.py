@@ -10,10 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
+from shapely.geometry import box
 
 from rasteret_io import Fetcher, WindowRequest, create_backend, read_windows, run_sync
+from rasteret_io.aoi import normalize_aois
 from rasteret_io.arrow_sources import records_from_arrow
 from rasteret_io.backend import as_range_reader
+from rasteret_io.engine import default_fetcher, read_aois
+from rasteret_io.errors import ReadError
 from rasteret_io.grid import Window
 from rasteret_testkit.cogs import write_cog
 from rasteret_testkit.rows import row_for_cogs, rows_table
@@ -62,3 +67,56 @@ def test_tiles_failing_in_two_threads_stay_invalid(object_server, tmp_path, monk
     assert res.valid_mask is not None
     assert int(res.valid_mask.sum()) == 0, f"{int(res.valid_mask.sum())} failed px marked valid"
     assert (res.data == res.fill).all()
+
+
+def _masked_cog(object_server, tmp_path: Path, name: str, broken: list[int]) -> tuple[dict, Path]:
+    """A 256 x 256 uint16 COG with an internal mask (4 mask tiles of 128 x 128), served with
+    the mask tiles ``broken`` overwritten by bytes that do not inflate."""
+    arr = np.arange(256 * 256, dtype="uint16").reshape(1, 256, 256)
+    mask = np.full((256, 256), 255, dtype="uint8")
+    mask[:, :100] = 0
+    mask[200:, :] = 0
+    row, key = _serve(object_server, tmp_path, name, arr, mask=mask, blocksize=128)
+    src = records_from_arrow(rows_table([row]), ["b"])[0].bands["b"]
+    assert src.mask is not None
+    served = object_server.root / key
+    raw = bytearray(served.read_bytes())
+    offsets, counts = list(src.mask.tile_offsets), list(src.mask.tile_byte_counts)
+    assert len(offsets) == 4
+    for t in broken:
+        raw[offsets[t] : offsets[t] + counts[t]] = b"\xff" * counts[t]
+    served.write_bytes(bytes(raw))
+    return row, tmp_path / f"{name}.tif"
+
+
+_WHOLE = [box(500_000, 5_000_000 - 2560, 500_000 + 2560, 5_000_000)]
+
+
+@pytest.mark.parametrize("broken", [[0], [0, 1, 2, 3]], ids=["one-mask-tile", "whole-mask"])
+def test_failed_internal_mask_is_a_failure(object_server, tmp_path, broken) -> None:
+    """Mask tiles that cannot be read: the window reports the error; under "nodata" the pixels
+    whose mask was lost are invalid fill, the others masked as GDAL masks them; under "skip"
+    the window is dropped; under "raise" the read raises."""
+    row, path = _masked_cog(object_server, tmp_path, f"mask{len(broken)}", broken)
+    table = rows_table([row])
+    aois = normalize_aois(_WHOLE, geometry_crs=32633)
+    with rasterio.open(path) as ds:
+        ref = ds.read(1)
+        gdal_valid = ds.read_masks(1) != 0
+    ref[~gdal_valid] = 0
+    lost = np.zeros((256, 256), dtype=bool)
+    for t in broken:
+        lost[128 * (t // 2) : 128 * (t // 2 + 1), 128 * (t % 2) : 128 * (t % 2 + 1)] = True
+
+    out = run_sync(read_aois(table, ["b"], aois, default_fetcher(error_policy="nodata")))
+    assert [(f.record_id, f.band) for f in out.failures] == [("r0", "b")]
+    assert "mask" in str(out.failures[0].error) or "decode" in str(out.failures[0].error)
+    (chip,) = out.chips
+    np.testing.assert_array_equal(chip.valid, gdal_valid & ~lost)
+    np.testing.assert_array_equal(chip.data, np.where(lost, 0, ref))
+
+    out = run_sync(read_aois(table, ["b"], aois, default_fetcher(error_policy="skip")))
+    assert not out.chips and [(f.record_id, f.band) for f in out.failures] == [("r0", "b")]
+
+    with pytest.raises(ReadError):
+        run_sync(read_aois(table, ["b"], aois, default_fetcher()))

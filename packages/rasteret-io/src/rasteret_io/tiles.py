@@ -347,19 +347,26 @@ class _Read:
             return
         m = self.mask_of.get(w)
         if m is not None:
-            mdata = self.data[m]
-            if mdata is None or m in self.errors:
+            mdata, merror = self.data[m], self.errors.get(m)
+            if merror is not None:
                 if self.raise_errors:
                     raise ReadError(
                         f"cannot read the internal mask of {redact_url(req.source.url)}"
-                    ) from self.errors.get(m)
+                    ) from merror
+                # Like a failed data tile: the window reports the mask's error, and pixels
+                # whose mask could not be read are invalid (skip: the window is dropped).
+                error = error or merror
+            if mdata is None:  # nothing of the mask was read: no pixel is known to be real
+                masked = np.ones(data.shape, dtype=bool)
             else:
                 masked = mdata == 0
-                if masked.any():
-                    data[masked] = fill
-                    if valid is None:
-                        valid = np.ones(data.shape, dtype=bool)
-                    valid[masked] = False
+                if merror is not None and self.valid[m] is not None:
+                    masked |= ~self.valid[m]  # type: ignore[operator]
+            if masked.any():
+                data[masked] = fill
+                if valid is None:
+                    valid = np.ones(data.shape, dtype=bool)
+                valid[masked] = False
         if error is not None and self.policy == "skip":
             res = WindowResult(req, None, None, fill, error)
         else:
