@@ -11,9 +11,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import rasterio.mask
 from shapely.geometry import box
 
-from rasteret_io import Fetcher, WindowRequest, create_backend, read_windows, run_sync
+from rasteret_io import (
+    Fetcher,
+    MemoryBudget,
+    MemoryBudgetError,
+    WindowRequest,
+    create_backend,
+    read_windows,
+    run_sync,
+)
 from rasteret_io.aoi import normalize_aois
 from rasteret_io.arrow_sources import records_from_arrow
 from rasteret_io.backend import as_range_reader
@@ -120,3 +129,31 @@ def test_failed_internal_mask_is_a_failure(object_server, tmp_path, broken) -> N
 
     with pytest.raises(ReadError):
         run_sync(read_aois(table, ["b"], aois, default_fetcher()))
+
+
+def test_budget_counts_the_decoded_strip(object_server, tmp_path) -> None:
+    """A 4 x 4 px AOI of a one-strip GeoTIFF decodes the whole 2000 x 2000 strip: the budget
+    counts it (and the fetched bytes) and refuses the read before any request; with room for
+    the strip the same read gives GDAL's pixels."""
+    arr = np.arange(2000 * 2000, dtype="uint32").reshape(1, 2000, 2000).astype("uint8")
+    row, _key = _serve(object_server, tmp_path, "strip", arr, driver="GTiff", tiled=False,
+                       blockysize=2000)  # fmt: skip
+    src = records_from_arrow(rows_table([row]), ["b"])[0].bands["b"]
+    assert (src.spec.tile_height, src.spec.tile_width) == (2000, 2000)
+    table = rows_table([row])
+    g = [box(500_000, 5_000_000 - 40, 500_040, 5_000_000)]  # 4 x 4 px
+    aois = normalize_aois(g, geometry_crs=32633)
+    object_server.reset()
+    small = MemoryBudget(1 << 20, "test")  # the 4 x 4 window fits; the 3.8 MiB strip not
+    with pytest.raises(MemoryBudgetError, match="2000 x 2000 uint8") as ei:
+        run_sync(read_aois(table, ["b"], aois, default_fetcher(), budget=small))
+    assert ei.value.needed > 2000 * 2000  # the decoded strip (and its fetched bytes)
+    reqs = [WindowRequest(src, Window(0, 0, 4, 4))]
+    with pytest.raises(MemoryBudgetError, match=r"1 window.*2000 x 2000 uint8"):
+        run_sync(read_windows(reqs, default_fetcher(), budget=small))
+    assert object_server.count() == 0
+    out = run_sync(read_aois(table, ["b"], aois, default_fetcher(), budget=MemoryBudget(1 << 26)))
+    with rasterio.open(tmp_path / "strip.tif") as ds:
+        ref, _ = rasterio.mask.mask(ds, g, crop=True, filled=True)
+    np.testing.assert_array_equal(out.chips[0].data, ref[0])
+    assert out.chips[0].all_valid

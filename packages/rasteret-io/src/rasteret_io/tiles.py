@@ -40,7 +40,14 @@ if TYPE_CHECKING:
 
     from rasteret_cog import TileSpec
 
-__all__ = ["WindowRequest", "WindowResult", "decode_executor", "read_windows", "window_bytes"]
+__all__ = [
+    "WindowRequest",
+    "WindowResult",
+    "decode_bytes",
+    "decode_executor",
+    "read_windows",
+    "window_bytes",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,14 +147,45 @@ def _itemsize(dtype: str) -> int:
     return int(np.dtype(dtype).itemsize)
 
 
-def window_bytes(plan: TilePlan) -> Estimate:
-    """The arrays :func:`read_windows` allocates for ``plan``: every window's data and mask."""
+def window_bytes(plan: TilePlan, workers: int | None = None) -> Estimate:
+    """The arrays :func:`read_windows` allocates for ``plan``: every window's data and mask,
+    and the decode working set (:func:`decode_bytes`)."""
     est = Estimate()
     for w, (h, wd) in enumerate(plan.window_shape.tolist()):
         if w in plan.errors:
             continue
         est.add((h, wd), plan.specs[int(plan.window_spec[w])].dtype, mask=True, output=True)
+    decode_bytes(plan, workers, est)
     return est
+
+
+def decode_bytes(plan: TilePlan, workers: int | None = None, est: Estimate | None = None) -> str:
+    """Add the decode working set of ``plan`` to ``est``; returns a description of it.
+
+    A tile (or strip) is decoded whole however little of it a window needs: each decode
+    thread holds one decoded tile at a time, so at the peak the ``workers`` largest distinct
+    tiles of the read (``tile_height x tile_width x samples`` of their dtype) are in memory
+    at once, next to the compressed bytes of every tile (all fetched bytes are held until
+    the read ends). ``workers`` is the decode pool's size (default: one per core).
+    """
+    import numpy as np
+
+    if plan.tile_spec is None or plan.tile_length is None or not len(plan.tile_spec):
+        return ""
+    k = min(workers or max(1, os.cpu_count() or 1), len(plan.tile_spec))
+    per_spec = np.array([math.prod(s.tile_shape) * _itemsize(s.dtype) for s in plan.specs])
+    sizes = per_spec[plan.tile_spec]
+    largest = plan.specs[int(plan.tile_spec[int(np.argmax(sizes))])]
+    if est is not None:
+        for t in np.argpartition(sizes, len(sizes) - k)[len(sizes) - k :].tolist():
+            spec = plan.specs[int(plan.tile_spec[t])]
+            est.add(spec.tile_shape, spec.dtype)
+        est.add((int(plan.tile_length.sum()),), "uint8")
+    shape = " x ".join(str(int(n)) for n in largest.tile_shape)
+    return (
+        f"decoding {len(sizes)} tile(s)/strip(s), {k} at a time, the largest {shape} "
+        f"{largest.dtype}"
+    )
 
 
 # One placement: window, src r0, r1, c0, c1, dst r0, r1, c0, c1, sample.
@@ -419,6 +457,8 @@ async def read_windows(
     finish: Finish | None = None,
     deadline: Deadline | None = None,
     budget: MemoryBudget | None = None,
+    counted: Estimate | None = None,
+    counted_what: str = "",
 ) -> list[WindowResult]:
     """Read ``requests`` in one concurrent wave.
 
@@ -438,8 +478,13 @@ async def read_windows(
         deadline: The running deadline of the read this belongs to, shared by every fetch
             (default: one started now from ``fetcher.options.deadline``).
         budget: Refuse the read before any fetch when its windows (data and validity
-            masks) would exceed this budget (None: not checked; callers that check a fuller
-            estimate themselves pass None).
+            masks) and its decode working set (the largest tiles or strips decoded at
+            once, the fetched bytes; :func:`decode_bytes`) would exceed this budget (None:
+            not checked).
+        counted: The caller's own estimate of the read's arrays (it counted the windows
+            and what it builds from them): the decode working set is added to it and the
+            sum checked instead of :func:`window_bytes`.
+        counted_what: What the caller reads, named in the error (with ``counted``).
 
     Returns:
         One result per request, in order.
@@ -462,7 +507,15 @@ async def read_windows(
     if raise_errors and plan.errors:
         raise plan.errors[min(plan.errors)]
     if budget is not None:
-        window_bytes(plan).check(budget, f"reading {len(requests)} window(s)")
+        workers = getattr(pool, "_max_workers", None)  # the pool's size (no public accessor)
+        if counted is None:
+            est = window_bytes(plan, workers)
+            what = f"reading {len(requests)} window(s)"
+        else:
+            est = counted
+            what = counted_what or f"reading {len(requests)} window(s)"
+        decoding = decode_bytes(plan, workers, None if counted is None else est)
+        est.check(budget, f"{what}, {decoding}" if decoding else what)
     if deadline is None:
         deadline = fetcher.options.start_deadline()
     rd = _Read(expanded, plan, mask_of, len(requests), raise_errors, fetcher.error_policy, finish)
