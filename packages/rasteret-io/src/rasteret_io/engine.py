@@ -221,6 +221,7 @@ async def read_tasks(
     progress: Callable[[int, int], None] | None = None,
     outcome: ReadOutcome | None = None,
     deadline: Deadline | None = None,
+    budget: MemoryBudget | None = None,
 ) -> ReadOutcome:
     """Read tasks from :func:`~rasteret_io.aoi_plan.plan_tasks` (one concurrent wave).
 
@@ -233,17 +234,33 @@ async def read_tasks(
         outcome: Receives the chips and failures (a new one when None).
         deadline: The read's running deadline, shared by all its fetches (default: one
             started now from ``fetcher.options.deadline``).
+        budget: Refuse the read, once its tiles are planned and before any fetch, when
+            :func:`aoi_read_bytes` plus the decode working set (the largest tiles or strips
+            decoded at once, the fetched bytes) exceed it (None: not checked).
 
     Returns:
         ``outcome`` (a new one when None) with the chips appended in record order, then AOI
         order, then band order, and the read failures the fetcher's error policy tolerated.
+
+    Raises:
+        MemoryBudgetError: The read does not fit ``budget`` (nothing was fetched).
     """
     outcome = outcome if outcome is not None else ReadOutcome()
     reqs = [WindowRequest(t.source, t.window, t.level, k) for k, t in enumerate(tasks)]
     finish = _Finish(tasks, all_touched)
     if deadline is None:
         deadline = fetcher.options.start_deadline()
-    results = await read_windows(reqs, fetcher, progress=progress, finish=finish, deadline=deadline)
+    counted = aoi_read_bytes(tasks) if budget is not None else None
+    results = await read_windows(
+        reqs,
+        fetcher,
+        progress=progress,
+        finish=finish,
+        deadline=deadline,
+        budget=budget,
+        counted=counted,
+        counted_what=f"reading {len(tasks)} (record, band, AOI) window(s)",
+    )
     order = {b: j for j, b in enumerate(bands)}
     for k, (task, res) in enumerate(zip(tasks, results, strict=True)):
         src = task.source
@@ -363,6 +380,7 @@ async def read_aois(
         progress=progress,
         outcome=outcome,
         deadline=deadline,
+        budget=budget,
     )
 
 

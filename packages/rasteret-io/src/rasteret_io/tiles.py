@@ -40,7 +40,14 @@ if TYPE_CHECKING:
 
     from rasteret_cog import TileSpec
 
-__all__ = ["WindowRequest", "WindowResult", "decode_executor", "read_windows", "window_bytes"]
+__all__ = [
+    "WindowRequest",
+    "WindowResult",
+    "decode_bytes",
+    "decode_executor",
+    "read_windows",
+    "window_bytes",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,14 +147,45 @@ def _itemsize(dtype: str) -> int:
     return int(np.dtype(dtype).itemsize)
 
 
-def window_bytes(plan: TilePlan) -> Estimate:
-    """The arrays :func:`read_windows` allocates for ``plan``: every window's data and mask."""
+def window_bytes(plan: TilePlan, workers: int | None = None) -> Estimate:
+    """The arrays :func:`read_windows` allocates for ``plan``: every window's data and mask,
+    and the decode working set (:func:`decode_bytes`)."""
     est = Estimate()
     for w, (h, wd) in enumerate(plan.window_shape.tolist()):
         if w in plan.errors:
             continue
         est.add((h, wd), plan.specs[int(plan.window_spec[w])].dtype, mask=True, output=True)
+    decode_bytes(plan, workers, est)
     return est
+
+
+def decode_bytes(plan: TilePlan, workers: int | None = None, est: Estimate | None = None) -> str:
+    """Add the decode working set of ``plan`` to ``est``; returns a description of it.
+
+    A tile (or strip) is decoded whole however little of it a window needs: each decode
+    thread holds one decoded tile at a time, so at the peak the ``workers`` largest distinct
+    tiles of the read (``tile_height x tile_width x samples`` of their dtype) are in memory
+    at once, next to the compressed bytes of every tile (all fetched bytes are held until
+    the read ends). ``workers`` is the decode pool's size (default: one per core).
+    """
+    import numpy as np
+
+    if plan.tile_spec is None or plan.tile_length is None or not len(plan.tile_spec):
+        return ""
+    k = min(workers or max(1, os.cpu_count() or 1), len(plan.tile_spec))
+    per_spec = np.array([math.prod(s.tile_shape) * _itemsize(s.dtype) for s in plan.specs])
+    sizes = per_spec[plan.tile_spec]
+    largest = plan.specs[int(plan.tile_spec[int(np.argmax(sizes))])]
+    if est is not None:
+        for t in np.argpartition(sizes, len(sizes) - k)[len(sizes) - k :].tolist():
+            spec = plan.specs[int(plan.tile_spec[t])]
+            est.add(spec.tile_shape, spec.dtype)
+        est.add((int(plan.tile_length.sum()),), "uint8")
+    shape = " x ".join(str(int(n)) for n in largest.tile_shape)
+    return (
+        f"decoding {len(sizes)} tile(s)/strip(s), {k} at a time, the largest {shape} "
+        f"{largest.dtype}"
+    )
 
 
 # One placement: window, src r0, r1, c0, c1, dst r0, r1, c0, c1, sample.
@@ -234,10 +272,19 @@ class _CogJob:
         rd = self.read
         for w, *_s, dr0, dr1, dc0, dc1, _smp in self.places[t]:
             rd.errors.setdefault(w, err)
-            if rd.valid[w] is None:
-                rd.valid[w] = np.ones(rd.data[w].shape, dtype=bool)  # type: ignore[union-attr]
+            valid = rd.valid[w]
+            if valid is None:
+                # Several decode threads may fail tiles of this window at once: the array is
+                # created once, under the job's lock (every tile of a window is in this job),
+                # or the marks written into a losing copy would be lost.
+                with self.lock:
+                    valid = rd.valid[w]
+                    if valid is None:
+                        data = rd.data[w]
+                        assert data is not None
+                        valid = rd.valid[w] = np.ones(data.shape, dtype=bool)
             rd.data[w][dr0:dr1, dc0:dc1] = rd.fills[w]  # type: ignore[index]
-            rd.valid[w][dr0:dr1, dc0:dc1] = False  # type: ignore[index]
+            valid[dr0:dr1, dc0:dc1] = False
 
 
 class _Completion:
@@ -338,19 +385,26 @@ class _Read:
             return
         m = self.mask_of.get(w)
         if m is not None:
-            mdata = self.data[m]
-            if mdata is None or m in self.errors:
+            mdata, merror = self.data[m], self.errors.get(m)
+            if merror is not None:
                 if self.raise_errors:
                     raise ReadError(
                         f"cannot read the internal mask of {redact_url(req.source.url)}"
-                    ) from self.errors.get(m)
+                    ) from merror
+                # Like a failed data tile: the window reports the mask's error, and pixels
+                # whose mask could not be read are invalid (skip: the window is dropped).
+                error = error or merror
+            if mdata is None:  # nothing of the mask was read: no pixel is known to be real
+                masked = np.ones(data.shape, dtype=bool)
             else:
                 masked = mdata == 0
-                if masked.any():
-                    data[masked] = fill
-                    if valid is None:
-                        valid = np.ones(data.shape, dtype=bool)
-                    valid[masked] = False
+                if merror is not None and self.valid[m] is not None:
+                    masked |= ~self.valid[m]  # type: ignore[operator]
+            if masked.any():
+                data[masked] = fill
+                if valid is None:
+                    valid = np.ones(data.shape, dtype=bool)
+                valid[masked] = False
         if error is not None and self.policy == "skip":
             res = WindowResult(req, None, None, fill, error)
         else:
@@ -403,6 +457,8 @@ async def read_windows(
     finish: Finish | None = None,
     deadline: Deadline | None = None,
     budget: MemoryBudget | None = None,
+    counted: Estimate | None = None,
+    counted_what: str = "",
 ) -> list[WindowResult]:
     """Read ``requests`` in one concurrent wave.
 
@@ -422,8 +478,13 @@ async def read_windows(
         deadline: The running deadline of the read this belongs to, shared by every fetch
             (default: one started now from ``fetcher.options.deadline``).
         budget: Refuse the read before any fetch when its windows (data and validity
-            masks) would exceed this budget (None: not checked; callers that check a fuller
-            estimate themselves pass None).
+            masks) and its decode working set (the largest tiles or strips decoded at
+            once, the fetched bytes; :func:`decode_bytes`) would exceed this budget (None:
+            not checked).
+        counted: The caller's own estimate of the read's arrays (it counted the windows
+            and what it builds from them): the decode working set is added to it and the
+            sum checked instead of :func:`window_bytes`.
+        counted_what: What the caller reads, named in the error (with ``counted``).
 
     Returns:
         One result per request, in order.
@@ -446,7 +507,15 @@ async def read_windows(
     if raise_errors and plan.errors:
         raise plan.errors[min(plan.errors)]
     if budget is not None:
-        window_bytes(plan).check(budget, f"reading {len(requests)} window(s)")
+        workers = getattr(pool, "_max_workers", None)  # the pool's size (no public accessor)
+        if counted is None:
+            est = window_bytes(plan, workers)
+            what = f"reading {len(requests)} window(s)"
+        else:
+            est = counted
+            what = counted_what or f"reading {len(requests)} window(s)"
+        decoding = decode_bytes(plan, workers, None if counted is None else est)
+        est.check(budget, f"{what}, {decoding}" if decoding else what)
     if deadline is None:
         deadline = fetcher.options.start_deadline()
     rd = _Read(expanded, plan, mask_of, len(requests), raise_errors, fetcher.error_policy, finish)
