@@ -84,6 +84,44 @@ def test_every_read_checks_the_budget_before_fetching(trust_coll, object_server,
     assert _reads(trust_coll)[read]() is not None  # the default budget lets it through
 
 
+def test_a_small_aoi_of_one_big_strip_counts_the_decoded_strip(
+    serve_cog, object_server, tmp_path
+) -> None:
+    """A few pixels of a one-strip DEFLATE GeoTIFF decode the whole strip: ``get_numpy`` and
+    ``get_xarray`` refuse the read before any request when the strip does not fit, and read
+    GDAL's pixels when it does."""
+    arr = sample_array("uint16", 1, 1500, 1400, seed=7)
+    path, url = serve_cog(
+        "limits/one-strip/B04.tif", arr, driver="GTiff", tiled=False, compress="DEFLATE",
+        blockysize=1500, overviews=False,
+    )  # fmt: skip
+    with rasterio.open(path) as src:
+        lonlat = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
+        aoi = shapely.box(*src.xy(700, 700, offset="ul"), *src.xy(697, 703, offset="ul"))
+        aoi = shapely.box(*aoi.bounds)
+        expected, _ = rasterio.mask.mask(src, [aoi], crop=True)
+    records = pa.table(
+        {
+            "id": ["strip0"],
+            "datetime": pa.array([np.datetime64("2024-05-01", "us")], pa.timestamp("us")),
+            "geometry": [shapely.to_wkb(shapely.box(*lonlat))],
+            "assets": [{"B04": {"href": url}}],
+        }
+    )
+    coll = rasteret.build_from_table(
+        records, name="one-strip", workspace_dir=tmp_path / "ws", enrich_cog=True
+    )
+    before = object_server.count()
+    for read in ("get_numpy", "get_xarray"):
+        # the 3 x 3 px output fits easily; the 4.0 MiB decoded strip does not
+        with rasteret.options(memory_budget="1MiB"), pytest.raises(MemoryBudgetError) as ei:
+            getattr(coll, read)(aoi, ["B04"], geometry_crs=32633)
+        assert ei.value.needed > 1500 * 1400 * 2 and "strip" in str(ei.value)
+    assert object_server.count() == before
+    got = coll.get_numpy(aoi, ["B04"], geometry_crs=32633)
+    np.testing.assert_array_equal(got[0], expected[0])
+
+
 def test_budget_advice_names_the_way_to_chunk(trust_coll) -> None:
     with rasteret.options(memory_budget="200KB"):
         with pytest.raises(MemoryBudgetError, match=r"chunks="):

@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from rasteret.read._adapter import fetcher
 from rasteret.read.failures import apply_policy, no_data_error
+from rasteret.read.limits import budget_for
 from rasteret.read.plan import CubePlan, check_plan_budget, plan_cube, ragged_error, replan
 from rasteret.read.progress import progress_callback
 from rasteret.read.refresh import refreshed_rows
@@ -36,9 +37,15 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["execute", "get_numpy", "returned_ids"]
 
 
-def _read(plan: CubePlan, options: ReadOptions, deadline: Deadline | None) -> ReadOutcome:
+def _read(
+    plan: CubePlan, options: ReadOptions, deadline: Deadline | None, method: str
+) -> ReadOutcome:
     """Read every task of ``plan`` in one wave (planning failures that are not unresolved
-    bands raise first under ``error_policy="raise"``: nothing is fetched)."""
+    bands raise first under ``error_policy="raise"``: nothing is fetched).
+
+    The engine checks the budget once more after planning tiles, before any fetch: the
+    per-task arrays plus the decode working set (whole tiles or strips decoded however
+    little of them a window needs), which :func:`check_plan_budget` cannot see."""
     if options.error_policy == "raise":
         for f in plan.outcome.failures:
             if not isinstance(f.error, BandResolutionError):
@@ -53,6 +60,7 @@ def _read(plan: CubePlan, options: ReadOptions, deadline: Deadline | None) -> Re
                 progress=on_progress,
                 outcome=plan.outcome,
                 deadline=deadline,
+                budget=budget_for(options.memory_budget, method),
             )
         )
 
@@ -78,12 +86,12 @@ def execute(
         FetchError, ReadError: Under ``error_policy="raise"``, the first failed record/band.
     """
     deadline = options.fetch_options().start_deadline()  # one clock for the whole read
-    outcome = _read(plan, options, deadline)
+    outcome = _read(plan, options, deadline, method)
     rows = refreshed_rows(plan.records, outcome.failures, plan.request.bands, options)
     if rows is not None:  # staleness="warn": objects changed; plan and read again
         plan = replan(plan, rows, options)
         check_plan_budget(plan, options, method, xarray)
-        outcome = _read(plan, options, deadline)
+        outcome = _read(plan, options, deadline, method)
     apply_policy(outcome.failures, method, produced=len(outcome.chips), policy=options.error_policy)
     return plan, outcome
 
