@@ -12,7 +12,8 @@ follow the new rows. The stored date range becomes the union with the searched o
 zero-row header file carries the updated collection metadata. When the new rows do not fit
 the collection's schema (e.g. a collection written by rasteret 0.4.1, whose band-metadata
 structs lack the 1.1 fields), and for cloud URIs, the collection is rewritten instead (still
-atomically for local paths).
+atomically for local paths). Either way the layout is kept: the partition keys are the
+``key=value`` directory levels of the collection (none for a flat one).
 """
 
 from __future__ import annotations
@@ -197,7 +198,7 @@ def update_collection(
                 request_timeout=request_timeout,
             ),
         )
-    parts = _partitions(dataset)
+    parts = _partition_keys(dataset, target)
     new = finalise_records(new, parts, require_band_metadata=bool(bands) or None)
     md.pop(MetaKey.GEO.value, None)
     rng = _union_range(parse_date_range(md.get(MetaKey.DATE_RANGE.value)), date_range)
@@ -210,7 +211,7 @@ def update_collection(
             ],
             promote_options="permissive",
         )
-        written = write_collection(merged, target, metadata=md, force=True)
+        written = write_collection(merged, target, metadata=md, force=True, partition_by=parts)
         return BuildResult(written, merged, name, source, False, report, added=new.num_rows)
     outcome = append_rows(target, new, md, partition_by=parts)
     added = (
@@ -222,7 +223,26 @@ def update_collection(
     return BuildResult(written, None, name, source, added == 0, report, added=added)
 
 
-def _partitions(dataset: ds.Dataset) -> tuple[str, ...]:
+def _partition_keys(dataset: ds.Dataset, target: str) -> tuple[str, ...]:
+    """The collection's Hive keys: the ``key=value`` directory levels under its root, in order.
+
+    pyarrow's discovered partitioning is no guide: on a flat directory it reports every
+    column. A flat collection has no such level (``()``); an empty one gets the default
+    ``year`` / ``month``. A file outside the root as spelled (a cloud URI pyarrow resolved
+    differently) only contributes levels whose key pyarrow also discovered.
+    """
+    files = list(dataset.files)
+    if not files:
+        return PARTITION_COLUMNS
+    root = target.split("://", 1)[1] if is_cloud_uri(target) else str(local_path(target))
+    root = root.rstrip("/") + "/"
     part = getattr(dataset, "partitioning", None)
-    names = tuple(part.schema.names) if part is not None else ()
-    return names or PARTITION_COLUMNS
+    discovered = set(part.schema.names) if part is not None else set()
+    keys: list[str] = []
+    for f in files:
+        under = f.startswith(root)
+        for level in (f[len(root) :] if under else f).split("/")[:-1]:
+            key, sep, _ = level.partition("=")
+            if sep and key and key not in keys and (under or key in discovered):
+                keys.append(key)
+    return tuple(keys)
