@@ -1,7 +1,8 @@
-"""Incremental updates: partition layouts."""
+"""Incremental updates: the stored date range, partition layouts."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pyarrow as pa
@@ -24,6 +25,11 @@ def _write(
     writer.write_collection(table, path, metadata=md, partition_by=partition_by)
 
 
+def _stored_range(path: Path) -> bytes:
+    md = writer.read_collection(path, columns=["id"]).schema.metadata
+    return md[b"date_range"]
+
+
 def _ids(path: Path) -> list[str]:
     return sorted(writer.read_collection(path, columns=["id"]).column("id").to_pylist())
 
@@ -37,6 +43,62 @@ def _layout(path: Path) -> list[str]:
             if p.name != append.HEADER_FILE
         }
     )
+
+
+# -- the stored date range ------------------------------------------------------------------
+# (the collection's ``datetime`` is naive UTC, so its bounds are stored without an offset)
+
+
+def test_date_range_widens_to_the_new_rows_without_an_argument(tmp_path: Path) -> None:
+    path = tmp_path / "c_records"
+    _write(path, record_table(["a0", "a1"], month=1), ("2024-01-01", "2024-01-31"))
+    late = ["2025-01-05T12:00:00Z", "2025-01-04T08:00:00Z"]
+    update_collection(path, record_table(["b0", "b1"], datetimes=late))
+    assert _stored_range(path) == b"2024-01-01,2025-01-05T12:00:00"
+    early = ["2023-11-30T23:30:00Z"]
+    update_collection(path, record_table(["c0"], datetimes=early))
+    assert _stored_range(path) == b"2023-11-30T23:30:00,2025-01-05T12:00:00"
+
+
+def test_date_range_keeps_stored_bounds_that_already_cover_the_rows(tmp_path: Path) -> None:
+    """A date-only end covers that whole day (as builds store a searched range)."""
+    path = tmp_path / "c_records"
+    stored = ("2024-01-01T06:00:00+00:00", "2024-01-31")
+    _write(path, record_table(["a0"], datetimes=["2024-01-02T00:00:00Z"]), stored)
+    update_collection(path, record_table(["b0"], datetimes=["2024-01-31T18:00:00Z"]))
+    assert _stored_range(path) == b"2024-01-01T06:00:00+00:00,2024-01-31"
+
+
+def test_passed_date_range_does_not_replace_the_old_data_span(tmp_path: Path) -> None:
+    """No stored range: the old rows' span, the new rows and the searched range."""
+    path = tmp_path / "c_records"
+    old = ["2024-03-31T08:00:00Z", "2024-04-01T08:00:00Z"]
+    _write(path, record_table(["a0", "a1"], datetimes=old))
+    assert _stored_range(path) == b""
+    update_collection(
+        path,
+        record_table(["b0"], datetimes=["2025-03-05T00:00:00Z"]),
+        date_range=("2025-03-01", "2025-03-31"),
+    )
+    assert _stored_range(path) == b"2024-03-31T08:00:00,2025-03-31"
+
+
+def test_date_range_without_stored_range_or_argument_covers_all_rows(tmp_path: Path) -> None:
+    path = tmp_path / "c_records"
+    _write(path, record_table(["a0", "a1"], month=5))
+    update_collection(path, record_table(["b0"], datetimes=["2024-02-10T10:30:00Z"]))
+    assert _stored_range(path) == b"2024-02-10T10:30:00,2024-05-02T00:00:00"
+
+
+def test_a_wider_passed_range_still_extends_the_stored_one(tmp_path: Path) -> None:
+    path = tmp_path / "c_records"
+    _write(path, record_table(["a0"], month=5), ("2024-05-01", "2024-05-31"))
+    update_collection(
+        path,
+        record_table(["b0"], datetimes=["2024-06-03T00:00:00Z"]),
+        date_range=(dt.date(2024, 4, 1), dt.datetime(2024, 6, 30, 23, tzinfo=dt.UTC)),
+    )
+    assert _stored_range(path) == b"2024-04-01,2024-06-30T23:00:00+00:00"
 
 
 # -- partition layouts ----------------------------------------------------------------------

@@ -8,8 +8,10 @@ for the bands the collection already indexes (the *prepare* and *enrich* steps o
 
 Local collections are **appended to** (:mod:`rasteret_ingest.append`): only new files are
 written, next to hard links of the old ones, and swapped in atomically; time and memory
-follow the new rows. The stored date range becomes the union with the searched one, and a
-zero-row header file carries the updated collection metadata. When the new rows do not fit
+follow the new rows. The stored date range is widened to cover the old one (or, when none
+was stored, the old rows' span), the new rows' datetimes and the searched ``date_range``;
+each bound is kept as written, a date-only end covering its whole day. A zero-row header
+file carries the updated collection metadata. When the new rows do not fit
 the collection's schema (e.g. a collection written by rasteret 0.4.1, whose band-metadata
 structs lack the 1.1 fields), and for cloud URIs, the collection is rewritten instead (still
 atomically for local paths). Either way the layout is kept: the partition keys are the
@@ -18,7 +20,9 @@ atomically for local paths). Either way the layout is kept: the partition keys a
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import datetime as _dt
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -68,13 +72,73 @@ def _item_dicts(items: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _union_range(old: tuple[str, str] | None, new: Sequence[Any] | None) -> tuple[str, str] | None:
-    if not new or not any(new):
-        return old
-    s, e = (str(new[0])[:10], str(new[1])[:10])
-    if old is None:
-        return (s, e)
-    return (min(old[0][:10], s), max(old[1][:10], e))
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _instant(value: Any, *, end: bool) -> _dt.datetime | None:
+    """``value`` (datetime, date or ISO text) as a UTC instant, None when it is not one.
+
+    A date-only start is that day's midnight; a date-only end covers that whole day (as a
+    searched range is stored). Naive values are taken as UTC.
+    """
+    if value is None:
+        return None
+    if isinstance(value, _dt.datetime):
+        when, date_only = value, False
+    elif isinstance(value, _dt.date):
+        when, date_only = _dt.datetime.combine(value, _dt.time()), True
+    else:
+        text = str(value).strip()
+        try:
+            when = _dt.datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        date_only = _DATE_ONLY.fullmatch(text) is not None
+    if date_only and end:
+        when += _dt.timedelta(days=1) - _dt.timedelta(microseconds=1)
+    return when.replace(tzinfo=_dt.UTC) if when.tzinfo is None else when.astimezone(_dt.UTC)
+
+
+def _datetime_span(batches: Iterable[pa.RecordBatch | pa.Table]) -> tuple[Any, Any] | None:
+    """Earliest and latest ``datetime`` of ``batches`` (None without timestamps)."""
+    lows, highs = [], []
+    for batch in batches:
+        if Col.DATETIME.value not in batch.schema.names:
+            return None
+        col = batch.column(Col.DATETIME.value)
+        if not pa.types.is_timestamp(col.type):
+            return None
+        if col.null_count < len(col):
+            span = pc.min_max(col)
+            lows.append(span["min"].as_py())
+            highs.append(span["max"].as_py())
+    return (min(lows), max(highs)) if lows else None
+
+
+def _stored_span(dataset: ds.Dataset, stored: tuple[str, str] | None) -> tuple[Any, Any] | None:
+    """The stored range when both bounds parse, else the old rows' span (one column scan)."""
+    if stored is not None and all(
+        _instant(v, end=e) is not None for v, e in zip(stored, (False, True), strict=True)
+    ):
+        return stored
+    if Col.DATETIME.value not in dataset.schema.names:
+        return None
+    return _datetime_span(dataset.to_batches(columns=[Col.DATETIME.value]))
+
+
+def _covering_range(spans: Iterable[Sequence[Any] | None]) -> tuple[Any, Any] | None:
+    """The range covering every span (each bound kept as given; on ties the earlier span's)."""
+    starts, ends = [], []
+    for span in spans:
+        if not span or len(span) != 2:
+            continue
+        if (t := _instant(span[0], end=False)) is not None:
+            starts.append((t, span[0]))
+        if (t := _instant(span[1], end=True)) is not None:
+            ends.append((t, span[1]))
+    if not starts or not ends:
+        return None
+    return min(starts, key=lambda p: p[0])[1], max(ends, key=lambda p: p[0])[1]
 
 
 def update_collection(
@@ -108,7 +172,8 @@ def update_collection(
         stac_api: STAC API (or static catalog) searched when no items are given.
         collection: STAC collection id (default: the collection's ``data_source``).
         bbox: Search bbox.
-        date_range: Search date range (the stored ``date_range`` becomes the union).
+        date_range: Search date range (the stored ``date_range`` is widened to cover it, the
+            old range or rows, and the new rows).
         query: STAC query terms.
         static_catalog: ``stac_api`` is a static catalog.
         band_map: ``{band: asset key}`` for items keyed by provider names.
@@ -201,7 +266,13 @@ def update_collection(
     parts = _partition_keys(dataset, target)
     new = finalise_records(new, parts, require_band_metadata=bool(bands) or None)
     md.pop(MetaKey.GEO.value, None)
-    rng = _union_range(parse_date_range(md.get(MetaKey.DATE_RANGE.value)), date_range)
+    rng = _covering_range(
+        [
+            _stored_span(dataset, parse_date_range(md.get(MetaKey.DATE_RANGE.value))),
+            date_range,
+            _datetime_span([new]),
+        ]
+    )
     md[MetaKey.DATE_RANGE.value] = date_range_string(rng)
     if not local:
         merged = pa.concat_tables(
