@@ -1,9 +1,10 @@
-"""Incremental updates: the stored date range, partition layouts."""
+"""Incremental updates: the stored date range, repeated ids in a batch, partition layouts."""
 
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -99,6 +100,51 @@ def test_a_wider_passed_range_still_extends_the_stored_one(tmp_path: Path) -> No
         date_range=(dt.date(2024, 4, 1), dt.datetime(2024, 6, 30, 23, tzinfo=dt.UTC)),
     )
     assert _stored_range(path) == b"2024-04-01,2024-06-30T23:00:00+00:00"
+
+
+# -- ids repeated inside one batch ----------------------------------------------------------
+
+
+def test_repeated_ids_in_a_table_batch_are_written_once_first_wins(tmp_path: Path) -> None:
+    path = tmp_path / "c_records"
+    _write(path, record_table(["a0"]))
+    batch = record_table(["d", "d", "e", "a0", "a0"], month=2, x=10.0)
+    res = update_collection(path, batch)
+    assert res.added == 2 and res.repeated == 2 and res.skipped == 1
+    back = writer.read_collection(path)
+    assert sorted(back.column("id").to_pylist()) == ["a0", "d", "e"]
+    d = back.filter(pc.equal(back.column("id"), "d"))
+    assert d.column("bbox").to_pylist()[0]["xmin"] == 10.0  # the first "d" (x + 0)
+    assert "added=2" in repr(res) and "repeated=2" in repr(res) and "skipped=1" in repr(res)
+
+    # Nothing new at all: repeats and present ids are still counted.
+    same = update_collection(path, record_table(["e", "e"], month=2))
+    assert same.reused and same.added == 0 and same.repeated == 1 and same.skipped == 1
+
+
+def test_repeated_ids_in_stac_items_are_written_once_first_wins(tmp_path: Path, h: Any) -> None:
+    path = tmp_path / "c_records"
+    _write(path, record_table(["a0"]))
+    when = dt.datetime(2024, 2, 1, 10)
+    items = [
+        h.item_dict("s1", when, {"B1": "/data/first.tif"}),
+        h.item_dict("s1", when + dt.timedelta(days=1), {"B1": "/data/second.tif"}),
+        h.item_dict("s2", when, {"B1": "/data/third.tif"}),
+        h.item_dict("a0", when, {"B1": "/data/fourth.tif"}),
+    ]
+    res = update_collection(path, items)
+    assert res.added == 2 and res.repeated == 1 and res.skipped == 1
+    back = writer.read_collection(path)
+    assert sorted(back.column("id").to_pylist()) == ["a0", "s1", "s2"]
+    s1 = back.filter(pc.equal(back.column("id"), "s1")).to_pylist()[0]
+    assert s1["assets"]["B1"]["href"] == "/data/first.tif"
+
+
+def test_counts_without_repeats_or_present_ids(tmp_path: Path) -> None:
+    path = tmp_path / "c_records"
+    _write(path, record_table(["a0"]))
+    res = update_collection(path, record_table(["b0", "b1"], month=2))
+    assert (res.added, res.repeated, res.skipped) == (2, 0, 0)
 
 
 # -- partition layouts ----------------------------------------------------------------------

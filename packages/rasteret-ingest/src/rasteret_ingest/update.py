@@ -2,7 +2,9 @@
 
 New rows come from STAC items (given, or searched with ``stac_api`` for e.g. a later date
 range) or from a record table. Rows whose ``id`` is already in the collection are skipped
-(found with one pushed-down scan of the ``id`` column); only the new rows' headers are read,
+(found with one pushed-down scan of the ``id`` column), and so are rows repeating an id of an
+earlier row of the same batch (the first wins); :class:`~rasteret_ingest.builders.BuildResult`
+counts both (``skipped``, ``repeated``). Only the new rows' headers are read,
 for the bands the collection already indexes (the *prepare* and *enrich* steps of
 :mod:`rasteret_ingest.pipeline`).
 
@@ -201,8 +203,20 @@ def update_collection(
     source = md.get(MetaKey.DATA_SOURCE.value, "")
     bands = [b for c in schema.names if (b := band_of_metadata_column(c)) is not None]
 
+    skipped = repeated = 0
+
     def unchanged() -> BuildResult:
-        return BuildResult(target, None, name, source, True, EnrichReport(), added=0)
+        return BuildResult(
+            target,
+            None,
+            name,
+            source,
+            True,
+            EnrichReport(),
+            added=0,
+            skipped=skipped,
+            repeated=repeated,
+        )
 
     if new_items_or_table is None:
         if stac_api is None:
@@ -225,8 +239,10 @@ def update_collection(
         items = _item_dicts(new_items_or_table)
         if not items:
             return unchanged()
+        items, repeated = _first_items(items)
         known = existing_ids(dataset, pa.array([str(i.get("id")) for i in items]))
-        items = [i for i in items if str(i.get("id")) not in known]
+        kept = [i for i in items if str(i.get("id")) not in known]
+        skipped, items = len(items) - len(kept), kept
         if not items:
             return unchanged()
         bm = plan_bands(items, band_map=band_map, sources=(source,), strict=False).band_map
@@ -244,10 +260,13 @@ def update_collection(
                 url_rewrite_patterns=url_rewrite_patterns or {},
             )
         ).table
+        new, repeated = _first_rows(new)
         known = existing_ids(dataset, new.column(Col.ID))
         if known:
             mask = pc.invert(pc.is_in(new.column(Col.ID), value_set=pa.array(sorted(known))))
+            rows = new.num_rows
             new = new.filter(mask)
+            skipped = rows - new.num_rows
         if new.num_rows == 0:
             return unchanged()
     report = EnrichReport()
@@ -283,7 +302,17 @@ def update_collection(
             promote_options="permissive",
         )
         written = write_collection(merged, target, metadata=md, force=True, partition_by=parts)
-        return BuildResult(written, merged, name, source, False, report, added=new.num_rows)
+        return BuildResult(
+            written,
+            merged,
+            name,
+            source,
+            False,
+            report,
+            added=new.num_rows,
+            skipped=skipped,
+            repeated=repeated,
+        )
     outcome = append_rows(target, new, md, partition_by=parts)
     added = (
         outcome.appended
@@ -291,7 +320,42 @@ def update_collection(
         else rewrite_with_rows(target, new, md, partition_by=parts)
     )
     written = str(local_path(target))
-    return BuildResult(written, None, name, source, added == 0, report, added=added)
+    skipped += new.num_rows - added  # ids another writer added meanwhile (checked under the lock)
+    return BuildResult(
+        written,
+        None,
+        name,
+        source,
+        added == 0,
+        report,
+        added=added,
+        skipped=skipped,
+        repeated=repeated,
+    )
+
+
+def _first_items(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """``items`` without those whose id an earlier item has, and how many were dropped."""
+    seen: set[str] = set()
+    out = []
+    for item in items:
+        key = str(item.get("id"))
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out, len(items) - len(out)
+
+
+def _first_rows(table: pa.Table) -> tuple[pa.Table, int]:
+    """``table`` without rows whose id an earlier row has (order kept), and how many."""
+    ids = table.column(Col.ID.value)
+    if pc.count_distinct(ids, mode="all").as_py() == table.num_rows:
+        return table, 0
+    index = pa.table({"id": ids, "row": pa.array(range(table.num_rows), pa.int64())})
+    first = index.group_by("id", use_threads=False).aggregate([("row", "min")])
+    keep = pc.sort_indices(first.column("row_min"))
+    kept = table.take(pc.take(first.column("row_min"), keep))
+    return kept, table.num_rows - kept.num_rows
 
 
 def _partition_keys(dataset: ds.Dataset, target: str) -> tuple[str, ...]:
