@@ -205,3 +205,21 @@ def test_partition_keys_come_from_the_directories(
     path = tmp_path / "c_records"
     _write(path, record_table(["a0"], split=pa.array(["train"])), partition_by=partition_by)
     assert _partition_keys(writer.open_dataset(path), str(path)) == partition_by
+
+
+@pytest.mark.parametrize("partition_by", [(), ("year", "month")])
+def test_partition_keys_of_a_cloud_collection(
+    moto_s3: Any, moto_fs: Any, partition_by: tuple[str, ...]
+) -> None:
+    """pyarrow lists a cloud dataset's files as ``bucket/key``: the root is the URI's path."""
+    import pyarrow.dataset as ds
+
+    from rasteret_ingest.update import _partition_keys
+
+    where = f"{moto_s3.bucket}/keys-{len(partition_by)}/c_records"
+    md = collection_metadata(name="c", data_source="src")
+    writer.write_collection(
+        record_table(["a0"]), where, metadata=md, partition_by=partition_by, filesystem=moto_fs
+    )
+    dataset = ds.dataset(where, format="parquet", partitioning="hive", filesystem=moto_fs)
+    assert _partition_keys(dataset, f"s3://{where}") == partition_by
