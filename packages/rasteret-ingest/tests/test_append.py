@@ -64,7 +64,8 @@ def test_update_writes_only_new_files(tmp_path: Path) -> None:
     assert first.name == append.HEADER_FILE and pq.read_metadata(first).num_rows == 0
     md = dataset.schema.metadata
     assert md[b"name"] == b"c" and md[b"data_source"] == b"src"
-    assert md[b"date_range"] == b"2024-01-01,2024-01-31"
+    # the stored range widened to the new rows (no date_range argument)
+    assert md[b"date_range"] == b"2024-01-01,2024-03-02T00:00:00"
     geo = json.loads(md[b"geo"])["columns"]["geometry"]
     assert geo["bbox"] == [0.0, 0.0, 102.0, 1.0] and geo["geometry_types"] == ["Polygon"]
     assert not [p for p in tmp_path.iterdir() if p.name != "c_records"]  # no leftovers, no lock
@@ -202,9 +203,10 @@ def test_existing_ids_scan_is_pushed_down(tmp_path: Path) -> None:
     assert append.existing_ids(dataset, pa.array([], pa.string())) == set()
 
 
-def test_date_range_is_kept_for_collections_without_one(tmp_path: Path) -> None:
+def test_date_range_of_a_collection_without_one_covers_old_and_new_rows(tmp_path: Path) -> None:
     path = tmp_path / "c_records"
     _write(path, _rows(["a0"]))
     update_collection(path, _rows(["b0"], month=2))
-    # As before: only a searched date range extends the stored one (rows' dates do not).
-    assert writer.read_collection(path).schema.metadata[b"date_range"] == b""
+    # No stored range: the update stores the span of the old and the new rows.
+    md = writer.read_collection(path).schema.metadata
+    assert md[b"date_range"] == b"2024-01-01T00:00:00,2024-02-01T00:00:00"

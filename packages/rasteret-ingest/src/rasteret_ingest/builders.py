@@ -55,9 +55,23 @@ class BuildResult:
         report: Header-enrichment report (None when reused or not enriched); its
             ``failures`` list every (record, band) that could not be indexed.
         added: Rows written by an update (None for builds).
+        skipped: Rows of an update not written because their id is already in the
+            collection (the old row is kept; None for builds).
+        repeated: Rows of an update not written because an earlier row of the same batch
+            has their id (the first is kept; None for builds).
     """
 
-    __slots__ = ("_table", "added", "data_source", "name", "path", "report", "reused")
+    __slots__ = (
+        "_table",
+        "added",
+        "data_source",
+        "name",
+        "path",
+        "repeated",
+        "report",
+        "reused",
+        "skipped",
+    )
 
     _table: pa.Table | None
     path: str | None
@@ -66,6 +80,8 @@ class BuildResult:
     reused: bool
     report: EnrichReport | None
     added: int | None
+    skipped: int | None
+    repeated: int | None
 
     def __init__(
         self,
@@ -77,6 +93,8 @@ class BuildResult:
         report: EnrichReport | None,
         *,
         added: int | None = None,
+        skipped: int | None = None,
+        repeated: int | None = None,
     ) -> None:
         if table is None and path is None:
             raise ValueError("BuildResult needs a table or a path")
@@ -88,6 +106,8 @@ class BuildResult:
             ("reused", reused),
             ("report", report),
             ("added", added),
+            ("skipped", skipped),
+            ("repeated", repeated),
         ):
             object.__setattr__(self, key, value)
 
@@ -107,7 +127,7 @@ class BuildResult:
         return (
             f"BuildResult(path={self.path!r}, name={self.name!r}, "
             f"data_source={self.data_source!r}, reused={self.reused}, added={self.added}, "
-            f"report={self.report!r})"
+            f"skipped={self.skipped}, repeated={self.repeated}, report={self.report!r})"
         )
 
 

@@ -2,22 +2,29 @@
 
 New rows come from STAC items (given, or searched with ``stac_api`` for e.g. a later date
 range) or from a record table. Rows whose ``id`` is already in the collection are skipped
-(found with one pushed-down scan of the ``id`` column); only the new rows' headers are read,
+(found with one pushed-down scan of the ``id`` column), and so are rows repeating an id of an
+earlier row of the same batch (the first wins); :class:`~rasteret_ingest.builders.BuildResult`
+counts both (``skipped``, ``repeated``). Only the new rows' headers are read,
 for the bands the collection already indexes (the *prepare* and *enrich* steps of
 :mod:`rasteret_ingest.pipeline`).
 
 Local collections are **appended to** (:mod:`rasteret_ingest.append`): only new files are
 written, next to hard links of the old ones, and swapped in atomically; time and memory
-follow the new rows. The stored date range becomes the union with the searched one, and a
-zero-row header file carries the updated collection metadata. When the new rows do not fit
+follow the new rows. The stored date range is widened to cover the old one (or, when none
+was stored, the old rows' span), the new rows' datetimes and the searched ``date_range``;
+each bound is kept as written, a date-only end covering its whole day. A zero-row header
+file carries the updated collection metadata. When the new rows do not fit
 the collection's schema (e.g. a collection written by rasteret 0.4.1, whose band-metadata
 structs lack the 1.1 fields), and for cloud URIs, the collection is rewritten instead (still
-atomically for local paths).
+atomically for local paths). Either way the layout is kept: the partition keys are the
+``key=value`` directory levels of the collection (none for a flat one).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import datetime as _dt
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -73,13 +80,73 @@ def _item_dicts(items: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _union_range(old: tuple[str, str] | None, new: Sequence[Any] | None) -> tuple[str, str] | None:
-    if not new or not any(new):
-        return old
-    s, e = (str(new[0])[:10], str(new[1])[:10])
-    if old is None:
-        return (s, e)
-    return (min(old[0][:10], s), max(old[1][:10], e))
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _instant(value: Any, *, end: bool) -> _dt.datetime | None:
+    """``value`` (datetime, date or ISO text) as a UTC instant, None when it is not one.
+
+    A date-only start is that day's midnight; a date-only end covers that whole day (as a
+    searched range is stored). Naive values are taken as UTC.
+    """
+    if value is None:
+        return None
+    if isinstance(value, _dt.datetime):
+        when, date_only = value, False
+    elif isinstance(value, _dt.date):
+        when, date_only = _dt.datetime.combine(value, _dt.time()), True
+    else:
+        text = str(value).strip()
+        try:
+            when = _dt.datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        date_only = _DATE_ONLY.fullmatch(text) is not None
+    if date_only and end:
+        when += _dt.timedelta(days=1) - _dt.timedelta(microseconds=1)
+    return when.replace(tzinfo=_dt.UTC) if when.tzinfo is None else when.astimezone(_dt.UTC)
+
+
+def _datetime_span(batches: Iterable[pa.RecordBatch | pa.Table]) -> tuple[Any, Any] | None:
+    """Earliest and latest ``datetime`` of ``batches`` (None without timestamps)."""
+    lows, highs = [], []
+    for batch in batches:
+        if Col.DATETIME.value not in batch.schema.names:
+            return None
+        col = batch.column(Col.DATETIME.value)
+        if not pa.types.is_timestamp(col.type):
+            return None
+        if col.null_count < len(col):
+            span = pc.min_max(col)
+            lows.append(span["min"].as_py())
+            highs.append(span["max"].as_py())
+    return (min(lows), max(highs)) if lows else None
+
+
+def _stored_span(dataset: ds.Dataset, stored: tuple[str, str] | None) -> tuple[Any, Any] | None:
+    """The stored range when both bounds parse, else the old rows' span (one column scan)."""
+    if stored is not None and all(
+        _instant(v, end=e) is not None for v, e in zip(stored, (False, True), strict=True)
+    ):
+        return stored
+    if Col.DATETIME.value not in dataset.schema.names:
+        return None
+    return _datetime_span(dataset.to_batches(columns=[Col.DATETIME.value]))
+
+
+def _covering_range(spans: Iterable[Sequence[Any] | None]) -> tuple[Any, Any] | None:
+    """The range covering every span (each bound kept as given; on ties the earlier span's)."""
+    starts, ends = [], []
+    for span in spans:
+        if not span or len(span) != 2:
+            continue
+        if (t := _instant(span[0], end=False)) is not None:
+            starts.append((t, span[0]))
+        if (t := _instant(span[1], end=True)) is not None:
+            ends.append((t, span[1]))
+    if not starts or not ends:
+        return None
+    return min(starts, key=lambda p: p[0])[1], max(ends, key=lambda p: p[0])[1]
 
 
 def update_collection(
@@ -113,7 +180,8 @@ def update_collection(
         stac_api: STAC API (or static catalog) searched when no items are given.
         collection: STAC collection id (default: the collection's ``data_source``).
         bbox: Search bbox.
-        date_range: Search date range (the stored ``date_range`` becomes the union).
+        date_range: Search date range (the stored ``date_range`` is widened to cover it, the
+            old range or rows, and the new rows).
         query: STAC query terms.
         static_catalog: ``stac_api`` is a static catalog.
         band_map: ``{band: asset key}`` for items keyed by provider names.
@@ -141,8 +209,20 @@ def update_collection(
     source = md.get(MetaKey.DATA_SOURCE.value, "")
     bands = [b for c in schema.names if (b := band_of_metadata_column(c)) is not None]
 
+    skipped = repeated = 0
+
     def unchanged() -> BuildResult:
-        return BuildResult(target, None, name, source, True, EnrichReport(), added=0)
+        return BuildResult(
+            target,
+            None,
+            name,
+            source,
+            True,
+            EnrichReport(),
+            added=0,
+            skipped=skipped,
+            repeated=repeated,
+        )
 
     if new_items_or_table is None:
         if stac_api is None:
@@ -165,8 +245,10 @@ def update_collection(
         items = _item_dicts(new_items_or_table)
         if not items:
             return unchanged()
+        items, repeated = _first_items(items)
         known = existing_ids(dataset, pa.array([str(i.get("id")) for i in items]))
-        items = [i for i in items if str(i.get("id")) not in known]
+        kept = [i for i in items if str(i.get("id")) not in known]
+        skipped, items = len(items) - len(kept), kept
         if not items:
             return unchanged()
         bm = plan_bands(items, band_map=band_map, sources=(source,), strict=False).band_map
@@ -184,10 +266,13 @@ def update_collection(
                 url_rewrite_patterns=url_rewrite_patterns or {},
             )
         ).table
+        new, repeated = _first_rows(new)
         known = existing_ids(dataset, new.column(Col.ID))
         if known:
             mask = pc.invert(pc.is_in(new.column(Col.ID), value_set=pa.array(sorted(known))))
+            rows = new.num_rows
             new = new.filter(mask)
+            skipped = rows - new.num_rows
         if new.num_rows == 0:
             return unchanged()
     report = EnrichReport()
@@ -203,10 +288,16 @@ def update_collection(
                 request_timeout=request_timeout,
             ),
         )
-    parts = _partitions(dataset)
+    parts = _partition_keys(dataset, target)
     new = finalise_records(new, parts, require_band_metadata=bool(bands) or None)
     md.pop(MetaKey.GEO.value, None)
-    rng = _union_range(parse_date_range(md.get(MetaKey.DATE_RANGE.value)), date_range)
+    rng = _covering_range(
+        [
+            _stored_span(dataset, parse_date_range(md.get(MetaKey.DATE_RANGE.value))),
+            date_range,
+            _datetime_span([new]),
+        ]
+    )
     md[MetaKey.DATE_RANGE.value] = date_range_string(rng)
     if not local:
         merged = pa.concat_tables(
@@ -216,8 +307,18 @@ def update_collection(
             ],
             promote_options="permissive",
         )
-        written = write_collection(merged, target, metadata=md, force=True)
-        return BuildResult(written, merged, name, source, False, report, added=new.num_rows)
+        written = write_collection(merged, target, metadata=md, force=True, partition_by=parts)
+        return BuildResult(
+            written,
+            merged,
+            name,
+            source,
+            False,
+            report,
+            added=new.num_rows,
+            skipped=skipped,
+            repeated=repeated,
+        )
     outcome = append_rows(target, new, md, partition_by=parts)
     added = (
         outcome.appended
@@ -225,10 +326,64 @@ def update_collection(
         else rewrite_with_rows(target, new, md, partition_by=parts)
     )
     written = str(local_path(target))
-    return BuildResult(written, None, name, source, added == 0, report, added=added)
+    skipped += new.num_rows - added  # ids another writer added meanwhile (checked under the lock)
+    return BuildResult(
+        written,
+        None,
+        name,
+        source,
+        added == 0,
+        report,
+        added=added,
+        skipped=skipped,
+        repeated=repeated,
+    )
 
 
-def _partitions(dataset: ds.Dataset) -> tuple[str, ...]:
+def _first_items(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """``items`` without those whose id an earlier item has, and how many were dropped."""
+    seen: set[str] = set()
+    out = []
+    for item in items:
+        key = str(item.get("id"))
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out, len(items) - len(out)
+
+
+def _first_rows(table: pa.Table) -> tuple[pa.Table, int]:
+    """``table`` without rows whose id an earlier row has (order kept), and how many."""
+    ids = table.column(Col.ID.value)
+    if pc.count_distinct(ids, mode="all").as_py() == table.num_rows:
+        return table, 0
+    index = pa.table({"id": ids, "row": pa.array(range(table.num_rows), pa.int64())})
+    first = index.group_by("id", use_threads=False).aggregate([("row", "min")])
+    keep = pc.sort_indices(first.column("row_min"))
+    kept = table.take(pc.take(first.column("row_min"), keep))
+    return kept, table.num_rows - kept.num_rows
+
+
+def _partition_keys(dataset: ds.Dataset, target: str) -> tuple[str, ...]:
+    """The collection's Hive keys: the ``key=value`` directory levels under its root, in order.
+
+    pyarrow's discovered partitioning is no guide: on a flat directory it reports every
+    column. A flat collection has no such level (``()``); an empty one gets the default
+    ``year`` / ``month``. A file outside the root as spelled (a cloud URI pyarrow resolved
+    differently) only contributes levels whose key pyarrow also discovered.
+    """
+    files = list(dataset.files)
+    if not files:
+        return PARTITION_COLUMNS
+    root = target.split("://", 1)[1] if is_cloud_uri(target) else str(local_path(target))
+    root = root.rstrip("/") + "/"
     part = getattr(dataset, "partitioning", None)
-    names = tuple(part.schema.names) if part is not None else ()
-    return names or PARTITION_COLUMNS
+    discovered = set(part.schema.names) if part is not None else set()
+    keys: list[str] = []
+    for f in files:
+        under = f.startswith(root)
+        for level in (f[len(root) :] if under else f).split("/")[:-1]:
+            key, sep, _ = level.partition("=")
+            if sep and key and key not in keys and (under or key in discovered):
+                keys.append(key)
+    return tuple(keys)
