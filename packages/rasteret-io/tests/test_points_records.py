@@ -187,3 +187,35 @@ def test_one_shot_row_inputs_are_read_once(stack, tmp_path):
     gen = (r for r in rows)
     out = asyncio.run(sample_points(gen, ["b"], xs, ys, 32633, default_fetcher()))
     assert _key(out) == _key(ref)
+
+
+def test_latest_reports_an_unsampleable_record_only_when_a_point_falls_back_to_it(stack, tmp_path):
+    rows, paths = stack["rows"], stack["paths"]
+    data = sample_array("uint16", 1, 256, 256, seed=9) | 1
+    p = write_cog(tmp_path / "nocrs.tif", data, crs=None, transform=T_SMALL, overviews=False)
+    nocrs = row_for_cogs("nocrs", {"b": (p, str(p))}, bbox=tuple(rows[2]["bbox"].values()))
+    xs, ys = zip(_xy(200.5, 40.5), _xy(300.5, 40.5), strict=True)
+    # new serves point 0; point 1 is outside new's raster, falls back through nocrs to old
+    out = asyncio.run(
+        sample_points(
+            [rows[0], nocrs, rows[2]], ["b"], xs, ys, 32633, default_fetcher(), match="latest"
+        )
+    )
+    assert _key(out) == [
+        (0, 0, "b", _rio(paths["new"], xs[0], ys[0])),
+        (1, 2, "b", _rio(paths["old"], xs[1], ys[1])),
+    ]
+    assert [(f.record_id, f.band, str(f.error)) for f in out.failures] == [
+        ("nocrs", "b", "record has no CRS")
+    ]
+    # nobody falls back to it: no failure (the newest serves every point)
+    out = asyncio.run(
+        sample_points(
+            [rows[0], nocrs], ["b"], xs[:1], ys[:1], 32633, default_fetcher(), match="latest"
+        )
+    )
+    assert len(out.samples) == 1 and out.failures == []
+    allm = asyncio.run(
+        sample_points([rows[0], nocrs], ["b"], xs[:1], ys[:1], 32633, default_fetcher())
+    )
+    assert [f.record_id for f in allm.failures] == ["nocrs"]

@@ -89,16 +89,17 @@ async def sample_points(
     """Sample ``bands`` of ``rows`` at points.
 
     Args:
-        rows: Collection rows (a ``pyarrow.Table`` / ``RecordBatch``, or a sequence of row
-            dicts); with ``match="latest"`` they must be sorted newest first.
+        rows: Collection rows (a ``pyarrow.Table`` / ``RecordBatch`` / ``RecordBatchReader``,
+            or row dicts); with ``match="latest"`` they must be sorted newest first.
         bands: Band codes.
         xs: Point x coordinates in ``points_crs``.
         ys: Point y coordinates.
         points_crs: CRS of the points.
         fetcher: Fetch settings.
         band_map: Band code -> asset key map.
-        match: ``"all"`` samples every record whose lon/lat bbox holds the point; ``"latest"``
-            only the first such record per (point, band).
+        match: ``"all"`` samples every record whose lon/lat bbox and raster hold the point;
+            ``"latest"`` only the first such record per (point, band) whose value there is
+            data (not nodata, NaN or masked), else the first one's value.
         max_distance_pixels: Nodata fallback radius in pixels (0: none).
         return_neighbourhood: ``"off"``, ``"always"`` or ``"if_center_nodata"``.
         progress: ``progress(done, total)`` callback per COG read.
@@ -143,9 +144,12 @@ async def sample_points(
                     )
                 continue
             if src.crs is None:
-                out.failures.append(
-                    ReadFailure(rec.record_id, band, None, ReadError("record has no CRS"))
-                )
+                fail = ReadFailure(rec.record_id, band, None, ReadError("record has no CRS"))
+                if match == "latest":  # a failure only if a point falls back to this record
+                    nowhere = np.zeros(len(cand))  # no pixel coordinates without a CRS
+                    hits.append(_Hit(cand, rec.index, bi, src, nowhere, nowhere, fail))
+                else:
+                    out.failures.append(fail)
                 continue
             px, py = transformer(points_crs, src.crs).transform(xs_a[cand], ys_a[cand])
             inv = inverse_gdal(src.transform)
@@ -169,7 +173,7 @@ async def sample_points(
             rounds.close_round()
 
     if match == "latest":
-        out.samples.extend(await _latest(hits, sample, (len(xs_a), len(bands))))
+        out.samples.extend(await _latest(hits, sample, (len(xs_a), len(bands)), out))
     else:
         out.samples.extend(s for _, s in await sample(hits))
     order = {b: j for j, b in enumerate(bands)}
@@ -208,12 +212,13 @@ class _Hit:
     source: BandSource
     col: np.ndarray
     row: np.ndarray
+    failure: ReadFailure | None = None  # the band cannot be sampled (its points fall through)
 
     def take(self, sel: np.ndarray) -> _Hit:
         """The hit restricted to the points ``sel`` selects."""
         return _Hit(
             self.points[sel], self.record_index, self.band_index, self.source,
-            self.col[sel], self.row[sel],
+            self.col[sel], self.row[sel], self.failure,
         )  # fmt: skip
 
 
@@ -226,6 +231,7 @@ async def _latest(
     hits: list[_Hit],
     sample: Callable[[list[_Hit]], Awaitable[list[tuple[_Hit, PointSample]]]],
     shape: tuple[int, int],
+    out: PointSamples,
 ) -> list[PointSample]:
     """``match="latest"``: each (point, band) takes the first record (in ``hits`` order,
     newest first) whose value there is data.
@@ -234,7 +240,8 @@ async def _latest(
     holds it, so each (point, band, record) is read at most once, only when every newer record
     failed it, and the rounds end after the deepest fallback (at most one per record). A
     (point, band) no record has data for keeps the newest in-raster record's value (its
-    nodata or NaN), as without the fallback.
+    nodata or NaN), as without the fallback. A record that cannot be sampled (no CRS) is
+    reported in ``out.failures`` once, when a point first falls back to it.
     """
     import numpy as np
 
@@ -242,6 +249,7 @@ async def _latest(
     tried = np.full(shape, -1, dtype=np.int64)  # position in ``hits`` of the last record tried
     fallback: dict[tuple[int, int], PointSample] = {}
     got: list[PointSample] = []
+    reported: set[int] = set()  # positions in ``hits`` whose failure is in ``out.failures``
     for _ in range(len(hits) + 1):  # bounded: every round moves each pending pair one hit on
         taken = np.zeros(shape, dtype=bool)
         batch: list[_Hit] = []
@@ -251,10 +259,14 @@ async def _latest(
             if sel.any():
                 taken[p[sel], bi] = True
                 tried[p[sel], bi] = k
-                batch.append(h.take(sel))
-        if not batch:
+                if h.failure is None:
+                    batch.append(h.take(sel))
+                elif k not in reported:
+                    reported.add(k)
+                    out.failures.append(h.failure)
+        if not taken.any():
             break
-        for h, s in await sample(batch):
+        for h, s in await sample(batch) if batch else ():
             key = (s.point_index, h.band_index)
             if _has_data(s.value, h.source):
                 served[key] = True
