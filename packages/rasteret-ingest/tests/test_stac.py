@@ -230,6 +230,21 @@ def test_static_catalog_disk_and_http(
     assert object_server.count("GET", "/static-cat/") >= 8  # catalog, collection, 6 items
 
 
+def test_static_catalog_bbox_crossing_the_antimeridian(tmp_path: Path, h: Any) -> None:
+    when = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    item = h.item_dict("am", when, {"red": "https://x.test/am.tif"}, bbox=(179.5, 0, -179.5, 1))
+    path = _write_static(tmp_path, [item], h)
+
+    def ids(bbox: tuple[float, float, float, float]) -> list[str]:
+        return [i["id"] for i in search_items(str(path), "test-s2", static_catalog=True, bbox=bbox)]
+
+    assert ids((179.6, 0.2, 179.8, 0.4)) == ["am"]  # east of 179.5
+    assert ids((-179.8, 0.2, -179.6, 0.4)) == ["am"]  # west of -179.5
+    for outside in ((-179.4, 0.2, 179.4, 0.4), (179.6, 1.5, 179.8, 2.0)):  # between; too far north
+        with pytest.raises(NoItemsError):
+            ids(outside)
+
+
 def test_static_catalog_missing(tmp_path: Path) -> None:
     with pytest.raises(StacSearchError):
         search_items(str(tmp_path / "nope.json"), "x", static_catalog=True)

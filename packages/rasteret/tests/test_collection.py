@@ -58,6 +58,23 @@ def test_subset_date_only_end_includes_the_whole_day(coll: rasteret.Collection) 
     assert _ids(with_tz) == ["rec-0"]
 
 
+def test_subset_keeps_records_whose_bbox_crosses_the_antimeridian(make_records) -> None:
+    table = make_records(3)
+    bbox = table.column("bbox").to_pylist()
+    bbox[2] = {"xmin": 179.5, "ymin": 0.0, "xmax": -179.5, "ymax": 1.0}  # STAC form, xmin > xmax
+    table = table.set_column(
+        table.schema.get_field_index("bbox"), table.schema.field("bbox"),
+        pa.array(bbox, table.schema.field("bbox").type),
+    )  # fmt: skip
+    coll = rasteret.as_collection(table, name="am")
+    assert _ids(coll.subset(bbox=(179.6, 0.2, 179.8, 0.4))) == ["rec-2"]  # east of 179.5
+    assert _ids(coll.subset(bbox=(-179.8, 0.2, -179.6, 0.4))) == ["rec-2"]  # west of -179.5
+    assert _ids(coll.subset(bbox=(-180.0, 0.2, 180.0, 0.4))) == ["rec-0", "rec-1", "rec-2"]
+    assert _ids(coll.subset(bbox=(-179.4, 0.2, 0.5, 0.4))) == ["rec-0"]  # the gap between
+    assert _ids(coll.subset(bbox=(179.6, 1.5, 179.8, 2.0))) == []  # right lon, wrong lat
+    assert _ids(coll.subset(geometries=[(10.0, 0.0, 11.0, 1.0), (179.9, 0, 180, 1)])) == ["rec-2"]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

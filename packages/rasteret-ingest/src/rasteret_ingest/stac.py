@@ -128,9 +128,14 @@ def _item_instant(item: Mapping[str, Any]) -> _dt.datetime | None:
 
 
 def _overlaps(a: Sequence[float], b: Sequence[float]) -> bool:
+    """Whether item bbox ``a`` meets the query box ``b``; ``a`` with west > east crosses the
+    antimeridian (STAC form) and meets ``b`` when either of its halves does."""
     if len(a) >= 6:
         a = (a[0], a[1], a[3], a[4])
-    return not (a[2] < b[0] or a[0] > b[2] or a[3] < b[1] or a[1] > b[3])
+    if a[3] < b[1] or a[1] > b[3]:
+        return False
+    west, east = a[0] <= b[2], a[2] >= b[0]
+    return (west or east) if a[0] > a[2] else (west and east)
 
 
 def _static_items(

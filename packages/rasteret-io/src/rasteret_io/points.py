@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from rasteret_catalog.schema import BboxField
-from rasteret_io.arrow_sources import as_records, bboxes
+from rasteret_io.arrow_sources import as_records, bboxes, is_arrow
 from rasteret_io.budget import Estimate, MemoryBudget
 from rasteret_io.engine import ReadFailure
 from rasteret_io.errors import ReadError
@@ -89,16 +89,17 @@ async def sample_points(
     """Sample ``bands`` of ``rows`` at points.
 
     Args:
-        rows: Collection rows (a ``pyarrow.Table`` / ``RecordBatch``, or a sequence of row
-            dicts); with ``match="latest"`` they must be sorted newest first.
+        rows: Collection rows (a ``pyarrow.Table`` / ``RecordBatch`` / ``RecordBatchReader``,
+            or row dicts); with ``match="latest"`` they must be sorted newest first.
         bands: Band codes.
         xs: Point x coordinates in ``points_crs``.
         ys: Point y coordinates.
         points_crs: CRS of the points.
         fetcher: Fetch settings.
         band_map: Band code -> asset key map.
-        match: ``"all"`` samples every record whose lon/lat bbox holds the point; ``"latest"``
-            only the first such record per (point, band).
+        match: ``"all"`` samples every record whose lon/lat bbox and raster hold the point;
+            ``"latest"`` only the first such record per (point, band) whose value there is
+            data (not nodata, NaN or masked), else the first one's value.
         max_distance_pixels: Nodata fallback radius in pixels (0: none).
         return_neighbourhood: ``"off"``, ``"always"`` or ``"if_center_nodata"``.
         progress: ``progress(done, total)`` callback per COG read.
@@ -127,10 +128,9 @@ async def sample_points(
     lon, lat = transformer(points_crs, 4326).transform(xs_a, ys_a)
     lon, lat = np.asarray(lon), np.asarray(lat)
     out = PointSamples()
+    rows = _replayable(rows)
     records = as_records(rows, bands, band_map)
-    claimed = np.zeros((len(xs_a), len(bands)), dtype=bool)
-    # (point, record index, source, fractional col, fractional row) of every in-raster sample
-    hits: list[tuple[np.ndarray, int, BandSource, np.ndarray, np.ndarray]] = []
+    hits: list[_Hit] = []  # every in-raster (record, band, points), records in input order
     for rec, bb in zip(records, bboxes(rows), strict=True):
         cand = np.nonzero(_in_bbox_mask(bb, lon, lat))[0]
         if not len(cand):
@@ -143,45 +143,160 @@ async def sample_points(
                         ReadFailure(rec.record_id, band, None, src or ReadError("missing"))
                     )
                 continue
-            pts = cand[~claimed[cand, bi]] if match == "latest" else cand
-            if not len(pts):
-                continue
             if src.crs is None:
-                out.failures.append(
-                    ReadFailure(rec.record_id, band, None, ReadError("record has no CRS"))
-                )
+                fail = ReadFailure(rec.record_id, band, None, ReadError("record has no CRS"))
+                if match == "latest":  # a failure only if a point falls back to this record
+                    nowhere = np.zeros(len(cand))  # no pixel coordinates without a CRS
+                    hits.append(_Hit(cand, rec.index, bi, src, nowhere, nowhere, fail))
+                else:
+                    out.failures.append(fail)
                 continue
-            if match == "latest":
-                claimed[pts, bi] = True
-            px, py = transformer(points_crs, src.crs).transform(xs_a[pts], ys_a[pts])
+            px, py = transformer(points_crs, src.crs).transform(xs_a[cand], ys_a[cand])
             inv = inverse_gdal(src.transform)
             col = inv[0] * np.asarray(px) + inv[1] * np.asarray(py) + inv[2]
             rowf = inv[3] * np.asarray(px) + inv[4] * np.asarray(py) + inv[5]
             lv = src.levels[0]
             ok = (col >= 0) & (col < lv.width) & (rowf >= 0) & (rowf < lv.height)
             if ok.any():
-                hits.append((pts[ok], rec.index, src, col[ok], rowf[ok]))
+                hits.append(_Hit(cand[ok], rec.index, bi, src, col[ok], rowf[ok]))
     if deadline is None:
         deadline = fetcher.options.start_deadline()
-    io = _Io(fetcher, progress, deadline, budget)
-    if r == 0:
-        await _sample_centres(hits, io, out)
+    rounds = _RoundProgress(progress)
+    io = _Io(fetcher, None if progress is None else rounds, deadline, budget)
+
+    async def sample(batch: list[_Hit]) -> list[tuple[_Hit, PointSample]]:
+        try:
+            if r == 0:
+                return await _sample_centres(batch, io, out)
+            return await _sample_windows(batch, io, out, r, return_neighbourhood)
+        finally:
+            rounds.close_round()
+
+    if match == "latest":
+        out.samples.extend(await _latest(hits, sample, (len(xs_a), len(bands)), out))
     else:
-        await _sample_windows(hits, io, out, r, return_neighbourhood)
+        out.samples.extend(s for _, s in await sample(hits))
     order = {b: j for j, b in enumerate(bands)}
     out.samples.sort(key=lambda s: (s.record_index, order[s.band], s.point_index))
     return out
 
 
+def _replayable(rows: Any) -> Any:
+    """``rows`` in a form that can be walked twice (records, then bboxes): a
+    ``RecordBatchReader`` is read into a table, any other one-shot iterable into a list."""
+    if is_arrow(rows):
+        return rows.read_all() if hasattr(rows, "read_all") else rows
+    return rows if isinstance(rows, Sequence) else list(rows)
+
+
 def _in_bbox_mask(bb: Mapping[str, Any] | None, lon: Any, lat: Any) -> Any:
+    """Points inside a lon/lat bbox; ``xmin > xmax`` is a box crossing the antimeridian
+    (STAC / GeoJSON form): it holds ``[xmin, 180]`` and ``[-180, xmax]``."""
     import numpy as np
 
     if not bb:
         return np.ones(len(lon), dtype=bool)
-    return (
-        (lon >= bb[BboxField.XMIN]) & (lon <= bb[BboxField.XMAX])
-        & (lat >= bb[BboxField.YMIN]) & (lat <= bb[BboxField.YMAX])
-    )  # fmt: skip
+    xmin, xmax = bb[BboxField.XMIN], bb[BboxField.XMAX]
+    in_x = (lon >= xmin) | (lon <= xmax) if xmin > xmax else (lon >= xmin) & (lon <= xmax)
+    return in_x & (lat >= bb[BboxField.YMIN]) & (lat <= bb[BboxField.YMAX])
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    """Points of one (record, band) that fall inside its raster, with their fractional
+    pixel coordinates."""
+
+    points: np.ndarray
+    record_index: int
+    band_index: int
+    source: BandSource
+    col: np.ndarray
+    row: np.ndarray
+    failure: ReadFailure | None = None  # the band cannot be sampled (its points fall through)
+
+    def take(self, sel: np.ndarray) -> _Hit:
+        """The hit restricted to the points ``sel`` selects."""
+        return _Hit(
+            self.points[sel], self.record_index, self.band_index, self.source,
+            self.col[sel], self.row[sel], self.failure,
+        )  # fmt: skip
+
+
+def _has_data(value: float, src: BandSource) -> bool:
+    """Whether a sampled value is data (not NaN, masked or the band's nodata)."""
+    return not _is_nodata(value, None if src.nodata is None else float(src.nodata))
+
+
+async def _latest(
+    hits: list[_Hit],
+    sample: Callable[[list[_Hit]], Awaitable[list[tuple[_Hit, PointSample]]]],
+    shape: tuple[int, int],
+    out: PointSamples,
+) -> list[PointSample]:
+    """``match="latest"``: each (point, band) takes the first record (in ``hits`` order,
+    newest first) whose value there is data.
+
+    Round ``k`` reads, for every (point, band) still without data, the next record whose raster
+    holds it, so each (point, band, record) is read at most once, only when every newer record
+    failed it, and the rounds end after the deepest fallback (at most one per record). A
+    (point, band) no record has data for keeps the newest in-raster record's value (its
+    nodata or NaN), as without the fallback. A record that cannot be sampled (no CRS) is
+    reported in ``out.failures`` once, when a point first falls back to it.
+    """
+    import numpy as np
+
+    served = np.zeros(shape, dtype=bool)
+    tried = np.full(shape, -1, dtype=np.int64)  # position in ``hits`` of the last record tried
+    fallback: dict[tuple[int, int], PointSample] = {}
+    got: list[PointSample] = []
+    reported: set[int] = set()  # positions in ``hits`` whose failure is in ``out.failures``
+    for _ in range(len(hits) + 1):  # bounded: every round moves each pending pair one hit on
+        taken = np.zeros(shape, dtype=bool)
+        batch: list[_Hit] = []
+        for k, h in enumerate(hits):
+            p, bi = h.points, h.band_index
+            sel = ~served[p, bi] & ~taken[p, bi] & (tried[p, bi] < k)
+            if sel.any():
+                taken[p[sel], bi] = True
+                tried[p[sel], bi] = k
+                if h.failure is None:
+                    batch.append(h.take(sel))
+                elif k not in reported:
+                    reported.add(k)
+                    out.failures.append(h.failure)
+        if not taken.any():
+            break
+        for h, s in await sample(batch) if batch else ():
+            key = (s.point_index, h.band_index)
+            if _has_data(s.value, h.source):
+                served[key] = True
+                got.append(s)
+            else:
+                fallback.setdefault(key, s)
+    got.extend(s for key, s in fallback.items() if not served[key])
+    return got
+
+
+class _RoundProgress:
+    """``progress(done, total)`` counted on across the :func:`read_windows` calls of one
+    sampling read (``match="latest"`` makes one per fallback round)."""
+
+    __slots__ = ("base", "callback", "total")
+
+    def __init__(self, callback: Callable[[int, int], None] | None) -> None:
+        self.callback = callback
+        self.base = 0
+        self.total = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        self.total = total
+        if self.callback is not None:
+            self.callback(self.base + done, self.base + total)
+
+    def close_round(self) -> None:
+        """The current call is over: the next one counts on from its total."""
+        self.base += self.total
+        self.total = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,15 +324,19 @@ def _with_data(
             yield item, res.data, res.valid_mask
 
 
-async def _sample_centres(hits: list[Any], io: _Io, out: PointSamples) -> None:
+async def _sample_centres(
+    hits: list[_Hit], io: _Io, out: PointSamples
+) -> list[tuple[_Hit, PointSample]]:
     """Nearest-pixel values: one window per distinct tile, values gathered per tile."""
     import numpy as np
 
     reqs: list[WindowRequest] = []
-    groups: list[tuple[int, BandSource, Any, Any, Any]] = []  # record, src, points, rows, cols
-    for pts, ri, src, col, rowf in hits:
-        c = np.floor(col).astype(np.int64)
-        rr = np.floor(rowf).astype(np.int64)
+    groups: list[tuple[_Hit, Any, Any, Any]] = []  # hit, points, rows, cols
+    got: list[tuple[_Hit, PointSample]] = []
+    for h in hits:
+        c = np.floor(h.col).astype(np.int64)
+        rr = np.floor(h.row).astype(np.int64)
+        src = h.source
         spec = src.spec
         tile = (rr // spec.tile_height) * spec.tiles_across + (c // spec.tile_width)
         for t in np.unique(tile):
@@ -231,37 +350,40 @@ async def _sample_centres(hits: list[Any], io: _Io, out: PointSamples) -> None:
                 min(spec.tile_height, spec.height - r0),
             )
             reqs.append(WindowRequest(src, win, 0, len(groups)))
-            groups.append((ri, src, pts[sel], rr[sel] - r0, c[sel] - c0))
+            groups.append((h, h.points[sel], rr[sel] - r0, c[sel] - c0))
     results = await read_windows(
         reqs, io.fetcher, progress=io.progress, deadline=io.deadline, budget=io.budget
     )
 
     def gather() -> None:  # in the decode pool: the event loop only schedules I/O
-        for (ri, src, pts, rows_in, cols_in), data, valid in _with_data(groups, results, out):
+        for (h, pts, rows_in, cols_in), data, valid in _with_data(groups, results, out):
             vals = data[rows_in, cols_in].astype(np.float64)
             if valid is not None:
                 vals[~valid[rows_in, cols_in]] = np.nan
-            out.samples.extend(
-                PointSample(int(p), ri, src.band, float(v))
+            ri, band = h.record_index, h.source.band
+            got.extend(
+                (h, PointSample(int(p), ri, band, float(v)))
                 for p, v in zip(pts.tolist(), vals.tolist(), strict=True)
             )
 
     await asyncio.get_running_loop().run_in_executor(decode_executor(), gather)
+    return got
 
 
 async def _sample_windows(
-    hits: list[Any], io: _Io, out: PointSamples, r: int, neighbourhood: str
-) -> None:
+    hits: list[_Hit], io: _Io, out: PointSamples, r: int, neighbourhood: str
+) -> list[tuple[_Hit, PointSample]]:
     """Values with a nodata fallback / neighbourhood: a (2r+1)² window per point."""
     import numpy as np
 
     reqs: list[WindowRequest] = []
-    info: list[tuple[int, int, BandSource, float, float]] = []
-    for pts, ri, src, col, rowf in hits:
-        for p, cf, rf in zip(pts, col, rowf, strict=True):
+    info: list[tuple[int, _Hit, float, float]] = []
+    got: list[tuple[_Hit, PointSample]] = []
+    for h in hits:
+        for p, cf, rf in zip(h.points, h.col, h.row, strict=True):
             win = Window(math.floor(cf) - r, math.floor(rf) - r, 2 * r + 1, 2 * r + 1)
-            reqs.append(WindowRequest(src, win, 0, len(info)))
-            info.append((int(p), ri, src, float(cf), float(rf)))
+            reqs.append(WindowRequest(h.source, win, 0, len(info)))
+            info.append((int(p), h, float(cf), float(rf)))
     est = Estimate()
     side = 2 * r + 1
     for req in reqs:
@@ -274,7 +396,8 @@ async def _sample_windows(
     results = await read_windows(reqs, io.fetcher, progress=io.progress, deadline=io.deadline)
 
     def gather() -> None:  # in the decode pool: the event loop only schedules I/O
-        for (pi, ri, src, col, rowf), data, valid in _with_data(info, results, out):
+        for (pi, h, col, rowf), data, valid in _with_data(info, results, out):
+            src = h.source
             win = data.astype(np.float64)
             if valid is not None:
                 win[~valid] = np.nan
@@ -289,9 +412,10 @@ async def _sample_windows(
             neigh = None
             if neighbourhood == "always" or (neighbourhood == "if_center_nodata" and centre_nd):
                 neigh = tuple(float(v) for v in win.ravel())
-            out.samples.append(PointSample(pi, ri, src.band, value, neigh))
+            got.append((h, PointSample(pi, h.record_index, src.band, value, neigh)))
 
     await asyncio.get_running_loop().run_in_executor(decode_executor(), gather)
+    return got
 
 
 def _nearest_valid(

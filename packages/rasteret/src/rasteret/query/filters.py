@@ -52,13 +52,18 @@ def bbox_fields(column: str = Col.BBOX) -> tuple[ds.Expression, ...]:
 def overlap(box: Box, fields: Sequence[ds.Expression] | None = None) -> ds.Expression:
     """Rows whose bbox overlaps ``box`` (touching counts).
 
+    A row bbox with ``xmin > xmax`` crosses the antimeridian (the STAC / GeoJSON form): it
+    covers ``[xmin, 180]`` and ``[-180, xmax]`` and overlaps ``box`` when either part does.
+
     Args:
         box: ``(minx, miny, maxx, maxy)``.
         fields: ``(xmin, ymin, xmax, ymax)`` of each row's bbox (default: the ``bbox`` struct).
     """
     minx, miny, maxx, maxy = box
     xmin, ymin, xmax, ymax = fields if fields is not None else bbox_fields()
-    return (xmin <= maxx) & (xmax >= minx) & (ymin <= maxy) & (ymax >= miny)
+    west, east = xmin <= maxx, xmax >= minx  # both: a plain overlap; either: a crossing one
+    in_x = (west & east) | ((xmin > xmax) & (west | east))
+    return in_x & (ymin <= maxy) & (ymax >= miny)
 
 
 def _split_names(split: Any) -> tuple[str, ...]:
