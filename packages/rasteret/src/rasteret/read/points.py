@@ -7,6 +7,7 @@ the input table's own columns (taken by ``point_index``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -25,7 +26,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from rasteret.read.requests import PointRequest, ReadOptions
     from rasteret.records import RecordSource
 
-__all__ = ["output_schema", "sample_points"]
+__all__ = ["newest_first", "output_schema", "sample_points"]
+
+
+def newest_first(times: Sequence[Any]) -> list[int]:
+    """Positions of ``times`` newest first, undated records (None) last; ties keep their input
+    order. ``match="latest"`` tries records in this order, so an undated record is never
+    taken for the latest."""
+    dated = [i for i, t in enumerate(times) if t is not None]
+    dated.sort(key=lambda i: times[i], reverse=True)  # a stable sort, reversed or not
+    return dated + [i for i, t in enumerate(times) if t is None]
 
 
 def output_schema(neighbourhood: bool) -> pa.Schema:
@@ -65,9 +75,7 @@ def sample_points(source: RecordSource, request: PointRequest, options: ReadOpti
         else EngineRecords(pa.table({}))
     )
     if request.match == "latest" and len(records):
-        times = records.table.column(Col.DATETIME).to_pylist()
-        order = sorted(range(len(times)), key=lambda i: (times[i] is None, times[i]), reverse=True)
-        records = records.take(order)
+        records = records.take(newest_first(records.table.column(Col.DATETIME).to_pylist()))
     deadline = options.fetch_options().start_deadline()  # one clock for the whole read
     budget = budget_for(options.memory_budget, "sample_points")
 
