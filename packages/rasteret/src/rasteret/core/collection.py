@@ -192,6 +192,8 @@ class Collection(ReadMethods, InspectionMethods):
         out = object.__new__(type(self))
         out.__dict__.update(self.__dict__)
         out._provider = provider
+        # the dates this view inherited: its records may span less (export writes theirs)
+        out._inherited_dates = (self.start_date, self.end_date)
         return out
 
     @classmethod
@@ -500,6 +502,10 @@ class Collection(ReadMethods, InspectionMethods):
 
         Schema metadata always reflects this view's *current* ``name``, ``description``,
         ``data_source`` and date range (metadata carried over from the source is replaced).
+        The date range written is ``start_date`` / ``end_date`` as loaded or assigned; a
+        filtered view (``subset``, ``where``) writes its records' first and last
+        ``datetime`` instead, unless its dates were assigned on the view itself (a view
+        inherits the dates of the collection it filters, which its records may not span).
         The write is atomic: ``path`` is replaced only once the new files are complete.
 
         Raises:
@@ -508,7 +514,9 @@ class Collection(ReadMethods, InspectionMethods):
         # the ingest pipeline's writer is not needed to open or read a collection
         from rasteret.core.export import export_records
 
-        export_records(self._record_source(), path, partition_by)
+        inherited = self.__dict__.get("_inherited_dates")
+        stale = inherited is not None and inherited == (self.start_date, self.end_date)
+        export_records(self._record_source(), path, partition_by, dates_from_records=stale)
 
 
 def as_collection(
