@@ -182,6 +182,7 @@ class Collection(ReadMethods, InspectionMethods):
         self.data_source = data_source or ""
         self.start_date = start_date
         self.end_date = end_date
+        self._inherited_dates: tuple[_dt.datetime | None, _dt.datetime | None] | None = None
         self.build_report: EnrichReport | None = None
         """Header-enrichment report of the build that returned this collection (every
         failed (record, band) in ``.failures``); None when not built or reused from cache."""
@@ -514,7 +515,7 @@ class Collection(ReadMethods, InspectionMethods):
         # the ingest pipeline's writer is not needed to open or read a collection
         from rasteret.core.export import export_records
 
-        inherited = self.__dict__.get("_inherited_dates")
+        inherited = self.__dict__.get("_inherited_dates")  # absent when pickled before
         stale = inherited is not None and inherited == (self.start_date, self.end_date)
         export_records(self._record_source(), path, partition_by, dates_from_records=stale)
 
