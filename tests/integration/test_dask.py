@@ -200,3 +200,49 @@ def test_sharded_build_matches_serial_build(served, coll, cluster_client, tmp_pa
         warnings.simplefilter("error", RuntimeWarning)
         eager = coll.get_xarray([AOI_A], ["B04"])
         xr.testing.assert_identical(sharded.get_xarray([AOI_A], ["B04"]), eager)
+
+
+def _with_missing_headers(table: pa.Table, rows: int) -> pa.Table:
+    """``table`` with the assets of its first ``rows`` records pointing at missing objects."""
+    assets = table.column("assets").to_pylist()
+    for i in range(rows):
+        assets[i] = {b: {"href": a["href"].replace("/s", "/gone-s")} for b, a in assets[i].items()}
+    return table.set_column(table.schema.get_field_index("assets"), "assets", pa.array(assets))
+
+
+def _failures(built: Any) -> list[tuple[str, str, str]]:
+    return sorted((f.url, f.record_id, f.band) for f in built.build_report.failures)
+
+
+def test_sharded_build_fails_only_when_no_shard_read_a_header(served, cluster_client, tmp_path):
+    from rasteret.errors import EnrichmentError, IngestWarning
+    from rasteret.integrations.dask import build_from_table_sharded
+
+    table = _with_missing_headers(served["table"], 2)  # shard 1 of 2: no header readable
+    with pytest.warns(IngestWarning, match="4 of 8"):
+        plain = rasteret.build_from_table(
+            table, name="plain", workspace_dir=tmp_path, enrich_cog=True
+        )
+    assert (plain.build_report.attempted, plain.build_report.failed) == (8, 4)
+    cols = ["id", "B04_metadata", "B08_metadata", "proj:epsg", "crs"]
+    for label, client in (("distributed", cluster_client), ("threads", None)):
+        with pytest.warns(IngestWarning, match="4 of 4"):  # the unread shard's headers
+            sharded = build_from_table_sharded(
+                table, name=label, shards=2, client=client, workspace_dir=tmp_path
+            )
+        report = sharded.build_report
+        assert (report.attempted, report.failed) == (8, 4), label
+        assert _failures(sharded) == _failures(plain) and all(
+            "gone-s" in u for u, *_ in _failures(sharded)
+        )
+        assert sharded.to_table().schema.names == plain.to_table().schema.names
+        assert (
+            sharded.to_table(columns=cols)
+            .sort_by("id")
+            .equals(plain.to_table(columns=cols).sort_by("id"))
+        )
+    with pytest.raises(EnrichmentError, match="no COG header could be indexed") as info:
+        build_from_table_sharded(
+            _with_missing_headers(served["table"], 4), name="none", shards=2, workspace_dir=tmp_path
+        )
+    assert (info.value.report.attempted, info.value.report.failed) == (8, 8)

@@ -52,6 +52,43 @@ def test_export_over_own_source_and_custom_partitions(legacy_dir: Path, tmp_path
         rasteret.load(legacy_dir).export(tmp_path / "x", partition_by=("nope",))
 
 
+def _dates(path: Path) -> tuple[dt.datetime | None, dt.datetime | None]:
+    back = rasteret.load(path)
+    return back.start_date, back.end_date
+
+
+def test_export_of_a_filtered_view_writes_its_records_date_range(
+    legacy_dir: Path, tmp_path: Path
+) -> None:
+    c = rasteret.load(legacy_dir)  # date_range metadata 2024-01-01..2024-02-29
+    assert (c.start_date, c.end_date) == (dt.datetime(2024, 1, 1), dt.datetime(2024, 2, 29))
+    c.export(tmp_path / "all")  # unfiltered: the collection's own range
+    assert _dates(tmp_path / "all") == (dt.datetime(2024, 1, 1), dt.datetime(2024, 2, 29))
+    by_date = c.subset(date_range=("2024-01-31", "2024-02-01"))  # records 1-3
+    by_date.export(tmp_path / "by_date")
+    assert _dates(tmp_path / "by_date") == (
+        dt.datetime(2024, 1, 31, 2),
+        dt.datetime(2024, 2, 1, 18),
+    )  # 0.4.1 (and this package before) wrote the parent's 2024-01-01..2024-02-29
+    clear = c.subset(cloud_cover_lt=25)  # records 0-2
+    clear.export(tmp_path / "clear")
+    assert _dates(tmp_path / "clear") == (dt.datetime(2024, 1, 30, 6), dt.datetime(2024, 1, 31, 22))
+    c.where(ds.field("id") == "rec-5").export(tmp_path / "one")
+    assert _dates(tmp_path / "one") == (dt.datetime(2024, 2, 3, 10), dt.datetime(2024, 2, 3, 10))
+
+
+def test_export_keeps_dates_assigned_on_the_view(legacy_dir: Path, tmp_path: Path) -> None:
+    view = rasteret.load(legacy_dir).subset(cloud_cover_lt=25)
+    view.start_date, view.end_date = dt.datetime(2024, 1, 15), dt.datetime(2024, 2, 15)
+    view.export(tmp_path / "assigned")
+    assert _dates(tmp_path / "assigned") == (dt.datetime(2024, 1, 15), dt.datetime(2024, 2, 15))
+    view.subset(cloud_cover_lt=5).export(tmp_path / "narrower")  # filtered again: its records
+    assert _dates(tmp_path / "narrower") == (
+        dt.datetime(2024, 1, 30, 6),
+        dt.datetime(2024, 1, 30, 6),
+    )
+
+
 def test_export_in_memory_collection_adds_partitions(make_records, tmp_path: Path) -> None:
     t = make_records(3).drop_columns(["year", "month"])
     c = rasteret.as_collection(

@@ -182,6 +182,7 @@ class Collection(ReadMethods, InspectionMethods):
         self.data_source = data_source or ""
         self.start_date = start_date
         self.end_date = end_date
+        self._inherited_dates: tuple[_dt.datetime | None, _dt.datetime | None] | None = None
         self.build_report: EnrichReport | None = None
         """Header-enrichment report of the build that returned this collection (every
         failed (record, band) in ``.failures``); None when not built or reused from cache."""
@@ -192,6 +193,8 @@ class Collection(ReadMethods, InspectionMethods):
         out = object.__new__(type(self))
         out.__dict__.update(self.__dict__)
         out._provider = provider
+        # the dates this view inherited: its records may span less (export writes theirs)
+        out._inherited_dates = (self.start_date, self.end_date)
         return out
 
     @classmethod
@@ -500,6 +503,10 @@ class Collection(ReadMethods, InspectionMethods):
 
         Schema metadata always reflects this view's *current* ``name``, ``description``,
         ``data_source`` and date range (metadata carried over from the source is replaced).
+        The date range written is ``start_date`` / ``end_date`` as loaded or assigned; a
+        filtered view (``subset``, ``where``) writes its records' first and last
+        ``datetime`` instead, unless its dates were assigned on the view itself (a view
+        inherits the dates of the collection it filters, which its records may not span).
         The write is atomic: ``path`` is replaced only once the new files are complete.
 
         Raises:
@@ -508,7 +515,9 @@ class Collection(ReadMethods, InspectionMethods):
         # the ingest pipeline's writer is not needed to open or read a collection
         from rasteret.core.export import export_records
 
-        export_records(self._record_source(), path, partition_by)
+        inherited = self.__dict__.get("_inherited_dates")  # absent when pickled before
+        stale = inherited is not None and inherited == (self.start_date, self.end_date)
+        export_records(self._record_source(), path, partition_by, dates_from_records=stale)
 
 
 def as_collection(

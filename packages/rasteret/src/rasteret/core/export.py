@@ -19,9 +19,12 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["export_records"]
 
 
-def _date_range(info: CollectionInfo, table: pa.Table) -> tuple[str, str] | None:
-    """The view's date range, else the min / max of its ``datetime`` column."""
-    if info.start_date is not None and info.end_date is not None:
+def _date_range(
+    info: CollectionInfo, table: pa.Table, from_records: bool
+) -> tuple[str, str] | None:
+    """The view's date range (unless ``from_records``), else the min / max of the records'
+    ``datetime`` column (None without records or datetimes)."""
+    if not from_records and info.start_date is not None and info.end_date is not None:
         return info.start_date.isoformat(), info.end_date.isoformat()
     if Col.DATETIME in table.column_names and table.num_rows:
         col = table.column(Col.DATETIME)
@@ -32,14 +35,20 @@ def _date_range(info: CollectionInfo, table: pa.Table) -> tuple[str, str] | None
 
 
 def export_records(
-    source: RecordSource, path: str | os.PathLike[str], partition_by: Sequence[str]
+    source: RecordSource,
+    path: str | os.PathLike[str],
+    partition_by: Sequence[str],
+    *,
+    dates_from_records: bool = False,
 ) -> str:
     """Write ``source``'s records to ``path`` (replacing what is there, atomically).
 
     Metadata keys rasteret owns (name, description, data_source, date_range, created,
     versions, geo) are rewritten from the view's current values; other keys carried by the
-    source are kept. ``bbox`` and ``year`` / ``month`` are derived when missing; the contract
-    is not re-checked (a view may hold any user columns).
+    source are kept. The date range is the view's, or (``dates_from_records``, or when the
+    view has none) the first and last ``datetime`` of the records written. ``bbox`` and
+    ``year`` / ``month`` are derived when missing; the contract is not re-checked (a view
+    may hold any user columns).
 
     Returns:
         The path written.
@@ -57,7 +66,7 @@ def export_records(
             info.name,
             info.description,
             info.data_source,
-            date_range=_date_range(info, table),
+            date_range=_date_range(info, table, dates_from_records),
             force=True,
             partition_by=parts,
             require_band_metadata=None,

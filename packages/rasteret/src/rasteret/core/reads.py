@@ -18,6 +18,7 @@ from rasteret.errors import EmptyCollectionError, NoMatchingRecordsError
 from rasteret.query.filters import Subset
 from rasteret.read.footprints import footprints as _footprints
 from rasteret.read.footprints import native_res as _native_res
+from rasteret.read.inputs import check_bbox_aoi, crs_errors, geometry_errors
 from rasteret.read.requests import (
     AoiRequest,
     CubeOptions,
@@ -533,9 +534,14 @@ class ReadMethods:
         given: dict[str, Any] = {k: v for k, v in criteria if v is not None}
         if split is not None:
             given.update(split=split, split_column=split_column)
-        aois = (
-            None if geometries is None else normalize_aois(geometries, geometry_crs=geometries_crs)
-        )
+        aois = None
+        if geometries is not None:
+            with (
+                crs_errors("geometries_crs", geometries_crs),
+                geometry_errors("to_torchgeo_dataset geometries", geometries),
+            ):
+                check_bbox_aoi(geometries, "to_torchgeo_dataset geometries bbox")
+                aois = normalize_aois(geometries, geometry_crs=geometries_crs)
         request = TorchGeoRequest(
             bands=tuple([bands] if isinstance(bands, str) else (bands or ())),
             chip_size=chip_size,

@@ -5,7 +5,8 @@
   (:mod:`rasteret.read.lazy`; :func:`lazy_xarray` here is the same function).
 * :func:`build_from_table_sharded` prepares a record table on the client, indexes COG headers
   shard by shard in parallel (a ``distributed.Client`` when given, else dask's threads) and
-  writes one collection: rasteret_ingest's prepare → enrich (per shard) → write steps.
+  writes one collection: rasteret_ingest's prepare → enrich (per shard) → write steps. It
+  fails, as ``build_from_table`` does, only when no header of any shard could be read.
 
 Install with ``pip install 'rasteret[dask]'``.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +28,7 @@ from rasteret.errors import InvalidInputError, missing_dependency
 from rasteret.read.lazy import lazy_xarray
 from rasteret.read.requests import Chunking
 from rasteret_catalog import CloudConfig
+from rasteret_catalog.schema import band_metadata_column
 
 if TYPE_CHECKING:  # pragma: no cover
     from rasteret_io.protocols import Backend
@@ -52,6 +55,56 @@ def normalize_chunks(chunks: Any) -> dict[str, int | None]:
         ValueError: Any other value.
     """
     return Chunking.parse(chunks).as_dict()
+
+
+def _enrich_shard(
+    prepared: ingest.Prepared, options: ingest.EnrichOptions
+) -> tuple[pa.Table | None, ingest.EnrichReport]:
+    """One shard's *enrich* step. A shard none of whose headers could be read returns no
+    table, only its report: whether the build fails is decided on all shards together."""
+    try:
+        return ingest.enrich_records(prepared, options)
+    except ingest.EnrichmentError as exc:
+        if not isinstance(exc.report, ingest.EnrichReport):
+            raise
+        return None, exc.report
+
+
+def _merge_shards(
+    results: Sequence[tuple[pa.Table | None, ingest.EnrichReport]],
+    shards: Sequence[ingest.Prepared],
+    bands: Sequence[str],
+) -> tuple[pa.Table, ingest.EnrichReport]:
+    """The shards' records in order, and their reports merged (as one enrichment of the
+    whole table would give them).
+
+    A shard none of whose headers could be read keeps its records with null band metadata
+    (what the plain build writes for headers it could not read), and its failures are warned
+    about here (its own enrichment raised instead of warning).
+
+    Raises:
+        EnrichmentError: No header of any shard could be read.
+    """
+    report = ingest.EnrichReport()
+    for _, shard_report in results:
+        report = report.merge(shard_report)
+    if report.attempted and report.failed == report.attempted:
+        raise ingest.EnrichmentError(f"no COG header could be indexed. {report.summary()}", report)
+    unread = ingest.EnrichReport()
+    metadata = {band_metadata_column(b) for b in bands}
+    tables: list[pa.Table] = []
+    for (table, shard_report), shard in zip(results, shards, strict=True):
+        if table is None:  # its metadata columns are null-filled by the concatenation
+            unread = unread.merge(shard_report)
+            table = shard.table.drop_columns([c for c in shard.table.column_names if c in metadata])
+        tables.append(table)
+    if unread.failed:
+        warnings.warn(ingest.IngestWarning(unread.summary(), unread), stacklevel=3)
+    merged = pa.concat_tables(tables, promote_options="permissive")
+    # the column order of an enriched shard, whichever shard comes first
+    first = next(t for t, _ in results if t is not None) if unread.failed else merged
+    order = first.schema.names + [n for n in merged.schema.names if n not in first.schema.names]
+    return merged.select(order), report
 
 
 def build_from_table_sharded(
@@ -83,6 +136,11 @@ def build_from_table_sharded(
     connection pool), and the enriched shards are concatenated in order and written as one
     collection in ``{workspace_dir}/{name}_records`` (the *write* step).
 
+    Headers that cannot be read are handled as in ``build_from_table``: their records are
+    written with null band metadata and reported (an ``IngestWarning`` and
+    ``build_report``), even when they make up a whole shard; the build fails only when no
+    header of any shard could be read.
+
     Args:
         table: Path / URI / Arrow object with the record table (see ``build_from_table``).
         name: Collection name.
@@ -103,7 +161,7 @@ def build_from_table_sharded(
 
     Raises:
         MissingDependencyError: dask is not installed (an ``ImportError``).
-        EnrichmentError: A shard could not read a single header.
+        EnrichmentError: No header of any shard could be read (its ``report`` lists them).
         CollectionExistsError: The collection exists and ``force`` is False.
     """
     _require_dask("build_from_table_sharded")
@@ -137,26 +195,21 @@ def build_from_table_sharded(
     pieces = [norm.slice(i, step) for i in range(0, max(norm.num_rows, 1), step)]
     shard_specs = [dataclasses.replace(prepared, table=p) for p in pieces]
     if client is not None:
-        futures = [
-            client.submit(ingest.enrich_records, p, options, pure=False) for p in shard_specs
-        ]
+        futures = [client.submit(_enrich_shard, p, options, pure=False) for p in shard_specs]
         results = client.gather(futures)
     else:
         import dask
 
         results = dask.compute(
-            *[dask.delayed(ingest.enrich_records, pure=False)(p, options) for p in shard_specs],
+            *[dask.delayed(_enrich_shard, pure=False)(p, options) for p in shard_specs],
             scheduler="threads",
         )
-    merged = pa.concat_tables([r[0] for r in results], promote_options="permissive")
+    merged, report = _merge_shards(results, shard_specs, options.bands or prepared.bands)
     written, _ = ingest.write_records(
         merged,
         ingest.WriteTarget(path, name, description, data_source, force=force),
     )
     assert written is not None  # a path was given
     collection = Collection._open(written, name=name, data_source=data_source)
-    report = ingest.EnrichReport()
-    for _, shard_report in results:
-        report = report.merge(shard_report)
     collection.build_report = report
     return collection

@@ -36,6 +36,12 @@ def _has_geoarrow(table: pa.Table) -> bool:
 
 def _xy_columns(table: pa.Table, x_column: str | None, y_column: str | None) -> tuple[str, str]:
     if x_column and y_column:
+        missing = [c for c in (x_column, y_column) if c not in table.column_names]
+        if missing:
+            raise InvalidInputError(
+                f"points table has no column(s) {missing} (x_column={x_column!r}, "
+                f"y_column={y_column!r}); columns: {table.column_names}"
+            )
         return x_column, y_column
     pair = next(
         (p for p in _XY_PAIRS if p[0] in table.column_names and p[1] in table.column_names),
@@ -47,6 +53,27 @@ def _xy_columns(table: pa.Table, x_column: str | None, y_column: str | None) -> 
             "pass geometry_column= or x_column= / y_column="
         )
     return pair
+
+
+def _coordinates(table: pa.Table, column: str) -> np.ndarray:
+    try:
+        values = table.column(column).cast(pa.float64())
+    except (pa.ArrowException, ValueError) as exc:
+        raise InvalidInputError(
+            f"points column {column!r} must hold numbers, got {table.schema.field(column).type} "
+            f"({exc})"
+        ) from exc
+    return np.asarray(values.to_numpy(zero_copy_only=False))
+
+
+def _check_finite(xs: np.ndarray, ys: np.ndarray) -> None:
+    bad = np.flatnonzero(~(np.isfinite(xs) & np.isfinite(ys)))
+    if bad.size:
+        i = int(bad[0])
+        raise InvalidInputError(
+            f"point {i} has non-finite coordinates ({float(xs[i])}, {float(ys[i])}): NaN, "
+            f"null or infinite values cannot be sampled ({bad.size} such point(s))"
+        )
 
 
 def _epsg(crs: Any) -> int:
@@ -67,8 +94,9 @@ def parse_points(
     """``(xs, ys, epsg, attributes table or None)`` of any accepted point input.
 
     Raises:
-        InvalidInputError: A table without usable columns, coordinate columns without
-            ``geometry_crs``, a CRS without EPSG code.
+        InvalidInputError: A table without usable columns (or non-numeric coordinate
+            columns), coordinate columns without ``geometry_crs``, a CRS without EPSG code, an
+            empty point, NaN / null / infinite coordinates.
         UnsupportedGeometryError: Geometries that are not points.
         TypeError: Column options with a non-tabular input.
     """
@@ -82,8 +110,8 @@ def parse_points(
                     "Point table with coordinate columns is missing GeoArrow CRS metadata. "
                     "Pass geometry_crs=..."
                 )
-            xs = np.asarray(table.column(xcol).cast(pa.float64()).to_numpy(zero_copy_only=False))
-            ys = np.asarray(table.column(ycol).cast(pa.float64()).to_numpy(zero_copy_only=False))
+            xs, ys = _coordinates(table, xcol), _coordinates(table, ycol)
+            _check_finite(xs, ys)
             return xs, ys, _epsg(resolve_crs(geometry_crs)), table
         aoi = normalize_aois(table, geometry_column=geometry_column, geometry_crs=geometry_crs)
         attributes: pa.Table | None = table
@@ -99,6 +127,12 @@ def parse_points(
         raise UnsupportedGeometryError(
             f"sample_points needs Point geometries, got {sorted(set(bad))}"
         )
+    empty = [i for i, g in enumerate(aoi.geometries) if g.is_empty]
+    if empty:
+        raise InvalidInputError(
+            f"point {empty[0]} is an empty Point: nothing to sample ({len(empty)} empty point(s))"
+        )
     xs = np.array([g.x for g in aoi.geometries], dtype=np.float64)
     ys = np.array([g.y for g in aoi.geometries], dtype=np.float64)
+    _check_finite(xs, ys)
     return xs, ys, _epsg(aoi.crs), attributes

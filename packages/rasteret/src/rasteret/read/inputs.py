@@ -7,13 +7,37 @@ and an unknown CRS surfaces as a raw ``pyproj.CRSError``.
 
 from __future__ import annotations
 
+import math
+import reprlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from rasteret.errors import InvalidInputError
+from rasteret.errors import ROOTS, InvalidInputError, UnsupportedGeometryError
+from rasteret.query.validate import validate_bbox
 
-__all__ = ["check_aoi_geometries", "check_crs", "crs_errors"]
+__all__ = [
+    "check_aoi_geometries",
+    "check_bbox_aoi",
+    "check_crs",
+    "crs_errors",
+    "geometry_errors",
+    "preview",
+]
+
+_PREVIEW = reprlib.Repr()
+_PREVIEW.maxstring = _PREVIEW.maxother = 60
+_PREVIEW.maxlist = _PREVIEW.maxtuple = 4
+
+
+def preview(value: Any) -> str:
+    """A short one-line ``repr`` of a user input for an error message (long inputs
+    abbreviated; an object with a multi-line ``repr``, such as a table, by its type)."""
+    text = _PREVIEW.repr(value)
+    if "\n" in text:
+        cls = type(value)
+        return f"<{cls.__module__.split('.')[0]}.{cls.__qualname__}>"
+    return text
 
 
 @contextmanager
@@ -30,6 +54,45 @@ def crs_errors(what: str, value: Any) -> Iterator[None]:
             "pass an EPSG code (e.g. 4326 or 'EPSG:32633'), a WKT / PROJ string or a "
             "pyproj.CRS"
         ) from None
+
+
+@contextmanager
+def geometry_errors(what: str, value: Any) -> Iterator[None]:
+    """Name the input when the geometry normalisation inside the block rejects it.
+
+    A bare ``ValueError`` (a bbox with min >= max, a missing geometry column or CRS, a
+    number that does not parse) or a shapely error (WKB / GeoJSON that does not parse)
+    becomes :class:`InvalidInputError`; an ``UnsupportedGeometryError`` keeps its class. The
+    message starts with ``what`` and ends with a short ``repr`` of ``value``. Errors already
+    raised as one of rasteret's named errors pass unchanged, and so does a plain
+    ``TypeError`` (an argument of the wrong type).
+    """
+    from shapely.errors import ShapelyError  # shapely is loaded by every read anyway
+
+    try:
+        yield
+    except UnsupportedGeometryError as exc:
+        raise UnsupportedGeometryError(f"{what}: {exc} (input: {preview(value)})") from exc
+    except ROOTS:
+        raise
+    except (ValueError, ShapelyError) as exc:
+        raise InvalidInputError(f"{what}: {exc} (input: {preview(value)})") from exc
+
+
+def check_bbox_aoi(geometries: Any, what: str) -> None:
+    """A ``(minx, miny, maxx, maxy)`` tuple AOI has min < max on both axes (the same check
+    and message as ``subset(bbox=...)``); non-finite values are left to
+    :func:`check_aoi_geometries`, any other input to the normalisation.
+
+    Raises:
+        InvalidInputError: An inverted or zero-width / zero-height box.
+    """
+    if (
+        isinstance(geometries, tuple)
+        and len(geometries) == 4
+        and all(isinstance(v, int | float) and math.isfinite(v) for v in geometries)
+    ):
+        validate_bbox(geometries, what=what)
 
 
 def check_crs(value: Any, what: str) -> Any:

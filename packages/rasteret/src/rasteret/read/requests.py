@@ -32,7 +32,14 @@ from rasteret.errors import BandNotFoundError, InvalidInputError, UnsupportedGeo
 from rasteret.query.validate import Box, numbers
 from rasteret.read.cube_options import CubeOptions, check_groupby
 from rasteret.read.cube_options import GroupBy as CubeGroupBy
-from rasteret.read.inputs import check_aoi_geometries, check_crs, crs_errors
+from rasteret.read.inputs import (
+    check_aoi_geometries,
+    check_bbox_aoi,
+    check_crs,
+    crs_errors,
+    geometry_errors,
+    preview,
+)
 from rasteret.read.limits import fetch_options, resolve_budget
 from rasteret_catalog import BandRegistry, CloudConfig, FrozenMap, asset_key_candidates
 
@@ -260,9 +267,10 @@ class AoiRequest:
         :func:`rasteret_io.normalize_aois`).
 
         Raises:
-            InvalidInputError: No geometries, an empty AOI or one with NaN / infinite
-                coordinates, an unknown ``geometry_crs`` / ``target_crs``, or a CRS conflict /
-                missing CRS of a GeoPandas input.
+            InvalidInputError: No geometries, an inverted bbox, an empty AOI or one with NaN /
+                infinite coordinates, WKB / GeoJSON that does not parse, a missing geometry
+                column or CRS of a table, an unknown ``geometry_crs`` / ``target_crs``, or a
+                CRS conflict / missing CRS of a GeoPandas input (messages name the input).
             UnsupportedGeometryError: An AOI that is not a (Multi)Polygon, or an unusable input.
         """
         from rasteret.query.geoinput import plain_geometries
@@ -273,12 +281,20 @@ class AoiRequest:
                 f"{what} needs geometries (a bbox tuple, shapely geometries, WKB, GeoJSON, a "
                 "GeoDataFrame / GeoSeries or an Arrow table of geometries)"
             )
+        check_bbox_aoi(geometries, f"{what} bbox")
         with crs_errors("geometry_crs", geometry_crs):
             plain = plain_geometries(
                 geometries, geometry_column=geometry_column, geometry_crs=geometry_crs, what=what
             )
-            aois = normalize_aois(
-                plain.value, geometry_column=plain.geometry_column, geometry_crs=plain.geometry_crs
+            with geometry_errors(f"{what} geometries", geometries):
+                aois = normalize_aois(
+                    plain.value,
+                    geometry_column=plain.geometry_column,
+                    geometry_crs=plain.geometry_crs,
+                )
+        if not aois.geometries:
+            raise InvalidInputError(
+                f"{what} got no geometries (input: {preview(geometries)}): nothing to read"
             )
         check_aoi_geometries(aois.geometries)
         for i, g in enumerate(aois.geometries):
@@ -449,7 +465,8 @@ class PointRequest:
 
         Raises:
             InvalidInputError: An unknown option value, a neighbourhood without a radius, a
-                points table without usable columns or CRS.
+                points table without usable columns or CRS, points that do not parse, empty
+                points or NaN / infinite coordinates (messages name the input).
             UnsupportedGeometryError: Geometries that are not points.
         """
         cls._check(match, max_distance_pixels, return_neighbourhood)
@@ -461,13 +478,14 @@ class PointRequest:
             plain = plain_geometries(
                 points, geometry_column=geometry_column, geometry_crs=geometry_crs, what="points"
             )
-            xs, ys, epsg, attributes = parse_points(
-                plain.value,
-                geometry_column=plain.geometry_column,
-                x_column=x_column,
-                y_column=y_column,
-                geometry_crs=plain.geometry_crs,
-            )
+            with geometry_errors("sample_points points", points):
+                xs, ys, epsg, attributes = parse_points(
+                    plain.value,
+                    geometry_column=plain.geometry_column,
+                    x_column=x_column,
+                    y_column=y_column,
+                    geometry_crs=plain.geometry_crs,
+                )
         return cls(
             xs,
             ys,
