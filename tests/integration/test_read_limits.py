@@ -138,7 +138,7 @@ def test_budget_advice_names_the_way_to_chunk(trust_coll) -> None:
 def test_lazy_cube_chunks_are_checked_when_computed(trust_coll) -> None:
     pytest.importorskip("dask")
     eager = trust_coll.get_xarray(AOI, ["B04"], geometry_crs=32633)
-    with rasteret.options(memory_budget="100KB"):
+    with rasteret.options(memory_budget="300KB"):
         small = trust_coll.get_xarray(AOI, ["B04"], geometry_crs=32633, chunks={"y": 64, "x": 64})
         np.testing.assert_array_equal(small.B04.values, eager.B04.values)
         whole = trust_coll.get_xarray(AOI, ["B04"], geometry_crs=32633, chunks=-1)
