@@ -219,3 +219,47 @@ def test_latest_reports_an_unsampleable_record_only_when_a_point_falls_back_to_i
         sample_points([rows[0], nocrs], ["b"], xs[:1], ys[:1], 32633, default_fetcher())
     )
     assert [f.record_id for f in allm.failures] == ["nocrs"]
+
+
+def _fallback_rounds(data_at: int, records: int) -> tuple[list[int], list[list[int]]]:
+    """Run ``match="latest"``'s fallback over ``records`` records of one point, where only
+    record ``data_at`` has data there; returns the records chosen and the records each round
+    read."""
+    from rasteret_cog import TileSpec
+    from rasteret_io.points import PointSample, PointSamples, _Hit, _latest
+    from rasteret_io.sources import BandSource, LevelRef
+
+    spec = TileSpec(width=8, height=8, tile_width=8, tile_height=8, dtype="uint16")
+    lv = LevelRef(8, 8, 8, 8, (10.0, 0, 0, 0, -10.0, 0), (0,), (1,))
+    src = BandSource("r", "B1", "u", spec, 0, 32633, 0, (lv,))
+    one = np.array([0])
+    hits = [_Hit(one, k, 0, src, np.zeros(1), np.zeros(1)) for k in range(records)]
+    rounds: list[list[int]] = []
+
+    async def sample(batch: list[Any]) -> list[tuple[Any, PointSample]]:
+        rounds.append([h.record_index for h in batch])
+        return [
+            (h, PointSample(0, h.record_index, "B1", 5.0 if h.record_index == data_at else 0.0))
+            for h in batch
+        ]
+
+    got = asyncio.run(_latest(hits, sample, (1, 1), PointSamples()))
+    return [s.record_index for s in got], rounds
+
+
+def test_latest_fallback_rounds_grow_geometrically() -> None:
+    """A point only the oldest of 100 records serves takes 7 rounds of concurrent reads
+    (1, 2, 4, ... records), not 100; the newest record with data wins."""
+    chosen, rounds = _fallback_rounds(data_at=99, records=100)
+    assert chosen == [99]
+    assert [len(r) for r in rounds] == [1, 2, 4, 8, 16, 32, 37]
+    assert sorted(k for r in rounds for k in r) == list(range(100))  # each record read once
+
+
+def test_latest_reads_only_the_newest_when_it_has_data() -> None:
+    chosen, rounds = _fallback_rounds(data_at=0, records=100)
+    assert chosen == [0] and rounds == [[0]]
+    chosen, rounds = _fallback_rounds(data_at=2, records=100)  # read with record 1 in round 1
+    assert chosen == [2] and rounds == [[0], [1, 2]]
+    chosen, rounds = _fallback_rounds(data_at=-1, records=3)  # no data: the newest's nodata
+    assert chosen == [0] and rounds == [[0], [1, 2]]

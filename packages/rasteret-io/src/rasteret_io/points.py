@@ -236,44 +236,54 @@ async def _latest(
     """``match="latest"``: each (point, band) takes the first record (in ``hits`` order,
     newest first) whose value there is data.
 
-    Round ``k`` reads, for every (point, band) still without data, the next record whose raster
-    holds it, so each (point, band, record) is read at most once, only when every newer record
-    failed it, and the rounds end after the deepest fallback (at most one per record). A
-    (point, band) no record has data for keeps the newest in-raster record's value (its
-    nodata or NaN), as without the fallback. A record that cannot be sampled (no CRS) is
-    reported in ``out.failures`` once, when a point first falls back to it.
+    Round 0 reads, for every (point, band), the newest record whose raster holds it; each
+    later round reads, for every (point, band) still without data, its next records — twice
+    as many as the round before (1, 2, 4, ...) — so the rounds, each one wave of concurrent
+    reads, stay logarithmic in the fallback depth (a point that only the oldest of a thousand
+    records serves takes 11 rounds, not a thousand). A (point, band, record) is read at most
+    once, and only after every newer record failed it but for the last round's batch, which
+    may read up to twice the records needed. The newest record with data wins. A (point,
+    band) no record has data for keeps the newest in-raster record's value (its nodata or
+    NaN), as without the fallback. A record that cannot be sampled (no CRS) is reported in
+    ``out.failures`` once, when a point first falls back to it.
     """
     import numpy as np
 
     served = np.zeros(shape, dtype=bool)
     tried = np.full(shape, -1, dtype=np.int64)  # position in ``hits`` of the last record tried
-    fallback: dict[tuple[int, int], PointSample] = {}
-    got: list[PointSample] = []
+    best: dict[tuple[int, int], tuple[int, PointSample]] = {}  # (point, band) -> newest data
+    fallback: dict[tuple[int, int], tuple[int, PointSample]] = {}  # -> newest no-data value
     reported: set[int] = set()  # positions in ``hits`` whose failure is in ``out.failures``
-    for _ in range(len(hits) + 1):  # bounded: every round moves each pending pair one hit on
-        taken = np.zeros(shape, dtype=bool)
+    width = 1
+    for _ in range(len(hits) + 1):  # bounded: every round moves each pending pair a hit on
+        taken = np.zeros(shape, dtype=np.int64)
         batch: list[_Hit] = []
+        position: dict[int, int] = {}  # id of a batch hit -> its position in ``hits``
         for k, h in enumerate(hits):
             p, bi = h.points, h.band_index
-            sel = ~served[p, bi] & ~taken[p, bi] & (tried[p, bi] < k)
+            sel = ~served[p, bi] & (taken[p, bi] < width) & (tried[p, bi] < k)
             if sel.any():
-                taken[p[sel], bi] = True
+                taken[p[sel], bi] += 1
                 tried[p[sel], bi] = k
                 if h.failure is None:
-                    batch.append(h.take(sel))
+                    part = h.take(sel)
+                    position[id(part)] = k
+                    batch.append(part)
                 elif k not in reported:
                     reported.add(k)
                     out.failures.append(h.failure)
         if not taken.any():
             break
         for h, s in await sample(batch) if batch else ():
-            key = (s.point_index, h.band_index)
-            if _has_data(s.value, h.source):
-                served[key] = True
-                got.append(s)
-            else:
-                fallback.setdefault(key, s)
-    got.extend(s for key, s in fallback.items() if not served[key])
+            key, k = (s.point_index, h.band_index), position[id(h)]
+            into = best if _has_data(s.value, h.source) else fallback
+            if key not in into or k < into[key][0]:
+                into[key] = (k, s)
+        for key in best:
+            served[key] = True
+        width *= 2
+    got = [s for _, s in best.values()]
+    got.extend(s for key, (_, s) in fallback.items() if key not in best)
     return got
 
 
