@@ -130,6 +130,28 @@ def test_resampled_mosaic_is_first_valid_of_gdal_warps(tmp_path) -> None:
     assert out.valid.any() and not out.valid.all()
 
 
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_nan_nodata_records_leave_uncovered_pixels_nan(tmp_path, n) -> None:
+    """Records that all have NaN as nodata: uncovered pixels are NaN (``rasterio.merge``
+    with ``nodata=nan``), however many records there are (NaN != NaN must not split them)."""
+    rows, paths = [], []
+    for i in range(n):
+        a = sample_array("float32", 1, 256, 256, seed=30 + i)
+        a[0, :10, :10] = np.nan
+        t = (10.0, 0.0, 500_000.0 + 2_560.0 * i, 0.0, -10.0, 4_200_000.0)
+        p = write_cog(tmp_path / f"n{i}.tif", a, transform=t, nodata=float("nan"))
+        rows.append(row_for_cogs(f"n{i}", {"b": (p, str(p))}))
+        paths.append(str(p))
+    bounds = (500_000.0, 4_196_800.0, 500_000.0 + 2_560.0 * n + 640.0, 4_200_000.0)
+    grid = Grid.from_bounds(32633, bounds, (10.0, 10.0), snap=False)
+    out = _read(rows, grid)
+    ref, _ = rasterio.merge.merge(paths, bounds=bounds, res=10.0, nodata=float("nan"))
+    assert math.isnan(out.fill)
+    np.testing.assert_array_equal(out.data, ref[0])  # NaN where no record supplied a pixel
+    np.testing.assert_array_equal(out.valid, ~np.isnan(ref[0]))
+    assert np.isnan(out.data[-1, 0]) and np.isnan(out.data[0, -1])
+
+
 def test_nan_nodata_resampled_like_gdal(tmp_path) -> None:
     """A NaN-nodata band on a shifted grid: NaN never interpolated into its neighbours."""
     a = sample_array("float32", 1, 256, 256, seed=11)
@@ -141,3 +163,29 @@ def test_nan_nodata_resampled_like_gdal(tmp_path) -> None:
     assert math.isnan(out.fill)
     np.testing.assert_array_equal(out.data, ref)
     np.testing.assert_array_equal(out.valid, ~_is_nodata(ref, float("nan")))
+
+
+def test_nan_nodata_records_on_one_grid_share_one_warp_plan(tmp_path) -> None:
+    """Records on the same grid whose layouts differ (here the codec) carry distinct NaN
+    nodata objects; the stacked read still plans GDAL's warp once for all of them."""
+    from shapely.geometry import box
+
+    from rasteret_io.aoi import normalize_aois
+    from rasteret_io.aoi_plan import ReadOutcome, plan_tasks
+    from rasteret_io.arrow_sources import as_records
+
+    a = sample_array("float32", 1, 256, 256, seed=12)
+    rows = []
+    for i, compress in enumerate(("DEFLATE", None, "LZW")):
+        p = write_cog(tmp_path / f"c{i}.tif", a, transform=T0, nodata=float("nan"),
+                      compress=compress, overviews=False)  # fmt: skip
+        rows.append(row_for_cogs(f"c{i}", {"b": (p, str(p))}))
+    aois = normalize_aois([box(500_100, 4_198_000, 501_500, 4_199_900)], geometry_crs=32633)
+    for data in (rows_table(rows, chunks=1), rows):
+        records = as_records(data, ["b"])
+        nodatas = [r.bands["b"].nodata for r in records]
+        assert all(math.isnan(v) for v in nodatas)
+        tasks = plan_tasks(records, ["b"], aois, layout="stack", target_crs=32632,
+                           resampling="bilinear", outcome=ReadOutcome())  # fmt: skip
+        assert len(tasks) == 3 and all(t.plan is tasks[0].plan for t in tasks)
+        assert all(t.output is tasks[0].output for t in tasks)

@@ -6,7 +6,8 @@ resampled read (nearest for integers, bilinear for floats unless told otherwise)
 warper in the band's own dtype: the source window GDAL reads, the source nodata excluded from
 every kernel, values identical to ``rasterio.warp.reproject(..., src_nodata=nodata,
 dst_nodata=nodata)``. Records are mosaicked first-valid-wins in the given order (valid = read,
-not nodata, finite), within the groups that ``group_by`` defines.
+not nodata, finite), within the groups that ``group_by`` defines; pixels no record supplies
+hold the nodata every record shares (NaN included), else 0.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from rasteret_io.arrow_sources import as_records
+from rasteret_io.band_output import nodata_key
 from rasteret_io.budget import Estimate, MemoryBudget
 from rasteret_io.engine import ReadFailure
 from rasteret_io.errors import ReadError
@@ -171,11 +173,7 @@ async def read_grid(
     ]
     if not dtypes:
         raise nothing_readable(failures, len(records), list(bands))
-    nodatas = {m.source.nodata for m in meta}
-    fill: int | float = 0
-    if len(nodatas) == 1:
-        (nd,) = nodatas
-        fill = 0 if nd is None else nd
+    fill = _shared_fill([m.source.nodata for m in meta])
     shape = (len(keys), len(bands), grid.height, grid.width)
 
     def mosaic() -> tuple[np.ndarray, np.ndarray]:
@@ -199,10 +197,12 @@ async def read_grid(
     return GridRead(data, filled, keys, fill, failures)
 
 
-def _nodata_key(value: int | float | None) -> Any:
-    """``value`` as a set / dict key on which every NaN is one key (``NaN != NaN``, and
-    distinct NaN objects are distinct keys)."""
-    return "nan" if value is not None and value != value else value
+def _shared_fill(nodatas: Sequence[int | float | None]) -> int | float:
+    """The value of mosaic pixels no record supplies: the nodata every record shares (NaN
+    included: NaN-nodata records share NaN), else 0."""
+    if not nodatas or len({nodata_key(v) for v in nodatas}) != 1 or nodatas[0] is None:
+        return 0
+    return nodatas[0]
 
 
 def _warp_plan(
@@ -221,7 +221,7 @@ def _warp_plan(
     kind = Resampling(resampling or ("bilinear" if dtype.kind == "f" else "nearest"))
     has_mask = src.mask is not None and level == 0
     key = (str(src.crs), lv.transform, lv.width, lv.height, kind, dtype.str,
-           _nodata_key(src.nodata), has_mask)  # fmt: skip
+           nodata_key(src.nodata), has_mask)  # fmt: skip
     plan = cache.get(key)
     if plan is None:
         plan = cache[key] = plan_warp(
