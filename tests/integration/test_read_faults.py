@@ -184,6 +184,25 @@ def test_nodata_keeps_the_record_filled(trust_coll, clean, object_server, read) 
         np.testing.assert_array_equal(got[[0, 2]], ref[[0, 2]])
 
 
+@pytest.mark.parametrize(
+    ("policy", "done"), [("nodata", "filled with nodata"), ("skip", "left out")]
+)
+def test_lazy_chunks_say_which_records_failed(trust_coll, clean, object_server, policy, done):
+    """Chunked get_xarray warns like the eager read under both policies; the failed step
+    stays (its time coordinate was planned from the index) and holds the fill."""
+    object_server.configure(missing_keys=[KEY])
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        got = _xarray(trust_coll, error_policy=policy, chunks={"x": 64, "y": 64})
+    msgs = [str(w.message) for w in rec if issubclass(w.category, RuntimeWarning)]
+    mine = [m for m in msgs if "Some records failed to load in a get_xarray chunk" in m]
+    assert mine and all(f"(error_policy={policy!r}): 1 record(s) {done}: ['s1']" in m for m in mine)
+    assert all("record_id='s1' band='B04'" in m and "status=404" in m for m in mine)
+    ref = clean["get_xarray"]
+    assert got.shape == ref.shape and not got[1].any()
+    np.testing.assert_array_equal(got[[0, 2]], ref[[0, 2]])
+
+
 def test_get_numpy_returns_the_ids_of_what_it_read(trust_coll, clean, object_server) -> None:
     arr, ids = trust_coll.get_numpy(TRUST_AOI, ["B04"], geometry_crs=32633, return_ids=True)
     np.testing.assert_array_equal(arr, clean["get_numpy"])

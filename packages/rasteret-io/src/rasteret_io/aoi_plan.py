@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from rasteret_io.aoi import AoiInput, to_crs
-from rasteret_io.band_output import BandOutput, band_output
+from rasteret_io.band_output import BandOutput, band_output, nodata_key
 from rasteret_io.errors import ReadError, UnsupportedGeometryError
 from rasteret_io.grid import Grid, Window, geometry_window, union_windows
 from rasteret_io.output_grid import (
@@ -365,7 +365,7 @@ def plan_tasks(
         grid = lattice.grid(win)
         geom = geo.geom(lattice.crs, i)
         for rec, src in hits[i]:
-            key = (src.band, src.spec.dtype, src.nodata)
+            key = (src.band, src.spec.dtype, nodata_key(src.nodata))
             out = outputs.get(key)
             if out is None:
                 out = outputs[key] = band_output(
@@ -400,7 +400,7 @@ def warp_plan(
     lv = src.levels[level]
     has_mask = src.mask is not None and level == 0
     key = (str(src.crs), lv.transform, lv.width, lv.height, grid, out, src.spec.dtype,
-           src.nodata, has_mask)  # fmt: skip
+           nodata_key(src.nodata), has_mask)  # fmt: skip
     plan = None if cache is None else cache.get(key)
     if plan is None:
         plan = plan_warp(

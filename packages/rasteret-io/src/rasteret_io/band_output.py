@@ -30,7 +30,13 @@ from rasteret_io.resampling import Resampling, source_valid
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["BandOutput", "band_output", "convert_values", "per_band"]
+__all__ = ["BandOutput", "band_output", "convert_values", "nodata_key", "per_band"]
+
+
+def nodata_key(value: int | float | None) -> Any:
+    """``value`` as a set member / dict key on which every NaN is the same key (``NaN !=
+    NaN``: two records' NaN nodata objects would otherwise be two keys)."""
+    return "nan" if value is not None and value != value else value
 
 
 def per_band(value: Any, band: str, default: Any = None) -> Any:

@@ -2,9 +2,12 @@
 
 Each record is placed on the query grid: a straight copy when the record's grid (or one of
 its overviews) is pixel-aligned with the query grid at the same resolution, otherwise a
-resampled read (nearest for integers, bilinear for floats unless told otherwise). Records are
-mosaicked first-valid-wins in the given order (valid = read, not nodata, finite), within the
-groups that ``group_by`` defines.
+resampled read (nearest for integers, bilinear for floats unless told otherwise) with GDAL's
+warper in the band's own dtype: the source window GDAL reads, the source nodata excluded from
+every kernel, values identical to ``rasterio.warp.reproject(..., src_nodata=nodata,
+dst_nodata=nodata)``. Records are mosaicked first-valid-wins in the given order (valid = read,
+not nodata, finite), within the groups that ``group_by`` defines; pixels no record supplies
+hold the nodata every record shares (NaN included), else 0.
 """
 
 from __future__ import annotations
@@ -15,16 +18,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from rasteret_io.arrow_sources import as_records
+from rasteret_io.band_output import nodata_key
 from rasteret_io.budget import Estimate, MemoryBudget
-from rasteret_io.engine import ReadFailure, source_window
+from rasteret_io.engine import ReadFailure
 from rasteret_io.errors import ReadError
 from rasteret_io.fetch import Fetcher
-from rasteret_io.grid import Grid, Window, window_transform
+from rasteret_io.grid import Grid, Window
 from rasteret_io.options import Deadline
 from rasteret_io.output_grid import lattice_offset
+from rasteret_io.resampling import Resampling, WarpPlan, plan_warp, warp_into
 from rasteret_io.sources import BandSource
 from rasteret_io.tiles import WindowRequest, WindowResult, decode_executor, read_windows
-from rasteret_io.warp import reproject_array
 
 if TYPE_CHECKING:
     import numpy as np
@@ -92,8 +96,10 @@ async def read_grid(
         band_map: Band code -> asset key map.
         group_by: None (one mosaic), ``"id"`` (one step per record) or ``"datetime"`` (one
             mosaic per distinct datetime, sorted).
-        resampling: ``"nearest"`` or ``"bilinear"``; default nearest for integer bands and
-            bilinear for float bands.
+        resampling: A :class:`~rasteret_io.resampling.Resampling` kernel name (``"nearest"``,
+            ``"bilinear"``...) for records not aligned with ``grid``; default nearest for
+            integer bands and bilinear for float bands. Warps keep the band's dtype and
+            exclude its nodata, as GDAL does.
         deadline: The read's running deadline, shared by all its fetches (default: one
             started now from ``fetcher.options.deadline``).
         budget: Refuse the read, before any fetch, when its arrays (windows, resampled
@@ -102,6 +108,7 @@ async def read_grid(
     Raises:
         ReadError: nothing readable; the message names the first failure (URL, record,
             band, HTTP status) and the error is chained to it.
+        ValueError: An unknown ``resampling`` or ``group_by``.
         MemoryBudgetError: The read does not fit ``budget`` (nothing was fetched).
     """
     import numpy as np
@@ -110,6 +117,7 @@ async def read_grid(
     failures: list[ReadFailure] = []
     reqs: list[WindowRequest] = []
     meta: list[_Placed] = []
+    plans: dict[tuple[Any, ...], WarpPlan] = {}
     for rec in records:
         for bi, band in enumerate(bands):
             src = rec.bands.get(band)
@@ -125,13 +133,14 @@ async def read_grid(
                 continue
             level = src.best_level(min(grid.res))
             win = aligned_window(src, level, grid)
-            resample = win is None
-            if win is None:
-                win = source_window(src, level, grid)
+            plan = None
+            if win is None:  # resampled: read exactly the source window GDAL's warp reads
+                plan = _warp_plan(src, level, grid, resampling, plans)
+                win = plan.source_window
                 if win is None:
                     continue
             reqs.append(WindowRequest(src, win, level, len(meta)))
-            meta.append(_Placed(rec.index, bi, src, resample, level))
+            meta.append(_Placed(rec.index, bi, src, plan, level))
     if group_by == "id":
         keys: list[Any] = [rec.record_id for rec in records]
         group_of = {rec.index: i for i, rec in enumerate(records)}
@@ -147,7 +156,7 @@ async def read_grid(
     grid_read_bytes(reqs, meta, grid, len(keys), len(bands), resampling).check(
         budget, f"reading a {grid.height} x {grid.width} grid"
     )
-    finish = _OnGrid(meta, grid, resampling)
+    finish = _OnGrid(meta, grid)
     results = await read_windows(reqs, fetcher, progress=progress, finish=finish, deadline=deadline)
 
     # skipped, or filled with nodata: reported either way
@@ -164,11 +173,7 @@ async def read_grid(
     ]
     if not dtypes:
         raise nothing_readable(failures, len(records), list(bands))
-    nodatas = {m.source.nodata for m in meta}
-    fill: int | float = 0
-    if len(nodatas) == 1:
-        (nd,) = nodatas
-        fill = 0 if nd is None else nd
+    fill = _shared_fill([m.source.nodata for m in meta])
     shape = (len(keys), len(bands), grid.height, grid.width)
 
     def mosaic() -> tuple[np.ndarray, np.ndarray]:
@@ -190,6 +195,46 @@ async def read_grid(
     if group_by is None:
         return GridRead(data[0], filled[0], keys, fill, failures)
     return GridRead(data, filled, keys, fill, failures)
+
+
+def _shared_fill(nodatas: Sequence[int | float | None]) -> int | float:
+    """The value of mosaic pixels no record supplies: the nodata every record shares (NaN
+    included: NaN-nodata records share NaN), else 0."""
+    if not nodatas or len({nodata_key(v) for v in nodatas}) != 1 or nodatas[0] is None:
+        return 0
+    return nodatas[0]
+
+
+def _warp_plan(
+    src: BandSource,
+    level: int,
+    grid: Grid,
+    resampling: str | None,
+    cache: dict[tuple[Any, ...], WarpPlan],
+) -> WarpPlan:
+    """GDAL's warp plan of a band level onto ``grid`` in the band's own dtype with its nodata
+    (shared by every record on the same source grid)."""
+    import numpy as np
+
+    lv = src.levels[level]
+    dtype = np.dtype(src.level_spec(level).dtype)
+    kind = Resampling(resampling or ("bilinear" if dtype.kind == "f" else "nearest"))
+    has_mask = src.mask is not None and level == 0
+    key = (str(src.crs), lv.transform, lv.width, lv.height, kind, dtype.str,
+           nodata_key(src.nodata), has_mask)  # fmt: skip
+    plan = cache.get(key)
+    if plan is None:
+        plan = cache[key] = plan_warp(
+            src.grid(level),
+            grid,
+            kind,
+            src_dtype=dtype,
+            dst_dtype=dtype,
+            src_nodata=src.nodata,
+            dst_nodata=src.nodata,
+            src_has_mask=has_mask,
+        )
+    return plan
 
 
 def nothing_readable(
@@ -222,8 +267,8 @@ def grid_read_bytes(
     resampling: str | None,
 ) -> Estimate:
     """The arrays a grid read holds at its peak: every source window (data and mask), every
-    resampled grid, the per-window validity on the grid, and the mosaic (output) with its
-    coverage mask."""
+    resampled grid (in the band's dtype), the per-window validity on the grid, and the mosaic
+    (output) with its coverage mask."""
     import numpy as np
 
     est = Estimate()
@@ -232,9 +277,8 @@ def grid_read_bytes(
         dtype = np.dtype(m.source.level_spec(m.level).dtype)
         dtypes.append(dtype)
         est.add((req.window.height, req.window.width), dtype, mask=True)
-        if m.resample:
-            kind = resampling or ("bilinear" if dtype.kind == "f" else "nearest")
-            est.add(grid.shape, dtype if kind == "nearest" else "float64", mask=True)
+        if m.plan is not None:
+            est.add(grid.shape, dtype, mask=True)
         else:
             est.add(grid.shape, "bool")
     if dtypes:
@@ -245,21 +289,25 @@ def grid_read_bytes(
 
 @dataclass(frozen=True, slots=True)
 class _Placed:
+    """Where a window lands: record, channel, source, level, and GDAL's warp plan onto the
+    grid (None: the window is a straight copy)."""
+
     record: int
     band: int
     source: BandSource
-    resample: bool
+    plan: WarpPlan | None
     level: int
 
 
 class _OnGrid:
-    """Per-window step of a grid read, in the decode threads: resample onto the grid when not
-    aligned, then mark valid only real, non-nodata, finite pixels."""
+    """Per-window step of a grid read, in the decode threads: warp onto the grid when not
+    aligned (as the AOI read does: the whole level's grid, the window's place in it, the
+    source nodata and mask, the band's dtype), then mark valid only real, non-nodata, finite
+    pixels."""
 
-    def __init__(self, meta: list[_Placed], grid: Grid, resampling: str | None) -> None:
+    def __init__(self, meta: list[_Placed], grid: Grid) -> None:
         self.meta = meta
         self.grid = grid
-        self.resampling = resampling
 
     def __call__(self, res: WindowResult) -> WindowResult:
         import numpy as np
@@ -269,14 +317,19 @@ class _OnGrid:
         m = self.meta[res.request.key]
         src = m.source
         arr, ok = res.data, res.valid_mask
-        if m.resample:
-            kind = self.resampling or ("bilinear" if arr.dtype.kind == "f" else "nearest")
-            src_t = window_transform(src.levels[m.level].transform, res.request.window)
-            arr, ok = reproject_array(
-                arr, ok, src_t, src.crs, self.grid, fill=res.fill, resampling=kind
+        if m.plan is not None:
+            arr, ok = warp_into(
+                arr,
+                m.plan.src_grid,
+                self.grid,
+                m.plan.resampling,
+                src_window=res.request.window,
+                src_valid=ok,
+                nodata=src.nodata,
+                src_has_mask=src.mask is not None and m.level == 0,
+                out=np.empty(self.grid.shape, dtype=arr.dtype),
+                plan=m.plan,
             )
-            if kind == "bilinear" and res.data.dtype.kind != "f":
-                arr = np.round(arr)
         return WindowResult(
             res.request, arr, _is_valid(np, arr, ok, src.nodata), res.fill, res.error
         )

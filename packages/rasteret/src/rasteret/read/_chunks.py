@@ -20,7 +20,6 @@ i.e. the process's own event loop and connection pool (created lazily in each wo
 from __future__ import annotations
 
 import threading
-import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,12 +29,14 @@ import numpy as np
 import shapely
 
 from rasteret.read._adapter import reader_fetcher
+from rasteret.read.failures import apply_policy
 from rasteret.read.steps import fusion_valid
 from rasteret_io import (
     BandOutput,
     BandSource,
     BatchReader,
     Grid,
+    ReadFailure,
     Window,
     WindowRequest,
     check_budget,
@@ -253,6 +254,10 @@ def read_chunk(reader: BatchReader, spec: ChunkSpec) -> np.ndarray:
         rasteret_io.errors.ReadError: A read failed and ``reader.error_policy`` is ``"raise"``.
         rasteret_io.errors.MemoryBudgetError: The chunk (or the windows it decodes) exceeds
             ``reader.memory_budget``: pass smaller ``chunks=``.
+
+    Warns:
+        RuntimeWarning: Records that failed under ``"skip"`` (left out of the chunk) or
+            ``"nodata"`` (filled), named as the eager read names them.
     """
     r0, r1, c0, c1 = spec.region
     h, w = r1 - r0, c1 - c0
@@ -274,12 +279,11 @@ def read_chunk(reader: BatchReader, spec: ChunkSpec) -> np.ndarray:
         return out
     results = run_sync(read_windows(reqs, reader_fetcher(reader), budget=budget))
     done = np.zeros((spec.ntimes, h, w), dtype=bool)
-    failed = []
+    failed: list[ReadFailure] = []
     for (item, sub, place), res in zip(planned, results, strict=True):
+        if res.error is not None:  # skipped (no data) or filled with nodata (never valid)
+            failed.append(ReadFailure(item.source.record_id, item.source.band, None, res.error))
         if res.data is None:
-            failed.append(
-                f"record_id={item.source.record_id!r} band={item.source.band!r}: {res.error}"
-            )
             continue
         data, valid = _values(item, sub, place, res)
         a0, a1, b0, b1 = sub
@@ -292,13 +296,8 @@ def read_chunk(reader: BatchReader, spec: ChunkSpec) -> np.ndarray:
         take = ok & ~seen
         out[item.t, 0, rows, cols][take] = data[take]
         seen |= take
-    if failed:
-        more = f" (+{len(failed) - 3} more)" if len(failed) > 3 else ""
-        warnings.warn(
-            f"Some records failed to load in a lazy chunk: {'; '.join(failed[:3])}{more}",
-            RuntimeWarning,
-            stacklevel=2,
-        )
+    # one RuntimeWarning naming the records, worded as the eager read's
+    apply_policy(failed, "a get_xarray chunk", produced=1, policy=reader.error_policy)
     return out
 
 
