@@ -157,3 +157,26 @@ def test_budget_counts_the_decoded_strip(object_server, tmp_path) -> None:
         ref, _ = rasterio.mask.mask(ds, g, crop=True, filled=True)
     np.testing.assert_array_equal(out.chips[0].data, ref[0])
     assert out.chips[0].all_valid
+
+
+def test_grid_reads_count_the_decoded_strip(object_server, tmp_path) -> None:
+    """``read_grid`` (``Collection.read_window``) of a 4 x 4 px grid over a one-strip GeoTIFF
+    counts the decoded 2000 x 2000 strip too: refused before any request when it does not fit,
+    GDAL's pixels when it does."""
+    from rasteret_io.grid import Grid
+    from rasteret_io.grid_read import read_grid
+
+    arr = (np.arange(2000 * 2000, dtype="uint32") % 251).reshape(1, 2000, 2000).astype("uint8")
+    row, _key = _serve(object_server, tmp_path, "grid-strip", arr, driver="GTiff",
+                       tiled=False, blockysize=2000)  # fmt: skip
+    table = rows_table([row])
+    grid = Grid(32633, (10.0, 0.0, 500_100.0, 0.0, -10.0, 4_999_900.0), 4, 4)  # aligned
+    object_server.reset()
+    small = MemoryBudget(1 << 20, "test")  # the 4 x 4 grid fits; the 3.8 MiB strip not
+    with pytest.raises(MemoryBudgetError, match="2000 x 2000 uint8"):
+        run_sync(read_grid(table, ["b"], grid, default_fetcher(), budget=small))
+    assert object_server.count() == 0
+    out = run_sync(read_grid(table, ["b"], grid, default_fetcher(), budget=MemoryBudget(1 << 26)))
+    with rasterio.open(tmp_path / "grid-strip.tif") as ds:
+        ref = ds.read(1, window=((10, 14), (10, 14)))
+    np.testing.assert_array_equal(out.data[0], ref)

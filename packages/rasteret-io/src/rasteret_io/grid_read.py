@@ -118,6 +118,21 @@ async def read_grid(
     reqs: list[WindowRequest] = []
     meta: list[_Placed] = []
     plans: dict[tuple[Any, ...], WarpPlan] = {}
+    if group_by == "id":
+        keys: list[Any] = [rec.record_id for rec in records]
+        group_of = {rec.index: i for i, rec in enumerate(records)}
+    elif group_by == "datetime":
+        keys = sorted({rec.datetime for rec in records}, key=lambda v: (v is None, v))
+        pos = {k: i for i, k in enumerate(keys)}
+        group_of = {rec.index: pos[rec.datetime] for rec in records}
+    elif group_by is None:
+        keys = [None]
+        group_of = {rec.index: 0 for rec in records}
+    else:
+        raise ValueError(f"group_by must be None, 'id' or 'datetime', got {group_by!r}")
+    _output_floor(records, bands, grid, len(keys)).check(
+        budget, f"reading a {grid.height} x {grid.width} grid"
+    )  # before any warp is planned: planning onto a huge grid is itself slow
     for rec in records:
         for bi, band in enumerate(bands):
             src = rec.bands.get(band)
@@ -141,23 +156,20 @@ async def read_grid(
                     continue
             reqs.append(WindowRequest(src, win, level, len(meta)))
             meta.append(_Placed(rec.index, bi, src, plan, level))
-    if group_by == "id":
-        keys: list[Any] = [rec.record_id for rec in records]
-        group_of = {rec.index: i for i, rec in enumerate(records)}
-    elif group_by == "datetime":
-        keys = sorted({rec.datetime for rec in records}, key=lambda v: (v is None, v))
-        pos = {k: i for i, k in enumerate(keys)}
-        group_of = {rec.index: pos[rec.datetime] for rec in records}
-    elif group_by is None:
-        keys = [None]
-        group_of = {rec.index: 0 for rec in records}
-    else:
-        raise ValueError(f"group_by must be None, 'id' or 'datetime', got {group_by!r}")
-    grid_read_bytes(reqs, meta, grid, len(keys), len(bands), resampling).check(
-        budget, f"reading a {grid.height} x {grid.width} grid"
-    )
+    what = f"reading a {grid.height} x {grid.width} grid"
+    est = grid_read_bytes(reqs, meta, grid, len(keys), len(bands), resampling)
+    est.check(budget, what)
     finish = _OnGrid(meta, grid)
-    results = await read_windows(reqs, fetcher, progress=progress, finish=finish, deadline=deadline)
+    results = await read_windows(
+        reqs,
+        fetcher,
+        progress=progress,
+        finish=finish,
+        deadline=deadline,
+        budget=budget,  # checked again with the decode working set once tiles are planned
+        counted=est,
+        counted_what=what,
+    )
 
     # skipped, or filled with nodata: reported either way
     failures += [
@@ -195,6 +207,24 @@ async def read_grid(
     if group_by is None:
         return GridRead(data[0], filled[0], keys, fill, failures)
     return GridRead(data, filled, keys, fill, failures)
+
+
+def _output_floor(records: Sequence[Any], bands: Sequence[str], grid: Grid, steps: int) -> Estimate:
+    """A lower bound of :func:`grid_read_bytes` known before any planning: the mosaic and its
+    coverage mask in the narrowest dtype of the bands read."""
+    import numpy as np
+
+    sizes = [
+        np.dtype(src.spec.dtype).itemsize
+        for rec in records
+        for band in bands
+        if isinstance(src := rec.bands.get(band), BandSource)
+    ]
+    est = Estimate()
+    if sizes:
+        narrow = {1: "uint8", 2: "uint16", 4: "uint32"}.get(min(sizes), "uint64")
+        est.add((steps, len(bands), grid.height, grid.width), narrow, mask=True, output=True)
+    return est
 
 
 def _shared_fill(nodatas: Sequence[int | float | None]) -> int | float:
