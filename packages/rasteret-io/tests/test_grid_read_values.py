@@ -189,3 +189,19 @@ def test_nan_nodata_records_on_one_grid_share_one_warp_plan(tmp_path) -> None:
                            resampling="bilinear", outcome=ReadOutcome())  # fmt: skip
         assert len(tasks) == 3 and all(t.plan is tasks[0].plan for t in tasks)
         assert all(t.output is tasks[0].output for t in tasks)
+
+
+def test_overview_choice_converts_the_grid_resolution_to_source_units(tmp_path) -> None:
+    """A 10 m UTM grid over a lon/lat COG with overviews reads full resolution (its 10 m are
+    ~1e-4 degrees), not the coarsest overview (10 read as degrees), and equals GDAL's warp of
+    the full-resolution band."""
+    a = sample_array("uint16", 1, 512, 512, seed=9)
+    path = write_cog(tmp_path / "ll.tif", a, crs="EPSG:4326", nodata=0,
+                     transform=(0.0001, 0.0, 15.0, 0.0, -0.0001, 45.05))  # fmt: skip
+    with rasterio.open(path) as src:
+        assert src.overviews(1)  # there is a coarse level to pick by mistake
+        left, _, _, top = rasterio.warp.transform_bounds(src.crs, 32633, *src.bounds)
+    x0, y0 = math.ceil(left) + 200.0, math.floor(top) - 200.0
+    grid = Grid(32633, (10.0, 0.0, x0, 0.0, -10.0, y0), 150, 120)
+    out = _read([row_for_cogs("ll", {"b": (path, str(path))})], grid, resampling="nearest")
+    np.testing.assert_array_equal(out.data, _gdal(path, grid, "nearest", 0, "uint16"))

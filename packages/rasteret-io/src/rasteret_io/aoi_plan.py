@@ -26,7 +26,7 @@ from rasteret_io.output_grid import (
     data_bounds,
     extent_window,
     finite_bounds,
-    native_res_in,
+    level_for,
     valid_area,
 )
 from rasteret_io.resampling import Resampling, WarpPlan, plan_warp
@@ -187,15 +187,6 @@ class _Aois:
     def bounds(self, crs: Any, i: int) -> tuple[float, float, float, float] | None:
         self._project(crs)
         return self._bounds[str(crs)][i]
-
-
-def _level(src: BandSource, grid: Grid) -> int:
-    """GDAL's overview choice for ``grid``: its pixel size expressed in source units."""
-    if len(src.levels) == 1:
-        return 0
-    sx, sy = native_res_in(src, grid.crs)
-    a, e = abs(src.transform[0]), abs(src.transform[4])
-    return src.best_level(min(grid.res[0] * a / sx, grid.res[1] * e / sy))
 
 
 def _usable(
@@ -372,7 +363,7 @@ def plan_tasks(
                     src.band, src.spec.dtype, src.nodata,
                     resampling=resampling, dtype=dtype, fill_value=fill_value,
                 )  # fmt: skip
-            level = _level(src, grid) if res is not None else 0
+            level = level_for(src, grid) if res is not None else 0
             off = lattice.offset(src, level)
             if off is not None:
                 w = Window(win.col_off - off[0], win.row_off - off[1], win.width, win.height)

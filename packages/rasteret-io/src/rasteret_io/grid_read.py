@@ -25,7 +25,7 @@ from rasteret_io.errors import ReadError
 from rasteret_io.fetch import Fetcher
 from rasteret_io.grid import Grid, Window
 from rasteret_io.options import Deadline
-from rasteret_io.output_grid import lattice_offset
+from rasteret_io.output_grid import lattice_offset, level_for
 from rasteret_io.resampling import Resampling, WarpPlan, plan_warp, warp_into
 from rasteret_io.sources import BandSource
 from rasteret_io.tiles import WindowRequest, WindowResult, decode_executor, read_windows
@@ -146,7 +146,7 @@ async def read_grid(
                     )
                 )
                 continue
-            level = src.best_level(min(grid.res))
+            level = level_for(src, grid)  # the grid's pixel size in the source's units
             win = aligned_window(src, level, grid)
             plan = None
             if win is None:  # resampled: read exactly the source window GDAL's warp reads

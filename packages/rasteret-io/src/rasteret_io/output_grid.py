@@ -51,6 +51,7 @@ __all__ = [
     "extent_window",
     "finite_bounds",
     "lattice_offset",
+    "level_for",
     "native_res_in",
     "normalize_anchor",
     "normalize_resolution",
@@ -191,6 +192,17 @@ def _most_common(values: Sequence[Any]) -> Any:
 def _phase(t: Transform) -> tuple[float, float, float, float]:
     a, _b, c, _d, e, f = t
     return (abs(a), abs(e), round((c / a) % 1.0, 6) % 1.0, round((f / e) % 1.0, 6) % 1.0)
+
+
+def level_for(src: BandSource, grid: Grid) -> int:
+    """GDAL's overview choice of ``src`` for ``grid``: the grid's pixel size expressed in the
+    source's units (another CRS's metres or degrees are converted first), then
+    :meth:`~rasteret_io.sources.BandSource.best_level`."""
+    if len(src.levels) == 1:
+        return 0
+    sx, sy = native_res_in(src, grid.crs)
+    a, e = abs(src.transform[0]), abs(src.transform[4])
+    return src.best_level(min(grid.res[0] * a / sx, grid.res[1] * e / sy))
 
 
 def native_res_in(src: BandSource, crs: Any) -> tuple[float, float]:
