@@ -52,8 +52,14 @@ def bbox_fields(column: str = Col.BBOX) -> tuple[ds.Expression, ...]:
 def overlap(box: Box, fields: Sequence[ds.Expression] | None = None) -> ds.Expression:
     """Rows whose bbox overlaps ``box`` (touching counts).
 
-    A row bbox with ``xmin > xmax`` crosses the antimeridian (the STAC / GeoJSON form): it
+    A row bbox with ``xmin > 0 > xmax`` crosses the antimeridian (the STAC / GeoJSON form): it
     covers ``[xmin, 180]`` and ``[-180, xmax]`` and overlaps ``box`` when either part does.
+    The crossing test compares each bound with 0, not the two bounds with each other, so that
+    Parquet row-group statistics still prune on longitude (a comparison of two columns
+    cannot be decided from statistics, and would make every row group a candidate): only the
+    row groups that straddle the prime meridian lose longitude pruning. A footprint wider
+    than 180 degrees that crosses the antimeridian with both bounds on one side of 0 (not a
+    scene footprint) is not matched.
 
     Args:
         box: ``(minx, miny, maxx, maxy)``.
@@ -62,7 +68,8 @@ def overlap(box: Box, fields: Sequence[ds.Expression] | None = None) -> ds.Expre
     minx, miny, maxx, maxy = box
     xmin, ymin, xmax, ymax = fields if fields is not None else bbox_fields()
     west, east = xmin <= maxx, xmax >= minx  # both: a plain overlap; either: a crossing one
-    in_x = (west & east) | ((xmin > xmax) & (west | east))
+    crossing = (xmin > 0) & (xmax < 0)  # decidable from statistics, unlike xmin > xmax
+    in_x = (west & east) | (crossing & (west | east))
     return in_x & (ymin <= maxy) & (ymax >= miny)
 
 
