@@ -45,13 +45,14 @@ def test_subset_compiles_to_dnf_and_prunes_on_statistics() -> None:
     s = Subset.build(
         bbox=(1.0, 2.0, 3.0, 4.0), date_range=("2022-01-01", "2022-12-31"), split=["a", "b"]
     )
-    (clause,) = subset_dnf(s)
+    clause, crossing = subset_dnf(s)  # a plain overlap, or an antimeridian-crossing bbox
     assert (("bbox", "xmin"), "<=", 3.0) in clause and (("bbox", "ymax"), ">=", 2.0) in clause
+    assert (("bbox", "xmin"), ">", 0) in crossing and (("bbox", "xmax"), "<", 0) in crossing
     assert ("datetime", ">=", dt.datetime(2022, 1, 1)) in clause
     assert ("datetime", "<", dt.datetime(2023, 1, 1)) in clause  # the end day is included
     assert ("split", "in", ("a", "b")) in clause
     two = subset_dnf(Subset.build(geometries=[shapely.box(0, 0, 1, 1), shapely.box(5, 5, 6, 6)]))
-    assert len(two) == 2  # geometries are ORed: one clause each
+    assert len(two) == 4  # geometries are ORed: a plain and a crossing clause each
 
     def stats(xmin: float, year: int) -> object:
         table = {
@@ -65,6 +66,16 @@ def test_subset_compiles_to_dnf_and_prunes_on_statistics() -> None:
     assert may_match(dnf, stats(2.0, 2022))  # type: ignore[arg-type]
     assert not may_match(dnf, stats(3.5, 2022))  # type: ignore[arg-type]
     assert not may_match(dnf, stats(2.0, 2023))  # type: ignore[arg-type]
+
+    # a row group of antimeridian-crossing bboxes (xmin 179.5, xmax -179.5) is kept for a box
+    # east of 179.5 or west of -179.5, and pruned for one in between
+    def crossing_stats(path: object) -> ColumnStats | None:
+        return {("bbox", "xmin"): ColumnStats(179.5, 179.5),
+                ("bbox", "xmax"): ColumnStats(-179.5, -179.5)}.get(path)  # type: ignore[call-overload]  # fmt: skip
+
+    for box, kept in [((179.6, 0.0, 179.8, 1.0), True), ((-179.8, 0.0, -179.6, 1.0), True),
+                      ((10.0, 0.0, 11.0, 1.0), False), ((-11.0, 0.0, -10.0, 1.0), False)]:  # fmt: skip
+        assert may_match(subset_dnf(Subset.build(bbox=box)), crossing_stats) is kept, box
     assert may_match(dnf, lambda path: None)  # no statistics: keep
     assert not may_match(dnf, lambda path: ColumnStats(None, None, all_null=True))
 

@@ -55,15 +55,25 @@ class ColumnStats:
     all_null: bool = False
 
 
-def _box_clause(box: tuple[float, float, float, float]) -> Clause:
+def _box_dnf(box: tuple[float, float, float, float]) -> Dnf:
+    """Rows whose bbox overlaps ``box``, as :func:`rasteret.query.filters.overlap` tests it:
+    a plain overlap, or a bbox crossing the antimeridian (``xmin > 0 > xmax``) one of whose
+    halves meets ``box``."""
     minx, miny, maxx, maxy = box
     b = Col.BBOX.value
-    return (
-        ((b, BboxField.XMIN.value), "<=", maxx),
-        ((b, BboxField.XMAX.value), ">=", minx),
+    west: Predicate = ((b, BboxField.XMIN.value), "<=", maxx)
+    east: Predicate = ((b, BboxField.XMAX.value), ">=", minx)
+    lat: Clause = (
         ((b, BboxField.YMIN.value), "<=", maxy),
         ((b, BboxField.YMAX.value), ">=", miny),
     )
+    crossing: Clause = (((b, BboxField.XMIN.value), ">", 0), ((b, BboxField.XMAX.value), "<", 0))
+    out: list[Clause] = [(west, east, *lat)]
+    if maxx > 0:  # a crossing bbox's eastern half, [xmin > 0, 180], can reach the box
+        out.append((*crossing, west, *lat))
+    if minx < 0:  # its western half, [-180, xmax < 0]
+        out.append((*crossing, east, *lat))
+    return tuple(out)
 
 
 def subset_dnf(criteria: Subset) -> Dnf:
@@ -78,17 +88,18 @@ def subset_dnf(criteria: Subset) -> Dnf:
             common.append((Col.DATETIME.value, "<=", end.start))
         else:
             common.append((Col.DATETIME.value, "<", end.stop))
-    if criteria.bbox is not None:
-        common.extend(_box_clause(criteria.bbox))
     if criteria.split is not None:
         names = criteria.split
         if len(names) == 1:
             common.append((criteria.split_column, "==", names[0]))
         else:
             common.append((criteria.split_column, "in", tuple(names)))
-    if criteria.geometry_boxes is None:
-        return (tuple(common),)
-    return tuple(tuple(common) + _box_clause(box) for box in criteria.geometry_boxes)
+    out: Dnf = (tuple(common),)
+    if criteria.bbox is not None:
+        out = and_dnf(out, _box_dnf(criteria.bbox))
+    if criteria.geometry_boxes is not None:
+        out = and_dnf(out, tuple(c for box in criteria.geometry_boxes for c in _box_dnf(box)))
+    return out
 
 
 def and_dnf(a: Dnf | None, b: Dnf) -> Dnf:

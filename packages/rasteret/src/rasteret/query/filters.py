@@ -69,7 +69,11 @@ def overlap(box: Box, fields: Sequence[ds.Expression] | None = None) -> ds.Expre
     xmin, ymin, xmax, ymax = fields if fields is not None else bbox_fields()
     west, east = xmin <= maxx, xmax >= minx  # both: a plain overlap; either: a crossing one
     crossing = (xmin > 0) & (xmax < 0)  # decidable from statistics, unlike xmin > xmax
-    in_x = (west & east) | (crossing & (west | east))
+    in_x = west & east
+    if maxx > 0:  # a crossing bbox's eastern half, [xmin > 0, 180], can reach the box
+        in_x = in_x | (crossing & west)
+    if minx < 0:  # its western half, [-180, xmax < 0]
+        in_x = in_x | (crossing & east)
     return in_x & (ymin <= maxy) & (ymax >= miny)
 
 
