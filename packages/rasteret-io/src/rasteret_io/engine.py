@@ -234,9 +234,10 @@ async def read_tasks(
         outcome: Receives the chips and failures (a new one when None).
         deadline: The read's running deadline, shared by all its fetches (default: one
             started now from ``fetcher.options.deadline``).
-        budget: Refuse the read, once its tiles are planned and before any fetch, when
-            :func:`aoi_read_bytes` plus the decode working set (the largest tiles or strips
-            decoded at once, the fetched bytes) exceed it (None: not checked).
+        budget: Refuse the read before any fetch when :func:`aoi_read_bytes` exceeds it
+            (checked before the tiles are planned), or that plus the decode working set
+            (the largest tiles or strips decoded at once, the fetched bytes) once they are
+            (None: not checked).
 
     Returns:
         ``outcome`` (a new one when None) with the chips appended in record order, then AOI
@@ -245,12 +246,16 @@ async def read_tasks(
     Raises:
         MemoryBudgetError: The read does not fit ``budget`` (nothing was fetched).
     """
+    what = f"reading {len(tasks)} (record, band, AOI) window(s)"
+    counted = None
+    if budget is not None:  # the windows alone first: planning the tiles of a huge read is slow
+        counted = aoi_read_bytes(tasks)
+        counted.check(budget, what)
     outcome = outcome if outcome is not None else ReadOutcome()
     reqs = [WindowRequest(t.source, t.window, t.level, k) for k, t in enumerate(tasks)]
     finish = _Finish(tasks, all_touched)
     if deadline is None:
         deadline = fetcher.options.start_deadline()
-    counted = aoi_read_bytes(tasks) if budget is not None else None
     results = await read_windows(
         reqs,
         fetcher,
@@ -259,7 +264,7 @@ async def read_tasks(
         deadline=deadline,
         budget=budget,
         counted=counted,
-        counted_what=f"reading {len(tasks)} (record, band, AOI) window(s)",
+        counted_what=what,
     )
     order = {b: j for j, b in enumerate(bands)}
     for k, (task, res) in enumerate(zip(tasks, results, strict=True)):
@@ -371,7 +376,6 @@ async def read_aois(
         for f in outcome.failures:
             if not (skip_unresolved and isinstance(f.error, BandResolutionError)):
                 raise f.error
-    aoi_read_bytes(tasks).check(budget, f"reading {len(aois.geometries)} AOI(s)")
     return await read_tasks(
         tasks,
         bands,
