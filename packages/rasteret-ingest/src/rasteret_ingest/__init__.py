@@ -48,6 +48,7 @@ __all__ = [
     "build_table_collection",
     "collection_metadata",
     "create_name",
+    "datetime_span",
     "default_workspace",
     "enrich_records",
     "enrich_table",
@@ -96,6 +97,7 @@ _WHERE = {
     "UnusableHeaderError": "errors",
     "WriteError": "errors",
     "collection_metadata": "metadata",
+    "datetime_span": "metadata",
     "geoparquet_metadata": "metadata",
     "tag_geoarrow_wkb": "metadata",
     "normalize_table": "normalize",
@@ -165,6 +167,7 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from rasteret_ingest.metadata import (
         collection_metadata,
+        datetime_span,
         geoparquet_metadata,
         tag_geoarrow_wkb,
     )

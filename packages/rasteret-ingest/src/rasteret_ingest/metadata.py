@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rasteret_catalog.schema import (
@@ -24,6 +24,7 @@ __all__ = [
     "collection_metadata",
     "crs84_projjson",
     "date_range_string",
+    "datetime_span",
     "geoparquet_metadata",
     "merge_geoparquet_metadata",
     "parse_date_range",
@@ -57,6 +58,26 @@ def date_range_string(date_range: Sequence[Any] | None) -> str:
     if not date_range or not any(date_range):
         return ""
     return f"{_iso(date_range[0])},{_iso(date_range[1])}"
+
+
+def datetime_span(batches: Iterable[pa.RecordBatch | pa.Table]) -> tuple[Any, Any] | None:
+    """Earliest and latest ``datetime`` of the records in ``batches`` (None without a
+    timestamp column or without any non-null value)."""
+    import pyarrow as pa  # the rest of this module needs no pyarrow at import
+    import pyarrow.compute as pc
+
+    lows, highs = [], []
+    for batch in batches:
+        if Col.DATETIME.value not in batch.schema.names:
+            return None
+        col = batch.column(Col.DATETIME.value)
+        if not pa.types.is_timestamp(col.type):
+            return None
+        if col.null_count < len(col):
+            span = pc.min_max(col)
+            lows.append(span["min"].as_py())
+            highs.append(span["max"].as_py())
+    return (min(lows), max(highs)) if lows else None
 
 
 def parse_date_range(text: str | bytes | None) -> tuple[str, str] | None:

@@ -47,7 +47,7 @@ from rasteret_ingest.bandmaps import plan_bands
 from rasteret_ingest.builders import BuildResult, _stem
 from rasteret_ingest.enrich import EnrichReport
 from rasteret_ingest.errors import BuildSpecError, NoItemsError
-from rasteret_ingest.metadata import date_range_string, parse_date_range
+from rasteret_ingest.metadata import date_range_string, datetime_span, parse_date_range
 from rasteret_ingest.naming import is_cloud_uri
 from rasteret_ingest.pipeline import enrich_records, finalise_records
 from rasteret_ingest.specs import EnrichOptions, Prepared, TableSource
@@ -107,22 +107,6 @@ def _instant(value: Any, *, end: bool) -> _dt.datetime | None:
     return when.replace(tzinfo=_dt.UTC) if when.tzinfo is None else when.astimezone(_dt.UTC)
 
 
-def _datetime_span(batches: Iterable[pa.RecordBatch | pa.Table]) -> tuple[Any, Any] | None:
-    """Earliest and latest ``datetime`` of ``batches`` (None without timestamps)."""
-    lows, highs = [], []
-    for batch in batches:
-        if Col.DATETIME.value not in batch.schema.names:
-            return None
-        col = batch.column(Col.DATETIME.value)
-        if not pa.types.is_timestamp(col.type):
-            return None
-        if col.null_count < len(col):
-            span = pc.min_max(col)
-            lows.append(span["min"].as_py())
-            highs.append(span["max"].as_py())
-    return (min(lows), max(highs)) if lows else None
-
-
 def _stored_span(dataset: ds.Dataset, stored: tuple[str, str] | None) -> tuple[Any, Any] | None:
     """The stored range when both bounds parse, else the old rows' span (one column scan)."""
     if stored is not None and all(
@@ -131,7 +115,7 @@ def _stored_span(dataset: ds.Dataset, stored: tuple[str, str] | None) -> tuple[A
         return stored
     if Col.DATETIME.value not in dataset.schema.names:
         return None
-    return _datetime_span(dataset.to_batches(columns=[Col.DATETIME.value]))
+    return datetime_span(dataset.to_batches(columns=[Col.DATETIME.value]))
 
 
 def _covering_range(spans: Iterable[Sequence[Any] | None]) -> tuple[Any, Any] | None:
@@ -295,7 +279,7 @@ def update_collection(
         [
             _stored_span(dataset, parse_date_range(md.get(MetaKey.DATE_RANGE.value))),
             date_range,
-            _datetime_span([new]),
+            datetime_span([new]),
         ]
     )
     md[MetaKey.DATE_RANGE.value] = date_range_string(rng)

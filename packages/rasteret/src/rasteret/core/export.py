@@ -7,11 +7,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from rasteret.records import CollectionInfo
-from rasteret_catalog.schema import Col
-from rasteret_ingest import WriteTarget, write_records
+from rasteret_ingest import WriteTarget, datetime_span, write_records
 
 if TYPE_CHECKING:  # pragma: no cover
     from rasteret.records import RecordSource
@@ -26,12 +24,8 @@ def _date_range(
     ``datetime`` column (None without records or datetimes)."""
     if not from_records and info.start_date is not None and info.end_date is not None:
         return info.start_date.isoformat(), info.end_date.isoformat()
-    if Col.DATETIME in table.column_names and table.num_rows:
-        col = table.column(Col.DATETIME)
-        if pa.types.is_timestamp(col.type) and col.null_count < len(col):
-            lo, hi = pc.min(col).as_py(), pc.max(col).as_py()
-            return lo.isoformat(), hi.isoformat()
-    return None
+    span = datetime_span([table])
+    return None if span is None else (span[0].isoformat(), span[1].isoformat())
 
 
 def export_records(
