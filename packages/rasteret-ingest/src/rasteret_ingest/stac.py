@@ -26,6 +26,7 @@ from rasteret_catalog.schema import (
     band_metadata_column,
 )
 from rasteret_ingest._crs import CRS_CANDIDATES
+from rasteret_ingest._dates import utc_instant
 from rasteret_ingest.bandmaps import BandPlan, check_band_index_map, plan_bands
 from rasteret_ingest.errors import (
     CrsResolutionError,
@@ -52,21 +53,6 @@ __all__ = [
 _MAX_PAGE = 1000
 _SEARCH_KWARGS = frozenset({"filter", "filter_lang", "sortby", "ids", "intersects", "fields"})
 _PC_HOST = "planetarycomputer.microsoft.com"
-
-
-def _utc(value: Any, *, end: bool = False) -> _dt.datetime:
-    if isinstance(value, _dt.datetime):
-        d = value
-    elif isinstance(value, _dt.date):
-        d = _dt.datetime.combine(value, _dt.time.max if end else _dt.time.min)
-    else:
-        s = str(value)
-        if len(s) <= 10:
-            day = _dt.date.fromisoformat(s)
-            d = _dt.datetime.combine(day, _dt.time.max if end else _dt.time.min)
-        else:
-            d = _dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
-    return d.replace(tzinfo=_dt.UTC) if d.tzinfo is None else d.astimezone(_dt.UTC)
 
 
 def _datetime_param(date_range: Sequence[Any] | None) -> str | None:
@@ -124,7 +110,7 @@ def _item_instant(item: Mapping[str, Any]) -> _dt.datetime | None:
     value = props.get("datetime") or props.get("start_datetime")
     if not value:
         return None
-    return _utc(value)
+    return utc_instant(value)
 
 
 def _overlaps(a: Sequence[float], b: Sequence[float]) -> bool:
@@ -154,8 +140,8 @@ def _static_items(
             if child is not None:
                 root = child
         items = root.get_items(recursive=True)
-        lo = _utc(date_range[0]) if date_range and date_range[0] else None
-        hi = _utc(date_range[1], end=True) if date_range and date_range[1] else None
+        lo = utc_instant(date_range[0]) if date_range and date_range[0] else None
+        hi = utc_instant(date_range[1], end=True) if date_range and date_range[1] else None
         out: list[dict[str, Any]] = []
         for item in items:
             item.make_asset_hrefs_absolute()

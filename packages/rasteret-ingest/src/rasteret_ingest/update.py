@@ -23,7 +23,6 @@ atomically for local paths). Either way the layout is kept: the partition keys a
 from __future__ import annotations
 
 import datetime as _dt
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +37,7 @@ from rasteret_catalog.schema import (
     MetaKey,
     band_of_metadata_column,
 )
+from rasteret_ingest._dates import utc_instant
 from rasteret_ingest.append import (
     append_rows,
     existing_ids,
@@ -80,31 +80,15 @@ def _item_dicts(items: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
-_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
 def _instant(value: Any, *, end: bool) -> _dt.datetime | None:
-    """``value`` (datetime, date or ISO text) as a UTC instant, None when it is not one.
-
-    A date-only start is that day's midnight; a date-only end covers that whole day (as a
-    searched range is stored). Naive values are taken as UTC.
-    """
+    """``value`` as a UTC instant (:func:`~rasteret_ingest._dates.utc_instant`: a date-only
+    end covers its whole day), None when it is not a date or datetime."""
     if value is None:
         return None
-    if isinstance(value, _dt.datetime):
-        when, date_only = value, False
-    elif isinstance(value, _dt.date):
-        when, date_only = _dt.datetime.combine(value, _dt.time()), True
-    else:
-        text = str(value).strip()
-        try:
-            when = _dt.datetime.fromisoformat(text)
-        except ValueError:
-            return None
-        date_only = _DATE_ONLY.fullmatch(text) is not None
-    if date_only and end:
-        when += _dt.timedelta(days=1) - _dt.timedelta(microseconds=1)
-    return when.replace(tzinfo=_dt.UTC) if when.tzinfo is None else when.astimezone(_dt.UTC)
+    try:
+        return utc_instant(value.strip() if isinstance(value, str) else value, end=end)
+    except ValueError:
+        return None
 
 
 def _stored_span(dataset: ds.Dataset, stored: tuple[str, str] | None) -> tuple[Any, Any] | None:
