@@ -147,19 +147,18 @@ def _itemsize(dtype: str) -> int:
     return int(np.dtype(dtype).itemsize)
 
 
-def window_bytes(plan: TilePlan, workers: int | None = None) -> Estimate:
-    """The arrays :func:`read_windows` allocates for ``plan``: every window's data and mask,
-    and the decode working set (:func:`decode_bytes`)."""
+def window_bytes(plan: TilePlan) -> Estimate:
+    """The arrays :func:`read_windows` allocates for ``plan``: every window's data and mask
+    (:func:`decode_bytes` adds the decode working set)."""
     est = Estimate()
     for w, (h, wd) in enumerate(plan.window_shape.tolist()):
         if w in plan.errors:
             continue
         est.add((h, wd), plan.specs[int(plan.window_spec[w])].dtype, mask=True, output=True)
-    decode_bytes(plan, workers, est)
     return est
 
 
-def decode_bytes(plan: TilePlan, workers: int | None = None, est: Estimate | None = None) -> str:
+def decode_bytes(plan: TilePlan, est: Estimate, workers: int | None = None) -> str:
     """Add the decode working set of ``plan`` to ``est``; returns a description of it.
 
     A tile (or strip) is decoded whole however little of it a window needs: each decode
@@ -176,11 +175,10 @@ def decode_bytes(plan: TilePlan, workers: int | None = None, est: Estimate | Non
     per_spec = np.array([math.prod(s.tile_shape) * _itemsize(s.dtype) for s in plan.specs])
     sizes = per_spec[plan.tile_spec]
     largest = plan.specs[int(plan.tile_spec[int(np.argmax(sizes))])]
-    if est is not None:
-        for t in np.argpartition(sizes, len(sizes) - k)[len(sizes) - k :].tolist():
-            spec = plan.specs[int(plan.tile_spec[t])]
-            est.add(spec.tile_shape, spec.dtype)
-        est.add((int(plan.tile_length.sum()),), "uint8")
+    for t in np.argpartition(sizes, len(sizes) - k)[len(sizes) - k :].tolist():
+        spec = plan.specs[int(plan.tile_spec[t])]
+        est.add(spec.tile_shape, spec.dtype)
+    est.add((int(plan.tile_length.sum()),), "uint8")
     shape = " x ".join(str(int(n)) for n in largest.tile_shape)
     return (
         f"decoding {len(sizes)} tile(s)/strip(s), {k} at a time, the largest {shape} "
@@ -508,13 +506,10 @@ async def read_windows(
         raise plan.errors[min(plan.errors)]
     if budget is not None:
         workers = getattr(pool, "_max_workers", None)  # the pool's size (no public accessor)
-        if counted is None:
-            est = window_bytes(plan, workers)
-            what = f"reading {len(requests)} window(s)"
-        else:
-            est = counted
-            what = counted_what or f"reading {len(requests)} window(s)"
-        decoding = decode_bytes(plan, workers, None if counted is None else est)
+        est = window_bytes(plan) if counted is None else counted
+        what = counted_what if counted is not None and counted_what else ""
+        what = what or f"reading {len(requests)} window(s)"
+        decoding = decode_bytes(plan, est, workers)
         est.check(budget, f"{what}, {decoding}" if decoding else what)
     if deadline is None:
         deadline = fetcher.options.start_deadline()
