@@ -18,6 +18,7 @@ a signer.
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -73,8 +74,6 @@ def scheme_signer(scheme: str) -> Signer:
         raise ConfigError(
             f"unknown URL signing scheme {scheme!r} (known: {', '.join(SIGNING_SCHEMES)})"
         ) from None
-    import importlib
-
     try:
         module = importlib.import_module(module_name)
     except ImportError:
