@@ -39,6 +39,7 @@ __all__ = [
     "ReadFailure",
     "ReadOutcome",
     "plan_tasks",
+    "source_warp_plan",
     "source_window",
     "warp_plan",
 ]
@@ -388,20 +389,38 @@ def warp_plan(
     """GDAL's warp plan of a band level onto ``grid`` for the output ``out`` (the plan every
     read of that band — eager or one lazy chunk — uses; ``cache`` shares it between records
     on the same grid)."""
+    return source_warp_plan(
+        src, level, grid, Resampling(out.resampling), out.dtype, out.nodata, cache=cache
+    )
+
+
+def source_warp_plan(
+    src: BandSource,
+    level: int,
+    grid: Grid,
+    kind: Resampling,
+    dst_dtype: Any,
+    dst_nodata: int | float | None,
+    *,
+    cache: dict[tuple[Any, ...], WarpPlan] | None = None,
+) -> WarpPlan:
+    """GDAL's warp plan of a band level onto ``grid`` with kernel ``kind`` into ``dst_dtype``
+    / ``dst_nodata``, the source's nodata and mask excluded; ``cache`` shares it between
+    records on the same source grid (NaN nodata is one key)."""
     lv = src.levels[level]
     has_mask = src.mask is not None and level == 0
-    key = (str(src.crs), lv.transform, lv.width, lv.height, grid, out, src.spec.dtype,
-           nodata_key(src.nodata), has_mask)  # fmt: skip
+    key = (str(src.crs), lv.transform, lv.width, lv.height, grid, kind, src.spec.dtype,
+           str(dst_dtype), nodata_key(src.nodata), nodata_key(dst_nodata), has_mask)  # fmt: skip
     plan = None if cache is None else cache.get(key)
     if plan is None:
         plan = plan_warp(
             src.grid(level),
             grid,
-            Resampling(out.resampling),
+            kind,
             src_dtype=src.spec.dtype,
-            dst_dtype=out.dtype,
+            dst_dtype=dst_dtype,
             src_nodata=src.nodata,
-            dst_nodata=out.nodata,
+            dst_nodata=dst_nodata,
             src_has_mask=has_mask,
         )
         if cache is not None:

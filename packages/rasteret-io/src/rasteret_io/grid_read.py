@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from rasteret_io.aoi_plan import source_warp_plan
 from rasteret_io.arrow_sources import as_records
 from rasteret_io.band_output import nodata_key
 from rasteret_io.budget import Estimate, MemoryBudget
@@ -26,7 +27,7 @@ from rasteret_io.fetch import Fetcher
 from rasteret_io.grid import Grid, Window
 from rasteret_io.options import Deadline
 from rasteret_io.output_grid import lattice_offset, level_for
-from rasteret_io.resampling import Resampling, WarpPlan, plan_warp, warp_into
+from rasteret_io.resampling import Resampling, WarpPlan, warp_into
 from rasteret_io.sources import BandSource
 from rasteret_io.tiles import WindowRequest, WindowResult, decode_executor, read_windows
 
@@ -130,9 +131,9 @@ async def read_grid(
         group_of = {rec.index: 0 for rec in records}
     else:
         raise ValueError(f"group_by must be None, 'id' or 'datetime', got {group_by!r}")
-    _output_floor(records, bands, grid, len(keys)).check(
-        budget, f"reading a {grid.height} x {grid.width} grid"
-    )  # before any warp is planned: planning onto a huge grid is itself slow
+    what = f"reading a {grid.height} x {grid.width} grid"
+    # before any warp is planned: planning onto a huge grid is itself slow
+    _output_floor(records, bands, grid, len(keys)).check(budget, what)
     for rec in records:
         for bi, band in enumerate(bands):
             src = rec.bands.get(band)
@@ -156,7 +157,6 @@ async def read_grid(
                     continue
             reqs.append(WindowRequest(src, win, level, len(meta)))
             meta.append(_Placed(rec.index, bi, src, plan, level))
-    what = f"reading a {grid.height} x {grid.width} grid"
     est = grid_read_bytes(reqs, meta, grid, len(keys), len(bands), resampling)
     est.check(budget, what)
     finish = _OnGrid(meta, grid)
@@ -246,25 +246,9 @@ def _warp_plan(
     (shared by every record on the same source grid)."""
     import numpy as np
 
-    lv = src.levels[level]
     dtype = np.dtype(src.level_spec(level).dtype)
     kind = Resampling(resampling or ("bilinear" if dtype.kind == "f" else "nearest"))
-    has_mask = src.mask is not None and level == 0
-    key = (str(src.crs), lv.transform, lv.width, lv.height, kind, dtype.str,
-           nodata_key(src.nodata), has_mask)  # fmt: skip
-    plan = cache.get(key)
-    if plan is None:
-        plan = cache[key] = plan_warp(
-            src.grid(level),
-            grid,
-            kind,
-            src_dtype=dtype,
-            dst_dtype=dtype,
-            src_nodata=src.nodata,
-            dst_nodata=src.nodata,
-            src_has_mask=has_mask,
-        )
-    return plan
+    return source_warp_plan(src, level, grid, kind, dtype, src.nodata, cache=cache)
 
 
 def nothing_readable(
